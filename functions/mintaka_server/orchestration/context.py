@@ -1,0 +1,81 @@
+"""What a rule sees (`TransitionContext`) and what the policy decides (`Decision`). Pure data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mintaka.schemas import EmpiricalPolicy, SetStateStatus
+from mintaka.states import State, StateType
+
+RunKind = Literal["flow_run", "task_run"]
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """The run as the store had it when the proposal arrived."""
+
+    kind: RunKind
+    state: State | None
+    run_count: int = 0
+    empirical_policy: EmpiricalPolicy = field(default_factory=EmpiricalPolicy)
+    tags: tuple[str, ...] = ()
+    held_slots: tuple[str, ...] = ()
+    start_time: dt.datetime | None = None
+
+    @property
+    def state_type(self) -> StateType | None:
+        return self.state.type if self.state else None
+
+
+@dataclass(frozen=True)
+class SlotUsage:
+    limit: int
+    active: int
+
+
+@dataclass(frozen=True)
+class TransitionContext:
+    """Everything a rule may read. The service prefetches it, so rules never do I/O."""
+
+    run: RunSnapshot
+    proposed: State
+    now: dt.datetime
+    flow_run_state: State | None = None
+    cached_state: State | None = None
+    concurrency: dict[str, SlotUsage] = field(default_factory=dict)
+    jitter: float = 0.0  # uniform in [0, 1); the service draws it so rules stay deterministic
+
+
+@dataclass
+class CacheInsert:
+    key: str
+    state: State
+    expiration: dt.datetime | None
+
+
+@dataclass
+class Decision:
+    """The policy's verdict and the writes it implies (committed atomically by the store)."""
+
+    status: SetStateStatus
+    state: State | None
+    reason: str | None = None
+    delay_seconds: float | None = None
+    commit: bool = True
+    history_before: list[State] = field(default_factory=list)
+    acquire_slots: tuple[str, ...] = ()
+    release_slots: tuple[str, ...] = ()
+    cache_insert: CacheInsert | None = None
+    run_count: int | None = None
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+
+    @property
+    def is_accept(self) -> bool:
+        return self.status is SetStateStatus.ACCEPT
+
+    def refuse(self, status: SetStateStatus, state: State | None, reason: str, delay: float | None = None):
+        self.status, self.state, self.reason, self.delay_seconds = status, state, reason, delay
+        self.commit = False

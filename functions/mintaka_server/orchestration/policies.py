@@ -1,0 +1,60 @@
+"""The core policies: ordered lists of rules, read top to bottom, and the evaluator."""
+
+from __future__ import annotations
+
+from mintaka.schemas import SetStateStatus
+
+from . import rules as r
+from .context import Decision, TransitionContext
+
+TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
+    r.IgnoreDuplicateProposal,
+    r.PreventTransitionsFromTerminalStates,
+    r.PreventDuplicateTransitions,
+    r.PreventRunningTasksInFinishedFlows,
+    r.WaitForScheduledTime,
+    r.RetrieveCachedResult,
+    r.SecureTaskConcurrencySlots,
+    r.ReleaseConcurrencySlots,
+    r.RetryFailedRuns,
+    r.RenameRetryingRuns,
+    r.InsertCacheEntry,
+    r.UpdateRunBookkeeping,
+)
+
+FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
+    r.IgnoreDuplicateProposal,
+    r.PreventTransitionsFromTerminalStates,
+    r.PreventDuplicateTransitions,
+    r.WaitForScheduledTime,
+    r.ReleaseConcurrencySlots,
+    r.RetryFailedRuns,
+    r.RenameRetryingRuns,
+    r.UpdateRunBookkeeping,
+)
+
+
+def policy_for(kind: str) -> tuple[type[r.Rule], ...]:
+    return TASK_RUN_POLICY if kind == "task_run" else FLOW_RUN_POLICY
+
+
+def evaluate(ctx: TransitionContext, policy: tuple[type[r.Rule], ...] | None = None) -> Decision:
+    """Run the proposal through the policy. The first rule that refuses ends evaluation;
+    rewrites carry forward, and each rule is matched against the proposal as it stands."""
+    decision = Decision(status=SetStateStatus.ACCEPT, state=ctx.proposed)
+    from_type = ctx.run.state_type
+    for rule in policy or policy_for(ctx.run.kind):
+        if rule.governs(from_type, decision.state.type):
+            rule.apply(ctx, decision)
+            if not decision.is_accept or not decision.commit:
+                break
+    return decision
+
+
+def force(ctx: TransitionContext) -> Decision:
+    """Accept the proposal without rules (operator override), keeping slot bookkeeping sound."""
+    decision = Decision(status=SetStateStatus.ACCEPT, state=ctx.proposed)
+    for rule in (r.ReleaseConcurrencySlots, r.UpdateRunBookkeeping):
+        if rule.governs(ctx.run.state_type, decision.state.type):
+            rule.apply(ctx, decision)
+    return decision

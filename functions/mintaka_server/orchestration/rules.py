@@ -1,0 +1,250 @@
+"""Orchestration rules. Each declares the transitions it governs (FROM types, TO types) and
+may reject, delay, abort or rewrite the proposal. Rules are pure: they read a
+`TransitionContext` and mutate only the `Decision` they are handed.
+
+`None` in FROM_STATES means "the run has no state yet" (its first state).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from mintaka.schemas import SetStateStatus
+from mintaka.states import TERMINAL_STATE_TYPES, State, StateType
+
+from .context import CacheInsert, Decision, TransitionContext
+
+ALL = frozenset([*StateType, None])
+ACTIVE = frozenset(t for t in StateType if t not in TERMINAL_STATE_TYPES) | {None}
+TERMINAL = frozenset(TERMINAL_STATE_TYPES)
+
+# How long a client is asked to wait before proposing again when a concurrency slot is taken.
+SLOT_WAIT_SECONDS = 0.5
+
+
+class Rule:
+    FROM_STATES: Iterable[StateType | None] = ALL
+    TO_STATES: Iterable[StateType] = frozenset(StateType)
+
+    @classmethod
+    def governs(cls, from_type: StateType | None, to_type: StateType) -> bool:
+        return from_type in cls.FROM_STATES and to_type in cls.TO_STATES
+
+    @staticmethod
+    def apply(ctx: TransitionContext, decision: Decision) -> None:
+        raise NotImplementedError
+
+
+class IgnoreDuplicateProposal(Rule):
+    """A client retrying a proposal after a timeout must not move the run twice: a proposal
+    carrying the idempotency key of the current state is answered with that state."""
+
+    @staticmethod
+    def apply(ctx, decision):
+        key = ctx.proposed.state_details.idempotency_key
+        current = ctx.run.state
+        if key and current is not None and current.state_details.idempotency_key == key:
+            decision.refuse(SetStateStatus.ACCEPT, current, "Duplicate proposal; already accepted")
+
+
+class PreventTransitionsFromTerminalStates(Rule):
+    """A finished run stays finished: late or racing clients cannot resurrect it.
+    (Retries happen before the FAILED state is written, see `RetryFailedRuns`.)"""
+
+    FROM_STATES = TERMINAL
+
+    @staticmethod
+    def apply(ctx, decision):
+        decision.refuse(
+            SetStateStatus.REJECT,
+            ctx.run.state,
+            f"Run is already finished ({ctx.run.state.name}); terminal states are final",
+        )
+
+
+class PreventDuplicateTransitions(Rule):
+    """Two clients racing to start (or queue) the same run: the second proposal finds the run
+    already in that state and is rejected, so exactly one of them executes it."""
+
+    FROM_STATES = frozenset({StateType.PENDING, StateType.RUNNING, StateType.CANCELLING})
+    TO_STATES = frozenset({StateType.PENDING, StateType.RUNNING, StateType.CANCELLING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.run.state_type is decision.state.type:
+            decision.refuse(
+                SetStateStatus.REJECT, ctx.run.state, f"Run is already {ctx.run.state_type.value}"
+            )
+
+
+class PreventRunningTasksInFinishedFlows(Rule):
+    """A task may not start once its flow run has finished or is being cancelled: its result
+    could never be used, and it would hold slots for nothing."""
+
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        flow_state = ctx.flow_run_state
+        if ctx.run.kind != "task_run" or flow_state is None:
+            return
+        if flow_state.is_final() or flow_state.type is StateType.CANCELLING:
+            decision.refuse(
+                SetStateStatus.ABORT,
+                ctx.run.state,
+                f"The flow run is {flow_state.type.value}; its tasks may not start",
+            )
+
+
+class WaitForScheduledTime(Rule):
+    """A scheduled run (or one awaiting retry) may not start before its scheduled time."""
+
+    FROM_STATES = frozenset({StateType.SCHEDULED})
+    TO_STATES = frozenset({StateType.PENDING, StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        scheduled = ctx.run.state.state_details.scheduled_time
+        if scheduled is None:
+            return
+        delay = (scheduled - ctx.now).total_seconds()
+        if delay > 0:
+            decision.refuse(
+                SetStateStatus.WAIT, ctx.run.state, f"Scheduled for {scheduled.isoformat()}", delay
+            )
+
+
+class RetrieveCachedResult(Rule):
+    """A task whose cache key has a live entry completes as "Cached" without running."""
+
+    FROM_STATES = ACTIVE
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.run.kind != "task_run" or ctx.cached_state is None:
+            return
+        cached = ctx.cached_state
+        decision.state = State(
+            type=StateType.COMPLETED,
+            name="Cached",
+            message=f"Cached result for key {ctx.proposed.state_details.cache_key!r}",
+            data=cached.data,
+            state_details=ctx.proposed.state_details.model_copy(
+                update={"cache_expiration": cached.state_details.cache_expiration}
+            ),
+        )
+
+
+class SecureTaskConcurrencySlots(Rule):
+    """Tag concurrency limits: a task starts only if every limited tag has a free slot.
+    The store re-checks the counters in the same atomic write, so a race cannot overfill."""
+
+    FROM_STATES = ACTIVE - {StateType.RUNNING}
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.run.kind != "task_run" or decision.state.type is not StateType.RUNNING:
+            return
+        limited = [tag for tag in ctx.run.tags if tag in ctx.concurrency]
+        for tag in limited:
+            usage = ctx.concurrency[tag]
+            if usage.limit == 0:
+                decision.refuse(
+                    SetStateStatus.ABORT, ctx.run.state, f"Concurrency limit for tag {tag!r} is 0"
+                )
+                return
+            if usage.active >= usage.limit:
+                decision.refuse(
+                    SetStateStatus.WAIT,
+                    ctx.run.state,
+                    f"Concurrency limit for tag {tag!r} reached ({usage.active}/{usage.limit})",
+                    SLOT_WAIT_SECONDS,
+                )
+                return
+        decision.acquire_slots = tuple(limited)
+
+
+class ReleaseConcurrencySlots(Rule):
+    """Slots are released however a run leaves RUNNING (completed, failed, crashed, retrying)."""
+
+    FROM_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if decision.state.type is not StateType.RUNNING and ctx.run.held_slots:
+            decision.release_slots = ctx.run.held_slots
+
+
+class RetryFailedRuns(Rule):
+    """A failed attempt with retries left becomes AwaitingRetry (SCHEDULED at now + delay).
+    The Failed state is kept in history so the failure stays visible."""
+
+    FROM_STATES = frozenset({StateType.RUNNING})
+    TO_STATES = frozenset({StateType.FAILED})
+
+    @staticmethod
+    def apply(ctx, decision):
+        policy = ctx.run.empirical_policy
+        if ctx.run.run_count > policy.retries:
+            return
+        delays = policy.retry_delay_seconds
+        attempt = max(ctx.run.run_count - 1, 0)
+        delay = delays[min(attempt, len(delays) - 1)] if delays else 0.0
+        if policy.retry_jitter_factor:
+            delay += delay * policy.retry_jitter_factor * ctx.jitter
+        failed = decision.state
+        decision.history_before.append(failed)
+        decision.state = State(
+            type=StateType.SCHEDULED,
+            name="AwaitingRetry",
+            message=failed.message,
+            state_details=failed.state_details.model_copy(
+                update={"scheduled_time": ctx.now + dt.timedelta(seconds=delay)}
+            ),
+        )
+        decision.delay_seconds = delay
+
+
+class RenameRetryingRuns(Rule):
+    """The attempt after AwaitingRetry is named "Retrying" so history reads as it happened."""
+
+    FROM_STATES = frozenset({StateType.SCHEDULED})
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.run.state.name == "AwaitingRetry" and decision.state.type is StateType.RUNNING:
+            decision.state = decision.state.model_copy(update={"name": "Retrying"})
+
+
+class InsertCacheEntry(Rule):
+    """A completed task with a cache key and a persisted result becomes the cache entry."""
+
+    FROM_STATES = ACTIVE
+    TO_STATES = frozenset({StateType.COMPLETED})
+
+    @staticmethod
+    def apply(ctx, decision):
+        details = decision.state.state_details
+        if ctx.run.kind == "task_run" and details.cache_key and decision.state.data is not None:
+            if decision.state.name != "Cached":
+                decision.cache_insert = CacheInsert(
+                    details.cache_key, decision.state, details.cache_expiration
+                )
+
+
+class UpdateRunBookkeeping(Rule):
+    """Run count, start and end times follow the accepted state (last rule: sees the final word)."""
+
+    @staticmethod
+    def apply(ctx, decision):
+        new_type = decision.state.type
+        if new_type is StateType.RUNNING:
+            decision.run_count = ctx.run.run_count + 1
+            if ctx.run.start_time is None:
+                decision.start_time = ctx.now
+        if new_type in TERMINAL_STATE_TYPES:
+            decision.end_time = ctx.now

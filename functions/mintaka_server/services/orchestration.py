@@ -1,0 +1,299 @@
+"""The service layer: the one place requests meet the rules engine and the store.
+
+The FastAPI routers and the SDK's embedded transport both call this, so a flow run on a
+laptop and one on Lambda go through the same validation, rules and writes.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from mintaka.exceptions import ObjectNotFound
+from mintaka.schemas import (
+    ConcurrencyLimit,
+    ConcurrencyLimitCreate,
+    Flow,
+    FlowCreate,
+    FlowRun,
+    FlowRunCreate,
+    FlowRunDetail,
+    FlowRunFilter,
+    FlowRunPage,
+    Log,
+    LogCreate,
+    OrchestrationDetails,
+    OrchestrationResult,
+    SetStateRequest,
+    SetStateStatus,
+    TaskRun,
+    TaskRunCreate,
+)
+from mintaka.states import State, StateType, utcnow
+
+from mintaka_server.orchestration import (
+    Decision,
+    RunSnapshot,
+    SlotUsage,
+    TransitionContext,
+    evaluate,
+    force,
+)
+from mintaka_server.orchestration.context import RunKind
+from mintaka_server.orchestration.rules import SLOT_WAIT_SECONDS
+from mintaka_server.storage import SlotsUnavailable, Store, TransitionWrite, VersionConflict
+
+Run = TypeVar("Run", FlowRun, TaskRun)
+
+# A transition that keeps losing races is answered with the run's state as it then stands.
+MAX_CONFLICT_RETRIES = 8
+
+
+class OrchestrationService:
+    """Flows, runs, states, logs and concurrency limits, orchestrated by the core policy."""
+
+    def __init__(self, store: Store, clock: Callable = utcnow, rng: random.Random | None = None):
+        self.store = store
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    # -- flows
+    def create_flow(self, body: FlowCreate) -> Flow:
+        return self.store.ensure_flow(body.name)
+
+    def list_flows(self, limit: int = 200) -> list[Flow]:
+        return self.store.list_flows(limit)
+
+    # -- flow runs
+    def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
+        flow = self.store.ensure_flow(body.flow_name)
+        state = self._initial_state(body.state)
+        run = FlowRun(
+            id=uuid.uuid4(),
+            flow_id=flow.id,
+            flow_name=flow.name,
+            name=body.name or _run_name(),
+            parameters=body.parameters,
+            tags=body.tags,
+            parent_task_run_id=body.parent_task_run_id,
+            idempotency_key=body.idempotency_key,
+            flow_version=body.flow_version,
+            empirical_policy=body.empirical_policy,
+            state=state,
+            created=state.timestamp,
+        )
+        return self.store.create_flow_run(run)
+
+    def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
+        return _found(self.store.read_flow_run(run_id), "flow run", run_id)
+
+    def read_flow_run_detail(self, run_id: uuid.UUID) -> FlowRunDetail:
+        run = self.read_flow_run(run_id)
+        return FlowRunDetail(
+            **run.model_dump(),
+            states=self.store.read_state_history("flow_run", run_id),
+            task_runs=self.store.list_task_runs(run_id),
+        )
+
+    def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
+        return self.store.list_flow_runs(flt)
+
+    def set_flow_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        return self._set_state("flow_run", run_id, body)
+
+    def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]:
+        self.read_flow_run(run_id)
+        return self.store.read_state_history("flow_run", run_id)
+
+    # -- task runs
+    def create_task_run(self, body: TaskRunCreate) -> TaskRun:
+        if body.flow_run_id is not None:
+            self.read_flow_run(body.flow_run_id)
+        state = self._initial_state(body.state)
+        run = TaskRun(
+            id=uuid.uuid4(),
+            flow_run_id=body.flow_run_id,
+            task_key=body.task_key,
+            name=body.name or f"{body.task_key}-{body.dynamic_key}",
+            dynamic_key=body.dynamic_key,
+            tags=body.tags,
+            task_inputs=body.task_inputs,
+            empirical_policy=body.empirical_policy,
+            state=state,
+            created=state.timestamp,
+        )
+        return self.store.create_task_run(run)
+
+    def read_task_run(self, run_id: uuid.UUID) -> TaskRun:
+        return _found(self.store.read_task_run(run_id), "task run", run_id)
+
+    def read_task_run_states(self, run_id: uuid.UUID) -> list[State]:
+        self.read_task_run(run_id)
+        return self.store.read_state_history("task_run", run_id)
+
+    def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        return self._set_state("task_run", run_id, body)
+
+    # -- logs
+    def create_logs(self, logs: Sequence[LogCreate]) -> None:
+        self.store.write_logs(logs)
+
+    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
+        self.read_flow_run(flow_run_id)
+        return self.store.read_logs(flow_run_id, limit, offset)
+
+    # -- concurrency limits
+    def set_concurrency_limit(self, body: ConcurrencyLimitCreate) -> ConcurrencyLimit:
+        return self.store.upsert_concurrency_limit(body.tag, body.limit)
+
+    def read_concurrency_limit(self, tag: str) -> ConcurrencyLimit:
+        return _found(self.store.read_concurrency_limits([tag]).get(tag), "concurrency limit", tag)
+
+    def list_concurrency_limits(self) -> list[ConcurrencyLimit]:
+        return self.store.list_concurrency_limits()
+
+    def delete_concurrency_limit(self, tag: str) -> None:
+        if not self.store.delete_concurrency_limit(tag):
+            raise ObjectNotFound(f"No concurrency limit for tag {tag!r}")
+
+    # -- orchestration
+    def _initial_state(self, proposed: State | None) -> State:
+        now = self.clock()
+        if proposed is None:
+            return State(type=StateType.PENDING, timestamp=now)
+        return proposed.model_copy(update={"timestamp": now})
+
+    def _read_run(self, kind: RunKind, run_id: uuid.UUID) -> FlowRun | TaskRun:
+        if kind == "flow_run":
+            return self.read_flow_run(run_id)
+        return self.read_task_run(run_id)
+
+    def _context(self, kind: RunKind, run: FlowRun | TaskRun, proposed: State) -> TransitionContext:
+        """Prefetch exactly the facts the rules may need for this proposal."""
+        flow_run_state = cached = None
+        concurrency: dict[str, SlotUsage] = {}
+        if kind == "task_run" and proposed.type is StateType.RUNNING:
+            if run.flow_run_id is not None:
+                flow_run = self.store.read_flow_run(run.flow_run_id)
+                flow_run_state = flow_run.state if flow_run else None
+            if proposed.state_details.cache_key:
+                cached = self.store.read_cache(proposed.state_details.cache_key, proposed.timestamp)
+            if run.tags:
+                concurrency = {
+                    tag: SlotUsage(limit.limit, limit.active_slots)
+                    for tag, limit in self.store.read_concurrency_limits(run.tags).items()
+                }
+        snapshot = RunSnapshot(
+            kind=kind,
+            state=run.state,
+            run_count=run.run_count,
+            empirical_policy=run.empirical_policy,
+            tags=tuple(run.tags),
+            held_slots=tuple(run.held_slots),
+            start_time=run.start_time,
+        )
+        return TransitionContext(
+            run=snapshot,
+            proposed=proposed,
+            now=proposed.timestamp,
+            flow_run_state=flow_run_state,
+            cached_state=cached,
+            concurrency=concurrency,
+            jitter=self.rng.random(),
+        )
+
+    def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        for _ in range(MAX_CONFLICT_RETRIES):
+            run = self._read_run(kind, run_id)
+            proposed = body.state.model_copy(update={"timestamp": self.clock()})
+            ctx = self._context(kind, run, proposed)
+            decision = force(ctx) if body.force else evaluate(ctx)
+            if not (decision.is_accept and decision.commit):
+                return _answer(decision)
+            try:
+                self.store.commit_transition(_write_for(kind, run, decision))
+            except VersionConflict:
+                continue
+            except SlotsUnavailable as exc:
+                return OrchestrationResult(
+                    status=SetStateStatus.WAIT,
+                    state=run.state,
+                    details=OrchestrationDetails(reason=str(exc), delay_seconds=SLOT_WAIT_SECONDS),
+                )
+            return _answer(decision)
+        run = self._read_run(kind, run_id)
+        return OrchestrationResult(
+            status=SetStateStatus.REJECT,
+            state=run.state,
+            details=OrchestrationDetails(reason="The run kept changing; here is its current state"),
+        )
+
+
+def _write_for(kind: RunKind, run: FlowRun | TaskRun, decision: Decision) -> TransitionWrite:
+    return TransitionWrite(
+        kind=kind,
+        run_id=run.id,
+        expected_version=run.state_version,
+        state=decision.state,
+        history_before=decision.history_before,
+        run_count=decision.run_count,
+        start_time=decision.start_time,
+        end_time=decision.end_time,
+        acquire_slots=decision.acquire_slots,
+        release_slots=decision.release_slots,
+        cache_insert=decision.cache_insert,
+    )
+
+
+def _answer(decision: Decision) -> OrchestrationResult:
+    return OrchestrationResult(
+        status=decision.status,
+        state=decision.state,
+        details=OrchestrationDetails(reason=decision.reason, delay_seconds=decision.delay_seconds),
+    )
+
+
+def _found(value, what: str, key) -> object:
+    if value is None:
+        raise ObjectNotFound(
+            f"No {what} with id {key}"
+            if what != "concurrency limit"
+            else f"No concurrency limit for tag {key!r}"
+        )
+    return value
+
+
+_ADJECTIVES = [
+    "brisk",
+    "calm",
+    "eager",
+    "gentle",
+    "keen",
+    "lucid",
+    "nimble",
+    "quiet",
+    "rapid",
+    "sturdy",
+    "swift",
+    "vivid",
+]
+_NOUNS = [
+    "falcon",
+    "otter",
+    "lynx",
+    "heron",
+    "badger",
+    "comet",
+    "nebula",
+    "quasar",
+    "pulsar",
+    "meteor",
+    "ibis",
+    "orca",
+]
+
+
+def _run_name() -> str:
+    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}"

@@ -1,0 +1,385 @@
+"""SQLite adapter of the store port: one WAL-mode file shared safely by several processes.
+
+Runs are stored as JSON documents beside the indexed columns the queries need. Writes take
+`BEGIN IMMEDIATE` (the write lock up front, so two writers never deadlock on an upgrade) and a
+generous busy timeout, so scripts running side by side with `mintaka server start` queue for
+the lock instead of failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from mintaka.schemas import (
+    ConcurrencyLimit,
+    Flow,
+    FlowRun,
+    FlowRunFilter,
+    FlowRunPage,
+    Log,
+    LogCreate,
+    TaskRun,
+)
+from mintaka.states import State, utcnow
+
+from .port import SlotsUnavailable, Store, TransitionWrite, VersionConflict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS flows (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS flow_runs (
+    id TEXT PRIMARY KEY, flow_name TEXT NOT NULL, state_type TEXT, created TEXT NOT NULL,
+    version INTEGER NOT NULL, idempotency_key TEXT UNIQUE, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS flow_runs_by_created ON flow_runs (created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS flow_runs_by_flow ON flow_runs (flow_name, created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS flow_runs_by_state ON flow_runs (state_type, created DESC, id DESC);
+CREATE TABLE IF NOT EXISTS flow_run_tags (
+    tag TEXT NOT NULL, created TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (tag, created, run_id));
+CREATE TABLE IF NOT EXISTS task_runs (
+    id TEXT PRIMARY KEY, flow_run_id TEXT, task_key TEXT NOT NULL, dynamic_key TEXT NOT NULL,
+    created TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS task_runs_identity ON task_runs (flow_run_id, task_key, dynamic_key);
+CREATE INDEX IF NOT EXISTS task_runs_by_flow_run ON task_runs (flow_run_id, created);
+CREATE TABLE IF NOT EXISTS states (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, expiration TEXT, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS concurrency_limits (
+    tag TEXT PRIMARY KEY, lim INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, flow_run_id TEXT, task_run_id TEXT, timestamp TEXT NOT NULL,
+    doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_by_flow_run ON logs (flow_run_id, timestamp, seq);
+"""
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def _ts(value: dt.datetime) -> str:
+    """UTC ISO-8601 with microseconds: sorts lexicographically in time order."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _encode_cursor(created: str, run_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created, run_id]).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    from mintaka.exceptions import InvalidRequest
+
+    try:
+        created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return str(created), str(run_id)
+    except Exception as exc:
+        raise InvalidRequest("cursor: not a cursor this API returned") from exc
+
+
+class SQLiteStore(Store):
+    """Store on one SQLite file (WAL). Safe across threads and processes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives a crash of the process; only an OS crash may lose
+        # the last transactions. FULL would fsync on every state (~10x slower per task).
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=OFF")
+        with self._write() as conn:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    # -- plumbing
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- flows
+    def ensure_flow(self, name: str) -> Flow:
+        rows = self._read("SELECT id, name, created FROM flows WHERE name = ?", (name,))
+        if not rows:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO flows (id, name, created) VALUES (?, ?, ?)",
+                    (str(uuid.uuid4()), name, _ts(utcnow())),
+                )
+            rows = self._read("SELECT id, name, created FROM flows WHERE name = ?", (name,))
+        flow_id, flow_name, created = rows[0]
+        return Flow(id=flow_id, name=flow_name, created=created)
+
+    def list_flows(self, limit: int = 200) -> list[Flow]:
+        rows = self._read("SELECT id, name, created FROM flows ORDER BY name LIMIT ?", (limit,))
+        return [Flow(id=i, name=n, created=c) for i, n, c in rows]
+
+    # -- flow runs
+    def create_flow_run(self, run: FlowRun) -> FlowRun:
+        run_id, created = str(run.id), _ts(run.created)
+        with self._write() as conn:
+            if run.idempotency_key:
+                existing = conn.execute(
+                    "SELECT doc FROM flow_runs WHERE idempotency_key = ?", (run.idempotency_key,)
+                ).fetchone()
+                if existing:
+                    return FlowRun.model_validate_json(existing[0])
+            conn.execute(
+                "INSERT INTO flow_runs (id, flow_name, state_type, created, version, idempotency_key, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    run.flow_name,
+                    run.state.type.value if run.state else None,
+                    created,
+                    run.state_version,
+                    run.idempotency_key,
+                    run.model_dump_json(),
+                ),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO flow_run_tags (tag, created, run_id) VALUES (?, ?, ?)",
+                [(tag, created, run_id) for tag in set(run.tags)],
+            )
+            if run.state:
+                self._append_states(conn, run_id, 0, [run.state])
+        return run
+
+    def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None:
+        rows = self._read("SELECT doc FROM flow_runs WHERE id = ?", (str(run_id),))
+        return FlowRun.model_validate_json(rows[0][0]) if rows else None
+
+    def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
+        if flt.tag:
+            sql = "SELECT r.created, r.id, r.doc FROM flow_run_tags t JOIN flow_runs r ON r.id = t.run_id"
+            where, params = ["t.tag = ?"], [flt.tag]
+            col = "t."
+        else:
+            sql, where, params, col = "SELECT r.created, r.id, r.doc FROM flow_runs r", [], [], "r."
+        if flt.flow_name:
+            where.append("r.flow_name = ?")
+            params.append(flt.flow_name)
+        if flt.state_type:
+            where.append("r.state_type = ?")
+            params.append(flt.state_type.value)
+        if flt.since:
+            where.append(f"{col}created >= ?")
+            params.append(_ts(flt.since))
+        if flt.until:
+            where.append(f"{col}created < ?")
+            params.append(_ts(flt.until))
+        if flt.cursor:
+            created, run_id = _decode_cursor(flt.cursor)
+            where.append(f"({col}created < ? OR ({col}created = ? AND r.id < ?))")
+            params += [created, created, run_id]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {col}created DESC, r.id DESC LIMIT ?"
+        params.append(flt.limit + 1)
+        rows = self._read(sql, params)
+        items = [FlowRun.model_validate_json(doc) for _, _, doc in rows[: flt.limit]]
+        next_cursor = None
+        if len(rows) > flt.limit:
+            created, run_id, _ = rows[flt.limit - 1]
+            next_cursor = _encode_cursor(created, run_id)
+        return FlowRunPage(items=items, next_cursor=next_cursor)
+
+    # -- task runs
+    def create_task_run(self, run: TaskRun) -> TaskRun:
+        flow_run_id = str(run.flow_run_id) if run.flow_run_id else None
+        with self._write() as conn:
+            if flow_run_id:
+                existing = conn.execute(
+                    "SELECT doc FROM task_runs WHERE flow_run_id = ? AND task_key = ? AND dynamic_key = ?",
+                    (flow_run_id, run.task_key, run.dynamic_key),
+                ).fetchone()
+                if existing:
+                    return TaskRun.model_validate_json(existing[0])
+            conn.execute(
+                "INSERT INTO task_runs (id, flow_run_id, task_key, dynamic_key, created, version, doc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(run.id),
+                    flow_run_id,
+                    run.task_key,
+                    run.dynamic_key,
+                    _ts(run.created),
+                    run.state_version,
+                    run.model_dump_json(),
+                ),
+            )
+            if run.state:
+                self._append_states(conn, str(run.id), 0, [run.state])
+        return run
+
+    def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
+        rows = self._read("SELECT doc FROM task_runs WHERE id = ?", (str(run_id),))
+        return TaskRun.model_validate_json(rows[0][0]) if rows else None
+
+    def list_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
+        rows = self._read(
+            "SELECT doc FROM task_runs WHERE flow_run_id = ? ORDER BY created, rowid", (str(flow_run_id),)
+        )
+        return [TaskRun.model_validate_json(doc) for (doc,) in rows]
+
+    # -- states
+    @staticmethod
+    def _append_states(conn: sqlite3.Connection, run_id: str, first_seq: int, states: list[State]) -> None:
+        conn.executemany(
+            "INSERT INTO states (run_id, seq, doc) VALUES (?, ?, ?)",
+            [(run_id, first_seq + i, s.model_dump_json()) for i, s in enumerate(states)],
+        )
+
+    def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
+        rows = self._read("SELECT doc FROM states WHERE run_id = ? ORDER BY seq", (str(run_id),))
+        return [State.model_validate_json(doc) for (doc,) in rows]
+
+    def commit_transition(self, write: TransitionWrite) -> None:
+        table = "flow_runs" if write.kind == "flow_run" else "task_runs"
+        model = FlowRun if write.kind == "flow_run" else TaskRun
+        run_id = str(write.run_id)
+        with self._write() as conn:
+            row = conn.execute(f"SELECT version, doc FROM {table} WHERE id = ?", (run_id,)).fetchone()
+            if row is None or row[0] != write.expected_version:
+                raise VersionConflict(f"{write.kind} {run_id} changed since it was read")
+            run = model.model_validate_json(row[1])
+            for tag in write.acquire_slots:
+                taken = conn.execute(
+                    "UPDATE concurrency_limits SET active = active + 1 WHERE tag = ? AND active < lim",
+                    (tag,),
+                ).rowcount
+                if not taken:
+                    raise SlotsUnavailable(f"No free concurrency slot for tag {tag!r}")
+            for tag in write.release_slots:
+                conn.execute(
+                    "UPDATE concurrency_limits SET active = MAX(active - 1, 0) WHERE tag = ?", (tag,)
+                )
+            held = [t for t in run.held_slots if t not in write.release_slots] + list(write.acquire_slots)
+            version = write.expected_version + 1
+            updates: dict = {"state": write.state, "state_version": version, "held_slots": held}
+            if write.run_count is not None:
+                updates["run_count"] = write.run_count
+            if write.start_time is not None:
+                updates["start_time"] = write.start_time
+            if write.end_time is not None:
+                updates["end_time"] = write.end_time
+            run = run.model_copy(update=updates)
+            conn.execute(
+                f"UPDATE {table} SET version = ?, doc = ?"
+                + (", state_type = ?" if write.kind == "flow_run" else "")
+                + " WHERE id = ?",
+                (
+                    version,
+                    run.model_dump_json(),
+                    *((write.state.type.value,) if write.kind == "flow_run" else ()),
+                    run_id,
+                ),
+            )
+            next_seq = conn.execute(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM states WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+            self._append_states(conn, run_id, next_seq, [*write.history_before, write.state])
+            if write.cache_insert:
+                entry = write.cache_insert
+                conn.execute(
+                    "INSERT OR REPLACE INTO cache (key, expiration, doc) VALUES (?, ?, ?)",
+                    (
+                        entry.key,
+                        _ts(entry.expiration) if entry.expiration else None,
+                        entry.state.model_dump_json(),
+                    ),
+                )
+
+    # -- cache
+    def read_cache(self, key: str, now: dt.datetime) -> State | None:
+        rows = self._read("SELECT expiration, doc FROM cache WHERE key = ?", (key,))
+        if not rows:
+            return None
+        expiration, doc = rows[0]
+        if expiration is not None and expiration <= _ts(now):
+            return None
+        return State.model_validate_json(doc)
+
+    # -- concurrency limits
+    @staticmethod
+    def _limit(row: tuple) -> ConcurrencyLimit:
+        tag, lim, active, created = row
+        return ConcurrencyLimit(tag=tag, limit=lim, active_slots=active, created=created)
+
+    def upsert_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimit:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO concurrency_limits (tag, lim, active, created) VALUES (?, ?, 0, ?)"
+                " ON CONFLICT (tag) DO UPDATE SET lim = excluded.lim",
+                (tag, limit, _ts(utcnow())),
+            )
+        return self.read_concurrency_limits([tag])[tag]
+
+    def read_concurrency_limits(self, tags: Sequence[str]) -> dict[str, ConcurrencyLimit]:
+        if not tags:
+            return {}
+        marks = ",".join("?" * len(tags))
+        rows = self._read(
+            f"SELECT tag, lim, active, created FROM concurrency_limits WHERE tag IN ({marks})", list(tags)
+        )
+        return {row[0]: self._limit(row) for row in rows}
+
+    def list_concurrency_limits(self) -> list[ConcurrencyLimit]:
+        rows = self._read("SELECT tag, lim, active, created FROM concurrency_limits ORDER BY tag")
+        return [self._limit(row) for row in rows]
+
+    def delete_concurrency_limit(self, tag: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM concurrency_limits WHERE tag = ?", (tag,)).rowcount > 0
+
+    # -- logs
+    def write_logs(self, logs: Sequence[LogCreate]) -> None:
+        if not logs:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO logs (flow_run_id, task_run_id, timestamp, doc) VALUES (?, ?, ?, ?)",
+                [
+                    (
+                        str(log.flow_run_id) if log.flow_run_id else None,
+                        str(log.task_run_id) if log.task_run_id else None,
+                        _ts(log.timestamp),
+                        log.model_dump_json(),
+                    )
+                    for log in logs
+                ],
+            )
+
+    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
+        rows = self._read(
+            "SELECT doc FROM logs WHERE flow_run_id = ? ORDER BY timestamp, seq LIMIT ? OFFSET ?",
+            (str(flow_run_id), limit, offset),
+        )
+        return [Log.model_validate_json(doc) for (doc,) in rows]

@@ -1,0 +1,44 @@
+"""Clients of the orchestration API: one interface, embedded and HTTP transports."""
+
+from __future__ import annotations
+
+import threading
+
+from .base import MintakaClient
+
+_lock = threading.Lock()
+_client: MintakaClient | None = None
+
+
+def get_client() -> MintakaClient:
+    """The process-wide client, built from settings on first use."""
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = build_client()
+    return _client
+
+
+def build_client() -> MintakaClient:
+    from mintaka.settings import get_settings
+
+    settings = get_settings()
+    if settings.api_url:
+        from .http import HttpTransport
+
+        return HttpTransport(settings.api_url, api_key=settings.api_key, timeout=settings.api_timeout)
+    from .embedded import EmbeddedTransport
+
+    return EmbeddedTransport(settings.database_path)
+
+
+def set_client(client: MintakaClient | None) -> MintakaClient | None:
+    """Replace the process-wide client (returns the previous one); None resets to settings."""
+    global _client
+    with _lock:
+        previous, _client = _client, client
+    return previous
+
+
+__all__ = ["MintakaClient", "build_client", "get_client", "set_client"]

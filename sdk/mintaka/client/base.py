@@ -1,0 +1,89 @@
+"""The client interface the SDK engine talks to. Two transports implement it:
+`EmbeddedTransport` (the service layer in-process, on the SQLite file) and `HttpTransport`
+(httpx to a Mintaka API). Same methods, same models, same answers."""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from mintaka.schemas import (
+    ConcurrencyLimit,
+    ConcurrencyLimitCreate,
+    Flow,
+    FlowCreate,
+    FlowRun,
+    FlowRunCreate,
+    FlowRunDetail,
+    FlowRunFilter,
+    FlowRunPage,
+    Log,
+    LogCreate,
+    OrchestrationResult,
+    SetStateRequest,
+    TaskRun,
+    TaskRunCreate,
+)
+from mintaka.states import State
+
+
+class MintakaClient(ABC):
+    """Everything the SDK, the CLI and the tests ask of the orchestration API."""
+
+    @abstractmethod
+    def create_flow(self, body: FlowCreate) -> Flow: ...
+
+    @abstractmethod
+    def list_flows(self) -> list[Flow]: ...
+
+    @abstractmethod
+    def create_flow_run(self, body: FlowRunCreate) -> FlowRun: ...
+
+    @abstractmethod
+    def read_flow_run(self, run_id: uuid.UUID) -> FlowRun: ...
+
+    @abstractmethod
+    def read_flow_run_detail(self, run_id: uuid.UUID) -> FlowRunDetail: ...
+
+    @abstractmethod
+    def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage: ...
+
+    @abstractmethod
+    def set_flow_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult: ...
+
+    @abstractmethod
+    def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]: ...
+
+    @abstractmethod
+    def create_task_run(self, body: TaskRunCreate) -> TaskRun: ...
+
+    @abstractmethod
+    def read_task_run(self, run_id: uuid.UUID) -> TaskRun: ...
+
+    @abstractmethod
+    def read_task_run_states(self, run_id: uuid.UUID) -> list[State]: ...
+
+    @abstractmethod
+    def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult: ...
+
+    @abstractmethod
+    def create_logs(self, logs: Sequence[LogCreate]) -> None: ...
+
+    @abstractmethod
+    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]: ...
+
+    @abstractmethod
+    def set_concurrency_limit(self, body: ConcurrencyLimitCreate) -> ConcurrencyLimit: ...
+
+    @abstractmethod
+    def read_concurrency_limit(self, tag: str) -> ConcurrencyLimit: ...
+
+    @abstractmethod
+    def list_concurrency_limits(self) -> list[ConcurrencyLimit]: ...
+
+    @abstractmethod
+    def delete_concurrency_limit(self, tag: str) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,35 @@
+"""The embedded transport: the orchestration service in-process, on the local SQLite store.
+It skips only the socket and HTTP parsing; validation, rules and writes are the API's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import MintakaClient
+
+
+def _delegate(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(self.service, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+class EmbeddedTransport(MintakaClient):
+    """Calls `OrchestrationService` directly on a SQLite file (default `$MINTAKA_HOME/mintaka.db`)."""
+
+    def __init__(self, database: str | Path):
+        from mintaka_server.services import OrchestrationService
+        from mintaka_server.storage.sqlite import SQLiteStore
+
+        self.database = Path(database)
+        self.service = OrchestrationService(SQLiteStore(self.database))
+
+    def close(self) -> None:
+        self.service.store.close()
+
+
+for _name in MintakaClient.__abstractmethods__:
+    setattr(EmbeddedTransport, _name, _delegate(_name))
+EmbeddedTransport.__abstractmethods__ = frozenset()

@@ -1,0 +1,44 @@
+"""Errors. One root, `MintakaError`; control-flow signals derive from BaseException so a
+user's `except Exception` cannot swallow them."""
+
+from __future__ import annotations
+
+
+class MintakaError(Exception):
+    """Root of every error Mintaka raises on purpose."""
+
+
+class ObjectNotFound(MintakaError):
+    """The named flow, run, or limit does not exist."""
+
+
+class InvalidRequest(MintakaError):
+    """The request is malformed; the message says what to fix."""
+
+
+class Conflict(MintakaError):
+    """The write lost a race or breaks a uniqueness rule; nothing was written."""
+
+
+class ApiUnavailable(MintakaError):
+    """The orchestration API could not be reached."""
+
+
+class ParameterValidationError(MintakaError, TypeError):
+    """A flow was called with parameters that do not match its signature."""
+
+
+class UnfinishedRun(MintakaError):
+    """A result was asked of a run that has not finished."""
+
+
+class MintakaTimeoutError(MintakaError, TimeoutError):
+    """A flow or task ran longer than its `timeout_seconds`."""
+
+
+class Abort(BaseException):
+    """The orchestrator told the client to stop this run (e.g. its flow run has finished)."""
+
+
+class Pause(BaseException):
+    """The run was paused by the orchestrator."""

@@ -1,0 +1,171 @@
+"""Wire models shared by the SDK client and the orchestration API (validated at the edge)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from mintaka.states import State, StateType, utcnow
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class _Input(BaseModel):
+    """Requests reject unknown fields so a typo is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmpiricalPolicy(_Input):
+    """Retry settings the rules engine reads when a run fails."""
+
+    retries: int = Field(0, ge=0, le=1000)
+    retry_delay_seconds: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
+    retry_jitter_factor: float | None = Field(None, ge=0)
+
+
+class FlowCreate(_Input):
+    name: Name
+
+
+class Flow(BaseModel):
+    id: uuid.UUID
+    name: str
+    created: dt.datetime
+
+
+class FlowRunCreate(_Input):
+    flow_name: Name
+    name: Name | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    tags: list[Tag] = Field(default_factory=list)
+    parent_task_run_id: uuid.UUID | None = None
+    idempotency_key: IdempotencyKey | None = None
+    flow_version: str | None = None
+    empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
+    state: State | None = Field(None, description="Initial state; PENDING when omitted")
+
+
+class TaskInput(BaseModel):
+    """An upstream run whose result fed a parameter (dependency tracking)."""
+
+    input_type: Literal["task_run", "parameter", "constant"] = "task_run"
+    id: uuid.UUID | None = None
+
+
+class TaskRunCreate(_Input):
+    flow_run_id: uuid.UUID | None = None
+    task_key: Name
+    name: Name | None = None
+    dynamic_key: str = Field("0", max_length=200)
+    tags: list[Tag] = Field(default_factory=list)
+    task_inputs: dict[str, list[TaskInput]] = Field(default_factory=dict)
+    empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
+    state: State | None = Field(None, description="Initial state; PENDING when omitted")
+
+
+class _Run(BaseModel):
+    id: uuid.UUID
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    state: State | None = None
+    state_version: int = 0
+    run_count: int = 0
+    empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
+    held_slots: list[str] = Field(default_factory=list, description="Tags whose concurrency slot it holds")
+    created: dt.datetime = Field(default_factory=utcnow)
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+
+    @property
+    def state_type(self) -> StateType | None:
+        return self.state.type if self.state else None
+
+
+class FlowRun(_Run):
+    flow_id: uuid.UUID
+    flow_name: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parent_task_run_id: uuid.UUID | None = None
+    idempotency_key: str | None = None
+    flow_version: str | None = None
+
+
+class TaskRun(_Run):
+    flow_run_id: uuid.UUID | None = None
+    task_key: str
+    dynamic_key: str = "0"
+    task_inputs: dict[str, list[TaskInput]] = Field(default_factory=dict)
+
+
+class FlowRunDetail(FlowRun):
+    states: list[State] = Field(default_factory=list)
+    task_runs: list[TaskRun] = Field(default_factory=list)
+
+
+class FlowRunPage(BaseModel):
+    items: list[FlowRun]
+    next_cursor: str | None = None
+
+
+class FlowRunFilter(_Input):
+    flow_name: Name | None = None
+    state_type: StateType | None = None
+    tag: Tag | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=500)
+
+
+class SetStateRequest(_Input):
+    state: State
+    force: bool = Field(False, description="Skip the rules (operators only)")
+
+
+class SetStateStatus(str, Enum):
+    ACCEPT = "ACCEPT"
+    REJECT = "REJECT"
+    WAIT = "WAIT"
+    ABORT = "ABORT"
+
+
+class OrchestrationDetails(BaseModel):
+    reason: str | None = None
+    delay_seconds: float | None = None
+
+
+class OrchestrationResult(BaseModel):
+    status: SetStateStatus
+    state: State | None
+    details: OrchestrationDetails = Field(default_factory=OrchestrationDetails)
+
+
+class LogCreate(_Input):
+    flow_run_id: uuid.UUID | None = None
+    task_run_id: uuid.UUID | None = None
+    name: str = Field("mintaka", max_length=200)
+    level: int = Field(20, ge=0, le=100)
+    message: str = Field(max_length=100_000)
+    timestamp: dt.datetime = Field(default_factory=utcnow)
+
+
+class Log(LogCreate):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ConcurrencyLimitCreate(_Input):
+    tag: Tag
+    limit: int = Field(ge=0, le=1_000_000)
+
+
+class ConcurrencyLimit(BaseModel):
+    tag: str
+    limit: int
+    active_slots: int = 0
+    created: dt.datetime = Field(default_factory=utcnow)

@@ -1,0 +1,198 @@
+"""Run states, shared by the SDK and the server (defined once, on the wire and in memory).
+
+A state is a type (drives orchestration) plus a name (what people read: "Cached",
+"AwaitingRetry", or a user's own "Expected Failure"), a timestamp, a message, an optional
+reference to a persisted result (`data`) and details the rules engine reads and writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+
+class StateType(str, Enum):
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    CRASHED = "CRASHED"
+    PAUSED = "PAUSED"
+
+
+TERMINAL_STATE_TYPES = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
+)
+
+_DEFAULT_NAMES = {t: t.value.title() for t in StateType}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ResultRef(BaseModel):
+    """Where a persisted result lives; the API stores only this, never the value."""
+
+    model_config = ConfigDict(frozen=True)
+
+    storage: str = Field(description="Result store URL, e.g. file:///home/me/.mintaka/results")
+    key: str
+    serializer: str = "cloudpickle"
+
+
+class StateDetails(BaseModel):
+    flow_run_id: uuid.UUID | None = None
+    task_run_id: uuid.UUID | None = None
+    scheduled_time: dt.datetime | None = None
+    cache_key: str | None = None
+    cache_expiration: dt.datetime | None = None
+    idempotency_key: str | None = None
+    pause_timeout: dt.datetime | None = None
+
+
+class State(BaseModel):
+    """The state of a flow run or task run at one moment."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: StateType
+    name: str = ""
+    timestamp: dt.datetime = Field(default_factory=utcnow)
+    message: str | None = None
+    data: ResultRef | None = None
+    state_details: StateDetails = Field(default_factory=StateDetails)
+
+    # The in-memory result for the caller (value or exception); never serialized.
+    _result: Any = PrivateAttr(default=None)
+    _has_result: bool = PrivateAttr(default=False)
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.name:
+            self.name = _DEFAULT_NAMES[self.type]
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
+
+    def is_paused(self) -> bool:
+        return self.type is StateType.PAUSED
+
+    def is_final(self) -> bool:
+        return self.type in TERMINAL_STATE_TYPES
+
+    def with_result(self, value: Any) -> State:
+        """Attach an in-memory result (value, or exception for failed states)."""
+        self._result = value
+        self._has_result = True
+        return self
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """The run's return value; raises the run's exception if it did not complete."""
+        from mintaka.results import resolve_state_result
+
+        return resolve_state_result(self, raise_on_failure=raise_on_failure)
+
+    def copy_as(self, **changes: Any) -> State:
+        """A new state (new id and timestamp) of this one with some fields changed."""
+        fields = self.model_dump(exclude={"id", "timestamp"})
+        fields["state_details"] = self.state_details.model_copy()
+        fields.update(changes)
+        if "type" in changes and "name" not in changes:
+            fields["name"] = ""
+        new = State(**fields)
+        if self._has_result:
+            new.with_result(self._result)
+        return new
+
+    def __repr__(self) -> str:
+        message = f", message={self.message!r}" if self.message else ""
+        return f"{self.name}(type={self.type.value}{message})"
+
+    __str__ = __repr__
+
+
+def _factory(state_type: StateType, default_name: str | None = None):
+    def make(message: str | None = None, name: str | None = None, **kwargs: Any) -> State:
+        details = kwargs.pop("state_details", None) or StateDetails()
+        for field in list(kwargs):
+            if field in StateDetails.model_fields:
+                setattr(details, field, kwargs.pop(field))
+        result = kwargs.pop("result", None)
+        has_result = "data" not in kwargs and result is not None
+        state = State(
+            type=state_type,
+            name=name or default_name or "",
+            message=message,
+            state_details=details,
+            **kwargs,
+        )
+        if has_result:
+            state.with_result(result)
+        return state
+
+    make.__name__ = default_name or state_type.value.title()
+    make.__doc__ = f"A {state_type.value} state{f' named {default_name!r}' if default_name else ''}."
+    return make
+
+
+Scheduled = _factory(StateType.SCHEDULED)
+Pending = _factory(StateType.PENDING)
+Running = _factory(StateType.RUNNING)
+Completed = _factory(StateType.COMPLETED)
+Failed = _factory(StateType.FAILED)
+Cancelling = _factory(StateType.CANCELLING)
+Cancelled = _factory(StateType.CANCELLED)
+Crashed = _factory(StateType.CRASHED)
+Paused = _factory(StateType.PAUSED)
+AwaitingRetry = _factory(StateType.SCHEDULED, "AwaitingRetry")
+Retrying = _factory(StateType.RUNNING, "Retrying")
+Late = _factory(StateType.SCHEDULED, "Late")
+Cached = _factory(StateType.COMPLETED, "Cached")
+
+__all__ = [
+    "TERMINAL_STATE_TYPES",
+    "AwaitingRetry",
+    "Cached",
+    "Cancelled",
+    "Cancelling",
+    "Completed",
+    "Crashed",
+    "Failed",
+    "Late",
+    "Paused",
+    "Pending",
+    "ResultRef",
+    "Retrying",
+    "Running",
+    "Scheduled",
+    "State",
+    "StateDetails",
+    "StateType",
+]
