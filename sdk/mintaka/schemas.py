@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from mintaka.states import State, StateType, utcnow
@@ -128,7 +128,7 @@ class SetStateRequest(_Input):
     force: bool = Field(False, description="Skip the rules (operators only)")
 
 
-class SetStateStatus(str, Enum):
+class SetStateStatus(StrEnum):
     ACCEPT = "ACCEPT"
     REJECT = "REJECT"
     WAIT = "WAIT"

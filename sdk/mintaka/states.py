@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
-class StateType(str, Enum):
+class StateType(StrEnum):
     SCHEDULED = "SCHEDULED"
     PENDING = "PENDING"
     RUNNING = "RUNNING"

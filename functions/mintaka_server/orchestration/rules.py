@@ -229,11 +229,9 @@ class InsertCacheEntry(Rule):
     @staticmethod
     def apply(ctx, decision):
         details = decision.state.state_details
-        if ctx.run.kind == "task_run" and details.cache_key and decision.state.data is not None:
-            if decision.state.name != "Cached":
-                decision.cache_insert = CacheInsert(
-                    details.cache_key, decision.state, details.cache_expiration
-                )
+        fresh = decision.state.data is not None and decision.state.name != "Cached"
+        if ctx.run.kind == "task_run" and details.cache_key and fresh:
+            decision.cache_insert = CacheInsert(details.cache_key, decision.state, details.cache_expiration)
 
 
 class UpdateRunBookkeeping(Rule):

@@ -265,34 +265,8 @@ def _found(value, what: str, key) -> object:
     return value
 
 
-_ADJECTIVES = [
-    "brisk",
-    "calm",
-    "eager",
-    "gentle",
-    "keen",
-    "lucid",
-    "nimble",
-    "quiet",
-    "rapid",
-    "sturdy",
-    "swift",
-    "vivid",
-]
-_NOUNS = [
-    "falcon",
-    "otter",
-    "lynx",
-    "heron",
-    "badger",
-    "comet",
-    "nebula",
-    "quasar",
-    "pulsar",
-    "meteor",
-    "ibis",
-    "orca",
-]
+_ADJECTIVES = "brisk calm eager gentle keen lucid nimble quiet rapid sturdy swift vivid".split()
+_NOUNS = "falcon otter lynx heron badger comet nebula quasar pulsar meteor ibis orca".split()
 
 
 def _run_name() -> str:

@@ -291,17 +291,16 @@ class SQLiteStore(Store):
             if write.end_time is not None:
                 updates["end_time"] = write.end_time
             run = run.model_copy(update=updates)
-            conn.execute(
-                f"UPDATE {table} SET version = ?, doc = ?"
-                + (", state_type = ?" if write.kind == "flow_run" else "")
-                + " WHERE id = ?",
-                (
-                    version,
-                    run.model_dump_json(),
-                    *((write.state.type.value,) if write.kind == "flow_run" else ()),
-                    run_id,
-                ),
-            )
+            if write.kind == "flow_run":
+                conn.execute(
+                    "UPDATE flow_runs SET version = ?, doc = ?, state_type = ? WHERE id = ?",
+                    (version, run.model_dump_json(), write.state.type.value, run_id),
+                )
+            else:
+                conn.execute(
+                    "UPDATE task_runs SET version = ?, doc = ? WHERE id = ?",
+                    (version, run.model_dump_json(), run_id),
+                )
             next_seq = conn.execute(
                 "SELECT COALESCE(MAX(seq) + 1, 0) FROM states WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
