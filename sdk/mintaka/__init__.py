@@ -1,0 +1,57 @@
+"""Mintaka: code as workflows. `from mintaka import flow, task, get_run_logger`.
+
+Importing is cheap: the engine, pydantic models and the embedded API load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mintaka.context import get_run_context, tags
+from mintaka.flows import Flow, flow
+from mintaka.logging import get_run_logger
+from mintaka.tasks import Task, task, unmapped
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "State": "mintaka.states",
+    "StateType": "mintaka.states",
+    "MintakaFuture": "mintaka.futures",
+    "ConcurrentTaskRunner": "mintaka.task_runners",
+    "SequentialTaskRunner": "mintaka.task_runners",
+    "get_client": "mintaka.client",
+}
+
+if TYPE_CHECKING:
+    from mintaka.client import get_client
+    from mintaka.futures import MintakaFuture
+    from mintaka.states import State, StateType
+    from mintaka.task_runners import ConcurrentTaskRunner, SequentialTaskRunner
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mintaka' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "ConcurrentTaskRunner",
+    "Flow",
+    "MintakaFuture",
+    "SequentialTaskRunner",
+    "State",
+    "StateType",
+    "Task",
+    "flow",
+    "get_client",
+    "get_run_context",
+    "get_run_logger",
+    "tags",
+    "task",
+    "unmapped",
+]

@@ -1,0 +1,54 @@
+"""Proposing states: send a proposal, obey WAIT, return the orchestrator's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Literal
+
+from mintaka.client import MintakaClient
+from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus
+from mintaka.states import State
+
+Kind = Literal["flow_run", "task_run"]
+_DEFAULT_WAIT = 0.1
+
+
+def _request(state: State) -> SetStateRequest:
+    # A fresh key per proposal: a transport retry of the same request is recognised as a
+    # duplicate, while a new proposal after WAIT is a new decision.
+    state.state_details.idempotency_key = uuid.uuid4().hex
+    return SetStateRequest(state=state)
+
+
+def _setter(client: MintakaClient, kind: Kind):
+    return client.set_task_run_state if kind == "task_run" else client.set_flow_run_state
+
+
+def propose(client: MintakaClient, kind: Kind, run_id: uuid.UUID, state: State) -> OrchestrationResult:
+    setter = _setter(client, kind)
+    while True:
+        answer = setter(run_id, _request(state))
+        if answer.status is not SetStateStatus.WAIT:
+            return answer
+        time.sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
+
+
+async def apropose(client: MintakaClient, kind: Kind, run_id: uuid.UUID, state: State) -> OrchestrationResult:
+    setter = _setter(client, kind)
+    while True:
+        answer = setter(run_id, _request(state))
+        if answer.status is not SetStateStatus.WAIT:
+            return answer
+        await asyncio.sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
+
+
+def seconds_until(state: State) -> float:
+    """How long until an AwaitingRetry/Scheduled state's time comes (0 if past)."""
+    scheduled = state.state_details.scheduled_time
+    if scheduled is None:
+        return 0.0
+    from mintaka.states import utcnow
+
+    return max((scheduled - utcnow()).total_seconds(), 0.0)

@@ -1,0 +1,209 @@
+"""Running one task run: create it, propose RUNNING, run the body, report the outcome, retry
+when the orchestrator says so. The sync and async loops share every step but the body call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
+from mintaka.exceptions import Abort, MintakaTimeoutError
+from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRunCreate
+from mintaka.states import State, StateType, utcnow
+
+from .parameters import call_with_parameters, collect_task_inputs, resolve_futures
+from .propose import apropose, propose, seconds_until
+
+if TYPE_CHECKING:
+    from mintaka.client import MintakaClient
+    from mintaka.schemas import TaskRun
+    from mintaka.tasks import Task
+
+
+def _exception_message(kind: str, exc: BaseException, timeout: float | None) -> str:
+    if isinstance(exc, MintakaTimeoutError):
+        return f"{kind} run exceeded its timeout of {timeout:g} seconds"
+    return f"{kind} run encountered an exception: {type(exc).__name__}: {exc}"
+
+
+class TaskRunEngine:
+    def __init__(
+        self,
+        task: Task,
+        parameters: dict[str, Any],
+        flow_ctx: FlowRunContext | None,
+        client: MintakaClient,
+        wait_for: list[Any] | None = None,
+    ):
+        self.task = task
+        self.parameters = parameters
+        self.flow_ctx = flow_ctx
+        self.client = client
+        self.wait_for = wait_for or []
+        self.task_run: TaskRun | None = None
+        self.log_prints = (
+            task.log_prints if task.log_prints is not None else bool(flow_ctx and flow_ctx.log_prints)
+        )
+
+    # -- steps shared by sync and async runs
+    def create_run(self) -> TaskRun:
+        task = self.task
+        flow_run_id = self.flow_ctx.flow_run.id if self.flow_ctx else None
+        dynamic_key = self.flow_ctx.next_dynamic_key(task.task_key) if self.flow_ctx else uuid.uuid4().hex
+        inputs = collect_task_inputs(self.parameters)
+        if self.wait_for:
+            inputs["wait_for"] = [
+                TaskInput(id=f.task_run_id) for f in self.wait_for if getattr(f, "task_run_id", None)
+            ]
+        self.task_run = self.client.create_task_run(
+            TaskRunCreate(
+                flow_run_id=flow_run_id,
+                task_key=task.task_key,
+                name=f"{task.name}-{dynamic_key}",
+                dynamic_key=dynamic_key,
+                tags=sorted(task.tags | current_tags()),
+                task_inputs=inputs,
+                empirical_policy=EmpiricalPolicy(
+                    retries=task.retries,
+                    retry_delay_seconds=task.retry_delay_list(),
+                    retry_jitter_factor=task.retry_jitter_factor,
+                ),
+            )
+        )
+        return self.task_run
+
+    def _upstream_failure(self) -> State | None:
+        """Resolve futures passed as arguments; a failed upstream fails this run unstarted."""
+        try:
+            self.parameters = resolve_futures(self.parameters)
+            for future in self.wait_for:
+                if hasattr(future, "wait"):
+                    future.wait()
+        except BaseException as exc:  # an upstream run failed: do not run this one
+            return State(
+                type=StateType.FAILED,
+                name="NotReady",
+                message=f"Upstream task run did not complete: {exc}",
+            ).with_result(exc)
+        return None
+
+    def _running_proposal(self) -> State:
+        details: dict[str, Any] = {"task_run_id": self.task_run.id}
+        if self.task.cache_key_fn is not None:
+            ctx = TaskRunContext(self.task, self.task_run, self.client, self.parameters)
+            key = self.task.cache_key_fn(ctx, self.parameters)
+            if key is not None:
+                details["cache_key"] = str(key)
+                if self.task.cache_expiration is not None:
+                    details["cache_expiration"] = utcnow() + self.task.cache_expiration
+        state = State(type=StateType.RUNNING)
+        state.state_details = state.state_details.model_copy(update=details)
+        self._cache_details = {k: v for k, v in details.items() if k.startswith("cache")}
+        return state
+
+    def _should_persist(self) -> bool:
+        if self.task.persist_result is not None:
+            return self.task.persist_result
+        return bool(self._cache_details.get("cache_key"))
+
+    def _success_proposal(self, value: Any) -> State:
+        if isinstance(value, State):
+            proposed = value
+        else:
+            proposed = State(type=StateType.COMPLETED).with_result(value)
+            if self._should_persist():
+                from mintaka.results import default_result_store
+
+                proposed.data = default_result_store().write(value, self.task.result_serializer)
+        proposed.state_details = proposed.state_details.model_copy(update=self._cache_details)
+        return proposed
+
+    def _failure_proposal(self, exc: BaseException) -> State:
+        message = _exception_message("Task", exc, self.task.timeout_seconds)
+        return State(type=StateType.FAILED, message=message).with_result(exc)
+
+    @staticmethod
+    def _adopt(answer_state: State, proposed: State) -> State:
+        """The server's state, carrying the proposal's in-memory result when it kept the data."""
+        if (proposed._has_result and answer_state.type is proposed.type) or (
+            proposed._has_result and answer_state.type is StateType.SCHEDULED
+        ):
+            answer_state.with_result(proposed._result)
+        return answer_state
+
+    def _context(self) -> TaskRunContext:
+        return TaskRunContext(self.task, self.task_run, self.client, self.parameters, self.log_prints)
+
+    def _on_start_answer(self, answer) -> State | None:
+        """None: go ahead and run the body. A state: the run ends here with it."""
+        if answer.status is SetStateStatus.ABORT:
+            raise Abort(answer.details.reason or "Task run aborted by the orchestrator")
+        state = answer.state
+        if answer.status is SetStateStatus.ACCEPT and state.type is StateType.RUNNING:
+            return None
+        return state  # cached, already finished, or owned by another client
+
+    # -- sync
+    def run(self) -> State:
+        if self.task_run is None:
+            self.create_run()
+        failed = self._upstream_failure()
+        if failed is not None:
+            return self._adopt(propose(self.client, "task_run", self.task_run.id, failed).state, failed)
+        while True:
+            answer = propose(self.client, "task_run", self.task_run.id, self._running_proposal())
+            final = self._on_start_answer(answer)
+            if final is not None:
+                return final
+            token = task_run_context.set(self._context())
+            try:
+                from .timeouts import timeout_after
+
+                with timeout_after(self.task.timeout_seconds):
+                    value = call_with_parameters(self.task.fn, self.parameters)
+                proposed = self._success_proposal(value)
+            except (Exception, MintakaTimeoutError) as exc:
+                proposed = self._failure_proposal(exc)
+            finally:
+                task_run_context.reset(token)
+            state = self._adopt(propose(self.client, "task_run", self.task_run.id, proposed).state, proposed)
+            if state.type is not StateType.SCHEDULED:
+                return state
+            time.sleep(seconds_until(state))
+
+    # -- async
+    async def run_async(self) -> State:
+        if self.task_run is None:
+            self.create_run()
+        failed = self._upstream_failure()
+        if failed is not None:
+            answer = await apropose(self.client, "task_run", self.task_run.id, failed)
+            return self._adopt(answer.state, failed)
+        while True:
+            answer = await apropose(self.client, "task_run", self.task_run.id, self._running_proposal())
+            final = self._on_start_answer(answer)
+            if final is not None:
+                return final
+            token = task_run_context.set(self._context())
+            try:
+                if self.task.timeout_seconds:
+                    try:
+                        value = await asyncio.wait_for(
+                            call_with_parameters(self.task.fn, self.parameters), self.task.timeout_seconds
+                        )
+                    except TimeoutError as exc:
+                        raise MintakaTimeoutError() from exc
+                else:
+                    value = await call_with_parameters(self.task.fn, self.parameters)
+                proposed = self._success_proposal(value)
+            except (Exception, MintakaTimeoutError) as exc:
+                proposed = self._failure_proposal(exc)
+            finally:
+                task_run_context.reset(token)
+            answer = await apropose(self.client, "task_run", self.task_run.id, proposed)
+            state = self._adopt(answer.state, proposed)
+            if state.type is not StateType.SCHEDULED:
+                return state
+            await asyncio.sleep(seconds_until(state))

@@ -1,0 +1,162 @@
+"""`@flow`: a function whose calls are orchestrated flow runs. It stays a function."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from mintaka._sync import is_async_fn, run_coroutine_sync, should_return_coroutine
+from mintaka.tasks import RetryDelay
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Flow(Generic[P, R]):
+    """An orchestrated function: each call is a recorded flow run."""
+
+    def __init__(
+        self,
+        fn: Callable[P, R],
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: RetryDelay | None = None,
+        timeout_seconds: float | None = None,
+        validate_parameters: bool = True,
+        persist_result: bool = False,
+        result_serializer: str = "cloudpickle",
+        log_prints: bool = False,
+        task_runner: Any = None,
+    ):
+        if not callable(fn):
+            raise TypeError("@flow must decorate a function")
+        if retries < 0:
+            raise ValueError("retries must be >= 0")
+        from mintaka.task_runners import ConcurrentTaskRunner, TaskRunner
+
+        if task_runner is not None and not isinstance(task_runner, TaskRunner):
+            if isinstance(task_runner, type) and issubclass(task_runner, TaskRunner):
+                task_runner = task_runner()
+            else:
+                raise TypeError("task_runner must be a TaskRunner, e.g. SequentialTaskRunner()")
+        self.fn = fn
+        self.name = name or fn.__name__.replace("_", "-")
+        self.description = description or inspect.getdoc(fn)
+        self.version = version
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.timeout_seconds = timeout_seconds
+        self.validate_parameters = validate_parameters
+        self.persist_result = persist_result
+        self.result_serializer = result_serializer
+        self.log_prints = log_prints
+        self.task_runner = task_runner or ConcurrentTaskRunner()
+        self.isasync = is_async_fn(fn)
+        self._parameters_model: Any = None
+        functools.update_wrapper(self, fn)
+
+    _OPTIONS = (
+        "name",
+        "description",
+        "version",
+        "retries",
+        "retry_delay_seconds",
+        "timeout_seconds",
+        "validate_parameters",
+        "persist_result",
+        "result_serializer",
+        "log_prints",
+        "task_runner",
+    )
+
+    def with_options(self, **options: Any) -> Flow[P, R]:
+        """A copy of this flow with some options changed."""
+        unknown = set(options) - set(self._OPTIONS)
+        if unknown:
+            raise TypeError(f"Unknown flow options: {', '.join(sorted(unknown))}")
+        current = {option: getattr(self, option) for option in self._OPTIONS}
+        return Flow(self.fn, **{**current, **options})
+
+    def retry_delay_list(self) -> list[float]:
+        from mintaka.tasks import Task
+
+        return Task.retry_delay_list(self)  # same rules as tasks
+
+    def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Parameters validated and coerced by their type hints (pydantic)."""
+        from pydantic import ValidationError
+
+        from mintaka.exceptions import ParameterValidationError
+
+        model = self._parameters_model or self._build_parameters_model()
+        checked = {k: v for k, v in parameters.items() if k in model.model_fields}
+        try:
+            validated = model.model_validate(checked)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ParameterValidationError(f"Flow {self.name!r} got invalid parameters: {problems}") from None
+        return {**parameters, **{k: getattr(validated, k) for k in checked}}
+
+    def _build_parameters_model(self):
+        from pydantic import ConfigDict, create_model
+
+        fields: dict[str, Any] = {}
+        for name, param in inspect.signature(self.fn).parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name.startswith(("_", "model_")):
+                continue
+            annotation = Any if param.annotation is param.empty else param.annotation
+            default = ... if param.default is param.empty else param.default
+            fields[name] = (annotation, default)
+        hints = getattr(self.fn, "__globals__", {})
+        model = create_model(
+            f"{self.fn.__name__}_parameters",
+            __config__=ConfigDict(arbitrary_types_allowed=True),
+            __module__=getattr(self.fn, "__module__", __name__),
+            **fields,
+        )
+        model.model_rebuild(_types_namespace=hints)
+        self._parameters_model = model
+        return model
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        from mintaka.engine.flow_engine import FlowRunEngine
+
+        return_state = kwargs.pop("return_state", False)
+        engine = FlowRunEngine(self, args, kwargs)
+        if self.isasync:
+            coro = _finish_async(engine, return_state)
+            return coro if should_return_coroutine() else run_coroutine_sync(coro)
+        state = engine.run()
+        return state if return_state else state.result()
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r})"
+
+
+async def _finish_async(engine, return_state: bool):
+    state = await engine.run_async()
+    return state if return_state else state.result()
+
+
+@overload
+def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
+
+
+@overload
+def flow(**options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(__fn=None, **options: Any):
+    """Decorate a function as a flow: `@flow` or `@flow(name="etl", retries=1, ...)`."""
+    if __fn is not None:
+        return Flow(__fn, **options)
+    return lambda fn: Flow(fn, **options)
+
+
+__all__ = ["Flow", "flow"]

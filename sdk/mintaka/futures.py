@@ -1,0 +1,53 @@
+"""Futures returned by `task.submit()` and `task.map()`."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from mintaka.states import State
+
+
+class MintakaFuture:
+    """A task run in progress. `.result()` waits and returns its value (or raises)."""
+
+    def __init__(self, inner: cf.Future, task_run_id: uuid.UUID | None = None, name: str = ""):
+        self._inner = inner
+        self.task_run_id = task_run_id
+        self.name = name
+
+    def wait(self, timeout: float | None = None) -> State | None:
+        """Wait for the run to finish; its final state (None if `timeout` passed first)."""
+        done, _ = cf.wait([self._inner], timeout=timeout)
+        return self._inner.result() if done else None
+
+    @property
+    def state(self) -> State | None:
+        """The final state if finished, else None (non-blocking)."""
+        return self._inner.result() if self._inner.done() else None
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        state = self._inner.result(timeout=timeout)
+        return state.result(raise_on_failure=raise_on_failure)
+
+    def done(self) -> bool:
+        return self._inner.done()
+
+    def __repr__(self) -> str:
+        return f"MintakaFuture({self.name!r}, state={self.state!r})"
+
+
+class MintakaFutureList(list):
+    """The futures of a `.map()`; `.result()` returns all values in order."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        cf.wait([f._inner for f in self], timeout=timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
+        return [f.result(timeout=timeout, raise_on_failure=raise_on_failure) for f in self]
+
+
+def wait(futures: Iterable[MintakaFuture], timeout: float | None = None) -> None:
+    cf.wait([f._inner for f in futures], timeout=timeout)

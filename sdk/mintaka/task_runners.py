@@ -1,0 +1,73 @@
+"""Task runners: where submitted task runs execute."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextvars
+import os
+from collections.abc import Callable
+
+from mintaka.states import State
+
+
+class TaskRunner:
+    """Runs `submit`ted callables that return a final State."""
+
+    name = "task runner"
+
+    def submit(self, fn: Callable[[], State]) -> cf.Future:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Called when a flow run starts using this runner."""
+
+    def shutdown(self) -> None:
+        """Called when the flow run ends (after every future finished)."""
+
+    def duplicate(self) -> TaskRunner:
+        """A fresh runner with the same settings (each flow run gets its own)."""
+        return type(self)()
+
+
+class ConcurrentTaskRunner(TaskRunner):
+    """Runs task runs concurrently in threads (the default)."""
+
+    name = "concurrent"
+
+    def __init__(self, max_workers: int | None = None):
+        self.max_workers = max_workers or min(64, (os.cpu_count() or 1) * 8)
+        self._pool: cf.ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        self._pool = None  # created on first submit: flows that never submit pay nothing
+
+    def submit(self, fn: Callable[[], State]) -> cf.Future:
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="mintaka-task")
+        context = contextvars.copy_context()
+        return self._pool.submit(context.run, fn)
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def duplicate(self) -> TaskRunner:
+        return ConcurrentTaskRunner(self.max_workers)
+
+
+class SequentialTaskRunner(TaskRunner):
+    """Runs each submitted task run immediately, one at a time, in the caller's thread."""
+
+    name = "sequential"
+
+    def submit(self, fn: Callable[[], State]) -> cf.Future:
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(fn())
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+__all__ = ["ConcurrentTaskRunner", "SequentialTaskRunner", "TaskRunner"]
