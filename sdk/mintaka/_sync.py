@@ -12,7 +12,7 @@ from typing import Any
 
 
 def is_async_fn(fn: Callable) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn)
 
 
 def should_return_coroutine() -> bool:

@@ -125,11 +125,10 @@ class TaskRunEngine:
         return State(type=StateType.FAILED, message=message).with_result(exc)
 
     @staticmethod
+    @staticmethod
     def _adopt(answer_state: State, proposed: State) -> State:
-        """The server's state, carrying the proposal's in-memory result when it kept the data."""
-        if (proposed._has_result and answer_state.type is proposed.type) or (
-            proposed._has_result and answer_state.type is StateType.SCHEDULED
-        ):
+        """The server's state, carrying the proposal's in-memory result (value or exception)."""
+        if proposed._has_result and answer_state.type in (proposed.type, StateType.SCHEDULED):
             answer_state.with_result(proposed._result)
         return answer_state
 
