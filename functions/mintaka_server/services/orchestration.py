@@ -69,9 +69,10 @@ class OrchestrationService:
     # -- flow runs
     def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
         flow = self.store.ensure_flow(body.flow_name)
-        state = self._initial_state(body.state)
+        run_id = uuid.uuid4()
+        state = self._initial_state(body.state, flow_run_id=run_id)
         run = FlowRun(
-            id=uuid.uuid4(),
+            id=run_id,
             flow_id=flow.id,
             flow_name=flow.name,
             name=body.name or _run_name(),
@@ -111,9 +112,10 @@ class OrchestrationService:
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
         if body.flow_run_id is not None:
             self.read_flow_run(body.flow_run_id)
-        state = self._initial_state(body.state)
+        run_id = uuid.uuid4()
+        state = self._initial_state(body.state, flow_run_id=body.flow_run_id, task_run_id=run_id)
         run = TaskRun(
-            id=uuid.uuid4(),
+            id=run_id,
             flow_run_id=body.flow_run_id,
             task_key=body.task_key,
             name=body.name or f"{body.task_key}-{body.dynamic_key}",
@@ -159,11 +161,11 @@ class OrchestrationService:
             raise ObjectNotFound(f"No concurrency limit for tag {tag!r}")
 
     # -- orchestration
-    def _initial_state(self, proposed: State | None) -> State:
+    def _initial_state(self, proposed: State | None, **run_ids: uuid.UUID | None) -> State:
         now = self.clock()
-        if proposed is None:
-            return State(type=StateType.PENDING, timestamp=now)
-        return proposed.model_copy(update={"timestamp": now})
+        state = proposed or State(type=StateType.PENDING)
+        details = state.state_details.model_copy(update=run_ids)
+        return state.model_copy(update={"timestamp": now, "state_details": details})
 
     def _read_run(self, kind: RunKind, run_id: uuid.UUID) -> FlowRun | TaskRun:
         if kind == "flow_run":
@@ -207,7 +209,7 @@ class OrchestrationService:
     def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
         for _ in range(MAX_CONFLICT_RETRIES):
             run = self._read_run(kind, run_id)
-            proposed = body.state.model_copy(update={"timestamp": self.clock()})
+            proposed = _stamped(body.state, kind, run, self.clock())
             ctx = self._context(kind, run, proposed)
             decision = force(ctx) if body.force else evaluate(ctx)
             if not (decision.is_accept and decision.commit):
@@ -229,6 +231,16 @@ class OrchestrationService:
             state=run.state,
             details=OrchestrationDetails(reason="The run kept changing; here is its current state"),
         )
+
+
+def _stamped(state: State, kind: RunKind, run: FlowRun | TaskRun, now) -> State:
+    """The proposal with the server's timestamp and the run ids it belongs to."""
+    if kind == "flow_run":
+        ids = {"flow_run_id": run.id}
+    else:
+        ids = {"task_run_id": run.id, "flow_run_id": run.flow_run_id}
+    details = state.state_details.model_copy(update=ids)
+    return state.model_copy(update={"timestamp": now, "state_details": details})
 
 
 def _write_for(kind: RunKind, run: FlowRun | TaskRun, decision: Decision) -> TransitionWrite:

@@ -48,8 +48,8 @@ CREATE TABLE IF NOT EXISTS task_runs (
     created TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS task_runs_identity ON task_runs (flow_run_id, task_key, dynamic_key);
 CREATE INDEX IF NOT EXISTS task_runs_by_flow_run ON task_runs (flow_run_id, created);
-CREATE TABLE IF NOT EXISTS states (
-    run_id TEXT NOT NULL, seq INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (run_id, seq));
+CREATE TABLE IF NOT EXISTS states (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS states_by_run ON states (run_id, seq);
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, expiration TEXT, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS concurrency_limits (
     tag TEXT PRIMARY KEY, lim INTEGER NOT NULL, active INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL);
@@ -60,6 +60,7 @@ CREATE INDEX IF NOT EXISTS logs_by_flow_run ON logs (flow_run_id, timestamp, seq
 """
 
 BUSY_TIMEOUT_MS = 60_000
+SCHEMA_VERSION = 1
 
 
 def _ts(value: dt.datetime) -> str:
@@ -100,9 +101,19 @@ class SQLiteStore(Store):
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            has_tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if has_tables and version != SCHEMA_VERSION:
+                from mintaka.exceptions import MintakaError
+
+                raise MintakaError(
+                    f"{self.path} was written by another Mintaka version (schema {version}, "
+                    f"this one reads {SCHEMA_VERSION}); move it aside to start a new store"
+                )
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- plumbing
     @contextmanager
@@ -169,7 +180,7 @@ class SQLiteStore(Store):
                 [(tag, created, run_id) for tag in set(run.tags)],
             )
             if run.state:
-                self._append_states(conn, run_id, 0, [run.state])
+                self._append_states(conn, run_id, [run.state])
         return run
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None:
@@ -215,15 +226,8 @@ class SQLiteStore(Store):
     def create_task_run(self, run: TaskRun) -> TaskRun:
         flow_run_id = str(run.flow_run_id) if run.flow_run_id else None
         with self._write() as conn:
-            if flow_run_id:
-                existing = conn.execute(
-                    "SELECT doc FROM task_runs WHERE flow_run_id = ? AND task_key = ? AND dynamic_key = ?",
-                    (flow_run_id, run.task_key, run.dynamic_key),
-                ).fetchone()
-                if existing:
-                    return TaskRun.model_validate_json(existing[0])
-            conn.execute(
-                "INSERT INTO task_runs (id, flow_run_id, task_key, dynamic_key, created, version, doc)"
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO task_runs (id, flow_run_id, task_key, dynamic_key, created, version, doc)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     str(run.id),
@@ -234,9 +238,15 @@ class SQLiteStore(Store):
                     run.state_version,
                     run.model_dump_json(),
                 ),
-            )
+            ).rowcount
+            if not inserted:  # the same (flow run, task key, dynamic key) exists: return it
+                existing = conn.execute(
+                    "SELECT doc FROM task_runs WHERE flow_run_id = ? AND task_key = ? AND dynamic_key = ?",
+                    (flow_run_id, run.task_key, run.dynamic_key),
+                ).fetchone()
+                return TaskRun.model_validate_json(existing[0])
             if run.state:
-                self._append_states(conn, str(run.id), 0, [run.state])
+                self._append_states(conn, str(run.id), [run.state])
         return run
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
@@ -251,10 +261,10 @@ class SQLiteStore(Store):
 
     # -- states
     @staticmethod
-    def _append_states(conn: sqlite3.Connection, run_id: str, first_seq: int, states: list[State]) -> None:
+    def _append_states(conn: sqlite3.Connection, run_id: str, states: list[State]) -> None:
+        # seq is the table's rowid: increasing across the whole file, so history sorts by it.
         conn.executemany(
-            "INSERT INTO states (run_id, seq, doc) VALUES (?, ?, ?)",
-            [(run_id, first_seq + i, s.model_dump_json()) for i, s in enumerate(states)],
+            "INSERT INTO states (run_id, doc) VALUES (?, ?)", [(run_id, s.model_dump_json()) for s in states]
         )
 
     def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
@@ -301,10 +311,7 @@ class SQLiteStore(Store):
                     "UPDATE task_runs SET version = ?, doc = ? WHERE id = ?",
                     (version, run.model_dump_json(), run_id),
                 )
-            next_seq = conn.execute(
-                "SELECT COALESCE(MAX(seq) + 1, 0) FROM states WHERE run_id = ?", (run_id,)
-            ).fetchone()[0]
-            self._append_states(conn, run_id, next_seq, [*write.history_before, write.state])
+            self._append_states(conn, run_id, [*write.history_before, write.state])
             if write.cache_insert:
                 entry = write.cache_insert
                 conn.execute(

@@ -132,6 +132,18 @@ class TaskRunEngine:
             answer_state.with_result(proposed._result)
         return answer_state
 
+    def _log_outcome(self, state: State) -> None:
+        """Failures are worth a line; successes stay off the console (hot path)."""
+        if state.type is StateType.COMPLETED:
+            return
+        from mintaka.logging import engine_logger
+
+        log = engine_logger(self._context())
+        if state.type is StateType.SCHEDULED:
+            log.warning("%s. Retrying in %.3g s", state.message, seconds_until(state))
+        else:
+            log.error("Finished in state %s", state)
+
     def _context(self) -> TaskRunContext:
         return TaskRunContext(self.task, self.task_run, self.client, self.parameters, self.log_prints)
 
@@ -168,6 +180,7 @@ class TaskRunEngine:
             finally:
                 task_run_context.reset(token)
             state = self._adopt(propose(self.client, "task_run", self.task_run.id, proposed).state, proposed)
+            self._log_outcome(state)
             if state.type is not StateType.SCHEDULED:
                 return state
             time.sleep(seconds_until(state))
@@ -203,6 +216,7 @@ class TaskRunEngine:
                 task_run_context.reset(token)
             answer = await apropose(self.client, "task_run", self.task_run.id, proposed)
             state = self._adopt(answer.state, proposed)
+            self._log_outcome(state)
             if state.type is not StateType.SCHEDULED:
                 return state
             await asyncio.sleep(seconds_until(state))
