@@ -7,8 +7,9 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from mintaka.states import State, StateType, utcnow
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mintaka.states import State, StateType, utcnow
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]

@@ -32,7 +32,6 @@ from mintaka.schemas import (
     TaskRunCreate,
 )
 from mintaka.states import State, StateType, utcnow
-
 from mintaka_server.orchestration import (
     Decision,
     RunSnapshot,

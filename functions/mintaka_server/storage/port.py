@@ -25,7 +25,6 @@ from mintaka.schemas import (
     TaskRun,
 )
 from mintaka.states import State
-
 from mintaka_server.orchestration import CacheInsert
 from mintaka_server.orchestration.context import RunKind
 
