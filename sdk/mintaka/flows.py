@@ -110,17 +110,15 @@ class Flow(Generic[P, R]):
         for name, param in inspect.signature(self.fn).parameters.items():
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name.startswith(("_", "model_")):
                 continue
-            annotation = Any if param.annotation is param.empty else param.annotation
+            annotation = _resolve_annotation(self.fn, param.annotation)
             default = ... if param.default is param.empty else param.default
             fields[name] = (annotation, default)
-        hints = getattr(self.fn, "__globals__", {})
         model = create_model(
             f"{self.fn.__name__}_parameters",
             __config__=ConfigDict(arbitrary_types_allowed=True),
             __module__=getattr(self.fn, "__module__", __name__),
             **fields,
         )
-        model.model_rebuild(_types_namespace=hints)
         self._parameters_model = model
         return model
 
@@ -137,6 +135,19 @@ class Flow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"Flow({self.name!r})"
+
+
+def _resolve_annotation(fn: Callable, annotation: Any) -> Any:
+    """A parameter's type; a hint that cannot be resolved (e.g. a class local to a test,
+    under `from __future__ import annotations`) is not validated rather than an error."""
+    if annotation is inspect.Parameter.empty:
+        return Any
+    if isinstance(annotation, str):
+        try:
+            return eval(annotation, getattr(fn, "__globals__", {}))  # noqa: S307 - the user's own hint
+        except Exception:
+            return Any
+    return annotation
 
 
 async def _finish_async(engine, return_state: bool):

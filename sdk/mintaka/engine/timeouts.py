@@ -1,8 +1,9 @@
 """Run timeouts for synchronous bodies.
 
-In the main thread a SIGALRM timer interrupts the body (even a blocking `time.sleep`); in
-other threads, or when a timer is already armed (a task timeout inside a flow timeout), the
-timeout is raised asynchronously in the body's thread at its next bytecode.
+In the main thread a SIGALRM timer interrupts the body (even a blocking `time.sleep`); an
+alarm already armed (a flow timeout around a task timeout, pytest-timeout) is honoured and
+re-armed afterwards. In other threads the timeout is raised asynchronously in the body's
+thread at its next bytecode.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,25 +32,35 @@ def timeout_after(seconds: float | None) -> Iterator[None]:
 
 
 def _can_use_alarm() -> bool:
-    return (
-        hasattr(signal, "SIGALRM")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    )
+    return hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
 
 
 @contextmanager
 def _alarm(seconds: float) -> Iterator[None]:
-    def on_alarm(signum, frame):
-        raise MintakaTimeoutError()
+    started = time.monotonic()
+    outer_remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+    deadline = started + seconds
+    outer_deadline = started + outer_remaining if outer_remaining else None
+    previous = signal.getsignal(signal.SIGALRM)
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def on_alarm(signum, frame):
+        nonlocal outer_deadline
+        if time.monotonic() >= deadline - 1e-3:
+            raise MintakaTimeoutError()
+        outer_deadline = None  # the outer alarm came due first: its handler acts now
+        signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 1e-3))
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, outer_remaining) if outer_remaining else seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer_deadline is not None:
+            signal.setitimer(signal.ITIMER_REAL, max(outer_deadline - time.monotonic(), 1e-3))
 
 
 @contextmanager

@@ -1,0 +1,5 @@
+"""`python -m mintaka.cli`."""
+
+from . import main
+
+main()

@@ -1,0 +1,53 @@
+"""The root `mintaka` app, its sub-commands, and the one place CLI errors are reported."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from . import concurrency_limits, flow_runs, flows, server
+
+app = typer.Typer(
+    name="mintaka",
+    help="Mintaka: code-as-workflows orchestration.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(server.app, name="server")
+app.add_typer(flow_runs.app, name="flow-run")
+app.add_typer(flows.app, name="flow")
+app.add_typer(concurrency_limits.app, name="concurrency-limit")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"mintaka {version('mintaka')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Mintaka: code-as-workflows orchestration."""
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `mintaka` console script."""
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="mintaka")
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # the CLI edge: one line, never a traceback
+        from ._output import error_message, print_error
+
+        print_error(error_message(exc))
+        sys.exit(1)

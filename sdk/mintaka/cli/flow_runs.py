@@ -1,0 +1,159 @@
+"""`mintaka flow-run ls | inspect`: browse flow runs, their states, task runs and logs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from mintaka.client import MintakaClient
+    from mintaka.schemas import FlowRun, FlowRunDetail, Log
+
+app = typer.Typer(help="Browse flow runs.", no_args_is_help=True)
+
+PAGE_SIZE = 500  # the API's largest page
+LOG_PAGE_SIZE = 1000
+_OPTION_NAMES = {"flow_name": "--flow", "state_type": "--state", "limit": "--limit"}
+_LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+
+
+@app.command("ls")
+def ls(
+    flow: Annotated[str | None, typer.Option("--flow", help="Only runs of this flow.")] = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Only runs in this state type, e.g. COMPLETED, FAILED.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many runs, newest first.")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List flow runs, newest first."""
+    from mintaka.client import get_client
+
+    from ._output import console, duration, print_json, state_label, table, when
+
+    runs = _list_runs(get_client(), flow, state, limit)
+    if json_output:
+        print_json(runs)
+        return
+    t = table("Flow runs", "ID", "Flow", "Name", "State", "Started", "Duration")
+    for run in runs:
+        t.add_row(
+            str(run.id),
+            run.flow_name,
+            run.name,
+            state_label(run.state),
+            when(run.start_time or run.created),
+            duration(run.start_time, run.end_time),
+        )
+    console().print(t)
+
+
+@app.command("inspect")
+def inspect(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The flow run's id.")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a flow run: its states, task runs and logs."""
+    from mintaka.client import get_client
+
+    from ._output import parse_id, print_json
+
+    client = get_client()
+    rid = parse_id(run_id, "flow run id")
+    detail = client.read_flow_run_detail(rid)
+    logs = _all_logs(client, rid)
+    if json_output:
+        print_json({**detail.model_dump(mode="json"), "logs": logs})
+        return
+    _show(detail, logs)
+
+
+def _list_runs(client: MintakaClient, flow: str | None, state: str | None, limit: int) -> list[FlowRun]:
+    from pydantic import ValidationError
+
+    from mintaka.exceptions import InvalidRequest
+    from mintaka.schemas import FlowRunFilter
+
+    from ._output import describe_validation_error
+
+    if limit < 1:
+        raise InvalidRequest(f"--limit: must be at least 1 (got {limit})")
+    runs: list[FlowRun] = []
+    cursor = None
+    while len(runs) < limit:
+        try:
+            flt = FlowRunFilter(
+                flow_name=flow,
+                state_type=state.strip().upper() if state else None,
+                limit=min(limit - len(runs), PAGE_SIZE),
+                cursor=cursor,
+            )
+        except ValidationError as exc:
+            raise InvalidRequest(describe_validation_error(exc, _OPTION_NAMES)) from None
+        page = client.list_flow_runs(flt)
+        runs.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return runs
+
+
+def _all_logs(client: MintakaClient, run_id) -> list[Log]:
+    logs: list[Log] = []
+    while True:
+        page = client.read_logs(run_id, limit=LOG_PAGE_SIZE, offset=len(logs))
+        logs.extend(page)
+        if len(page) < LOG_PAGE_SIZE:
+            return logs
+
+
+def _show(run: FlowRunDetail, logs: list[Log]) -> None:
+    import json
+
+    from rich.markup import escape
+
+    from ._output import console, duration, state_label, table, when
+
+    out = console()
+    out.print(f"[bold]Flow run {escape(run.name)}[/bold]  {run.id}", soft_wrap=True)
+    fields = {
+        "Flow": escape(run.flow_name)
+        + (f" (version {escape(run.flow_version)})" if run.flow_version else ""),
+        "State": state_label(run.state)
+        + (f": {escape(run.state.message)}" if run.state and run.state.message else ""),
+        "Created": when(run.created),
+        "Started": when(run.start_time),
+        "Ended": when(run.end_time),
+        "Duration": duration(run.start_time, run.end_time),
+        "Run count": str(run.run_count),
+        "Tags": escape(", ".join(run.tags)) or "-",
+        "Parameters": escape(json.dumps(run.parameters, default=str)) if run.parameters else "-",
+    }
+    if run.parent_task_run_id:
+        fields["Parent task run"] = str(run.parent_task_run_id)
+    for label, value in fields.items():
+        out.print(f"  [bold]{label}:[/bold] {value}", soft_wrap=True)
+
+    states = table("States", "Time", "State", "Message")
+    for state in run.states:
+        states.add_row(when(state.timestamp), state_label(state), escape(state.message or ""))
+    out.print(states)
+
+    tasks = table("Task runs", "Name", "State", "Started", "Duration", "ID")
+    for task in run.task_runs:
+        tasks.add_row(
+            escape(task.name),
+            state_label(task.state),
+            when(task.start_time),
+            duration(task.start_time, task.end_time),
+            str(task.id),
+        )
+    out.print(tasks)
+
+    log_table = table("Logs", "Time", "Level", "Logger", "Message")
+    for log in logs:
+        log_table.add_row(
+            when(log.timestamp), _LEVELS.get(log.level, str(log.level)), escape(log.name), escape(log.message)
+        )
+    out.print(log_table)

@@ -1,0 +1,35 @@
+"""`mintaka server start`: the orchestration API on the embedded store, served by uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Run the orchestration API.", no_args_is_help=True)
+
+
+@app.command("start")
+def start(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 4200,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the API on the embedded store ($MINTAKA_HOME/mintaka.db): runs made without a
+    server are listed too."""
+    import uvicorn
+    from mintaka_server.api import create_app
+
+    from mintaka.settings import get_settings
+
+    from ._output import console
+
+    settings = get_settings()
+    api = create_app()
+    shown_host = f"[{host}]" if ":" in host else host
+    url = f"http://{shown_host}:{port}/api"
+    out = console()
+    out.print(f"Mintaka API: [bold]{url}[/bold]  (docs: {url}/docs)", soft_wrap=True)
+    out.print(f"Store: {settings.database_path}", soft_wrap=True)
+    out.print(f"Point the SDK and CLI at it with: export MINTAKA_API_URL={url}", soft_wrap=True)
+    uvicorn.run(api, host=host, port=port, log_level=log_level.lower())
