@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -31,10 +32,17 @@ def test_task_retries_history(client, history):
     [state] = f()
     assert state.result() == "ok"
     assert len(calls) == 3
-    assert all(b - a >= 0.05 for a, b in zip(calls, calls[1:], strict=False))
+    assert all(b - a >= 0.05 for a, b in itertools.pairwise(calls))
     assert history("task", state.state_details.task_run_id) == [
-        "Pending", "Running", "Failed", "AwaitingRetry", "Retrying",
-        "Failed", "AwaitingRetry", "Retrying", "Completed",
+        "Pending",
+        "Running",
+        "Failed",
+        "AwaitingRetry",
+        "Retrying",
+        "Failed",
+        "AwaitingRetry",
+        "Retrying",
+        "Completed",
     ]
     task_run = client.read_task_run(state.state_details.task_run_id)
     assert task_run.run_count == 3
@@ -56,7 +64,12 @@ def test_retries_exhausted_fail_with_last_error(client, history):
     with pytest.raises(RuntimeError, match="still broken"):
         state.result()
     assert history("task", state.state_details.task_run_id) == [
-        "Pending", "Running", "Failed", "AwaitingRetry", "Retrying", "Failed",
+        "Pending",
+        "Running",
+        "Failed",
+        "AwaitingRetry",
+        "Retrying",
+        "Failed",
     ]
 
 
