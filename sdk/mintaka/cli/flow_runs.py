@@ -118,10 +118,8 @@ def _show(run: FlowRunDetail, logs: list[Log]) -> None:
     out = console()
     out.print(f"[bold]Flow run {escape(run.name)}[/bold]  {run.id}", soft_wrap=True)
     fields = {
-        "Flow": escape(run.flow_name)
-        + (f" (version {escape(run.flow_version)})" if run.flow_version else ""),
-        "State": state_label(run.state)
-        + (f": {escape(run.state.message)}" if run.state and run.state.message else ""),
+        "Flow": escape(run.flow_name) + (f" (version {escape(run.flow_version)})" if run.flow_version else ""),
+        "State": state_label(run.state) + (f": {escape(run.state.message)}" if run.state and run.state.message else ""),
         "Created": when(run.created),
         "Started": when(run.start_time),
         "Ended": when(run.end_time),

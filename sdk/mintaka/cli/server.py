@@ -18,9 +18,9 @@ def start(
     """Serve the API on the embedded store ($MINTAKA_HOME/mintaka.db): runs made without a
     server are listed too."""
     import uvicorn
-    from mintaka_server.api import create_app
 
     from mintaka.settings import get_settings
+    from mintaka_server.api import create_app
 
     from ._output import console
 

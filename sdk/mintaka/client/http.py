@@ -103,8 +103,7 @@ class HttpTransport(MintakaClient):
                     attempt = self._sleep(attempt)
                     continue
                 raise ApiUnavailable(
-                    f"Lost the connection to the Mintaka API at URL: {self.api_url} "
-                    f"({type(exc).__name__}: {exc})"
+                    f"Lost the connection to the Mintaka API at URL: {self.api_url} ({type(exc).__name__}: {exc})"
                 ) from exc
             if response.status_code in RETRY_STATUS and idempotent and attempt < self.retries:
                 attempt = self._sleep(attempt, response.headers.get("Retry-After"))
@@ -217,9 +216,7 @@ def _raise_for_status(response: httpx.Response, api_url: str) -> httpx.Response:
     detail = _detail(response)
     if status == 404:
         if detail == "Not Found":  # no such route, rather than no such object
-            raise ObjectNotFound(
-                f"No API route at {response.request.url} (is MINTAKA_API_URL right? It ends in /api)"
-            )
+            raise ObjectNotFound(f"No API route at {response.request.url} (is MINTAKA_API_URL right? It ends in /api)")
         raise ObjectNotFound(detail)
     if status == 409:
         raise Conflict(detail)

@@ -1,0 +1,93 @@
+"""Errors at the HTTP edge, translated in exactly one place.
+
+`ERROR_STATUS` is the one table from domain errors to HTTP status. Every error body is
+`{"detail": "<one readable message>"}`; validation errors name the bad field(s) and also list
+them under `errors`. Unexpected exceptions are logged here and answered with a generic 500:
+no traceback ever leaves the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound
+
+logger = logging.getLogger("mintaka_server.api")
+
+# Most specific first: the first matching row wins.
+ERROR_STATUS: Sequence[tuple[type[MintakaError], int]] = (
+    (ObjectNotFound, 404),
+    (Conflict, 409),
+    (InvalidRequest, 422),
+    (MintakaError, 400),
+)
+
+INTERNAL_ERROR_MESSAGE = "Internal server error; the server log has the details"
+
+
+def status_for(exc: MintakaError) -> int:
+    return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
+
+
+def describe_validation_errors(errors: Iterable[dict[str, Any]]) -> str:
+    """`body.flow_name: String should have at least 1 character; query.limit: ...`"""
+    return "; ".join(f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors)
+
+
+def _location(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, MintakaError)
+    return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=status_for(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": describe_validation_errors(errors), "errors": errors}, status_code=422)
+
+
+class CatchUnhandledErrors:
+    """ASGI middleware: an exception no handler claimed becomes a logged, generic 500."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            logger.exception("Unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if started:  # too late for a clean answer; let the server drop the connection
+                raise
+            response = JSONResponse({"detail": INTERNAL_ERROR_MESSAGE}, status_code=500)
+            await response(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MintakaError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(CatchUnhandledErrors)

@@ -1,0 +1,30 @@
+"""Tag concurrency limits: at most `limit` task runs carrying the tag are RUNNING at once."""
+
+from fastapi import APIRouter, Response, status
+
+from mintaka.schemas import ConcurrencyLimit, ConcurrencyLimitCreate
+
+from ..deps import Service
+
+router = APIRouter(prefix="/concurrency_limits", tags=["concurrency limits"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def set_concurrency_limit(body: ConcurrencyLimitCreate, service: Service) -> ConcurrencyLimit:
+    """Create the tag's limit, or change it (slots already held are kept)."""
+    return service.set_concurrency_limit(body)
+
+
+@router.get("")
+def list_concurrency_limits(service: Service) -> list[ConcurrencyLimit]:
+    return service.list_concurrency_limits()
+
+
+@router.get("/{tag:path}")
+def read_concurrency_limit(tag: str, service: Service) -> ConcurrencyLimit:
+    return service.read_concurrency_limit(tag)
+
+
+@router.delete("/{tag:path}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def delete_concurrency_limit(tag: str, service: Service) -> None:
+    service.delete_concurrency_limit(tag)

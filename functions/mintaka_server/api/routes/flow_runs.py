@@ -1,0 +1,63 @@
+"""Flow runs: create, read (with history and task runs), filter newest first, move state, logs."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from mintaka.schemas import (
+    FlowRun,
+    FlowRunCreate,
+    FlowRunDetail,
+    FlowRunFilter,
+    FlowRunPage,
+    Log,
+    OrchestrationResult,
+    SetStateRequest,
+)
+from mintaka.states import State
+
+from ..deps import Service
+
+router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_flow_run(body: FlowRunCreate, service: Service) -> FlowRun:
+    """A new run (PENDING unless `state` says otherwise); with a taken `idempotency_key`, the
+    existing run."""
+    return service.create_flow_run(body)
+
+
+@router.get("")
+def list_flow_runs(flt: Annotated[FlowRunFilter, Query()], service: Service) -> FlowRunPage:
+    """Runs newest first, `limit` at a time; pass `next_cursor` back as `cursor` for the next page."""
+    return service.list_flow_runs(flt)
+
+
+@router.get("/{run_id}")
+def read_flow_run(run_id: uuid.UUID, service: Service) -> FlowRunDetail:
+    """The run with its state history and task runs."""
+    return service.read_flow_run_detail(run_id)
+
+
+@router.get("/{run_id}/states")
+def read_flow_run_states(run_id: uuid.UUID, service: Service) -> list[State]:
+    return service.read_flow_run_states(run_id)
+
+
+@router.post("/{run_id}/set_state")
+def set_flow_run_state(run_id: uuid.UUID, body: SetStateRequest, service: Service) -> OrchestrationResult:
+    """Propose a state; the rules engine answers ACCEPT, REJECT, WAIT or ABORT."""
+    return service.set_flow_run_state(run_id, body)
+
+
+@router.get("/{run_id}/logs")
+def read_flow_run_logs(
+    run_id: uuid.UUID,
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[Log]:
+    """The run's logs in time order."""
+    return service.read_logs(run_id, limit=limit, offset=offset)

@@ -1,0 +1,20 @@
+"""Flows: named, created on first use."""
+
+from fastapi import APIRouter, status
+
+from mintaka.schemas import Flow, FlowCreate
+
+from ..deps import Service
+
+router = APIRouter(prefix="/flows", tags=["flows"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_flow(body: FlowCreate, service: Service) -> Flow:
+    """The flow with this name (created if it does not exist yet)."""
+    return service.create_flow(body)
+
+
+@router.get("")
+def list_flows(service: Service) -> list[Flow]:
+    return service.list_flows()

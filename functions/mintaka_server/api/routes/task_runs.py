@@ -1,0 +1,34 @@
+"""Task runs: create, read, history, move state."""
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from mintaka.schemas import OrchestrationResult, SetStateRequest, TaskRun, TaskRunCreate
+from mintaka.states import State
+
+from ..deps import Service
+
+router = APIRouter(prefix="/task_runs", tags=["task runs"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_task_run(body: TaskRunCreate, service: Service) -> TaskRun:
+    """A new task run; the same (flow run, task key, dynamic key) returns the existing one."""
+    return service.create_task_run(body)
+
+
+@router.get("/{run_id}")
+def read_task_run(run_id: uuid.UUID, service: Service) -> TaskRun:
+    return service.read_task_run(run_id)
+
+
+@router.get("/{run_id}/states")
+def read_task_run_states(run_id: uuid.UUID, service: Service) -> list[State]:
+    return service.read_task_run_states(run_id)
+
+
+@router.post("/{run_id}/set_state")
+def set_task_run_state(run_id: uuid.UUID, body: SetStateRequest, service: Service) -> OrchestrationResult:
+    """Propose a state; the rules engine answers ACCEPT, REJECT, WAIT or ABORT."""
+    return service.set_task_run_state(run_id, body)
