@@ -65,14 +65,16 @@ class PreventTransitionsFromTerminalStates(Rule):
 
 class PreventDuplicateTransitions(Rule):
     """Two clients racing to start (or queue) the same run: the second proposal finds the run
-    already in that state and is rejected, so exactly one of them executes it."""
+    already in that state and is rejected, so exactly one of them executes it. A run that is
+    already queued, running or cancelling may not go back to PENDING either: otherwise a late
+    worker's PENDING would reset a run another worker started, and both would run it."""
 
     FROM_STATES = frozenset({StateType.PENDING, StateType.RUNNING, StateType.CANCELLING})
     TO_STATES = frozenset({StateType.PENDING, StateType.RUNNING, StateType.CANCELLING})
 
     @staticmethod
     def apply(ctx, decision):
-        if ctx.run.state_type is decision.state.type:
+        if ctx.run.state_type is decision.state.type or decision.state.type is StateType.PENDING:
             decision.refuse(
                 SetStateStatus.REJECT, ctx.run.state, f"Run is already {ctx.run.state_type.value}"
             )
@@ -148,7 +150,7 @@ class SecureTaskConcurrencySlots(Rule):
     def apply(ctx, decision):
         if ctx.run.kind != "task_run" or decision.state.type is not StateType.RUNNING:
             return
-        limited = [tag for tag in ctx.run.tags if tag in ctx.concurrency]
+        limited = [tag for tag in dict.fromkeys(ctx.run.tags) if tag in ctx.concurrency]
         for tag in limited:
             usage = ctx.concurrency[tag]
             if usage.limit == 0:

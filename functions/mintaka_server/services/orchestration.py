@@ -83,6 +83,7 @@ class OrchestrationService:
             empirical_policy=body.empirical_policy,
             state=state,
             created=state.timestamp,
+            **_initial_bookkeeping(state),
         )
         return self.store.create_flow_run(run)
 
@@ -124,6 +125,7 @@ class OrchestrationService:
             empirical_policy=body.empirical_policy,
             state=state,
             created=state.timestamp,
+            **_initial_bookkeeping(state),
         )
         return self.store.create_task_run(run)
 
@@ -240,6 +242,17 @@ def _stamped(state: State, kind: RunKind, run: FlowRun | TaskRun, now) -> State:
         ids = {"task_run_id": run.id, "flow_run_id": run.flow_run_id}
     details = state.state_details.model_copy(update=ids)
     return state.model_copy(update={"timestamp": now, "state_details": details})
+
+
+def _initial_bookkeeping(state: State) -> dict:
+    """A run created already RUNNING (or finished) is booked as if it had moved there, so that
+    run_count counts that attempt (the retry rule relies on it) and the times are set."""
+    books: dict = {}
+    if state.type is StateType.RUNNING:
+        books.update(run_count=1, start_time=state.timestamp)
+    if state.is_final():
+        books.update(end_time=state.timestamp)
+    return books
 
 
 def _write_for(kind: RunKind, run: FlowRun | TaskRun, decision: Decision) -> TransitionWrite:

@@ -1,0 +1,401 @@
+"""The orchestration service on a real SQLite file: read run → evaluate the policy → commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+
+import pytest
+
+from mintaka.exceptions import ObjectNotFound
+from mintaka.schemas import (
+    ConcurrencyLimitCreate,
+    EmpiricalPolicy,
+    FlowCreate,
+    FlowRunCreate,
+    FlowRunFilter,
+    LogCreate,
+    SetStateRequest,
+    SetStateStatus,
+    TaskRunCreate,
+)
+from mintaka.states import ResultRef, State, StateDetails, StateType
+from mintaka_server.orchestration.rules import SLOT_WAIT_SECONDS
+from mintaka_server.services import OrchestrationService
+from mintaka_server.storage import VersionConflict
+
+ACCEPT, REJECT, WAIT, ABORT = (
+    SetStateStatus.ACCEPT,
+    SetStateStatus.REJECT,
+    SetStateStatus.WAIT,
+    SetStateStatus.ABORT,
+)
+REF = ResultRef(storage="file:///tmp/results", key="result-1")
+
+
+class Clock:
+    """A clock the test moves by hand; every call advances it a microsecond, like real time."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(microseconds=1)
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(sqlite_store, clock) -> OrchestrationService:
+    return OrchestrationService(sqlite_store, clock=clock, rng=random.Random(0))
+
+
+@pytest.fixture
+def flow_run(service):
+    return service.create_flow_run(FlowRunCreate(flow_name="etl"))
+
+
+def task_run(service, flow_run, key="t", *, tags=(), retries=0, delays=(), dynamic_key="0"):
+    return service.create_task_run(
+        TaskRunCreate(
+            flow_run_id=flow_run.id,
+            task_key=key,
+            dynamic_key=dynamic_key,
+            tags=list(tags),
+            empirical_policy=EmpiricalPolicy(retries=retries, retry_delay_seconds=list(delays)),
+        )
+    )
+
+
+def propose(service, run, state_type: StateType, **state_fields):
+    body = SetStateRequest(state=State(type=state_type, **state_fields))
+    if hasattr(run, "task_key"):
+        return service.set_task_run_state(run.id, body)
+    return service.set_flow_run_state(run.id, body)
+
+
+def history(service, run) -> list[str]:
+    if hasattr(run, "task_key"):
+        return [s.name for s in service.read_task_run_states(run.id)]
+    return [s.name for s in service.read_flow_run_states(run.id)]
+
+
+def active_slots(service, tag: str) -> int:
+    return service.read_concurrency_limit(tag).active_slots
+
+
+# -- lifecycles
+
+
+def test_flow_run_lifecycle(service, flow_run):
+    assert flow_run.state.type is StateType.PENDING
+    assert propose(service, flow_run, StateType.RUNNING).status is ACCEPT
+    answer = propose(service, flow_run, StateType.COMPLETED, data=REF)
+    assert answer.status is ACCEPT and answer.state.data == REF
+    detail = service.read_flow_run_detail(flow_run.id)
+    assert [s.name for s in detail.states] == ["Pending", "Running", "Completed"]
+    assert detail.run_count == 1 and detail.state_version == 2
+    assert detail.start_time is not None and detail.end_time >= detail.start_time
+
+
+def test_task_run_lifecycle_with_retries(service, flow_run, clock):
+    run = task_run(service, flow_run, retries=1, delays=[5])
+    assert propose(service, run, StateType.RUNNING).status is ACCEPT
+
+    answer = propose(service, run, StateType.FAILED, message="boom")
+    assert answer.status is ACCEPT
+    assert (answer.state.type, answer.state.name) == (StateType.SCHEDULED, "AwaitingRetry")
+    assert answer.details.delay_seconds == 5
+
+    early = propose(service, run, StateType.RUNNING)
+    assert early.status is WAIT
+    assert 0 < early.details.delay_seconds <= 5
+    assert early.state.name == "AwaitingRetry"
+
+    clock.advance(5)
+    retry = propose(service, run, StateType.RUNNING)
+    assert (retry.status, retry.state.name) == (ACCEPT, "Retrying")
+    assert propose(service, run, StateType.COMPLETED).status is ACCEPT
+
+    assert history(service, run) == ["Pending", "Running", "Failed", "AwaitingRetry", "Retrying", "Completed"]
+    stored = service.read_task_run(run.id)
+    assert stored.run_count == 2
+    assert stored.state.type is StateType.COMPLETED
+    assert stored.start_time < stored.end_time
+    assert service.read_task_run_states(run.id)[2].message == "boom"
+
+
+def test_retries_exhausted_ends_failed(service, flow_run):
+    run = task_run(service, flow_run, retries=1)
+    propose(service, run, StateType.RUNNING)
+    propose(service, run, StateType.FAILED)
+    propose(service, run, StateType.RUNNING)
+    final = propose(service, run, StateType.FAILED, message="still broken")
+    assert (final.status, final.state.type) == (ACCEPT, StateType.FAILED)
+    assert history(service, run) == ["Pending", "Running", "Failed", "AwaitingRetry", "Retrying", "Failed"]
+    assert service.read_task_run(run.id).run_count == 2
+
+
+def test_flow_run_retries_too(service):
+    run = service.create_flow_run(FlowRunCreate(flow_name="etl", empirical_policy=EmpiricalPolicy(retries=1)))
+    propose(service, run, StateType.RUNNING)
+    assert propose(service, run, StateType.FAILED).state.name == "AwaitingRetry"
+    assert propose(service, run, StateType.RUNNING).state.name == "Retrying"
+
+
+@pytest.mark.parametrize("kind", ["flow_run", "task_run"])
+def test_run_created_running_counts_as_an_attempt(service, flow_run, kind):
+    """A REST client may create a run already RUNNING; with no retries left, a failure is final."""
+    running = State(type=StateType.RUNNING)
+    if kind == "flow_run":
+        run = service.create_flow_run(FlowRunCreate(flow_name="etl", state=running))
+    else:
+        run = service.create_task_run(TaskRunCreate(flow_run_id=flow_run.id, task_key="t", state=running))
+    assert run.run_count == 1 and run.start_time is not None
+    answer = propose(service, run, StateType.FAILED)
+    assert answer.state.type is StateType.FAILED
+
+
+# -- cache
+
+
+def test_cache_hit_completes_as_cached(service, flow_run, clock):
+    expiration = clock.now + dt.timedelta(minutes=10)
+    first = task_run(service, flow_run, "t", dynamic_key="0")
+    propose(service, first, StateType.RUNNING, state_details=StateDetails(cache_key="ck"))
+    done = propose(
+        service,
+        first,
+        StateType.COMPLETED,
+        data=REF,
+        state_details=StateDetails(cache_key="ck", cache_expiration=expiration),
+    )
+    assert done.status is ACCEPT
+
+    second = task_run(service, flow_run, "t", dynamic_key="1")
+    hit = propose(service, second, StateType.RUNNING, state_details=StateDetails(cache_key="ck"))
+    assert hit.status is ACCEPT
+    assert (hit.state.type, hit.state.name, hit.state.data) == (StateType.COMPLETED, "Cached", REF)
+    assert history(service, second) == ["Pending", "Cached"]
+    stored = service.read_task_run(second.id)
+    assert stored.run_count == 0 and stored.end_time is not None
+
+    clock.advance(601)
+    third = task_run(service, flow_run, "t", dynamic_key="2")
+    miss = propose(service, third, StateType.RUNNING, state_details=StateDetails(cache_key="ck"))
+    assert (miss.status, miss.state.type) == (ACCEPT, StateType.RUNNING)
+
+
+def test_completion_without_a_result_is_not_cached(service, flow_run):
+    first = task_run(service, flow_run, "t", dynamic_key="0")
+    propose(service, first, StateType.RUNNING)
+    propose(service, first, StateType.COMPLETED, state_details=StateDetails(cache_key="ck"))
+    second = task_run(service, flow_run, "t", dynamic_key="1")
+    answer = propose(service, second, StateType.RUNNING, state_details=StateDetails(cache_key="ck"))
+    assert answer.state.type is StateType.RUNNING
+
+
+# -- concurrency limits
+
+
+def test_concurrency_limit_one_with_two_task_runs(service, flow_run):
+    service.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=1))
+    a = task_run(service, flow_run, "a", tags=["db"])
+    b = task_run(service, flow_run, "b", tags=["db"])
+
+    assert propose(service, a, StateType.RUNNING).status is ACCEPT
+    assert active_slots(service, "db") == 1
+    wait = propose(service, b, StateType.RUNNING)
+    assert wait.status is WAIT
+    assert wait.details.delay_seconds == SLOT_WAIT_SECONDS
+    assert wait.state.type is StateType.PENDING
+    assert history(service, b) == ["Pending"]  # a WAIT writes nothing
+
+    assert propose(service, a, StateType.COMPLETED).status is ACCEPT
+    assert active_slots(service, "db") == 0
+    assert propose(service, b, StateType.RUNNING).status is ACCEPT
+    assert active_slots(service, "db") == 1
+    assert service.read_task_run(b.id).held_slots == ["db"]
+    assert propose(service, b, StateType.FAILED).status is ACCEPT
+    assert active_slots(service, "db") == 0
+    assert service.read_task_run(b.id).held_slots == []
+
+
+def test_concurrency_limit_zero_aborts(service, flow_run):
+    service.set_concurrency_limit(ConcurrencyLimitCreate(tag="frozen", limit=0))
+    answer = propose(service, task_run(service, flow_run, tags=["frozen"]), StateType.RUNNING)
+    assert answer.status is ABORT
+
+
+def test_slot_released_on_retry_and_retaken(service, flow_run):
+    service.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=1))
+    run = task_run(service, flow_run, tags=["db"], retries=1)
+    propose(service, run, StateType.RUNNING)
+    assert propose(service, run, StateType.FAILED).state.name == "AwaitingRetry"
+    assert active_slots(service, "db") == 0
+    assert propose(service, run, StateType.RUNNING).state.name == "Retrying"
+    assert active_slots(service, "db") == 1
+
+
+def test_repeated_tag_takes_one_slot(service, flow_run):
+    service.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=1))
+    run = task_run(service, flow_run, tags=["db", "db"])
+    assert propose(service, run, StateType.RUNNING).status is ACCEPT
+    assert active_slots(service, "db") == 1
+    propose(service, run, StateType.COMPLETED)
+    assert active_slots(service, "db") == 0
+
+
+def test_slot_taken_between_read_and_write_answers_wait(service, sqlite_store, flow_run, monkeypatch):
+    """The rules saw a free slot, but the store's atomic check finds none: WAIT, nothing written."""
+    service.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=1))
+    holder = task_run(service, flow_run, "a", tags=["db"])
+    propose(service, holder, StateType.RUNNING)
+    stale = {"db": sqlite_store.read_concurrency_limits(["db"])["db"].model_copy(update={"active_slots": 0})}
+    monkeypatch.setattr(sqlite_store, "read_concurrency_limits", lambda tags: stale)
+    waiter = task_run(service, flow_run, "b", tags=["db"])
+    answer = propose(service, waiter, StateType.RUNNING)
+    assert answer.status is WAIT and answer.state.type is StateType.PENDING
+    assert history(service, waiter) == ["Pending"]
+    monkeypatch.undo()
+    assert active_slots(service, "db") == 1
+
+
+# -- flow and task interplay
+
+
+@pytest.mark.parametrize("flow_final", [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED])
+def test_task_cannot_start_in_a_finished_flow(service, flow_run, flow_final):
+    run = task_run(service, flow_run)
+    propose(service, flow_run, StateType.RUNNING)
+    propose(service, flow_run, flow_final)
+    answer = propose(service, run, StateType.RUNNING)
+    assert answer.status is ABORT
+    assert history(service, run) == ["Pending"]
+
+
+def test_terminal_states_are_final(service, flow_run):
+    propose(service, flow_run, StateType.RUNNING)
+    propose(service, flow_run, StateType.COMPLETED)
+    answer = propose(service, flow_run, StateType.RUNNING)
+    assert answer.status is REJECT and answer.state.type is StateType.COMPLETED
+    assert history(service, flow_run) == ["Pending", "Running", "Completed"]
+
+
+def test_duplicate_proposal_is_idempotent(service, flow_run):
+    body = SetStateRequest(state=State(type=StateType.RUNNING, state_details=StateDetails(idempotency_key="attempt-1")))
+    first = service.set_flow_run_state(flow_run.id, body)
+    again = service.set_flow_run_state(flow_run.id, body)
+    assert first.status is again.status is ACCEPT
+    assert again.state.id == first.state.id
+    assert history(service, flow_run) == ["Pending", "Running"]
+    assert service.read_flow_run(flow_run.id).run_count == 1
+
+
+def test_force_skips_the_rules(service, flow_run):
+    propose(service, flow_run, StateType.RUNNING)
+    propose(service, flow_run, StateType.CANCELLED)
+    body = SetStateRequest(state=State(type=StateType.SCHEDULED, name="Rerun"), force=True)
+    answer = service.set_flow_run_state(flow_run.id, body)
+    assert answer.status is ACCEPT
+    assert service.read_flow_run(flow_run.id).state.name == "Rerun"
+
+
+def test_losing_a_race_rereads_and_decides_again(service, sqlite_store, flow_run, monkeypatch):
+    """Another writer moves the run between our read and our write: we lose, re-read, and are
+    answered from the winner's state (REJECT: the run is already RUNNING)."""
+    real_commit = sqlite_store.commit_transition
+    calls = []
+
+    def racing_commit(write):
+        if not calls:
+            run = sqlite_store.read_flow_run(write.run_id)
+            real_commit(
+                write.__class__(
+                    kind="flow_run",
+                    run_id=run.id,
+                    expected_version=run.state_version,
+                    state=State(type=StateType.RUNNING, message="winner"),
+                    run_count=1,
+                )
+            )
+        calls.append(write)
+        return real_commit(write)
+
+    monkeypatch.setattr(sqlite_store, "commit_transition", racing_commit)
+    answer = propose(service, flow_run, StateType.RUNNING, message="loser")
+    assert answer.status is REJECT
+    assert answer.state.message == "winner"
+    assert len(calls) == 1
+    assert history(service, flow_run) == ["Pending", "Running"]
+
+
+def test_a_run_that_never_stops_changing_is_answered_with_its_state(service, sqlite_store, flow_run, monkeypatch):
+    def always_conflict(write):
+        raise VersionConflict("busy")
+
+    monkeypatch.setattr(sqlite_store, "commit_transition", always_conflict)
+    answer = propose(service, flow_run, StateType.RUNNING)
+    assert answer.status is REJECT and answer.state.type is StateType.PENDING
+    assert answer.details.reason
+
+
+# -- creation and reads
+
+
+def test_flow_run_idempotency_key(service):
+    a = service.create_flow_run(FlowRunCreate(flow_name="etl", idempotency_key="dep@t1"))
+    b = service.create_flow_run(FlowRunCreate(flow_name="etl", idempotency_key="dep@t1"))
+    assert a.id == b.id
+    assert len(service.list_flow_runs(FlowRunFilter()).items) == 1
+
+
+def test_task_run_creation_is_idempotent(service, flow_run):
+    assert task_run(service, flow_run, "t").id == task_run(service, flow_run, "t").id
+
+
+def test_flows_logs_and_detail(service, flow_run):
+    assert service.create_flow(FlowCreate(name="etl")).id == flow_run.flow_id
+    assert [f.name for f in service.list_flows()] == ["etl"]
+    run = task_run(service, flow_run)
+    service.create_logs([LogCreate(flow_run_id=flow_run.id, task_run_id=run.id, message="hi")])
+    assert [log.message for log in service.read_logs(flow_run.id)] == ["hi"]
+    detail = service.read_flow_run_detail(flow_run.id)
+    assert [t.id for t in detail.task_runs] == [run.id]
+
+
+def test_concurrency_limit_crud(service):
+    service.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=3))
+    assert service.read_concurrency_limit("db").limit == 3
+    assert [lim.tag for lim in service.list_concurrency_limits()] == ["db"]
+    service.delete_concurrency_limit("db")
+    assert service.list_concurrency_limits() == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, i: s.read_flow_run(i),
+        lambda s, i: s.read_flow_run_detail(i),
+        lambda s, i: s.read_flow_run_states(i),
+        lambda s, i: s.read_task_run(i),
+        lambda s, i: s.read_task_run_states(i),
+        lambda s, i: s.read_logs(i),
+        lambda s, i: s.set_flow_run_state(i, SetStateRequest(state=State(type=StateType.RUNNING))),
+        lambda s, i: s.set_task_run_state(i, SetStateRequest(state=State(type=StateType.RUNNING))),
+        lambda s, i: s.create_task_run(TaskRunCreate(flow_run_id=i, task_key="t")),
+        lambda s, i: s.read_concurrency_limit("no-such-tag"),
+        lambda s, i: s.delete_concurrency_limit("no-such-tag"),
+    ],
+)
+def test_unknown_ids_raise_object_not_found(service, call):
+    with pytest.raises(ObjectNotFound):
+        call(service, uuid.uuid4())
