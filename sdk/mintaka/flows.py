@@ -97,9 +97,7 @@ class Flow(Generic[P, R]):
         try:
             validated = model.model_validate(checked)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
+            problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
             raise ParameterValidationError(f"Flow {self.name!r} got invalid parameters: {problems}") from None
         return {**parameters, **{k: getattr(validated, k) for k in checked}}
 
@@ -144,7 +142,7 @@ def _resolve_annotation(fn: Callable, annotation: Any) -> Any:
         return Any
     if isinstance(annotation, str):
         try:
-            return eval(annotation, getattr(fn, "__globals__", {}))  # noqa: S307 - the user's own hint
+            return eval(annotation, getattr(fn, "__globals__", {}))
         except Exception:
             return Any
     return annotation

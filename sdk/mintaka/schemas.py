@@ -170,3 +170,26 @@ class ConcurrencyLimit(BaseModel):
     limit: int
     active_slots: int = 0
     created: dt.datetime = Field(default_factory=utcnow)
+
+
+class ApiKeyCreate(_Input):
+    name: Name
+
+
+class ApiKey(BaseModel):
+    """An API key as listed: never the secret, only its id (the key's visible prefix)."""
+
+    id: str
+    name: str
+    created: dt.datetime = Field(default_factory=utcnow)
+    revoked: dt.datetime | None = None
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="The secret, shown once: send it as `Authorization: Bearer <key>`")
+
+
+class ResultStorageSetting(_Input):
+    """Where flows persist results by default, set by the operator (e.g. s3://bucket/prefix)."""
+
+    url: str = Field(min_length=1, max_length=1000, pattern=r"^(s3://[^/]+(/.*)?|file://.+)$")

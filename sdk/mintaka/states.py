@@ -27,9 +27,7 @@ class StateType(StrEnum):
     PAUSED = "PAUSED"
 
 
-TERMINAL_STATE_TYPES = frozenset(
-    {StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED}
-)
+TERMINAL_STATE_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
 
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
 

@@ -82,7 +82,7 @@ def new_task_run(store: Store):
 
 def _transition(run: FlowRun | TaskRun, state: State, **fields) -> TransitionWrite:
     kind = "flow_run" if isinstance(run, FlowRun) else "task_run"
-    return TransitionWrite(kind=kind, run_id=run.id, expected_version=run.state_version, state=state, **fields)
+    return TransitionWrite(kind=kind, run=run, state=state, **fields)
 
 
 @pytest.fixture

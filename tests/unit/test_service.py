@@ -321,8 +321,7 @@ def test_losing_a_race_rereads_and_decides_again(service, sqlite_store, flow_run
             real_commit(
                 write.__class__(
                     kind="flow_run",
-                    run_id=run.id,
-                    expected_version=run.state_version,
+                    run=run,
                     state=State(type=StateType.RUNNING, message="winner"),
                     run_count=1,
                 )

@@ -75,9 +75,7 @@ class PreventDuplicateTransitions(Rule):
     @staticmethod
     def apply(ctx, decision):
         if ctx.run.state_type is decision.state.type or decision.state.type is StateType.PENDING:
-            decision.refuse(
-                SetStateStatus.REJECT, ctx.run.state, f"Run is already {ctx.run.state_type.value}"
-            )
+            decision.refuse(SetStateStatus.REJECT, ctx.run.state, f"Run is already {ctx.run.state_type.value}")
 
 
 class PreventRunningTasksInFinishedFlows(Rule):
@@ -112,9 +110,7 @@ class WaitForScheduledTime(Rule):
             return
         delay = (scheduled - ctx.now).total_seconds()
         if delay > 0:
-            decision.refuse(
-                SetStateStatus.WAIT, ctx.run.state, f"Scheduled for {scheduled.isoformat()}", delay
-            )
+            decision.refuse(SetStateStatus.WAIT, ctx.run.state, f"Scheduled for {scheduled.isoformat()}", delay)
 
 
 class RetrieveCachedResult(Rule):
@@ -154,9 +150,7 @@ class SecureTaskConcurrencySlots(Rule):
         for tag in limited:
             usage = ctx.concurrency[tag]
             if usage.limit == 0:
-                decision.refuse(
-                    SetStateStatus.ABORT, ctx.run.state, f"Concurrency limit for tag {tag!r} is 0"
-                )
+                decision.refuse(SetStateStatus.ABORT, ctx.run.state, f"Concurrency limit for tag {tag!r} is 0")
                 return
             if usage.active >= usage.limit:
                 decision.refuse(

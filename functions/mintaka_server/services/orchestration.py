@@ -85,6 +85,9 @@ class OrchestrationService:
             created=state.timestamp,
             **_initial_bookkeeping(state),
         )
+        if state.type is StateType.RUNNING:  # started at creation: history reads Pending, Running
+            pending = State(type=StateType.PENDING, timestamp=state.timestamp, state_details={"flow_run_id": run_id})
+            return self.store.create_flow_run(run.model_copy(update={"state_version": 1}), history_before=[pending])
         return self.store.create_flow_run(run)
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
@@ -110,8 +113,7 @@ class OrchestrationService:
 
     # -- task runs
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
-        if body.flow_run_id is not None:
-            self.read_flow_run(body.flow_run_id)
+        flow_run = self.read_flow_run(body.flow_run_id) if body.flow_run_id is not None else None
         run_id = uuid.uuid4()
         state = self._initial_state(body.state, flow_run_id=body.flow_run_id, task_run_id=run_id)
         run = TaskRun(
@@ -127,7 +129,38 @@ class OrchestrationService:
             created=state.timestamp,
             **_initial_bookkeeping(state),
         )
+        if state.type is StateType.RUNNING:
+            return self._create_started_task_run(run, flow_run)
         return self.store.create_task_run(run)
+
+    def _create_started_task_run(self, run: TaskRun, flow_run: FlowRun | None) -> TaskRun:
+        """A task run created straight into RUNNING (one write instead of two) passes the same
+        rules as a proposal: finished flow, cache, concurrency slots. Its history reads
+        Pending, Running as if proposed. Anything but a plain accept creates it PENDING, and
+        the client's next proposal gets the full answer (WAIT, ABORT, ...)."""
+        proposed = run.state
+        ids = {"task_run_id": run.id, "flow_run_id": run.flow_run_id}
+        pending = State(type=StateType.PENDING, timestamp=proposed.timestamp, state_details=ids)
+        blank = run.model_copy(update={"state": pending, "run_count": 0, "start_time": None, "end_time": None})
+        decision = evaluate(self._context("task_run", blank, proposed, flow_run=flow_run))
+        if not (decision.is_accept and decision.commit):
+            return self.store.create_task_run(blank)
+        started = blank.model_copy(
+            update={
+                "state": decision.state,
+                "state_version": 1,
+                "run_count": decision.run_count or 0,
+                "start_time": decision.start_time,
+                "end_time": decision.end_time,
+                "held_slots": list(decision.acquire_slots),
+            }
+        )
+        try:
+            return self.store.create_task_run(
+                started, history_before=[pending, *decision.history_before], acquire_slots=decision.acquire_slots
+            )
+        except SlotsUnavailable:
+            return self.store.create_task_run(blank)
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun:
         return _found(self.store.read_task_run(run_id), "task run", run_id)
@@ -173,13 +206,15 @@ class OrchestrationService:
             return self.read_flow_run(run_id)
         return self.read_task_run(run_id)
 
-    def _context(self, kind: RunKind, run: FlowRun | TaskRun, proposed: State) -> TransitionContext:
+    def _context(
+        self, kind: RunKind, run: FlowRun | TaskRun, proposed: State, flow_run: FlowRun | None = None
+    ) -> TransitionContext:
         """Prefetch exactly the facts the rules may need for this proposal."""
         flow_run_state = cached = None
         concurrency: dict[str, SlotUsage] = {}
         if kind == "task_run" and proposed.type is StateType.RUNNING:
             if run.flow_run_id is not None:
-                flow_run = self.store.read_flow_run(run.flow_run_id)
+                flow_run = flow_run or self.store.read_flow_run(run.flow_run_id)
                 flow_run_state = flow_run.state if flow_run else None
             if proposed.state_details.cache_key:
                 cached = self.store.read_cache(proposed.state_details.cache_key, proposed.timestamp)
@@ -258,8 +293,7 @@ def _initial_bookkeeping(state: State) -> dict:
 def _write_for(kind: RunKind, run: FlowRun | TaskRun, decision: Decision) -> TransitionWrite:
     return TransitionWrite(
         kind=kind,
-        run_id=run.id,
-        expected_version=run.state_version,
+        run=run,
         state=decision.state,
         history_before=decision.history_before,
         run_count=decision.run_count,
@@ -282,9 +316,7 @@ def _answer(decision: Decision) -> OrchestrationResult:
 def _found(value, what: str, key) -> object:
     if value is None:
         raise ObjectNotFound(
-            f"No {what} with id {key}"
-            if what != "concurrency limit"
-            else f"No concurrency limit for tag {key!r}"
+            f"No {what} with id {key}" if what != "concurrency limit" else f"No concurrency limit for tag {key!r}"
         )
     return value
 

@@ -1,5 +1,5 @@
 """Store port and adapters."""
 
-from .port import SlotsUnavailable, Store, TransitionWrite, VersionConflict
+from .port import ApiKeyRecord, SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
-__all__ = ["SlotsUnavailable", "Store", "TransitionWrite", "VersionConflict"]
+__all__ = ["ApiKeyRecord", "SlotsUnavailable", "Store", "TransitionWrite", "VersionConflict"]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from mintaka.exceptions import Conflict
 from mintaka.schemas import (
+    ApiKey,
     ConcurrencyLimit,
     Flow,
     FlowRun,
@@ -39,11 +40,13 @@ class SlotsUnavailable(Conflict):
 
 @dataclass
 class TransitionWrite:
-    """One state transition: all of it is written, or none of it."""
+    """One state transition: all of it is written, or none of it.
+
+    `run` is the run as read before the decision; the write succeeds only if the stored run
+    still has `expected_version` (by default the version that was read)."""
 
     kind: RunKind
-    run_id: uuid.UUID
-    expected_version: int
+    run: FlowRun | TaskRun
     state: State
     history_before: list[State] = field(default_factory=list)
     run_count: int | None = None
@@ -52,6 +55,34 @@ class TransitionWrite:
     acquire_slots: Sequence[str] = ()
     release_slots: Sequence[str] = ()
     cache_insert: CacheInsert | None = None
+    expected_version: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.expected_version is None:
+            self.expected_version = self.run.state_version
+
+    @property
+    def run_id(self) -> uuid.UUID:
+        return self.run.id
+
+    def updated_run(self) -> FlowRun | TaskRun:
+        """The run document after this transition (adapters write it; no read needed)."""
+        held = [t for t in self.run.held_slots if t not in self.release_slots]
+        held += [t for t in self.acquire_slots if t not in held]
+        updates: dict = {"state": self.state, "state_version": self.expected_version + 1, "held_slots": held}
+        if self.run_count is not None:
+            updates["run_count"] = self.run_count
+        if self.start_time is not None:
+            updates["start_time"] = self.start_time
+        if self.end_time is not None:
+            updates["end_time"] = self.end_time
+        return self.run.model_copy(update=updates)
+
+
+class ApiKeyRecord(ApiKey):
+    """An API key as stored: a hash of the secret, never the secret."""
+
+    secret_hash: str
 
 
 class Store(ABC):
@@ -67,9 +98,9 @@ class Store(ABC):
 
     # -- runs
     @abstractmethod
-    def create_flow_run(self, run: FlowRun) -> FlowRun:
-        """Insert the run with its initial state (in history too). A run whose idempotency key
-        is already taken is not inserted: the existing run is returned."""
+    def create_flow_run(self, run: FlowRun, history_before: Sequence[State] = ()) -> FlowRun:
+        """Insert the run with its state (history: `history_before`, then the state). A run
+        whose idempotency key is already taken is not inserted: the existing run is returned."""
 
     @abstractmethod
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None: ...
@@ -79,9 +110,13 @@ class Store(ABC):
         """Newest first, `flt.limit` at a time; `next_cursor` continues after the last item."""
 
     @abstractmethod
-    def create_task_run(self, run: TaskRun) -> TaskRun:
-        """Insert the task run with its initial state; idempotent on
-        (flow_run_id, task_key, dynamic_key): the existing run is returned."""
+    def create_task_run(
+        self, run: TaskRun, history_before: Sequence[State] = (), acquire_slots: Sequence[str] = ()
+    ) -> TaskRun:
+        """Insert the task run with its state (history: `history_before`, then the state) and
+        take a slot of each tag in `acquire_slots` (`SlotsUnavailable` if one is full: nothing is
+        written). Idempotent on (flow_run_id, task_key, dynamic_key): an existing run is
+        returned as it is, and no slot is taken."""
 
     @abstractmethod
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None: ...
@@ -126,6 +161,28 @@ class Store(ABC):
     @abstractmethod
     def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
         """Logs of a flow run (its tasks' included), in time order."""
+
+    # -- API keys
+    @abstractmethod
+    def create_api_key(self, record: ApiKeyRecord) -> None: ...
+
+    @abstractmethod
+    def read_api_key(self, key_id: str) -> ApiKeyRecord | None: ...
+
+    @abstractmethod
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every key, revoked ones included, oldest first."""
+
+    @abstractmethod
+    def revoke_api_key(self, key_id: str, at: dt.datetime) -> bool:
+        """True if the key existed (revoking twice keeps the first time)."""
+
+    # -- server settings (small JSON documents, e.g. the default result storage)
+    @abstractmethod
+    def read_setting(self, name: str) -> dict | None: ...
+
+    @abstractmethod
+    def write_setting(self, name: str, value: dict) -> None: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -30,7 +30,7 @@ from mintaka.schemas import (
 )
 from mintaka.states import State, utcnow
 
-from .port import SlotsUnavailable, Store, TransitionWrite, VersionConflict
+from .port import ApiKeyRecord, SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS flows (
@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, flow_run_id TEXT, task_run_id TEXT, timestamp TEXT NOT NULL,
     doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_by_flow_run ON logs (flow_run_id, timestamp, seq);
+CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, created TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
 BUSY_TIMEOUT_MS = 60_000
@@ -99,6 +101,9 @@ class SQLiteStore(Store):
         # WAL + NORMAL: a commit survives a crash of the process; only an OS crash may lose
         # the last transactions. FULL would fsync on every state (~10x slower per task).
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoint (and fsync) every ~40 MB of WAL rather than every 4 MB: ~25% less per write.
+        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
+        self._conn.execute("PRAGMA cache_size=-16384")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -153,7 +158,7 @@ class SQLiteStore(Store):
         return [Flow(id=i, name=n, created=c) for i, n, c in rows]
 
     # -- flow runs
-    def create_flow_run(self, run: FlowRun) -> FlowRun:
+    def create_flow_run(self, run: FlowRun, history_before: Sequence[State] = ()) -> FlowRun:
         run_id, created = str(run.id), _ts(run.created)
         with self._write() as conn:
             if run.idempotency_key:
@@ -180,7 +185,7 @@ class SQLiteStore(Store):
                 [(tag, created, run_id) for tag in set(run.tags)],
             )
             if run.state:
-                self._append_states(conn, run_id, [run.state])
+                self._append_states(conn, run_id, [*history_before, run.state])
         return run
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None:
@@ -223,7 +228,9 @@ class SQLiteStore(Store):
         return FlowRunPage(items=items, next_cursor=next_cursor)
 
     # -- task runs
-    def create_task_run(self, run: TaskRun) -> TaskRun:
+    def create_task_run(
+        self, run: TaskRun, history_before: Sequence[State] = (), acquire_slots: Sequence[str] = ()
+    ) -> TaskRun:
         flow_run_id = str(run.flow_run_id) if run.flow_run_id else None
         with self._write() as conn:
             inserted = conn.execute(
@@ -245,8 +252,9 @@ class SQLiteStore(Store):
                     (flow_run_id, run.task_key, run.dynamic_key),
                 ).fetchone()
                 return TaskRun.model_validate_json(existing[0])
+            self._take_slots(conn, acquire_slots)
             if run.state:
-                self._append_states(conn, str(run.id), [run.state])
+                self._append_states(conn, str(run.id), [*history_before, run.state])
         return run
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
@@ -261,6 +269,15 @@ class SQLiteStore(Store):
 
     # -- states
     @staticmethod
+    def _take_slots(conn: sqlite3.Connection, tags: Sequence[str]) -> None:
+        for tag in tags:
+            taken = conn.execute(
+                "UPDATE concurrency_limits SET active = active + 1 WHERE tag = ? AND active < lim", (tag,)
+            ).rowcount
+            if not taken:
+                raise SlotsUnavailable(f"No free concurrency slot for tag {tag!r}")
+
+    @staticmethod
     def _append_states(conn: sqlite3.Connection, run_id: str, states: list[State]) -> None:
         # seq is the table's rowid: increasing across the whole file, so history sorts by it.
         conn.executemany(
@@ -272,45 +289,24 @@ class SQLiteStore(Store):
         return [State.model_validate_json(doc) for (doc,) in rows]
 
     def commit_transition(self, write: TransitionWrite) -> None:
-        table = "flow_runs" if write.kind == "flow_run" else "task_runs"
-        model = FlowRun if write.kind == "flow_run" else TaskRun
         run_id = str(write.run_id)
+        run = write.updated_run()
         with self._write() as conn:
-            row = conn.execute(f"SELECT version, doc FROM {table} WHERE id = ?", (run_id,)).fetchone()
-            if row is None or row[0] != write.expected_version:
-                raise VersionConflict(f"{write.kind} {run_id} changed since it was read")
-            run = model.model_validate_json(row[1])
-            for tag in write.acquire_slots:
-                taken = conn.execute(
-                    "UPDATE concurrency_limits SET active = active + 1 WHERE tag = ? AND active < lim",
-                    (tag,),
-                ).rowcount
-                if not taken:
-                    raise SlotsUnavailable(f"No free concurrency slot for tag {tag!r}")
+            self._take_slots(conn, write.acquire_slots)
             for tag in write.release_slots:
-                conn.execute(
-                    "UPDATE concurrency_limits SET active = MAX(active - 1, 0) WHERE tag = ?", (tag,)
-                )
-            held = [t for t in run.held_slots if t not in write.release_slots] + list(write.acquire_slots)
-            version = write.expected_version + 1
-            updates: dict = {"state": write.state, "state_version": version, "held_slots": held}
-            if write.run_count is not None:
-                updates["run_count"] = write.run_count
-            if write.start_time is not None:
-                updates["start_time"] = write.start_time
-            if write.end_time is not None:
-                updates["end_time"] = write.end_time
-            run = run.model_copy(update=updates)
+                conn.execute("UPDATE concurrency_limits SET active = MAX(active - 1, 0) WHERE tag = ?", (tag,))
             if write.kind == "flow_run":
-                conn.execute(
-                    "UPDATE flow_runs SET version = ?, doc = ?, state_type = ? WHERE id = ?",
-                    (version, run.model_dump_json(), write.state.type.value, run_id),
-                )
+                updated = conn.execute(
+                    "UPDATE flow_runs SET version = ?, doc = ?, state_type = ? WHERE id = ? AND version = ?",
+                    (run.state_version, run.model_dump_json(), write.state.type.value, run_id, write.expected_version),
+                ).rowcount
             else:
-                conn.execute(
-                    "UPDATE task_runs SET version = ?, doc = ? WHERE id = ?",
-                    (version, run.model_dump_json(), run_id),
-                )
+                updated = conn.execute(
+                    "UPDATE task_runs SET version = ?, doc = ? WHERE id = ? AND version = ?",
+                    (run.state_version, run.model_dump_json(), run_id, write.expected_version),
+                ).rowcount
+            if not updated:
+                raise VersionConflict(f"{write.kind} {run_id} changed since it was read")
             self._append_states(conn, run_id, [*write.history_before, write.state])
             if write.cache_insert:
                 entry = write.cache_insert
@@ -389,3 +385,42 @@ class SQLiteStore(Store):
             (str(flow_run_id), limit, offset),
         )
         return [Log.model_validate_json(doc) for (doc,) in rows]
+
+    # -- API keys
+    def create_api_key(self, record: ApiKeyRecord) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (id, created, doc) VALUES (?, ?, ?)",
+                (record.id, _ts(record.created), record.model_dump_json()),
+            )
+
+    def read_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        rows = self._read("SELECT doc FROM api_keys WHERE id = ?", (key_id,))
+        return ApiKeyRecord.model_validate_json(rows[0][0]) if rows else None
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        rows = self._read("SELECT doc FROM api_keys ORDER BY created, id")
+        return [ApiKeyRecord.model_validate_json(doc) for (doc,) in rows]
+
+    def revoke_api_key(self, key_id: str, at: dt.datetime) -> bool:
+        with self._write() as conn:
+            row = conn.execute("SELECT doc FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+            if row is None:
+                return False
+            record = ApiKeyRecord.model_validate_json(row[0])
+            if record.revoked is None:
+                record = record.model_copy(update={"revoked": at})
+                conn.execute("UPDATE api_keys SET doc = ? WHERE id = ?", (record.model_dump_json(), key_id))
+            return True
+
+    # -- settings
+    def read_setting(self, name: str) -> dict | None:
+        rows = self._read("SELECT doc FROM settings WHERE name = ?", (name,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def write_setting(self, name: str, value: dict) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO settings (name, doc) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+                (name, json.dumps(value)),
+            )

@@ -33,6 +33,7 @@ class FlowRunEngine:
         self.flow_run: FlowRun | None = None
         self.parent_task_run: TaskRun | None = None
         self.ctx: FlowRunContext | None = None
+        self._started_at_creation = False
 
     # -- creation
     def create_run(self) -> FlowRun:
@@ -44,7 +45,8 @@ class FlowRunEngine:
                 validation_error = exc
         if self.parent_ctx is not None:
             self.parent_task_run = self._create_parent_task_run()
-        initial = None
+        # Created straight into RUNNING: one write fewer than creating it and then starting it.
+        initial = State(type=StateType.RUNNING)
         if validation_error is not None:
             initial = State(type=StateType.FAILED, message=str(validation_error))
         self.flow_run = self.client.create_flow_run(
@@ -60,6 +62,7 @@ class FlowRunEngine:
                 state=initial,
             )
         )
+        self._started_at_creation = self.flow_run.state.type is StateType.RUNNING
         if validation_error is not None:
             if self.parent_task_run is not None:
                 self._mirror_to_parent(self.flow_run.state)
@@ -138,6 +141,9 @@ class FlowRunEngine:
 
     def _start_attempt(self) -> State | None:
         """None: run the body. A state: the run ends with it (e.g. another client owns it)."""
+        if self._started_at_creation:
+            self._started_at_creation = False
+            return None
         answer = propose(self.client, "flow_run", self.flow_run.id, State(type=StateType.RUNNING))
         if answer.status is SetStateStatus.ABORT:
             raise Abort(answer.details.reason or "Flow run aborted by the orchestrator")

@@ -60,11 +60,7 @@ def collect_task_inputs(parameters: dict[str, Any]) -> dict[str, list[TaskInput]
 
     inputs: dict[str, list[TaskInput]] = {}
     for name, value in parameters.items():
-        items = (
-            value
-            if isinstance(value, _CONTAINERS)
-            else (value.values() if isinstance(value, dict) else [value])
-        )
+        items = value if isinstance(value, _CONTAINERS) else (value.values() if isinstance(value, dict) else [value])
         found = []
         for item in items:
             if _is_future(item) and item.task_run_id is not None:

@@ -43,20 +43,17 @@ class TaskRunEngine:
         self.client = client
         self.wait_for = wait_for or []
         self.task_run: TaskRun | None = None
-        self.log_prints = (
-            task.log_prints if task.log_prints is not None else bool(flow_ctx and flow_ctx.log_prints)
-        )
+        self._task_inputs = collect_task_inputs(parameters)  # before futures are resolved
+        self.log_prints = task.log_prints if task.log_prints is not None else bool(flow_ctx and flow_ctx.log_prints)
 
     # -- steps shared by sync and async runs
-    def create_run(self) -> TaskRun:
+    def create_run(self, initial: State | None = None) -> TaskRun:
         task = self.task
         flow_run_id = self.flow_ctx.flow_run.id if self.flow_ctx else None
         dynamic_key = self.flow_ctx.next_dynamic_key(task.task_key) if self.flow_ctx else uuid.uuid4().hex
-        inputs = collect_task_inputs(self.parameters)
+        inputs = dict(self._task_inputs)
         if self.wait_for:
-            inputs["wait_for"] = [
-                TaskInput(id=f.task_run_id) for f in self.wait_for if getattr(f, "task_run_id", None)
-            ]
+            inputs["wait_for"] = [TaskInput(id=f.task_run_id) for f in self.wait_for if getattr(f, "task_run_id", None)]
         self.task_run = self.client.create_task_run(
             TaskRunCreate(
                 flow_run_id=flow_run_id,
@@ -70,9 +67,24 @@ class TaskRunEngine:
                     retry_delay_seconds=task.retry_delay_list(),
                     retry_jitter_factor=task.retry_jitter_factor,
                 ),
+                state=initial,
             )
         )
         return self.task_run
+
+    def _prepare(self) -> tuple[State | None, State | None]:
+        """Create the run if needed and settle its inputs. Returns (failed, first): an upstream
+        failure to report, or the state the run was created in when it was created straight
+        into RUNNING (one write fewer) or finished from the cache."""
+        if self.task_run is not None:  # submitted: created PENDING before its inputs were ready
+            return self._upstream_failure(), None
+        failed = self._upstream_failure()
+        if failed is not None:
+            self.create_run()
+            return failed, None
+        self.create_run(initial=self._running_proposal())
+        first = self.task_run.state
+        return None, (None if first.type is StateType.PENDING else first)
 
     def _upstream_failure(self) -> State | None:
         """Resolve futures passed as arguments; a failed upstream fails this run unstarted."""
@@ -90,7 +102,7 @@ class TaskRunEngine:
         return None
 
     def _running_proposal(self) -> State:
-        details: dict[str, Any] = {"task_run_id": self.task_run.id}
+        details: dict[str, Any] = {"task_run_id": self.task_run.id} if self.task_run else {}
         if self.task.cache_key_fn is not None:
             ctx = TaskRunContext(self.task, self.task_run, self.client, self.parameters)
             key = self.task.cache_key_fn(ctx, self.parameters)
@@ -158,14 +170,15 @@ class TaskRunEngine:
 
     # -- sync
     def run(self) -> State:
-        if self.task_run is None:
-            self.create_run()
-        failed = self._upstream_failure()
+        failed, first = self._prepare()
         if failed is not None:
             return self._adopt(propose(self.client, "task_run", self.task_run.id, failed).state, failed)
         while True:
-            answer = propose(self.client, "task_run", self.task_run.id, self._running_proposal())
-            final = self._on_start_answer(answer)
+            if first is None:
+                answer = propose(self.client, "task_run", self.task_run.id, self._running_proposal())
+                final = self._on_start_answer(answer)
+            else:
+                final, first = (None if first.type is StateType.RUNNING else first), None
             if final is not None:
                 return final
             token = task_run_context.set(self._context())
@@ -187,15 +200,16 @@ class TaskRunEngine:
 
     # -- async
     async def run_async(self) -> State:
-        if self.task_run is None:
-            self.create_run()
-        failed = self._upstream_failure()
+        failed, first = self._prepare()
         if failed is not None:
             answer = await apropose(self.client, "task_run", self.task_run.id, failed)
             return self._adopt(answer.state, failed)
         while True:
-            answer = await apropose(self.client, "task_run", self.task_run.id, self._running_proposal())
-            final = self._on_start_answer(answer)
+            if first is None:
+                answer = await apropose(self.client, "task_run", self.task_run.id, self._running_proposal())
+                final = self._on_start_answer(answer)
+            else:
+                final, first = (None if first.type is StateType.RUNNING else first), None
             if final is not None:
                 return final
             token = task_run_context.set(self._context())
