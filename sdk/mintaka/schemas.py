@@ -50,6 +50,10 @@ class FlowRunCreate(_Input):
     flow_version: str | None = None
     empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
     state: State | None = Field(None, description="Initial state; PENDING when omitted")
+    deployment_id: uuid.UUID | None = None
+    deployment_name: str | None = Field(None, description="FLOW/DEPLOYMENT")
+    work_queue_name: Name | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
 
 
 class TaskInput(BaseModel):
@@ -95,6 +99,11 @@ class FlowRun(_Run):
     parent_task_run_id: uuid.UUID | None = None
     idempotency_key: str | None = None
     flow_version: str | None = None
+    deployment_id: uuid.UUID | None = None
+    deployment_name: str | None = None
+    work_queue_name: str | None = None
+    expected_start_time: dt.datetime | None = Field(None, description="When a SCHEDULED run is due")
+    labels: dict[str, str] = Field(default_factory=dict, description="e.g. mintaka.git.commit")
 
 
 class TaskRun(_Run):
@@ -118,6 +127,7 @@ class FlowRunFilter(_Input):
     flow_name: Name | None = None
     state_type: StateType | None = None
     tag: Tag | None = None
+    deployment_name: str | None = Field(None, max_length=401)
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = Field(50, ge=1, le=500)
@@ -127,6 +137,9 @@ class FlowRunFilter(_Input):
 class SetStateRequest(_Input):
     state: State
     force: bool = Field(False, description="Skip the rules (operators only)")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Merged into the run's labels with the transition (flow runs)"
+    )
 
 
 class SetStateStatus(StrEnum):

@@ -12,6 +12,11 @@ from mintaka.states import State, StateType
 RunKind = Literal["flow_run", "task_run"]
 
 
+def work_queue_slot(name: str) -> str:
+    """Work-queue concurrency is a concurrency limit on this key, enforced like tag limits."""
+    return f"work-queue:{name}"
+
+
 @dataclass(frozen=True)
 class RunSnapshot:
     """The run as the store had it when the proposal arrived."""
@@ -23,6 +28,12 @@ class RunSnapshot:
     tags: tuple[str, ...] = ()
     held_slots: tuple[str, ...] = ()
     start_time: dt.datetime | None = None
+    work_queue_name: str | None = None
+
+    @property
+    def queue_slot(self) -> str | None:
+        """The concurrency-limit key of the run's work queue (flow runs from deployments)."""
+        return work_queue_slot(self.work_queue_name) if self.work_queue_name else None
 
     @property
     def state_type(self) -> StateType | None:

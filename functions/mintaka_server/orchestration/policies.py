@@ -27,6 +27,7 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.WaitForScheduledTime,
+    r.SecureWorkQueueSlots,
     r.ReleaseConcurrencySlots,
     r.RetryFailedRuns,
     r.RenameRetryingRuns,

@@ -163,6 +163,30 @@ class SecureTaskConcurrencySlots(Rule):
         decision.acquire_slots = tuple(limited)
 
 
+class SecureWorkQueueSlots(Rule):
+    """A work queue's concurrency limit caps how many of its flow runs are RUNNING at once.
+    Like tag limits, the store re-checks the counter in the same atomic write."""
+
+    FROM_STATES = ACTIVE - {StateType.RUNNING}
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        slot = ctx.run.queue_slot
+        if ctx.run.kind != "flow_run" or slot is None or slot not in ctx.concurrency:
+            return
+        usage = ctx.concurrency[slot]
+        if usage.active >= usage.limit:
+            decision.refuse(
+                SetStateStatus.WAIT,
+                ctx.run.state,
+                f"Work queue {ctx.run.work_queue_name!r} is at its concurrency limit ({usage.active}/{usage.limit})",
+                SLOT_WAIT_SECONDS,
+            )
+            return
+        decision.acquire_slots = (slot,)
+
+
 class ReleaseConcurrencySlots(Rule):
     """Slots are released however a run leaves RUNNING (completed, failed, crashed, retrying)."""
 

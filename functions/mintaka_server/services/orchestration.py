@@ -13,6 +13,9 @@ from typing import TypeVar
 
 from mintaka.exceptions import ObjectNotFound
 from mintaka.schemas import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
     ConcurrencyLimit,
     ConcurrencyLimitCreate,
     Flow,
@@ -26,6 +29,7 @@ from mintaka.schemas import (
     LogCreate,
     OrchestrationDetails,
     OrchestrationResult,
+    ResultStorageSetting,
     SetStateRequest,
     SetStateStatus,
     TaskRun,
@@ -40,11 +44,15 @@ from mintaka_server.orchestration import (
     evaluate,
     force,
 )
-from mintaka_server.orchestration.context import RunKind
+from mintaka_server.orchestration.context import RunKind, work_queue_slot
 from mintaka_server.orchestration.rules import SLOT_WAIT_SECONDS
+from mintaka_server.services.api_keys import ApiKeyService
 from mintaka_server.storage import SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
 Run = TypeVar("Run", FlowRun, TaskRun)
+
+# Server settings: small JSON documents in the store, by name.
+RESULT_STORAGE_SETTING = "result_storage"
 
 # A transition that keeps losing races is answered with the run's state as it then stands.
 MAX_CONFLICT_RETRIES = 8
@@ -57,6 +65,7 @@ class OrchestrationService:
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
+        self.api_keys = ApiKeyService(store, clock=clock)
 
     # -- flows
     def create_flow(self, body: FlowCreate) -> Flow:
@@ -83,6 +92,11 @@ class OrchestrationService:
             empirical_policy=body.empirical_policy,
             state=state,
             created=state.timestamp,
+            deployment_id=body.deployment_id,
+            deployment_name=body.deployment_name,
+            work_queue_name=body.work_queue_name,
+            labels=body.labels,
+            expected_start_time=state.state_details.scheduled_time or state.timestamp,
             **_initial_bookkeeping(state),
         )
         if state.type is StateType.RUNNING:  # started at creation: history reads Pending, Running
@@ -194,6 +208,29 @@ class OrchestrationService:
         if not self.store.delete_concurrency_limit(tag):
             raise ObjectNotFound(f"No concurrency limit for tag {tag!r}")
 
+    # -- API keys (the embedded transport reaches them under the client's method names)
+    def create_api_key(self, body: ApiKeyCreate) -> ApiKeyCreated:
+        return self.api_keys.create(body)
+
+    def list_api_keys(self) -> list[ApiKey]:
+        return self.api_keys.list()
+
+    def revoke_api_key(self, key_id: str) -> None:
+        self.api_keys.revoke(key_id)
+
+    # -- server settings
+    def read_result_storage(self) -> ResultStorageSetting | None:
+        """Where flows persist results unless told otherwise; None = each client's filesystem."""
+        doc = self.store.read_setting(RESULT_STORAGE_SETTING)
+        return ResultStorageSetting.model_validate(doc) if doc and doc.get("url") else None
+
+    def set_result_storage(self, body: ResultStorageSetting) -> ResultStorageSetting:
+        self.store.write_setting(RESULT_STORAGE_SETTING, body.model_dump(mode="json"))
+        return body
+
+    def clear_result_storage(self) -> None:
+        self.store.write_setting(RESULT_STORAGE_SETTING, {})  # the port has no delete: empty = unset
+
     # -- orchestration
     def _initial_state(self, proposed: State | None, **run_ids: uuid.UUID | None) -> State:
         now = self.clock()
@@ -219,10 +256,9 @@ class OrchestrationService:
             if proposed.state_details.cache_key:
                 cached = self.store.read_cache(proposed.state_details.cache_key, proposed.timestamp)
             if run.tags:
-                concurrency = {
-                    tag: SlotUsage(limit.limit, limit.active_slots)
-                    for tag, limit in self.store.read_concurrency_limits(run.tags).items()
-                }
+                concurrency = self._slot_usage(run.tags)
+        if kind == "flow_run" and proposed.type is StateType.RUNNING and run.work_queue_name:
+            concurrency = self._slot_usage([work_queue_slot(run.work_queue_name)])
         snapshot = RunSnapshot(
             kind=kind,
             state=run.state,
@@ -231,6 +267,7 @@ class OrchestrationService:
             tags=tuple(run.tags),
             held_slots=tuple(run.held_slots),
             start_time=run.start_time,
+            work_queue_name=getattr(run, "work_queue_name", None),
         )
         return TransitionContext(
             run=snapshot,
@@ -242,6 +279,12 @@ class OrchestrationService:
             jitter=self.rng.random(),
         )
 
+    def _slot_usage(self, keys) -> dict[str, SlotUsage]:
+        return {
+            key: SlotUsage(limit.limit, limit.active_slots)
+            for key, limit in self.store.read_concurrency_limits(keys).items()
+        }
+
     def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
         for _ in range(MAX_CONFLICT_RETRIES):
             run = self._read_run(kind, run_id)
@@ -251,7 +294,7 @@ class OrchestrationService:
             if not (decision.is_accept and decision.commit):
                 return _answer(decision)
             try:
-                self.store.commit_transition(_write_for(kind, run, decision))
+                self.store.commit_transition(_write_for(kind, run, decision, body.labels))
             except VersionConflict:
                 continue
             except SlotsUnavailable as exc:
@@ -290,8 +333,11 @@ def _initial_bookkeeping(state: State) -> dict:
     return books
 
 
-def _write_for(kind: RunKind, run: FlowRun | TaskRun, decision: Decision) -> TransitionWrite:
+def _write_for(
+    kind: RunKind, run: FlowRun | TaskRun, decision: Decision, labels: dict[str, str] | None = None
+) -> TransitionWrite:
     return TransitionWrite(
+        labels=labels or {},
         kind=kind,
         run=run,
         state=decision.state,

@@ -25,7 +25,7 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import State
+from mintaka.states import State, StateType
 from mintaka_server.orchestration import CacheInsert
 from mintaka_server.orchestration.context import RunKind
 
@@ -56,6 +56,7 @@ class TransitionWrite:
     release_slots: Sequence[str] = ()
     cache_insert: CacheInsert | None = None
     expected_version: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.expected_version is None:
@@ -76,6 +77,11 @@ class TransitionWrite:
             updates["start_time"] = self.start_time
         if self.end_time is not None:
             updates["end_time"] = self.end_time
+        due = self.state.state_details.scheduled_time
+        if due is not None and self.state.type is StateType.SCHEDULED and hasattr(self.run, "expected_start_time"):
+            updates["expected_start_time"] = due
+        if self.labels and hasattr(self.run, "labels"):
+            updates["labels"] = {**self.run.labels, **self.labels}
         return self.run.model_copy(update=updates)
 
 
@@ -104,6 +110,13 @@ class Store(ABC):
 
     @abstractmethod
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None: ...
+
+    @abstractmethod
+    def list_due_flow_runs(
+        self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
+    ) -> list[FlowRun]:
+        """SCHEDULED flow runs whose `expected_start_time` <= `before` (of one work queue, if
+        given), earliest first."""
 
     @abstractmethod
     def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
@@ -176,6 +189,22 @@ class Store(ABC):
     @abstractmethod
     def revoke_api_key(self, key_id: str, at: dt.datetime) -> bool:
         """True if the key existed (revoking twice keeps the first time)."""
+
+    # -- documents: deployments, work queues and other small records addressed by kind + key
+    @abstractmethod
+    def put_document(self, kind: str, key: str, doc: dict) -> None:
+        """Create or replace."""
+
+    @abstractmethod
+    def read_document(self, kind: str, key: str) -> dict | None: ...
+
+    @abstractmethod
+    def list_documents(self, kind: str) -> list[dict]:
+        """Every document of a kind, ordered by key."""
+
+    @abstractmethod
+    def delete_document(self, kind: str, key: str) -> bool:
+        """True if it existed."""
 
     # -- server settings (small JSON documents, e.g. the default result storage)
     @abstractmethod

@@ -28,7 +28,7 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import State, utcnow
+from mintaka.states import State, StateType, utcnow
 
 from .port import ApiKeyRecord, SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
@@ -37,7 +37,12 @@ CREATE TABLE IF NOT EXISTS flows (
     id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS flow_runs (
     id TEXT PRIMARY KEY, flow_name TEXT NOT NULL, state_type TEXT, created TEXT NOT NULL,
-    version INTEGER NOT NULL, idempotency_key TEXT UNIQUE, doc TEXT NOT NULL);
+    version INTEGER NOT NULL, idempotency_key TEXT UNIQUE, expected_start TEXT, work_queue TEXT,
+    deployment_name TEXT, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS flow_runs_due ON flow_runs (state_type, expected_start);
+CREATE INDEX IF NOT EXISTS flow_runs_by_deployment ON flow_runs (deployment_name, created DESC, id DESC);
+CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (kind, key));
 CREATE INDEX IF NOT EXISTS flow_runs_by_created ON flow_runs (created DESC, id DESC);
 CREATE INDEX IF NOT EXISTS flow_runs_by_flow ON flow_runs (flow_name, created DESC, id DESC);
 CREATE INDEX IF NOT EXISTS flow_runs_by_state ON flow_runs (state_type, created DESC, id DESC);
@@ -62,7 +67,7 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
 BUSY_TIMEOUT_MS = 60_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _ts(value: dt.datetime) -> str:
@@ -168,8 +173,8 @@ class SQLiteStore(Store):
                 if existing:
                     return FlowRun.model_validate_json(existing[0])
             conn.execute(
-                "INSERT INTO flow_runs (id, flow_name, state_type, created, version, idempotency_key, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO flow_runs (id, flow_name, state_type, created, version, idempotency_key,"
+                " expected_start, work_queue, deployment_name, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     run.flow_name,
@@ -177,6 +182,9 @@ class SQLiteStore(Store):
                     created,
                     run.state_version,
                     run.idempotency_key,
+                    _ts(run.expected_start_time) if run.expected_start_time else None,
+                    run.work_queue_name,
+                    run.deployment_name,
                     run.model_dump_json(),
                 ),
             )
@@ -205,6 +213,9 @@ class SQLiteStore(Store):
         if flt.state_type:
             where.append("r.state_type = ?")
             params.append(flt.state_type.value)
+        if flt.deployment_name:
+            where.append("r.deployment_name = ?")
+            params.append(flt.deployment_name)
         if flt.since:
             where.append(f"{col}created >= ?")
             params.append(_ts(flt.since))
@@ -226,6 +237,17 @@ class SQLiteStore(Store):
             created, run_id, _ = rows[flt.limit - 1]
             next_cursor = _encode_cursor(created, run_id)
         return FlowRunPage(items=items, next_cursor=next_cursor)
+
+    def list_due_flow_runs(
+        self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
+    ) -> list[FlowRun]:
+        sql = "SELECT doc FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start <= ?"
+        params: list = [_ts(before)]
+        if work_queue_name is not None:
+            sql += " AND work_queue = ?"
+            params.append(work_queue_name)
+        rows = self._read(sql + " ORDER BY expected_start, id LIMIT ?", [*params, limit])
+        return [FlowRun.model_validate_json(doc) for (doc,) in rows]
 
     # -- task runs
     def create_task_run(
@@ -296,9 +318,19 @@ class SQLiteStore(Store):
             for tag in write.release_slots:
                 conn.execute("UPDATE concurrency_limits SET active = MAX(active - 1, 0) WHERE tag = ?", (tag,))
             if write.kind == "flow_run":
+                due = write.state.state_details.scheduled_time if write.state.type is StateType.SCHEDULED else None
                 updated = conn.execute(
-                    "UPDATE flow_runs SET version = ?, doc = ?, state_type = ? WHERE id = ? AND version = ?",
-                    (run.state_version, run.model_dump_json(), write.state.type.value, run_id, write.expected_version),
+                    "UPDATE flow_runs SET version = ?, doc = ?, state_type = ?,"
+                    " expected_start = COALESCE(?, expected_start)"
+                    " WHERE id = ? AND version = ?",
+                    (
+                        run.state_version,
+                        run.model_dump_json(),
+                        write.state.type.value,
+                        _ts(due) if due else None,
+                        run_id,
+                        write.expected_version,
+                    ),
                 ).rowcount
             else:
                 updated = conn.execute(
@@ -424,3 +456,24 @@ class SQLiteStore(Store):
                 "INSERT INTO settings (name, doc) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
                 (name, json.dumps(value)),
             )
+
+    # -- documents
+    def put_document(self, kind: str, key: str, doc: dict) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO documents (kind, key, doc) VALUES (?, ?, ?)"
+                " ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc",
+                (kind, key, json.dumps(doc, default=str)),
+            )
+
+    def read_document(self, kind: str, key: str) -> dict | None:
+        rows = self._read("SELECT doc FROM documents WHERE kind = ? AND key = ?", (kind, key))
+        return json.loads(rows[0][0]) if rows else None
+
+    def list_documents(self, kind: str) -> list[dict]:
+        rows = self._read("SELECT doc FROM documents WHERE kind = ? ORDER BY key", (kind,))
+        return [json.loads(doc) for (doc,) in rows]
+
+    def delete_document(self, kind: str, key: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM documents WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0

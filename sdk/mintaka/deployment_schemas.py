@@ -1,0 +1,111 @@
+"""Wire models for deployments, work queues and events (validated at the edge)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from mintaka.schedules import Schedule
+from mintaka.schemas import IdempotencyKey, Name, Tag, _Input
+from mintaka.states import utcnow
+
+Infrastructure = Literal["process", "lambda", "fargate"]
+
+
+class CodeStorage(_Input):
+    """Where a deployment's code lives: a local directory, an S3 archive, or a git branch."""
+
+    type: Literal["local", "s3", "git"] = "local"
+    url: str = Field(min_length=1, max_length=2000, description="Directory, s3://bucket/key.zip, or git URL")
+    branch: str | None = Field(None, max_length=200, description="git only: its HEAD is run")
+
+    @field_validator("branch")
+    @classmethod
+    def _branch_only_for_git(cls, value, info):
+        if value is not None and info.data.get("type") != "git":
+            raise ValueError("branch applies to git storage only")
+        return value
+
+
+class EventTrigger(_Input):
+    """Create a run for each matching event; the event is passed as parameter `parameter`."""
+
+    type: Literal["eventbridge", "sqs", "api"] = "api"
+    match: dict[str, Any] = Field(
+        default_factory=dict, description="EventBridge-style pattern on the event's fields, e.g. {'source': ['s3']}"
+    )
+    queue_url: str | None = Field(None, description="sqs only: the queue whose messages trigger runs")
+    parameter: str = Field("event", min_length=1, max_length=100)
+
+
+class DeploymentCreate(_Input):
+    flow_name: Name
+    name: Name
+    entrypoint: str = Field(
+        min_length=3, max_length=500, pattern=r"^.+:[A-Za-z_][A-Za-z0-9_]*$", examples=["flows/etl.py:etl"]
+    )
+    storage: CodeStorage
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameter_schema: dict[str, Any] | None = Field(None, description="JSON schema of the flow's parameters")
+    tags: list[Tag] = Field(default_factory=list)
+    work_queue_name: Name = "default"
+    infrastructure: Infrastructure = "process"
+    schedules: list[Schedule] = Field(default_factory=list)
+    schedule_paused: bool = False
+    triggers: list[EventTrigger] = Field(default_factory=list)
+    description: str | None = Field(None, max_length=5000)
+    version: str | None = Field(None, max_length=200)
+
+
+class Deployment(DeploymentCreate):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    created: dt.datetime = Field(default_factory=utcnow)
+    updated: dt.datetime = Field(default_factory=utcnow)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow_name}/{self.name}"
+
+
+class DeploymentRunCreate(_Input):
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Override the deployment's parameters")
+    idempotency_key: IdempotencyKey | None = None
+    scheduled_time: dt.datetime | None = Field(None, description="Default: now")
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class WorkQueueCreate(_Input):
+    name: Name
+    concurrency_limit: int | None = Field(None, ge=0, le=100_000)
+    priority: int = Field(1, ge=1, le=1000, description="Lower runs first when a worker serves several queues")
+    paused: bool = False
+    deployments: list[str] = Field(default_factory=list, description="Only these FLOW/DEPLOYMENT names")
+    tags: list[Tag] = Field(default_factory=list, description="Only runs with all of these tags")
+
+
+class WorkQueueUpdate(_Input):
+    concurrency_limit: int | None = Field(None, ge=0, le=100_000)
+    priority: int | None = Field(None, ge=1, le=1000)
+    paused: bool | None = None
+
+
+class WorkQueue(WorkQueueCreate):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    created: dt.datetime = Field(default_factory=utcnow)
+
+
+class EventCreate(_Input):
+    """An event from any source; `id` makes delivery idempotent (one run per event per deployment)."""
+
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=200)
+    detail_type: str | None = Field(None, max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict)
+    time: dt.datetime = Field(default_factory=utcnow)
+
+
+class EventResult(BaseModel):
+    flow_run_ids: list[uuid.UUID]

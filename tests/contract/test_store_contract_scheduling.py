@@ -1,0 +1,73 @@
+"""Contract for what deployments and work queues need: due SCHEDULED runs, documents, labels
+and work-queue fields on runs. Runs against every store adapter."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mintaka.schemas import FlowRunFilter
+from mintaka.states import State, StateType
+
+
+def scheduled(at_time: dt.datetime) -> State:
+    return State(type=StateType.SCHEDULED, timestamp=at_time, state_details={"scheduled_time": at_time})
+
+
+class TestDueRuns:
+    def test_due_runs_earliest_first_and_only_due(self, store, new_flow_run, at):
+        late = new_flow_run(state=scheduled(at(10)), expected_start_time=at(10), work_queue_name="q")
+        early = new_flow_run(state=scheduled(at(5)), expected_start_time=at(5), work_queue_name="q")
+        new_flow_run(state=scheduled(at(100)), expected_start_time=at(100), work_queue_name="q")
+        new_flow_run(expected_start_time=at(1), work_queue_name="q")  # PENDING: not due
+        assert [r.id for r in store.list_due_flow_runs(at(50))] == [early.id, late.id]
+        assert [r.id for r in store.list_due_flow_runs(at(50), limit=1)] == [early.id]
+        assert store.list_due_flow_runs(at(4)) == []
+
+    def test_due_runs_per_work_queue(self, store, new_flow_run, at):
+        a = new_flow_run(state=scheduled(at(1)), expected_start_time=at(1), work_queue_name="a")
+        b = new_flow_run(state=scheduled(at(1)), expected_start_time=at(1), work_queue_name="b")
+        assert [r.id for r in store.list_due_flow_runs(at(2), work_queue_name="a")] == [a.id]
+        assert {r.id for r in store.list_due_flow_runs(at(2))} == {a.id, b.id}
+
+    def test_leaving_scheduled_removes_a_run_from_due(self, store, new_flow_run, transition, at):
+        run = new_flow_run(state=scheduled(at(1)), expected_start_time=at(1), work_queue_name="q")
+        store.commit_transition(transition(run, State(type=StateType.PENDING)))
+        assert store.list_due_flow_runs(at(2)) == []
+
+    def test_rescheduling_moves_the_due_time(self, store, new_flow_run, transition, at):
+        run = new_flow_run(state=scheduled(at(1)), expected_start_time=at(1), work_queue_name="q")
+        store.commit_transition(transition(run, scheduled(at(30))))
+        assert store.list_due_flow_runs(at(2)) == []
+        [due] = store.list_due_flow_runs(at(31))
+        assert due.id == run.id and due.expected_start_time == at(30)
+
+
+class TestRunFields:
+    def test_labels_merge_with_a_transition(self, store, new_flow_run, transition):
+        run = new_flow_run(labels={"a": "1"})
+        store.commit_transition(transition(run, State(type=StateType.RUNNING), labels={"mintaka.git.commit": "abc"}))
+        assert store.read_flow_run(run.id).labels == {"a": "1", "mintaka.git.commit": "abc"}
+
+    def test_deployment_fields_round_trip_and_filter(self, store, new_flow_run, at):
+        run = new_flow_run(deployment_name="etl/prod", work_queue_name="q", created=at(1))
+        new_flow_run(deployment_name="etl/dev", created=at(2))
+        got = store.read_flow_run(run.id)
+        assert (got.deployment_name, got.work_queue_name) == ("etl/prod", "q")
+        page = store.list_flow_runs(FlowRunFilter(deployment_name="etl/prod"))
+        assert [r.id for r in page.items] == [run.id]
+
+
+class TestDocuments:
+    def test_put_read_list_delete(self, store):
+        assert store.read_document("deployment", "etl/prod") is None
+        store.put_document("deployment", "etl/prod", {"name": "prod", "n": 1})
+        store.put_document("deployment", "etl/dev", {"name": "dev"})
+        store.put_document("work_queue", "default", {"name": "default"})
+        assert store.read_document("deployment", "etl/prod") == {"name": "prod", "n": 1}
+        assert [d["name"] for d in store.list_documents("deployment")] == ["dev", "prod"]
+        store.put_document("deployment", "etl/prod", {"name": "prod", "n": 2})
+        assert store.read_document("deployment", "etl/prod")["n"] == 2
+        assert store.delete_document("deployment", "etl/prod") is True
+        assert store.delete_document("deployment", "etl/prod") is False
+        assert [d["name"] for d in store.list_documents("deployment")] == ["dev"]
+        assert [d["name"] for d in store.list_documents("work_queue")] == ["default"]
