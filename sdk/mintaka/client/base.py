@@ -9,6 +9,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from mintaka.schemas import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
     ConcurrencyLimit,
     ConcurrencyLimitCreate,
     Flow,
@@ -21,14 +24,17 @@ from mintaka.schemas import (
     Log,
     LogCreate,
     OrchestrationResult,
+    ResultStorageSetting,
     SetStateRequest,
     TaskRun,
     TaskRunCreate,
 )
 from mintaka.states import State
 
+from .deployments import DeploymentClient
 
-class MintakaClient(ABC):
+
+class MintakaClient(DeploymentClient, ABC):
     """Everything the SDK, the CLI and the tests ask of the orchestration API."""
 
     @abstractmethod
@@ -84,6 +90,27 @@ class MintakaClient(ABC):
 
     @abstractmethod
     def delete_concurrency_limit(self, tag: str) -> None: ...
+
+    # -- API keys (the embedded API needs none, but can create them for a server on its store)
+    @abstractmethod
+    def create_api_key(self, body: ApiKeyCreate) -> ApiKeyCreated: ...
+
+    @abstractmethod
+    def list_api_keys(self) -> list[ApiKey]: ...
+
+    @abstractmethod
+    def revoke_api_key(self, key_id: str) -> None: ...
+
+    # -- server settings
+    @abstractmethod
+    def read_result_storage(self) -> ResultStorageSetting | None:
+        """The operator's default result storage; None = the client's own filesystem."""
+
+    @abstractmethod
+    def set_result_storage(self, body: ResultStorageSetting) -> ResultStorageSetting: ...
+
+    @abstractmethod
+    def clear_result_storage(self) -> None: ...
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

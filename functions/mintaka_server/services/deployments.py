@@ -1,0 +1,275 @@
+"""Deployments, their schedules and event triggers, and work queues.
+
+Runs of a deployment are ordinary flow runs created SCHEDULED on the deployment's work queue,
+each under an idempotency key (deployment + scheduled time, or deployment + event id), so a
+repeated schedule tick or event delivery never makes a second run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from mintaka.deployment_schemas import (
+    Deployment,
+    DeploymentCreate,
+    DeploymentRunCreate,
+    EventCreate,
+    EventResult,
+    WorkQueue,
+    WorkQueueCreate,
+    WorkQueueUpdate,
+)
+from mintaka.exceptions import InvalidRequest, ObjectNotFound
+from mintaka.schemas import FlowRun, FlowRunCreate, SetStateRequest
+from mintaka.states import State, StateType, utcnow
+from mintaka_server.orchestration.context import work_queue_slot
+from mintaka_server.scheduling import fire_times
+
+from .orchestration import OrchestrationService
+
+DEPLOYMENT = "deployment"
+WORK_QUEUE = "work_queue"
+HEARTBEAT = "heartbeat"
+DEFAULT_QUEUE = "default"
+
+
+class ScheduleSync(Protocol):
+    """Mirrors deployment schedules into an external scheduler (EventBridge Scheduler)."""
+
+    def sync(self, deployment: Deployment) -> None: ...
+
+    def remove(self, deployment: Deployment) -> None: ...
+
+
+class RunDispatcher(Protocol):
+    """Hands a created run to its work queue's transport (SQS in the cloud)."""
+
+    def dispatch(self, run: FlowRun) -> None: ...
+
+
+def validate_parameters(schema: dict[str, Any] | None, parameters: dict[str, Any]) -> None:
+    """Check parameters against the flow's JSON schema; the error names the bad parameter."""
+    if not schema:
+        return
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.path))
+    if errors:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err.path) or 'parameters'}: {err.message}" for err in errors)
+        raise InvalidRequest(f"Invalid parameters: {problems}")
+
+
+def event_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """EventBridge-style matching: each pattern key must match; a list means "any of";
+    a nested dict matches a nested object."""
+    for key, expected in pattern.items():
+        actual = event.get(key)
+        if isinstance(expected, dict):
+            if not isinstance(actual, dict) or not event_matches(expected, actual):
+                return False
+        elif isinstance(expected, list):
+            if actual not in expected:
+                return False
+        elif actual != expected:
+            return False
+    return True
+
+
+class DeploymentService:
+    def __init__(
+        self,
+        orchestration: OrchestrationService,
+        schedule_sync: ScheduleSync | None = None,
+        dispatcher: RunDispatcher | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ):
+        self.orchestration = orchestration
+        self.store = orchestration.store
+        self.schedule_sync = schedule_sync
+        self.dispatcher = dispatcher
+        self.clock = clock
+
+    # -- deployments
+    def upsert_deployment(self, body: DeploymentCreate) -> Deployment:
+        validate_parameters(body.parameter_schema, body.parameters) if body.parameter_schema else None
+        key = f"{body.flow_name}/{body.name}"
+        existing = self.store.read_document(DEPLOYMENT, key)
+        now = self.clock()
+        deployment = Deployment(
+            **body.model_dump(),
+            id=existing["id"] if existing else uuid.uuid4(),
+            created=existing["created"] if existing else now,
+            updated=now,
+        )
+        self.store.ensure_flow(body.flow_name)
+        self.store.put_document(DEPLOYMENT, key, deployment.model_dump(mode="json"))
+        if self.schedule_sync is not None:
+            self.schedule_sync.sync(deployment)
+        return deployment
+
+    def read_deployment(self, flow_name: str, name: str) -> Deployment:
+        doc = self.store.read_document(DEPLOYMENT, f"{flow_name}/{name}")
+        if doc is None:
+            raise ObjectNotFound(f"No deployment {flow_name}/{name}")
+        return Deployment.model_validate(doc)
+
+    def list_deployments(self) -> list[Deployment]:
+        return [Deployment.model_validate(doc) for doc in self.store.list_documents(DEPLOYMENT)]
+
+    def delete_deployment(self, flow_name: str, name: str) -> None:
+        deployment = self.read_deployment(flow_name, name)
+        self.store.delete_document(DEPLOYMENT, deployment.full_name)
+        if self.schedule_sync is not None:
+            self.schedule_sync.remove(deployment)
+
+    def set_deployment_schedule_paused(self, flow_name: str, name: str, paused: bool) -> Deployment:
+        deployment = self.read_deployment(flow_name, name).model_copy(
+            update={"schedule_paused": paused, "updated": self.clock()}
+        )
+        self.store.put_document(DEPLOYMENT, deployment.full_name, deployment.model_dump(mode="json"))
+        if self.schedule_sync is not None:
+            self.schedule_sync.sync(deployment)
+        return deployment
+
+    def create_deployment_run(self, flow_name: str, name: str, body: DeploymentRunCreate) -> FlowRun:
+        deployment = self.read_deployment(flow_name, name)
+        return self._create_run(deployment, body)
+
+    def _create_run(self, deployment: Deployment, body: DeploymentRunCreate) -> FlowRun:
+        parameters = {**deployment.parameters, **body.parameters}
+        validate_parameters(deployment.parameter_schema, parameters)
+        due = body.scheduled_time or self.clock()
+        run = self.orchestration.create_flow_run(
+            FlowRunCreate(
+                flow_name=deployment.flow_name,
+                parameters=parameters,
+                tags=sorted({*deployment.tags, *body.tags}),
+                idempotency_key=body.idempotency_key,
+                flow_version=deployment.version,
+                state=State(type=StateType.SCHEDULED, state_details={"scheduled_time": due}),
+                deployment_id=deployment.id,
+                deployment_name=deployment.full_name,
+                work_queue_name=deployment.work_queue_name,
+                labels={"mintaka.infrastructure": deployment.infrastructure},
+            )
+        )
+        if self.dispatcher is not None and run.state and run.state.type is StateType.SCHEDULED:
+            self.dispatcher.dispatch(run)
+        return run
+
+    # -- schedules (the embedded scheduler and the cloud's rrule trigger call these)
+    def schedule_runs(
+        self, horizon: dt.timedelta = dt.timedelta(hours=1), max_runs: int = 10, only_rrule: bool = False
+    ) -> list[FlowRun]:
+        """Create the SCHEDULED runs due within `horizon` for every active schedule (idempotent:
+        runs already created for a fire time are returned, not duplicated)."""
+        now = self.clock()
+        created: list[FlowRun] = []
+        for deployment in self.list_deployments():
+            if deployment.schedule_paused:
+                continue
+            for schedule in deployment.schedules:
+                if not schedule.active or (only_rrule and schedule.type != "rrule"):
+                    continue
+                for fire in fire_times(schedule, now - dt.timedelta(seconds=1), until=now + horizon, limit=max_runs):
+                    created.append(self.run_for_fire_time(deployment, fire))
+        return created
+
+    def run_for_fire_time(self, deployment: Deployment, fire: dt.datetime) -> FlowRun:
+        """The run of one schedule tick, keyed by (deployment, scheduled time)."""
+        key = f"schedule:{deployment.id}:{fire.astimezone(dt.UTC).isoformat()}"
+        return self._create_run(deployment, DeploymentRunCreate(idempotency_key=key, scheduled_time=fire))
+
+    def mark_late_runs(self, grace: dt.timedelta = dt.timedelta(seconds=15)) -> int:
+        """SCHEDULED runs not started `grace` after their time are renamed "Late"."""
+        late = 0
+        for run in self.store.list_due_flow_runs(self.clock() - grace, limit=500):
+            if run.state is None or run.state.name != "Scheduled":
+                continue
+            proposal = State(type=StateType.SCHEDULED, name="Late", state_details=run.state.state_details)
+            self.orchestration.set_flow_run_state(run.id, SetStateRequest(state=proposal))
+            late += 1
+        return late
+
+    # -- events
+    def create_event(self, body: EventCreate) -> EventResult:
+        event = body.model_dump(mode="json")
+        run_ids = []
+        for deployment in self.list_deployments():
+            for trigger in deployment.triggers:
+                if event_matches(trigger.match, event):
+                    run = self._create_run(
+                        deployment,
+                        DeploymentRunCreate(
+                            parameters={trigger.parameter: event}, idempotency_key=f"event:{deployment.id}:{body.id}"
+                        ),
+                    )
+                    run_ids.append(run.id)
+                    break
+        return EventResult(flow_run_ids=run_ids)
+
+    # -- heartbeats
+    def heartbeat_flow_run(self, run_id: uuid.UUID) -> FlowRun:
+        run = self.orchestration.read_flow_run(run_id)
+        self.store.put_document(HEARTBEAT, str(run_id), {"at": self.clock().isoformat()})
+        return run
+
+    # -- work queues
+    def create_work_queue(self, body: WorkQueueCreate) -> WorkQueue:
+        existing = self.store.read_document(WORK_QUEUE, body.name)
+        queue = WorkQueue(
+            **body.model_dump(), **({"id": existing["id"], "created": existing["created"]} if existing else {})
+        )
+        self._save_queue(queue)
+        return queue
+
+    def read_work_queue(self, name: str) -> WorkQueue:
+        doc = self.store.read_document(WORK_QUEUE, name)
+        if doc is None:
+            if name == DEFAULT_QUEUE:  # the default queue always exists
+                return WorkQueue(name=DEFAULT_QUEUE)
+            raise ObjectNotFound(f"No work queue {name!r}")
+        return WorkQueue.model_validate(doc)
+
+    def list_work_queues(self) -> list[WorkQueue]:
+        queues = [WorkQueue.model_validate(doc) for doc in self.store.list_documents(WORK_QUEUE)]
+        if all(q.name != DEFAULT_QUEUE for q in queues):
+            queues.insert(0, WorkQueue(name=DEFAULT_QUEUE))
+        return sorted(queues, key=lambda q: (q.priority, q.name))
+
+    def update_work_queue(self, name: str, body: WorkQueueUpdate) -> WorkQueue:
+        queue = self.read_work_queue(name).model_copy(update=body.model_dump(exclude_unset=True))
+        self._save_queue(queue)
+        return queue
+
+    def _save_queue(self, queue: WorkQueue) -> None:
+        slot = work_queue_slot(queue.name)
+        if queue.concurrency_limit is None:
+            self.store.delete_concurrency_limit(slot)
+        else:
+            self.store.upsert_concurrency_limit(slot, queue.concurrency_limit)
+        self.store.put_document(WORK_QUEUE, queue.name, queue.model_dump(mode="json"))
+
+    def get_work_queue_runs(self, name: str, limit: int = 10) -> list[FlowRun]:
+        queue = self.read_work_queue(name)
+        if queue.paused:
+            return []
+        if queue.concurrency_limit is not None:
+            usage = self.store.read_concurrency_limits([work_queue_slot(name)]).get(work_queue_slot(name))
+            limit = min(limit, max(queue.concurrency_limit - (usage.active_slots if usage else 0), 0))
+        if limit <= 0:
+            return []
+        runs = []
+        for run in self.store.list_due_flow_runs(self.clock(), work_queue_name=name, limit=limit * 4 + 10):
+            if queue.deployments and run.deployment_name not in queue.deployments:
+                continue
+            if queue.tags and not set(queue.tags) <= set(run.tags):
+                continue
+            runs.append(run)
+            if len(runs) >= limit:
+                break
+        return runs
