@@ -20,6 +20,10 @@ class Conflict(MintakaError):
     """The write lost a race or breaks a uniqueness rule; nothing was written."""
 
 
+class Unauthorized(MintakaError):
+    """The API refused the request's credentials (no API key, or a wrong or revoked one)."""
+
+
 class ApiUnavailable(MintakaError):
     """The orchestration API could not be reached."""
 

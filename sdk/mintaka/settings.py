@@ -1,12 +1,14 @@
-"""Settings, read in one place: environment variables `MINTAKA_*` (then defaults)."""
+"""Settings, read in one place: environment variables `MINTAKA_*`, then the profile
+(`$MINTAKA_HOME/config.json`, written by `mintaka config set`), then defaults."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -20,6 +22,22 @@ class Settings(BaseSettings):
     logging_level: str = "INFO"
     log_batch_interval: float = Field(0.5, gt=0, description="Seconds between log shipments")
     api_timeout: float = Field(30.0, gt=0)
+    api_auth: bool | None = Field(
+        None,
+        description="Servers: require API keys. Unset = off for `mintaka server start` on loopback"
+        " and for the embedded API, on for Lambda and for a server on any other interface",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, ProfileSource(settings_cls), dotenv_settings, file_secret_settings
 
     @property
     def home_path(self) -> Path:
@@ -32,6 +50,19 @@ class Settings(BaseSettings):
     @property
     def results_path(self) -> Path:
         return (self.results_dir or self.home_path / "results").expanduser()
+
+
+class ProfileSource(PydanticBaseSettingsSource):
+    """The profile in the MINTAKA_HOME the sources before it chose (or the default home)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        from mintaka.profile import NOT_IN_PROFILE, profile_path, read_profile
+
+        values = read_profile(profile_path(self.current_state.get("home")))
+        return {k: v for k, v in values.items() if k in self.settings_cls.model_fields and k not in NOT_IN_PROFILE}
 
 
 @lru_cache(maxsize=1)

@@ -5,22 +5,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from mintaka_server.services import OrchestrationService
 
+from .auth import RequireApiKey, auth_required, bearer_scheme
 from .errors import install_error_handlers
-from .routes import ROUTERS
+from .routes import PUBLIC_ROUTERS, ROUTERS
 
 API_PREFIX = "/api"
 
 
-def create_app(service: OrchestrationService | None = None) -> FastAPI:
+def create_app(service: OrchestrationService | None = None, require_api_key: bool | None = None) -> FastAPI:
     """An API app over `service`; by default over the embedded SQLite store in `MINTAKA_HOME`.
+
+    With `require_api_key`, every route but `GET /api/health` needs `Authorization: Bearer <key>`
+    (401 otherwise). None = `MINTAKA_API_AUTH`, off when unset; entry points with another
+    default pass `auth_required(default=...)` (Lambda: `auth_required(default=True)`).
 
     A store the factory opened itself is closed when the app shuts down; a service passed in
     belongs to the caller.
     """
+    if require_api_key is None:
+        require_api_key = auth_required(default=False)
     owned = service is None
     if service is None:
         from mintaka.settings import get_settings
@@ -43,7 +50,17 @@ def create_app(service: OrchestrationService | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    install_error_handlers(app)
-    for router in ROUTERS:
+    app.state.require_api_key = require_api_key
+    for router in PUBLIC_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    documented_auth = [Depends(bearer_scheme)] if require_api_key else []  # OpenAPI only
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, dependencies=documented_auth)
+    if require_api_key:
+        public = {f"{API_PREFIX}/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
+        app.add_middleware(RequireApiKey, verify=service.api_keys.verify, public_paths=public - {None})
+    from mintaka_server.ui import mount_ui
+
+    mount_ui(app)
+    install_error_handlers(app)  # last: its catch-all middleware wraps the key check too
     return app

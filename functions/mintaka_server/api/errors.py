@@ -17,12 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound
+from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound, Unauthorized
 
 logger = logging.getLogger("mintaka_server.api")
 
 # Most specific first: the first matching row wins.
 ERROR_STATUS: Sequence[tuple[type[MintakaError], int]] = (
+    (Unauthorized, 401),
     (ObjectNotFound, 404),
     (Conflict, 409),
     (InvalidRequest, 422),
@@ -47,7 +48,9 @@ def _location(loc: Sequence[Any]) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MintakaError)
-    return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=status_for(exc))
+    status = status_for(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=status, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from . import concurrency_limits, flow_runs, flows, server
+from . import api_keys, api_settings, concurrency_limits, config, flow_runs, flows, server
 
 app = typer.Typer(
     name="mintaka",
@@ -21,6 +21,9 @@ app.add_typer(server.app, name="server")
 app.add_typer(flow_runs.app, name="flow-run")
 app.add_typer(flows.app, name="flow")
 app.add_typer(concurrency_limits.app, name="concurrency-limit")
+app.add_typer(api_keys.app, name="api-key")
+app.add_typer(config.app, name="config")
+app.add_typer(api_settings.app, name="settings")
 
 
 def _version(value: bool) -> None:

@@ -1,12 +1,15 @@
 """The HTTP transport: the client interface over httpx to a Mintaka API (`MINTAKA_API_URL`).
 
 One `httpx.Client` per transport (connections are reused; safe to share between threads).
-Errors are translated here and only here: 404 → `ObjectNotFound`, 409 → `Conflict`, other 4xx →
-`InvalidRequest` (with the server's `detail`), unreachable → `ApiUnavailable`.
+Errors are translated here and only here: 401/403 → `Unauthorized`, 404 → `ObjectNotFound`,
+409 → `Conflict`, other 4xx → `InvalidRequest` (with the server's `detail`), unreachable →
+`ApiUnavailable`.
 
 Retries with backoff: a request that never reached the server (connect error) is always
 retried; timeouts, 429 and 5xx answers only for calls that are safe to repeat (reads, upserts,
-creates the server deduplicates, and state proposals carrying an idempotency key).
+creates the server deduplicates, and state proposals carrying an idempotency key). A flow run
+is always created under an idempotency key (a fresh one unless the caller chose it), so a
+retried create never makes two runs.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from mintaka.exceptions import ApiUnavailable, Conflict, InvalidRequest, MintakaError, ObjectNotFound
+from mintaka.exceptions import ApiUnavailable, Conflict, InvalidRequest, MintakaError, ObjectNotFound, Unauthorized
 from mintaka.schemas import (
+    ApiKey,
+    ApiKeyCreate,
+    ApiKeyCreated,
     ConcurrencyLimit,
     ConcurrencyLimitCreate,
     Flow,
@@ -34,6 +40,7 @@ from mintaka.schemas import (
     Log,
     LogCreate,
     OrchestrationResult,
+    ResultStorageSetting,
     SetStateRequest,
     TaskRun,
     TaskRunCreate,
@@ -53,6 +60,8 @@ _STATES = TypeAdapter(list[State])
 _LOGS = TypeAdapter(list[Log])
 _LIMITS = TypeAdapter(list[ConcurrencyLimit])
 _LOG_BATCH = TypeAdapter(list[LogCreate])
+_API_KEYS = TypeAdapter(list[ApiKey])
+_RESULT_STORAGE = TypeAdapter(ResultStorageSetting | None)
 
 
 class HttpTransport(MintakaClient):
@@ -137,7 +146,9 @@ class HttpTransport(MintakaClient):
 
     # -- flow runs
     def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
-        response = self._post("flow_runs", body, idempotent=body.idempotency_key is not None)
+        if body.idempotency_key is None:  # every attempt of this call carries the same key
+            body = body.model_copy(update={"idempotency_key": uuid.uuid4().hex})
+        response = self._post("flow_runs", body, idempotent=True)
         return FlowRun.model_validate_json(response.content)
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
@@ -197,6 +208,27 @@ class HttpTransport(MintakaClient):
     def delete_concurrency_limit(self, tag: str) -> None:
         self._request("DELETE", f"concurrency_limits/{_segment(tag)}", idempotent=False)
 
+    # -- API keys
+    def create_api_key(self, body: ApiKeyCreate) -> ApiKeyCreated:
+        return ApiKeyCreated.model_validate_json(self._post("api_keys", body, idempotent=False).content)
+
+    def list_api_keys(self) -> list[ApiKey]:
+        return _API_KEYS.validate_json(self._get("api_keys").content)
+
+    def revoke_api_key(self, key_id: str) -> None:
+        self._request("DELETE", f"api_keys/{_segment(key_id)}", idempotent=True)  # revoking twice is harmless
+
+    # -- server settings
+    def read_result_storage(self) -> ResultStorageSetting | None:
+        return _RESULT_STORAGE.validate_json(self._get("settings/result-storage").content)
+
+    def set_result_storage(self, body: ResultStorageSetting) -> ResultStorageSetting:
+        response = self._request("PUT", "settings/result-storage", body=body, idempotent=True)
+        return ResultStorageSetting.model_validate_json(response.content)
+
+    def clear_result_storage(self) -> None:
+        self._request("DELETE", "settings/result-storage", idempotent=True)
+
 
 def _has_key(body: SetStateRequest) -> bool:
     return body.state.state_details.idempotency_key is not None
@@ -214,6 +246,10 @@ def _raise_for_status(response: httpx.Response, api_url: str) -> httpx.Response:
     if status < 400:
         return response
     detail = _detail(response)
+    if status in (401, 403):
+        raise Unauthorized(
+            f"The API refused the key ({status}: {detail}): set MINTAKA_API_KEY or `mintaka config set api_key …`"
+        )
     if status == 404:
         if detail == "Not Found":  # no such route, rather than no such object
             raise ObjectNotFound(f"No API route at {response.request.url} (is MINTAKA_API_URL right? It ends in /api)")

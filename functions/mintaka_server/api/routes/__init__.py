@@ -1,14 +1,18 @@
 """One small router per entity; the app mounts each under `/api`."""
 
-from . import concurrency_limits, flow_runs, flows, health, logs, task_runs
+from . import api_keys, concurrency_limits, flow_runs, flows, health, logs, settings, task_runs
 
+PUBLIC_ROUTERS = (health.router,)
+
+# With API keys required, every route here needs one.
 ROUTERS = (
-    health.router,
     flows.router,
     flow_runs.router,
     task_runs.router,
     logs.router,
     concurrency_limits.router,
+    api_keys.router,
+    settings.router,
 )
 
-__all__ = ["ROUTERS"]
+__all__ = ["PUBLIC_ROUTERS", "ROUTERS"]
