@@ -1,0 +1,109 @@
+"""The dashboard in a real headless Chromium: runs made without a server are listed, and a
+run's page shows its states, task runs and logs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+if CHROMIUM is None:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must install Chromium (see .ci/run) for the UI tests")
+    pytest.skip("Chromium is not installed", allow_module_level=True)
+
+
+def render(url: str) -> str:
+    """The page's DOM after its scripts ran (fetches included), as Chromium renders it."""
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def cell_texts(html: str, table_id: str) -> list[str]:
+    table = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html, re.S)
+    assert table, f"no table #{table_id}"
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", table.group(0), re.S)]
+
+
+@pytest.fixture
+def seeded_server(mintaka_home, start_cli_server):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINTAKA_")}
+    subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "etl.py")],
+        env={**env, "MINTAKA_HOME": str(mintaka_home)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return start_cli_server()
+
+
+def test_runs_list_shows_runs_made_without_a_server(seeded_server):
+    base = seeded_server.url.removesuffix("/api")
+    html = render(f"{base}/ui/#/")
+    assert 'data-ready="true"' in html
+    body = html[html.index('id="runs"') :]
+    assert body.count('class="state COMPLETED"') == 2  # etl and its subflow load
+    assert ">etl<" in body and ">load<" in body
+
+    filtered = render(f"{base}/ui/#/?flow=load")
+    rows = filtered[filtered.index('id="runs"') : filtered.index("</tbody>", filtered.index('id="runs"'))]
+    assert ">load<" in rows and ">etl<" not in rows
+
+
+def test_run_page_shows_states_task_runs_and_logs(seeded_server):
+    base = seeded_server.url.removesuffix("/api")
+    run = httpx.get(f"{seeded_server.url}/flow_runs", params={"flow_name": "etl"}).json()["items"][0]
+    html = render(f"{base}/ui/#/runs/{run['id']}")
+    assert 'data-ready="true"' in html
+    timeline = re.search(r'id="timeline">(.*?)</div>', html, re.S).group(1)
+    assert re.findall(r'class="state [A-Z]+"[^>]*>([^<]+)<', timeline) == ["Pending", "Running", "Completed"]
+    tasks = cell_texts(html, "task-runs")
+    extract = tasks.index("extract-0")
+    assert tasks[extract + 1] == "Completed" and tasks[extract + 2] == "2"  # retried once
+    assert sum(1 for t in tasks if t.startswith("transform-")) == 10
+    logs = " ".join(cell_texts(html, "logs"))
+    assert "Sum of squares of 1..10: 385" in logs
+
+
+def test_unknown_run_shows_the_error(seeded_server):
+    base = seeded_server.url.removesuffix("/api")
+    html = render(f"{base}/ui/#/runs/00000000-0000-0000-0000-000000000000")
+    assert 'data-ready="error"' in html and "No flow run with id" in html
+
+
+def test_root_redirects_to_the_dashboard(seeded_server):
+    base = seeded_server.url.removesuffix("/api")
+    response = httpx.get(f"{base}/", follow_redirects=False)
+    assert response.status_code in (302, 307) and response.headers["location"] == "/ui/"
