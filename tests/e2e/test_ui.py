@@ -107,3 +107,18 @@ def test_root_redirects_to_the_dashboard(seeded_server):
     base = seeded_server.url.removesuffix("/api")
     response = httpx.get(f"{base}/", follow_redirects=False)
     assert response.status_code in (302, 307) and response.headers["location"] == "/ui/"
+
+
+def test_dashboard_files_are_public_but_its_data_needs_a_key(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mintaka_server.api import create_app
+    from mintaka_server.services import OrchestrationService
+    from mintaka_server.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "db")
+    with TestClient(create_app(OrchestrationService(store), require_api_key=True)) as client:
+        assert client.get("/ui/").status_code == 200
+        assert client.get("/ui/app.js").status_code == 200
+        assert client.get("/api/flow_runs").status_code == 401
+    store.close()

@@ -48,7 +48,9 @@ class RequireApiKey:
         self.public_paths = frozenset(public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _route_path(scope) in self.public_paths:
+        path = _route_path(scope)
+        # The dashboard's static files are public; the data they show comes from /api/ (keyed).
+        if scope["type"] != "http" or path in self.public_paths or not path.startswith("/api/"):
             await self.app(scope, receive, send)
             return
         token = _bearer_token(scope)
