@@ -48,7 +48,7 @@ class RequireApiKey:
         self.public_paths = frozenset(public_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = _route_path(scope)
+        path = _route_path(scope) if scope["type"] == "http" else ""
         # The dashboard's static files are public; the data they show comes from /api/ (keyed).
         if scope["type"] != "http" or path in self.public_paths or not path.startswith("/api/"):
             await self.app(scope, receive, send)
