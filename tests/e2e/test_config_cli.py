@@ -1,0 +1,63 @@
+"""`mintaka config set | get | ls | unset`: a profile under MINTAKA_HOME that the SDK and CLI
+read (the environment wins), with the API key masked when listed."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_set_get_ls_unset(run_cli, mintaka_home):
+    assert run_cli("config", "get", "api_url").stdout == "\n"
+    done = run_cli("config", "set", "MINTAKA_API_URL", "https://mintaka.example/api")
+    assert done.returncode == 0, done.stderr
+    assert "config.json" in done.stdout
+    assert run_cli("config", "set", "api-key", "mk_1a2b3c4d5e6f_SECRET").returncode == 0
+    assert run_cli("config", "set", "api_timeout", "7.5").returncode == 0
+
+    assert run_cli("config", "get", "api_url").stdout.strip() == "https://mintaka.example/api"
+    assert run_cli("config", "get", "api_timeout").stdout.strip() == "7.5"
+    listed = json.loads(run_cli("config", "ls", "--json").stdout)
+    assert listed == {
+        "api_key": "mk_1a2b3c4d5e6f_…",
+        "api_timeout": "7.5",
+        "api_url": "https://mintaka.example/api",
+    }
+    assert json.loads(run_cli("config", "ls", "--json", "--show-secrets").stdout)["api_key"] == "mk_1a2b3c4d5e6f_SECRET"
+    table = run_cli("config", "ls").stdout
+    assert "api_url" in table and "SECRET" not in table
+    profile = mintaka_home / "config.json"
+    assert stat.S_IMODE(profile.stat().st_mode) == 0o600
+
+    assert run_cli("config", "unset", "api_key").returncode == 0
+    assert "api_key" not in json.loads(run_cli("config", "ls", "--json").stdout)
+    assert "was not set" in run_cli("config", "unset", "api_key").stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("config", "set", "nope", "x"), "Unknown setting 'nope'"),
+        (("config", "set", "home", "/x"), "Unknown setting 'home'"),
+        (("config", "set", "api_timeout", "soon"), "api_timeout"),
+        (("config", "get", "colour"), "Unknown setting"),
+    ],
+)
+def test_bad_keys_and_values_are_one_line_errors(run_cli, args, fragment):
+    result = run_cli(*args)
+    assert result.returncode == 1
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_profile_points_the_cli_at_an_api_and_the_environment_wins(run_cli, closed_port_url, live_server):
+    assert run_cli("config", "set", "api_url", closed_port_url).returncode == 0
+    refused = run_cli("flow", "ls")
+    assert refused.returncode == 1 and f"Cannot reach the Mintaka API at URL: {closed_port_url}" in refused.stderr
+    reached = run_cli("flow", "ls", "--json", api_url=live_server.url)  # MINTAKA_API_URL wins
+    assert reached.returncode == 0, reached.stderr
+    assert json.loads(reached.stdout) == []
