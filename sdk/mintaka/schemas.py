@@ -64,6 +64,7 @@ class TaskInput(BaseModel):
 
 
 class TaskRunCreate(_Input):
+    id: uuid.UUID | None = Field(None, description="Client-chosen id (lets a future name its run early)")
     flow_run_id: uuid.UUID | None = None
     task_key: Name
     name: Name | None = None

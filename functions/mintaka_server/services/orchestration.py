@@ -128,7 +128,7 @@ class OrchestrationService:
     # -- task runs
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
         flow_run = self.read_flow_run(body.flow_run_id) if body.flow_run_id is not None else None
-        run_id = uuid.uuid4()
+        run_id = body.id or uuid.uuid4()
         state = self._initial_state(body.state, flow_run_id=body.flow_run_id, task_run_id=run_id)
         run = TaskRun(
             id=run_id,

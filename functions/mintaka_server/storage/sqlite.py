@@ -268,10 +268,10 @@ class SQLiteStore(Store):
                     run.model_dump_json(),
                 ),
             ).rowcount
-            if not inserted:  # the same (flow run, task key, dynamic key) exists: return it
+            if not inserted:  # the same run (by identity, or by the client's id) exists: return it
                 existing = conn.execute(
-                    "SELECT doc FROM task_runs WHERE flow_run_id = ? AND task_key = ? AND dynamic_key = ?",
-                    (flow_run_id, run.task_key, run.dynamic_key),
+                    "SELECT doc FROM task_runs WHERE (flow_run_id IS ? AND task_key = ? AND dynamic_key = ?) OR id = ?",
+                    (flow_run_id, run.task_key, run.dynamic_key, str(run.id)),
                 ).fetchone()
                 return TaskRun.model_validate_json(existing[0])
             self._take_slots(conn, acquire_slots)

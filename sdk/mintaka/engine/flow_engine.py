@@ -1,5 +1,6 @@
-"""Running one flow run: create it (linked to its parent when it is a subflow), propose
-RUNNING, run the body with its task runner, report the outcome, retry when told to."""
+"""Running one flow run: create it (linked to its parent when it is a subflow) or attach to
+one that exists (a deployment's run), propose RUNNING, run the body with its task runner,
+report the outcome, retry when told to."""
 
 from __future__ import annotations
 
@@ -23,17 +24,36 @@ if TYPE_CHECKING:
 
 
 class FlowRunEngine:
-    def __init__(self, flow: Flow, args: tuple, kwargs: dict):
+    def __init__(self, flow: Flow, args: tuple, kwargs: dict, flow_run: FlowRun | None = None):
         from mintaka.client import get_client
 
         self.flow = flow
         self.parent_ctx = flow_run_context.get()
         self.client: MintakaClient = self.parent_ctx.client if self.parent_ctx else get_client()
-        self.parameters = bind_parameters(flow.fn, args, kwargs)
-        self.flow_run: FlowRun | None = None
+        self.parameters = dict(flow_run.parameters) if flow_run else bind_parameters(flow.fn, args, kwargs)
+        self.flow_run: FlowRun | None = flow_run
         self.parent_task_run: TaskRun | None = None
         self.ctx: FlowRunContext | None = None
         self._started_at_creation = False
+        self.running_labels: dict[str, str] = {}
+
+    @classmethod
+    def for_existing_run(cls, flow: Flow, flow_run: FlowRun, labels: dict[str, str] | None = None) -> FlowRunEngine:
+        """An engine for a run created elsewhere (e.g. SCHEDULED by a deployment): its RUNNING
+        proposal carries `labels`, and the body gets the run's parameters."""
+        engine = cls(flow, (), {}, flow_run=flow_run)
+        engine.running_labels = dict(labels or {})
+        validation_error = None
+        if flow.validate_parameters:
+            try:
+                engine.parameters = flow.validate(engine.parameters)
+            except ParameterValidationError as exc:
+                validation_error = exc
+        engine._enter_run()
+        if validation_error is not None:
+            engine._finish(engine._report(State(type=StateType.FAILED, message=str(validation_error))))
+            raise validation_error
+        return engine
 
     # -- creation
     def create_run(self) -> FlowRun:
@@ -67,6 +87,11 @@ class FlowRunEngine:
             if self.parent_task_run is not None:
                 self._mirror_to_parent(self.flow_run.state)
             raise validation_error
+        self._enter_run()
+        self._log().info("Created for flow %r (id %s)", self.flow.name, self.flow_run.id)
+        return self.flow_run
+
+    def _enter_run(self) -> None:
         self.ctx = FlowRunContext(
             flow=self.flow,
             flow_run=self.flow_run,
@@ -78,8 +103,6 @@ class FlowRunEngine:
             from mintaka.logging import enable_log_prints
 
             enable_log_prints()
-        self._log().info("Created for flow %r (id %s)", self.flow.name, self.flow_run.id)
-        return self.flow_run
 
     def _create_parent_task_run(self) -> TaskRun:
         parent = self.parent_ctx
@@ -144,7 +167,9 @@ class FlowRunEngine:
         if self._started_at_creation:
             self._started_at_creation = False
             return None
-        answer = propose(self.client, "flow_run", self.flow_run.id, State(type=StateType.RUNNING))
+        answer = propose(
+            self.client, "flow_run", self.flow_run.id, State(type=StateType.RUNNING), labels=self.running_labels
+        )
         if answer.status is SetStateStatus.ABORT:
             raise Abort(answer.details.reason or "Flow run aborted by the orchestrator")
         if answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING:

@@ -15,21 +15,24 @@ Kind = Literal["flow_run", "task_run"]
 _DEFAULT_WAIT = 0.1
 
 
-def _request(state: State) -> SetStateRequest:
+def _request(state: State, labels: dict[str, str] | None = None) -> SetStateRequest:
     # A fresh key per proposal: a transport retry of the same request is recognised as a
     # duplicate, while a new proposal after WAIT is a new decision.
     state.state_details.idempotency_key = uuid.uuid4().hex
-    return SetStateRequest(state=state)
+    return SetStateRequest(state=state, labels=labels or {})
 
 
 def _setter(client: MintakaClient, kind: Kind):
     return client.set_task_run_state if kind == "task_run" else client.set_flow_run_state
 
 
-def propose(client: MintakaClient, kind: Kind, run_id: uuid.UUID, state: State) -> OrchestrationResult:
+def propose(
+    client: MintakaClient, kind: Kind, run_id: uuid.UUID, state: State, labels: dict[str, str] | None = None
+) -> OrchestrationResult:
+    """`labels` are merged into a flow run's labels if (and as) the proposal is accepted."""
     setter = _setter(client, kind)
     while True:
-        answer = setter(run_id, _request(state))
+        answer = setter(run_id, _request(state, labels))
         if answer.status is not SetStateStatus.WAIT:
             return answer
         time.sleep(answer.details.delay_seconds or _DEFAULT_WAIT)

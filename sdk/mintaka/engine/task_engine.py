@@ -44,22 +44,27 @@ class TaskRunEngine:
         self.wait_for = wait_for or []
         self.task_run: TaskRun | None = None
         self._task_inputs = collect_task_inputs(parameters)  # before futures are resolved
+        # The id and key are ours before the run exists, so a future can name its run at once
+        # and the run is created by whoever starts it (one write: straight into RUNNING).
+        self.task_run_id = uuid.uuid4()
+        self.dynamic_key = flow_ctx.next_dynamic_key(task.task_key) if flow_ctx else self.task_run_id.hex
+        self.name = f"{task.name}-{self.dynamic_key}"
         self.log_prints = task.log_prints if task.log_prints is not None else bool(flow_ctx and flow_ctx.log_prints)
 
     # -- steps shared by sync and async runs
     def create_run(self, initial: State | None = None) -> TaskRun:
         task = self.task
         flow_run_id = self.flow_ctx.flow_run.id if self.flow_ctx else None
-        dynamic_key = self.flow_ctx.next_dynamic_key(task.task_key) if self.flow_ctx else uuid.uuid4().hex
         inputs = dict(self._task_inputs)
         if self.wait_for:
             inputs["wait_for"] = [TaskInput(id=f.task_run_id) for f in self.wait_for if getattr(f, "task_run_id", None)]
         self.task_run = self.client.create_task_run(
             TaskRunCreate(
+                id=self.task_run_id,
                 flow_run_id=flow_run_id,
                 task_key=task.task_key,
-                name=f"{task.name}-{dynamic_key}",
-                dynamic_key=dynamic_key,
+                name=self.name,
+                dynamic_key=self.dynamic_key,
                 tags=sorted(task.tags | current_tags()),
                 task_inputs=inputs,
                 empirical_policy=EmpiricalPolicy(
@@ -76,8 +81,6 @@ class TaskRunEngine:
         """Create the run if needed and settle its inputs. Returns (failed, first): an upstream
         failure to report, or the state the run was created in when it was created straight
         into RUNNING (one write fewer) or finished from the cache."""
-        if self.task_run is not None:  # submitted: created PENDING before its inputs were ready
-            return self._upstream_failure(), None
         failed = self._upstream_failure()
         if failed is not None:
             self.create_run()

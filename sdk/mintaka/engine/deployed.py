@@ -1,0 +1,89 @@
+"""Executing a run a deployment created: `mintaka flow-run execute RUN_ID`.
+
+The one code path for a worker's subprocess, a Fargate container and debugging a deployed run
+on a laptop: claim the run (propose PENDING: exactly one executor wins), fetch the deployment's
+code (local, git at the branch's HEAD, S3 archive), import the entrypoint, and run the flow for
+that run: RUNNING (labelled with the git commit), the body with the run's parameters, the
+final state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mintaka.exceptions import Abort, MintakaError, ParameterValidationError
+from mintaka.schemas import SetStateStatus
+from mintaka.states import State, StateType
+
+from .propose import propose
+
+if TYPE_CHECKING:
+    from mintaka.client import MintakaClient
+
+GIT_COMMIT_LABEL = "mintaka.git.commit"
+
+
+@dataclass
+class Execution:
+    """What happened: `state` is the run's final state, or None when another executor has it."""
+
+    run_id: uuid.UUID
+    state: State | None
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state is None or self.state.is_completed()
+
+
+def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None) -> Execution:
+    from mintaka.client import get_client
+    from mintaka.code_storage import fetch_code
+    from mintaka.deployments import load_flow
+    from mintaka.settings import get_settings
+
+    from .flow_engine import FlowRunEngine
+
+    client = client or get_client()
+    run = client.read_flow_run(run_id)
+    if not run.deployment_name:
+        raise MintakaError(f"Flow run {run_id} was not created by a deployment: there is no code to run it with")
+    answer = propose(client, "flow_run", run_id, State(type=StateType.PENDING))
+    if answer.status is not SetStateStatus.ACCEPT or answer.state.type is not StateType.PENDING:
+        current = answer.state.name if answer.state else "unknown"
+        reason = answer.details.reason or "the orchestrator refused it"
+        return Execution(run_id, None, f"Flow run {run_id} not claimed ({reason}; it is {current}): nothing to do")
+
+    try:
+        flow_name, _, name = run.deployment_name.partition("/")
+        deployment = client.read_deployment(flow_name, name)
+        code_dir, commit = fetch_code(deployment.storage, get_settings().home_path)
+        flow = load_flow(deployment.entrypoint, root=code_dir)
+    except MintakaError as exc:
+        state = _fail(client, run_id, f"Could not load the flow: {exc}")
+        return Execution(run_id, state, f"Flow run {run_id} failed before it started: {exc}")
+
+    labels = {GIT_COMMIT_LABEL: commit} if commit else {}
+    run = client.read_flow_run(run_id)
+    try:
+        engine = FlowRunEngine.for_existing_run(flow, run, labels=labels)
+    except ParameterValidationError as exc:
+        return Execution(run_id, client.read_flow_run(run_id).state, str(exc))
+    try:
+        if flow.isasync:
+            from mintaka._sync import run_coroutine_sync
+
+            state = run_coroutine_sync(engine.run_async())
+        else:
+            state = engine.run()
+    except Abort as exc:
+        return Execution(run_id, client.read_flow_run(run_id).state, f"Flow run {run_id} aborted: {exc}")
+    where = f" at commit {commit[:12]}" if commit else ""
+    return Execution(run_id, state, f"Flow run {run_id} of {run.deployment_name}{where} finished: {state.name}")
+
+
+def _fail(client: MintakaClient, run_id: uuid.UUID, message: str) -> State | None:
+    answer = propose(client, "flow_run", run_id, State(type=StateType.FAILED, message=message))
+    return answer.state
