@@ -40,12 +40,14 @@ logger = Logger(service=SERVICE)
 
 
 def _on_lambda() -> bool:
-    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and not os.environ.get("AWS_SAM_LOCAL")
+    """In a Lambda container (or `sam local`, which emulates one)."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def _tracing_enabled() -> bool:
+    """On Lambda, unless POWERTOOLS_TRACE_DISABLED says no; never under `sam local` (no X-Ray daemon)."""
     flag = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower()
-    return _on_lambda() and flag not in {"1", "true", "yes", "on"}
+    return _on_lambda() and not os.environ.get("AWS_SAM_LOCAL") and flag not in {"1", "true", "yes", "on"}
 
 
 class _NoTracer:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from mintaka.schemas import ApiKeyCreate
 from mintaka_server import handlers
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 API_ID = "a1b2c3d4e5"
 HOST = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
@@ -314,6 +317,49 @@ def test_unicode_json_round_trips(invoke):
     assert [r["id"] for r in listed.json()["items"]] == [run["id"]]
 
 
+# -- DynamoDB, as deployed
+
+
+@pytest.fixture
+def dynamodb_lambda_env(request, lambda_env, monkeypatch) -> Iterator[None]:
+    """The container configured as template.yaml configures it: MINTAKA_STORE=dynamodb and a
+    table prefix, with the table on the session's DynamoDB endpoint (moto, or AWS_ENDPOINT_URL)."""
+    try:
+        endpoint = request.getfixturevalue("dynamodb_endpoint")
+        from mintaka_server.storage.dynamodb import DynamoDBStore
+    except (pytest.FixtureLookupError, ImportError) as exc:
+        pytest.skip(f"no DynamoDB endpoint or adapter: {exc}")
+    prefix = f"handler-{uuid.uuid4().hex[:10]}-"
+    monkeypatch.setenv("MINTAKA_STORE", "dynamodb")
+    monkeypatch.setenv("MINTAKA_TABLE_PREFIX", prefix)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    table = DynamoDBStore(f"{prefix}mintaka", endpoint_url=endpoint)
+    table.create_table()
+    handlers.reset()
+    yield
+    handlers.reset()
+    table.delete_table()
+    table.close()
+
+
+def test_serves_from_dynamodb_as_deployed(dynamodb_lambda_env):
+    service = handlers.get_container().app.state.service
+    assert type(service.store).__name__ == "DynamoDBStore"
+    key = service.api_keys.create(ApiKeyCreate(name="lambda-tests")).key
+    made = call_api("POST", "/api/flow_runs", json_body={"flow_name": "étl", "tags": ["nightly"]}, key=key)
+    assert made.status == 201, made.text
+    run_id = made.json()["id"]
+    for state in ("RUNNING", "COMPLETED"):
+        answer = call_api("POST", f"/api/flow_runs/{run_id}/set_state", json_body={"state": {"type": state}}, key=key)
+        assert answer.json()["status"] == "ACCEPT", answer.text
+    detail = call_api("GET", f"/api/flow_runs/{run_id}", key=key).json()
+    assert [s["type"] for s in detail["states"]] == ["PENDING", "RUNNING", "COMPLETED"]
+    listed = call_api("GET", "/api/flow_runs", query={"flow_name": "étl", "state_type": "COMPLETED"}, key=key)
+    assert [r["id"] for r in listed.json()["items"]] == [run_id]
+    assert call_api("GET", f"/api/flow_runs/{UNKNOWN}", key=key).status == 404
+    assert call_api("GET", "/api/flow_runs", key="mk_000000000000_wrong").status == 401
+
+
 # -- the container
 
 
@@ -344,6 +390,29 @@ def test_app_is_built_once_per_container(invoke, monkeypatch):
     assert handlers.get_container() is not container
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"AWS_LAMBDA_FUNCTION_NAME": "f", "POWERTOOLS_TRACE_DISABLED": "true"},
+        {"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_SAM_LOCAL": "true"},
+    ],
+    ids=["not-on-lambda", "disabled", "sam-local"],
+)
+def test_no_tracer_where_there_is_no_x_ray(monkeypatch, env):
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "POWERTOOLS_TRACE_DISABLED", "AWS_SAM_LOCAL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    tracer = handlers._build_tracer()
+    assert type(tracer).__name__ == "_NoTracer"
+
+    def handler(event: Any, context: Any) -> str:
+        return "served"
+
+    assert tracer.capture_lambda_handler(handler, capture_response=False)({}, LambdaContext()) == "served"
+
+
 def test_importing_the_handler_module_loads_no_web_framework_or_store():
     code = (
         "import sys, mintaka_server.handlers\n"
@@ -353,6 +422,52 @@ def test_importing_the_handler_module_loads_no_web_framework_or_store():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def requirement_names(lines: list[str]) -> set[str]:
+    names = set()
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.add(re.split(r"[\s\[<>=!~;]", line, maxsplit=1)[0].lower().replace("-", "_"))
+    return names
+
+
+def test_the_server_needs_no_dependency_outside_the_lambda_requirements(tmp_path):
+    """The Lambda package holds the project (--no-deps) plus infra/lambda/requirements.txt. In a
+    process where every other project dependency (the CLI's, the HTTP client's, uvicorn) cannot
+    be imported, the handler still serves keys, writes and reads."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    shipped = requirement_names((ROOT / "infra" / "lambda" / "requirements.txt").read_text().splitlines())
+    blocked = sorted(requirement_names(project) - shipped)
+    assert blocked  # the package is meant to leave some out (uvicorn, typer, rich, ...)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        for name in {blocked!r}:
+            sys.modules[name] = None  # importing it now raises ImportError
+        from mintaka.schemas import ApiKeyCreate
+        from mintaka_server import handlers
+        from test_lambda_api_handler import call_api
+
+        assert call_api("GET", "/api/health").status == 200
+        key = handlers.get_container().app.state.service.api_keys.create(ApiKeyCreate(name="k")).key
+        run = call_api("POST", "/api/flow_runs", json_body={{"flow_name": "etl"}}, key=key).json()
+        for state in ("RUNNING", "COMPLETED"):
+            answer = call_api("POST", f"/api/flow_runs/{{run['id']}}/set_state",
+                              json_body={{"state": {{"type": state}}}}, key=key)
+            assert answer.json()["status"] == "ACCEPT", answer.text
+        assert call_api("GET", "/api/flow_runs", query={{"state_type": "COMPLETED"}}, key=key).status == 200
+        assert call_api("GET", f"/api/flow_runs/{{run['id']}}", key=key).json()["state"]["type"] == "COMPLETED"
+        print("SERVED")
+        """
+    )
+    env = {**os.environ, "MINTAKA_HOME": str(tmp_path), "MINTAKA_STORE": "sqlite", "PYTHONPATH": str(HERE)}
+    for name in ("MINTAKA_DATABASE", "MINTAKA_API_AUTH", "AWS_LAMBDA_FUNCTION_NAME"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "SERVED" in out.stdout
 
 
 def test_on_lambda_server_errors_are_json_log_lines_with_the_request_id(tmp_path):

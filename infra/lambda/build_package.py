@@ -1,0 +1,143 @@
+"""Build the Lambda functions' code package into a directory (what `sam build` zips and uploads).
+
+    python infra/lambda/build_package.py TARGET_DIR [--platform manylinux2014_aarch64|local] [--no-compile]
+
+Any Python 3.8+ runs it; the package targets the template's runtime, Python 3.13 on arm64.
+
+Steps, each one `pip` or the standard library:
+1. the `mintaka` project itself (packages `mintaka` and `mintaka_server`), `--no-deps`: the CLI's,
+   HTTP client's and local server's dependencies never reach Lambda;
+2. `infra/lambda/requirements.txt` as wheels for the Lambda platform (CPython 3.13 on arm64
+   Graviton by default: `--platform manylinux2014_aarch64 --only-binary=:all:`), so the build runs
+   on any machine without Docker;
+3. boto3, botocore and s3transfer removed (the Lambda Python runtime provides them: ~25 MB saved);
+4. bytecode compiled by a Python 3.13 interpreter (this one if it is 3.13, else `python3.13` on
+   PATH or `$MINTAKA_LAMBDA_PYTHON`) with `--invalidation-mode unchecked-hash`: Lambda's file
+   system is read-only, so without shipped .pyc files every cold start would compile FastAPI and
+   pydantic from source again; unchecked-hash .pyc files stay valid whatever timestamps the zip
+   gives the sources. Without such an interpreter the package ships sources only (a note says so).
+
+`sam build` calls this through infra/lambda/Makefile; benchmarks/lambda_cold_start.py calls
+`build()` to measure the zipped size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements.txt"
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
+LAMBDA_PYTHON = "3.13"  # template.yaml: Globals.Function.Runtime
+# What setuptools needs to build the `mintaka` distribution (pyproject.toml: packages from sdk/
+# and functions/, readme README.md).
+DISTRIBUTION_FILES = ("pyproject.toml", "README.md", "sdk", "functions")
+# Import names the Lambda runtime provides; removed with their .dist-info directories.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+
+
+def pip(*args: str) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-conflicts",
+            "--no-compile",
+            *args,
+        ],
+        check=True,
+    )
+
+
+def build(target: Path, platform: str = LAMBDA_PLATFORM, compile_bytecode: bool = True) -> Path:
+    """Fill `target` with the package; `platform="local"` builds for this machine instead."""
+    target = Path(target).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        pip("--no-deps", "--target", str(target), str(clean_copy(Path(tmp) / "mintaka")))
+    wheels_for = ["--platform", platform, "--implementation", "cp", "--python-version", LAMBDA_PYTHON]
+    wheels_for = [] if platform == "local" else [*wheels_for, "--only-binary=:all:"]
+    pip("--target", str(target), "--upgrade", *wheels_for, "-r", str(REQUIREMENTS))
+    prune(target)
+    if compile_bytecode:
+        compile_for_lambda(target, platform)
+    return target
+
+
+def clean_copy(dest: Path) -> Path:
+    """The distribution's sources only: setuptools builds in-tree (a `build/` folder whose stale
+    modules would ride along into later packages), so it builds a fresh copy instead."""
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    dest.mkdir(parents=True)
+    for name in DISTRIBUTION_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=skip)
+        elif source.exists():
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def lambda_interpreter() -> str | None:
+    """A Python whose version is the Lambda runtime's, to compile bytecode that runtime uses."""
+    candidates = [os.environ.get("MINTAKA_LAMBDA_PYTHON"), sys.executable, shutil.which(f"python{LAMBDA_PYTHON}")]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == LAMBDA_PYTHON:
+            return candidate
+    return None
+
+
+def compile_for_lambda(target: Path, platform: str) -> None:
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    interpreter = sys.executable if platform == "local" else lambda_interpreter()
+    if interpreter is None:
+        print(
+            f"note: no Python {LAMBDA_PYTHON} found (set MINTAKA_LAMBDA_PYTHON): the package ships sources "
+            "only, and each cold start compiles them",
+            file=sys.stderr,
+        )
+        return
+    if platform == "local" and version != LAMBDA_PYTHON:
+        print(f"note: local build compiled for Python {version}", file=sys.stderr)
+    subprocess.run(
+        [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(target)],
+        check=True,
+    )
+
+
+def prune(target: Path) -> None:
+    """Drop what Lambda provides or never runs: the runtime's AWS SDK, console scripts, caches."""
+    for name in RUNTIME_PROVIDED:
+        shutil.rmtree(target / name, ignore_errors=True)
+        for info in target.glob(f"{name}-*.dist-info"):
+            shutil.rmtree(info, ignore_errors=True)
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for cache in list(target.rglob("__pycache__")):
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", type=Path, help="Directory to fill (sam build: $ARTIFACTS_DIR)")
+    parser.add_argument("--platform", default=LAMBDA_PLATFORM, help="Wheel platform, or 'local' for this machine")
+    parser.add_argument("--no-compile", action="store_true", help="Ship sources only (no .pyc)")
+    args = parser.parse_args(argv)
+    build(args.target, platform=args.platform, compile_bytecode=not args.no_compile)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
