@@ -1,18 +1,61 @@
-"""The SDK suite runs against every transport: the embedded API (default) and, with
-`--sdk-transport http`, an HTTP API served by uvicorn (see tests/e2e)."""
+"""The SDK suite runs against every transport: the embedded API on SQLite, and the SDK over
+HTTP to a uvicorn server backed by DynamoDB (moto's server, or `AWS_ENDPOINT_URL`).
+Choose with MINTAKA_TEST_SDK_TRANSPORT=embedded|http-dynamodb|all (default: all)."""
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
+from support.servers import serve_in_thread
 
 from mintaka.testing import harness
 
+TRANSPORTS = ("embedded", "http-dynamodb")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "sdk_transport" in metafunc.fixturenames:
+        choice = os.environ.get("MINTAKA_TEST_SDK_TRANSPORT", "all")
+        metafunc.parametrize("sdk_transport", TRANSPORTS if choice == "all" else [choice])
+
 
 @pytest.fixture
-def client():
-    """A fresh embedded store; yields the client so tests can inspect what was recorded."""
-    with harness() as c:
-        yield c
+def client(request: pytest.FixtureRequest, sdk_transport: str):
+    """A fresh store behind the chosen transport; yields the client the SDK uses, so tests can
+    inspect what was recorded."""
+    with harness() as embedded:
+        if sdk_transport == "embedded":
+            yield embedded
+            return
+        yield from _over_http_on_dynamodb(request)
+
+
+def _over_http_on_dynamodb(request: pytest.FixtureRequest):
+    from mintaka.client import set_client
+    from mintaka.client.http import HttpTransport
+    from mintaka_server.api import create_app
+    from mintaka_server.services import OrchestrationService
+    from mintaka_server.storage.dynamodb import DynamoDBStore
+
+    endpoint = request.getfixturevalue("dynamodb_endpoint")
+    store = DynamoDBStore(f"mintaka-sdk-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint)
+    store.create_table()
+    try:
+        with serve_in_thread(create_app(OrchestrationService(store), require_api_key=False)) as base_url:
+            http = HttpTransport(f"{base_url}/api")
+            previous = set_client(http)
+            try:
+                yield http
+            finally:
+                from mintaka.logging import flush_logs
+
+                flush_logs()
+                set_client(previous)
+                http.close()
+    finally:
+        store.delete_table()
 
 
 @pytest.fixture

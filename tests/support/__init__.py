@@ -1,0 +1,1 @@
+"""Helpers shared by test modules (importable: `tests/` is on pytest's pythonpath)."""
