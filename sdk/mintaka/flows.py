@@ -120,6 +120,14 @@ class Flow(Generic[P, R]):
         self._parameters_model = model
         return model
 
+    def deploy(self, name: str, **options: Any) -> Any:
+        """Create or update the deployment FLOW/`name` of this flow: `parameters`, `tags`,
+        `work_queue`, `infrastructure`, `cron` (+ `timezone`) | `interval` | `rrule`, `storage`
+        (local, s3://bucket/prefix, git+URL@branch), ... (see `mintaka.deployments.DeploySpec`)."""
+        from mintaka.deployments import deploy
+
+        return deploy(self, name, **options)
+
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         from mintaka.engine.flow_engine import FlowRunEngine
 

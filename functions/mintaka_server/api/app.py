@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from mintaka_server.services import OrchestrationService
+from mintaka_server.services.deployments import DeploymentService
 
 from .auth import RequireApiKey, auth_required, bearer_scheme
 from .errors import install_error_handlers
@@ -16,12 +17,22 @@ from .routes import PUBLIC_ROUTERS, ROUTERS
 API_PREFIX = "/api"
 
 
-def create_app(service: OrchestrationService | None = None, require_api_key: bool | None = None) -> FastAPI:
+def create_app(
+    service: OrchestrationService | None = None,
+    require_api_key: bool | None = None,
+    deployments: DeploymentService | None = None,
+    scheduler_interval: float | None = None,
+) -> FastAPI:
     """An API app over `service`; by default over the embedded SQLite store in `MINTAKA_HOME`.
 
     With `require_api_key`, every route but `GET /api/health` needs `Authorization: Bearer <key>`
     (401 otherwise). None = `MINTAKA_API_AUTH`, off when unset; entry points with another
     default pass `auth_required(default=...)` (Lambda: `auth_required(default=True)`).
+
+    `deployments` defaults to a `DeploymentService` over `service` (the cloud passes one with its
+    schedule sync and run dispatcher). With `scheduler_interval` (seconds), the app runs the
+    embedded scheduler while it serves: due runs of deployment schedules are created and late
+    runs marked, every interval (`mintaka server start`; not in the cloud, not by default).
 
     A store the factory opened itself is closed when the app shuts down; a service passed in
     belongs to the caller.
@@ -34,10 +45,20 @@ def create_app(service: OrchestrationService | None = None, require_api_key: boo
         from mintaka_server.storage.sqlite import SQLiteStore
 
         service = OrchestrationService(SQLiteStore(get_settings().database_path))
+    if deployments is None:
+        deployments = DeploymentService(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if scheduler_interval:
+            from mintaka_server.scheduling.embedded import EmbeddedScheduler
+
+            scheduler = EmbeddedScheduler(deployments, interval=scheduler_interval)
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if owned:
             service.store.close()
 
@@ -50,6 +71,7 @@ def create_app(service: OrchestrationService | None = None, require_api_key: boo
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.deployments = deployments
     app.state.require_api_key = require_api_key
     for router in PUBLIC_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)

@@ -1,4 +1,5 @@
-"""FastAPI dependencies as `Annotated` aliases: a route asks for `Service` and gets the app's."""
+"""FastAPI dependencies as `Annotated` aliases: a route asks for `Service` (or
+`Deployments`) and gets the app's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from mintaka_server.services import OrchestrationService
+from mintaka_server.services.deployments import DeploymentService
 
 
 def get_service(request: Request) -> OrchestrationService:
@@ -14,3 +16,10 @@ def get_service(request: Request) -> OrchestrationService:
 
 
 Service = Annotated[OrchestrationService, Depends(get_service)]
+
+
+def get_deployments(request: Request) -> DeploymentService:
+    return request.app.state.deployments
+
+
+Deployments = Annotated[DeploymentService, Depends(get_deployments)]

@@ -26,6 +26,7 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.IgnoreDuplicateProposal,
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
+    r.OnlyScheduledRunsBecomeLate,
     r.WaitForScheduledTime,
     r.SecureWorkQueueSlots,
     r.ReleaseConcurrencySlots,

@@ -78,6 +78,21 @@ class PreventDuplicateTransitions(Rule):
             decision.refuse(SetStateStatus.REJECT, ctx.run.state, f"Run is already {ctx.run.state_type.value}")
 
 
+class OnlyScheduledRunsBecomeLate(Rule):
+    """ "Late" renames a SCHEDULED run that missed its time. The scheduler decides from a listing
+    that may be stale: if a worker claimed the run meanwhile, marking it Late would make it due
+    again, and a second worker could claim it, so the proposal is rejected."""
+
+    FROM_STATES = ALL - {StateType.SCHEDULED}
+    TO_STATES = frozenset({StateType.SCHEDULED})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if decision.state.name == "Late":
+            current = ctx.run.state_type.value if ctx.run.state_type else "new"
+            decision.refuse(SetStateStatus.REJECT, ctx.run.state, f"Only a SCHEDULED run can be Late (it is {current})")
+
+
 class PreventRunningTasksInFinishedFlows(Rule):
     """A task may not start once its flow run has finished or is being cancelled: its result
     could never be used, and it would hold slots for nothing."""

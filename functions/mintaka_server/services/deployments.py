@@ -23,7 +23,7 @@ from mintaka.deployment_schemas import (
     WorkQueueUpdate,
 )
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import FlowRun, FlowRunCreate, SetStateRequest
+from mintaka.schemas import FlowRun, FlowRunCreate, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType, utcnow
 from mintaka_server.orchestration.context import work_queue_slot
 from mintaka_server.scheduling import fire_times
@@ -107,6 +107,8 @@ class DeploymentService:
         )
         self.store.ensure_flow(body.flow_name)
         self.store.put_document(DEPLOYMENT, key, deployment.model_dump(mode="json"))
+        if body.work_queue_name != DEFAULT_QUEUE and self.store.read_document(WORK_QUEUE, body.work_queue_name) is None:
+            self._save_queue(WorkQueue(name=body.work_queue_name))  # a deployment's queue exists once it does
         if self.schedule_sync is not None:
             self.schedule_sync.sync(deployment)
         return deployment
@@ -191,8 +193,8 @@ class DeploymentService:
             if run.state is None or run.state.name != "Scheduled":
                 continue
             proposal = State(type=StateType.SCHEDULED, name="Late", state_details=run.state.state_details)
-            self.orchestration.set_flow_run_state(run.id, SetStateRequest(state=proposal))
-            late += 1
+            answer = self.orchestration.set_flow_run_state(run.id, SetStateRequest(state=proposal))
+            late += answer.status is SetStateStatus.ACCEPT  # a run claimed meanwhile stays claimed
         return late
 
     # -- events

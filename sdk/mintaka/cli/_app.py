@@ -8,7 +8,19 @@ from typing import Annotated
 
 import typer
 
-from . import api_keys, api_settings, concurrency_limits, config, flow_runs, flows, server
+from . import (
+    api_keys,
+    api_settings,
+    concurrency_limits,
+    config,
+    deploy,
+    deployments,
+    flow_runs,
+    flows,
+    server,
+    work_queues,
+    worker,
+)
 
 app = typer.Typer(
     name="mintaka",
@@ -24,6 +36,10 @@ app.add_typer(concurrency_limits.app, name="concurrency-limit")
 app.add_typer(api_keys.app, name="api-key")
 app.add_typer(config.app, name="config")
 app.add_typer(api_settings.app, name="settings")
+app.command("deploy")(deploy.deploy)
+app.add_typer(deployments.app, name="deployment")
+app.add_typer(work_queues.app, name="work-queue")
+app.add_typer(worker.app, name="worker")
 
 
 def _version(value: bool) -> None:

@@ -1,4 +1,5 @@
-"""`mintaka flow-run ls | inspect`: browse flow runs, their states, task runs and logs."""
+"""`mintaka flow-run ls | inspect | execute`: browse flow runs, their states, task runs and logs;
+execute a deployment's run."""
 
 from __future__ import annotations
 
@@ -67,6 +68,31 @@ def inspect(
         print_json({**detail.model_dump(mode="json"), "logs": logs})
         return
     _show(detail, logs)
+
+
+@app.command("execute")
+def execute(run_id: Annotated[str, typer.Argument(metavar="ID", help="A run created by a deployment.")]) -> None:
+    """Run a deployment's flow run here: claim it, fetch its code, run the flow, report.
+    Exit code 0 if it completed (or another executor has it), else 1."""
+    from mintaka.engine.deployed import execute_flow_run
+
+    from ._output import console, parse_id
+
+    _exit_on_sigterm()
+    execution = execute_flow_run(parse_id(run_id, "flow run id"))
+    console().print(execution.message, soft_wrap=True, markup=False)
+    raise typer.Exit(0 if execution.ok else 1)
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (a worker cancelling, ECS stopping the task) unwinds like Ctrl-C: the engine
+    reports the run CRASHED unless it was already cancelled."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _list_runs(client: MintakaClient, flow: str | None, state: str | None, limit: int) -> list[FlowRun]:

@@ -21,6 +21,10 @@ def start(
             help="Require API keys. Default: MINTAKA_API_AUTH, else on unless HOST is a loopback address.",
         ),
     ] = None,
+    scheduler_interval: Annotated[
+        float,
+        typer.Option(help="Seconds between ticks of the deployment scheduler (0 = no scheduler).", min=0),
+    ] = 2.0,
 ) -> None:
     """Serve the API on the embedded store ($MINTAKA_HOME/mintaka.db): runs made without a
     server are listed too."""
@@ -35,12 +39,13 @@ def start(
     settings = get_settings()
     if api_auth is None:
         api_auth = auth_required(default=not _is_loopback(host))
-    api = create_app(require_api_key=api_auth)
+    api = create_app(require_api_key=api_auth, scheduler_interval=scheduler_interval or None)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/api"
     out = console()
     out.print(f"Mintaka API: [bold]{url}[/bold]  (docs: {url}/docs)", soft_wrap=True)
     out.print(f"Store: {settings.database_path}", soft_wrap=True)
+    out.print(f"Scheduler: {f'every {scheduler_interval:g}s' if scheduler_interval else 'off'}", soft_wrap=True)
     out.print(f"Point the SDK and CLI at it with: export MINTAKA_API_URL={url}", soft_wrap=True)
     if api_auth:
         out.print("API keys: required (Authorization: Bearer …; also export MINTAKA_API_KEY=…)", soft_wrap=True)

@@ -6,30 +6,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import MintakaClient
+from .deployments import DeploymentClient
 
 
-def _delegate(name: str):
+def _delegate(name: str, target: str):
     def method(self, *args, **kwargs):
-        return getattr(self.service, name)(*args, **kwargs)
+        return getattr(getattr(self, target), name)(*args, **kwargs)
 
     method.__name__ = name
     return method
 
 
 class EmbeddedTransport(MintakaClient):
-    """Calls `OrchestrationService` directly on a SQLite file (default `$MINTAKA_HOME/mintaka.db`)."""
+    """Calls `OrchestrationService` (and, for deployments and work queues, `DeploymentService`)
+    directly on a SQLite file (default `$MINTAKA_HOME/mintaka.db`)."""
 
     def __init__(self, database: str | Path):
         from mintaka_server.services import OrchestrationService
+        from mintaka_server.services.deployments import DeploymentService
         from mintaka_server.storage.sqlite import SQLiteStore
 
         self.database = Path(database)
         self.service = OrchestrationService(SQLiteStore(self.database))
+        self.deployments = DeploymentService(self.service)
 
     def close(self) -> None:
         self.service.store.close()
 
 
 for _name in MintakaClient.__abstractmethods__:
-    setattr(EmbeddedTransport, _name, _delegate(_name))
+    _target = "deployments" if _name in DeploymentClient.__abstractmethods__ else "service"
+    setattr(EmbeddedTransport, _name, _delegate(_name, _target))
 EmbeddedTransport.__abstractmethods__ = frozenset()

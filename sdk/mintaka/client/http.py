@@ -48,6 +48,7 @@ from mintaka.schemas import (
 from mintaka.states import State
 
 from .base import MintakaClient
+from .http_deployments import HttpDeploymentMixin
 
 T = TypeVar("T")
 
@@ -64,7 +65,7 @@ _API_KEYS = TypeAdapter(list[ApiKey])
 _RESULT_STORAGE = TypeAdapter(ResultStorageSetting | None)
 
 
-class HttpTransport(MintakaClient):
+class HttpTransport(HttpDeploymentMixin, MintakaClient):
     """Talks to a Mintaka API at `api_url` (e.g. `http://127.0.0.1:4200/api`)."""
 
     def __init__(

@@ -1,6 +1,19 @@
 """One small router per entity; the app mounts each under `/api`."""
 
-from . import api_keys, concurrency_limits, flow_runs, flows, health, logs, settings, task_runs
+from . import (
+    api_keys,
+    concurrency_limits,
+    deployments,
+    events,
+    flow_runs,
+    flows,
+    health,
+    heartbeats,
+    logs,
+    settings,
+    task_runs,
+    work_queues,
+)
 
 PUBLIC_ROUTERS = (health.router,)
 
@@ -13,6 +26,10 @@ ROUTERS = (
     concurrency_limits.router,
     api_keys.router,
     settings.router,
+    deployments.router,
+    work_queues.router,
+    events.router,
+    heartbeats.router,
 )
 
 __all__ = ["PUBLIC_ROUTERS", "ROUTERS"]

@@ -1,0 +1,52 @@
+"""Deployments, addressed as FLOW/NAME: upsert, read, list, delete, pause or resume their
+schedules, and create runs of them."""
+
+from fastapi import APIRouter, Response, status
+
+from mintaka.deployment_schemas import Deployment, DeploymentCreate, DeploymentRunCreate
+from mintaka.schemas import FlowRun
+
+from ..deps import Deployments
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+
+@router.post("")
+def upsert_deployment(body: DeploymentCreate, deployments: Deployments) -> Deployment:
+    """Create FLOW/NAME, or replace it (its id and creation time are kept). Its parameters are
+    validated against `parameter_schema`."""
+    return deployments.upsert_deployment(body)
+
+
+@router.get("")
+def list_deployments(deployments: Deployments) -> list[Deployment]:
+    return deployments.list_deployments()
+
+
+@router.get("/{flow_name}/{name}")
+def read_deployment(flow_name: str, name: str, deployments: Deployments) -> Deployment:
+    return deployments.read_deployment(flow_name, name)
+
+
+@router.delete("/{flow_name}/{name}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def delete_deployment(flow_name: str, name: str, deployments: Deployments) -> None:
+    """Remove the deployment and its schedules (runs already created are kept)."""
+    deployments.delete_deployment(flow_name, name)
+
+
+@router.post("/{flow_name}/{name}/pause_schedule")
+def pause_schedule(flow_name: str, name: str, deployments: Deployments) -> Deployment:
+    """No new scheduled runs until resumed (runs already scheduled stay)."""
+    return deployments.set_deployment_schedule_paused(flow_name, name, paused=True)
+
+
+@router.post("/{flow_name}/{name}/resume_schedule")
+def resume_schedule(flow_name: str, name: str, deployments: Deployments) -> Deployment:
+    return deployments.set_deployment_schedule_paused(flow_name, name, paused=False)
+
+
+@router.post("/{flow_name}/{name}/runs", status_code=status.HTTP_201_CREATED)
+def create_deployment_run(flow_name: str, name: str, body: DeploymentRunCreate, deployments: Deployments) -> FlowRun:
+    """A SCHEDULED run on the deployment's work queue (due now unless `scheduled_time`); its
+    parameters override the deployment's. With a taken `idempotency_key`, the existing run."""
+    return deployments.create_deployment_run(flow_name, name, body)

@@ -1,0 +1,45 @@
+"""Work queues: create, list, read, update (pause, priority, concurrency), and the runs a
+queue releases to a worker now."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from mintaka.deployment_schemas import WorkQueue, WorkQueueCreate, WorkQueueUpdate
+from mintaka.schemas import FlowRun
+
+from ..deps import Deployments
+
+router = APIRouter(prefix="/work_queues", tags=["work queues"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_work_queue(body: WorkQueueCreate, deployments: Deployments) -> WorkQueue:
+    """Create the queue, or replace its settings (its id is kept)."""
+    return deployments.create_work_queue(body)
+
+
+@router.get("")
+def list_work_queues(deployments: Deployments) -> list[WorkQueue]:
+    """Every queue by priority (the `default` queue always exists)."""
+    return deployments.list_work_queues()
+
+
+@router.get("/{name}")
+def read_work_queue(name: str, deployments: Deployments) -> WorkQueue:
+    return deployments.read_work_queue(name)
+
+
+@router.patch("/{name}")
+def update_work_queue(name: str, body: WorkQueueUpdate, deployments: Deployments) -> WorkQueue:
+    """Change only the fields sent (`concurrency_limit: null` removes the limit)."""
+    return deployments.update_work_queue(name, body)
+
+
+@router.post("/{name}/get_runs")
+def get_work_queue_runs(
+    name: str, deployments: Deployments, limit: Annotated[int, Query(ge=1, le=500)] = 10
+) -> list[FlowRun]:
+    """Due SCHEDULED runs the queue releases now, oldest first: none while paused, at most its
+    free concurrency. A worker claims one by proposing PENDING."""
+    return deployments.get_work_queue_runs(name, limit=limit)

@@ -1,0 +1,191 @@
+"""`mintaka worker start`: poll a work queue from any machine and run its flow runs.
+
+Each released run is executed in its own subprocess, `mintaka flow-run execute ID` (the same
+code path as a Fargate container): the subprocess claims the run by proposing PENDING, so two
+workers polling one queue never run a run twice. At most `limit` subprocesses run at once;
+while one runs, the worker heartbeats its run, and a run being cancelled (CANCELLING) is
+marked CANCELLED and its subprocess terminated.
+
+Runs waiting to be retried (AwaitingRetry) are skipped: the executor that ran them retries
+them itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mintaka.exceptions import MintakaError
+from mintaka.states import State, StateType
+
+if TYPE_CHECKING:
+    from mintaka.client import MintakaClient
+    from mintaka.schemas import FlowRun
+
+TERMINATE_GRACE_SECONDS = 10.0
+_TICK = 0.2
+
+
+@dataclass
+class _Child:
+    run: FlowRun
+    process: subprocess.Popen
+    started: float = field(default_factory=time.monotonic)
+    terminated_at: float | None = None
+
+
+class Worker:
+    def __init__(
+        self,
+        client: MintakaClient,
+        queue: str,
+        limit: int = 4,
+        poll_interval: float = 2.0,
+        heartbeat_interval: float = 5.0,
+        say: Callable[[str], None] = print,
+        command: list[str] | None = None,
+    ):
+        self.client = client
+        self.queue = queue
+        self.limit = limit
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.say = say
+        self.command = command or [sys.executable, "-m", "mintaka.cli", "flow-run", "execute"]
+        self.children: dict[uuid.UUID, _Child] = {}
+        self.finished: dict[uuid.UUID, int] = {}  # run id -> exit code
+        self._stop = threading.Event()
+
+    # -- the loop
+    def run(self, run_once: bool = False) -> None:
+        """Poll until stopped (SIGTERM, SIGINT); with `run_once`, poll once and wait for those runs."""
+        self.ensure_queue()
+        next_poll = next_heartbeat = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                self.reap()
+                if now >= next_heartbeat:
+                    self.heartbeat()
+                    next_heartbeat = now + self.heartbeat_interval
+                if now >= next_poll:
+                    self.poll()
+                    next_poll = now + self.poll_interval
+                    if run_once:
+                        break
+                self._stop.wait(_TICK)
+            while run_once and self.children and not self._stop.is_set():
+                self.reap()
+                if time.monotonic() >= next_heartbeat:
+                    self.heartbeat()
+                    next_heartbeat = time.monotonic() + self.heartbeat_interval
+                self._stop.wait(_TICK)
+        finally:
+            self.shutdown()
+
+    def ensure_queue(self) -> None:
+        from mintaka.deployment_schemas import WorkQueueCreate
+        from mintaka.exceptions import ObjectNotFound
+
+        try:
+            self.client.read_work_queue(self.queue)
+        except ObjectNotFound:
+            self.client.create_work_queue(WorkQueueCreate(name=self.queue))
+            self.say(f"Created work queue {self.queue!r}")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stop())
+
+    # -- steps
+    def poll(self) -> list[FlowRun]:
+        """Ask the queue for runs and start a subprocess for each one we have room for."""
+        free = self.limit - len(self.children)
+        if free <= 0:
+            return []
+        try:
+            # Ask for more than `free`: runs we started but whose subprocess has not claimed yet come back too.
+            runs = self.client.get_work_queue_runs(self.queue, limit=free + len(self.children))
+        except MintakaError as exc:
+            self.say(f"Could not poll work queue {self.queue!r}: {exc}")
+            return []
+        started = []
+        for run in runs:
+            if len(started) >= free:
+                break
+            if run.id in self.children or (run.state is not None and run.state.name == "AwaitingRetry"):
+                continue
+            self.submit(run)
+            started.append(run)
+        return started
+
+    def submit(self, run: FlowRun) -> None:
+        process = subprocess.Popen([*self.command, str(run.id)], start_new_session=True)
+        self.children[run.id] = _Child(run=run, process=process)
+        self.say(f"Submitted flow run {run.id} ({run.deployment_name or run.flow_name}, pid {process.pid})")
+
+    def reap(self) -> None:
+        for run_id, child in list(self.children.items()):
+            code = child.process.poll()
+            if code is None:
+                if child.terminated_at and time.monotonic() - child.terminated_at > TERMINATE_GRACE_SECONDS:
+                    child.process.kill()
+                continue
+            del self.children[run_id]
+            self.finished[run_id] = code
+            self.say(f"Flow run {run_id} exited with code {code}")
+
+    def heartbeat(self) -> None:
+        for run_id, child in list(self.children.items()):
+            try:
+                run = self.client.heartbeat_flow_run(run_id)
+            except MintakaError as exc:
+                self.say(f"Heartbeat for flow run {run_id} failed: {exc}")
+                continue
+            state = run.state.type if run.state else None
+            if state in (StateType.CANCELLING, StateType.CANCELLED) and child.terminated_at is None:
+                self.cancel(child)
+
+    def cancel(self, child: _Child) -> None:
+        """The run is being cancelled: record CANCELLED, then stop its subprocess."""
+        from mintaka.engine.propose import propose
+
+        if child.run.id is not None:
+            try:
+                propose(self.client, "flow_run", child.run.id, State(type=StateType.CANCELLED, message="Cancelled"))
+            except MintakaError as exc:
+                self.say(f"Could not mark flow run {child.run.id} cancelled: {exc}")
+        self.say(f"Flow run {child.run.id} was cancelled: terminating its subprocess (pid {child.process.pid})")
+        self._terminate(child)
+
+    def shutdown(self) -> None:
+        """Stop: subprocesses still running are terminated (their runs are reported CRASHED)."""
+        for child in self.children.values():
+            if child.terminated_at is None:
+                self.say(f"Worker stopping: terminating flow run {child.run.id} (pid {child.process.pid})")
+                self._terminate(child)
+        deadline = time.monotonic() + TERMINATE_GRACE_SECONDS
+        for child in self.children.values():
+            try:
+                child.process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.reap()
+
+    @staticmethod
+    def _terminate(child: _Child) -> None:
+        child.terminated_at = time.monotonic()
+        if child.process.poll() is None:
+            os.kill(child.process.pid, signal.SIGTERM)
