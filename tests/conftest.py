@@ -2,10 +2,18 @@
 
 Adding an adapter is one entry in `STORE_FACTORIES`: a function taking the pytest request and
 returning a fresh, empty `Store` (it may pull other fixtures with `request.getfixturevalue`).
+
+DynamoDB is reached over HTTP: at `AWS_ENDPOINT_URL` when it is set (LocalStack, DynamoDB Local,
+or a real account), otherwise at moto's server, started once per session on a free loopback port.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -21,9 +29,76 @@ def make_sqlite_store(request: pytest.FixtureRequest) -> Store:
     return SQLiteStore(request.getfixturevalue("tmp_path") / "mintaka.db")
 
 
+def _serialize_moto_dynamodb() -> Callable[[], None]:
+    """Make moto's DynamoDB handle one request at a time, as DynamoDB itself is linearizable per
+    item. moto's threaded server runs requests concurrently on an unlocked backend: two
+    transactions can both pass a version condition, and a cancelled one restores a snapshot of
+    the whole table taken before another's commit. Returns the undo."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def call_action(self):
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+    return lambda: setattr(DynamoHandler, "call_action", original)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_endpoint() -> Iterator[str]:
+    """The DynamoDB endpoint for this session: `AWS_ENDPOINT_URL`, or moto's server on a free port.
+
+    With moto, dummy credentials and us-east-1 are set for the session (nothing can reach AWS)."""
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION")
+    saved = {name: os.environ.get(name) for name in names}
+    external = os.environ.get("AWS_ENDPOINT_URL")
+    if external:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        yield external
+    else:
+        moto_server = pytest.importorskip("moto.server")
+
+        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        undo = _serialize_moto_dynamodb()
+        server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+            undo()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def make_dynamodb_store(request: pytest.FixtureRequest) -> Store:
+    """A fresh table (unique name) on the session's DynamoDB endpoint; deleted after the test."""
+    pytest.importorskip("pynamodb")
+    from mintaka_server.storage.dynamodb import DynamoDBStore
+
+    endpoint = request.getfixturevalue("dynamodb_endpoint")
+    store = DynamoDBStore(f"mintaka-test-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint)
+    store.create_table()
+    request.addfinalizer(store.delete_table)
+    return store
+
+
 # name -> factory. Adapters not listed here are reported as skipped when asked for.
 STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
     "sqlite": make_sqlite_store,
+    "dynamodb": make_dynamodb_store,
 }
 
 

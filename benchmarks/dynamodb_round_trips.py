@@ -1,0 +1,376 @@
+"""DynamoDB round trips and capacity units per task run and per flow run.
+
+    python benchmarks/dynamodb_round_trips.py [--tasks 50] [--endpoint URL]
+
+Runs a flow of N sequential tasks through the SDK, in-process, against
+`OrchestrationService(DynamoDBStore)` on moto's server (started here on a free loopback port) or
+on `--endpoint` / `AWS_ENDPOINT_URL`. botocore event hooks on the store's client count every
+DynamoDB request by the SDK call that caused it, ask for `ReturnConsumedCapacity=TOTAL`, and sum
+what comes back. moto answers a flat 1.0 (or 0.5) per request whatever the items, so against
+moto the benchmark also *estimates* capacity from the stored items' sizes with DynamoDB's billing
+rules (writes: 1 WCU per KB, x2 in a transaction, plus one standard write per GSI whose copy
+changes, two when its key changes; reads: 1 RCU per 4 KB, half when eventually consistent).
+Against a real table the reported units are the truth and the estimate is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+
+GSIS = ("gsi1", "gsi2", "gsi3")
+WRITE_APIS = {"PutItem", "UpdateItem", "DeleteItem"}
+DATA_APIS = WRITE_APIS | {"GetItem", "Query", "BatchGetItem", "BatchWriteItem", "TransactWriteItems"}
+TASK_OPS = {"create_task_run", "set_task_run_state", "read_task_run"}
+
+
+def item_size(attrs: dict | None) -> int:
+    """DynamoDB's item size: attribute names plus values (numbers ~ digits/2 + 1)."""
+
+    def value_size(value: dict) -> int:
+        (kind, raw), *_ = value.items()
+        if kind == "S":
+            return len(raw.encode())
+        if kind == "N":
+            return len(raw.lstrip("-").replace(".", "")) // 2 + 1
+        if kind in ("SS", "NS", "BS"):
+            return sum(value_size({kind[0]: v}) for v in raw)
+        if kind == "L":
+            return 3 + sum(value_size(v) + 1 for v in raw)
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in raw.items())
+        return 1
+
+    return sum(len(name.encode()) + value_size(value) for name, value in (attrs or {}).items())
+
+
+class Meter:
+    """Counts requests per (SDK operation, DynamoDB API) and sums capacity units."""
+
+    def __init__(self, store, table: str, estimate: bool):
+        self.table, self.estimate = table, estimate
+        self.local = threading.local()
+        self.calls: Counter = Counter()  # SDK operation -> calls
+        self.requests: Counter = Counter()  # (operation, api) -> requests
+        self.reported: Counter = Counter()  # operation -> capacity units DynamoDB reported
+        self.wcu: Counter = Counter()  # operation -> estimated write units
+        self.rcu: Counter = Counter()  # operation -> estimated read units
+        self.seconds: Counter = Counter()  # api -> time spent waiting for DynamoDB
+        self.by_api: Counter = Counter()  # api -> requests
+        events = store.client.meta.events
+        events.register("provide-client-params.dynamodb.*", self._before)
+        events.register("before-call.dynamodb.*", self._count)
+        events.register("after-call.dynamodb.*", self._after)
+        if estimate:
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.dynamodb.models import dynamodb_backends
+
+            self.backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][store.client.meta.region_name]
+
+    def reset(self) -> None:
+        for counter in (self.calls, self.requests, self.reported, self.wcu, self.rcu, self.seconds, self.by_api):
+            counter.clear()
+
+    @property
+    def operation(self) -> str:
+        return getattr(self.local, "operation", "other")
+
+    @contextmanager
+    def under(self, operation: str):
+        outer = getattr(self.local, "operation", None)
+        if outer is None:
+            self.local.operation = operation
+            self.calls[operation] += 1
+        try:
+            yield
+        finally:
+            if outer is None:
+                del self.local.operation
+
+    # -- botocore hooks
+    def _before(self, params, context, model, **_):
+        if model.name not in DATA_APIS:
+            return
+        params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        if self.estimate and model.name in WRITE_APIS | {"TransactWriteItems", "BatchWriteItem"}:
+            context["bench_before"] = {key: self._stored(key) for key in self._written_keys(model.name, params)}
+        context["bench_params"] = params
+
+    def _count(self, model, context, **_):
+        self.requests[(self.operation, model.name)] += 1
+        self.by_api[model.name] += 1
+        context["bench_started"] = time.perf_counter()
+
+    def _after(self, parsed, context, model, **_):
+        self.seconds[model.name] += time.perf_counter() - context.get("bench_started", time.perf_counter())
+        consumed = parsed.get("ConsumedCapacity")
+        for entry in consumed if isinstance(consumed, list) else [consumed] if consumed else []:
+            self.reported[self.operation] += entry.get("CapacityUnits", 0)
+        if self.estimate and parsed.get("ResponseMetadata", {}).get("HTTPStatusCode") == 200:
+            params = context.get("bench_params", {})
+            if "bench_before" in context:
+                self.wcu[self.operation] += self._write_units(model.name, context["bench_before"])
+            else:
+                self.rcu[self.operation] += self._read_units(model.name, params, parsed)
+
+    # -- estimates
+    @staticmethod
+    def _written_keys(api: str, params: dict) -> list[tuple[str, str]]:
+        def key(attrs: dict) -> tuple[str, str]:
+            return attrs["pk"]["S"], attrs["sk"]["S"]
+
+        if api == "PutItem":
+            return [key(params["Item"])]
+        if api in ("UpdateItem", "DeleteItem"):
+            return [key(params["Key"])]
+        if api == "BatchWriteItem":
+            return [
+                key(r["PutRequest"]["Item"] if "PutRequest" in r else r["DeleteRequest"]["Key"])
+                for requests in params["RequestItems"].values()
+                for r in requests
+            ]
+        keys = []
+        for entry in params["TransactItems"]:
+            ((_, op),) = entry.items()
+            keys.append(key(op.get("Item") or op["Key"]))
+        return keys
+
+    def _stored(self, key: tuple[str, str]) -> dict | None:
+        item = self.backend.get_item(self.table, {"pk": {"S": key[0]}, "sk": {"S": key[1]}})
+        return item.to_json()["Attributes"] if item else None
+
+    def _write_units(self, api: str, before: dict) -> float:
+        factor = 2 if api == "TransactWriteItems" else 1
+        units = 0.0
+        for key, old in before.items():
+            new = self._stored(key)
+            if old == new:  # a condition check: nothing written (billed as a write of the item)
+                units += factor * max(1, math.ceil(item_size(old) / 1024))
+                continue
+            units += factor * max(1, math.ceil(max(item_size(old), item_size(new)) / 1024))
+            for gsi in GSIS:
+                old_key = (old or {}).get(f"{gsi}pk"), (old or {}).get(f"{gsi}sk")
+                new_key = (new or {}).get(f"{gsi}pk"), (new or {}).get(f"{gsi}sk")
+                in_old, in_new = all(old_key), all(new_key)
+                if in_old and in_new and old_key != new_key:
+                    units += max(1, math.ceil(item_size(old) / 1024)) + max(1, math.ceil(item_size(new) / 1024))
+                elif in_old or in_new:
+                    units += max(1, math.ceil(item_size(new if in_new else old) / 1024))
+        return units
+
+    @staticmethod
+    def _read_units(api: str, params: dict, parsed: dict) -> float:
+        factor = 1.0 if params.get("ConsistentRead") else 0.5
+        if api == "GetItem":
+            return factor * max(1, math.ceil(item_size(parsed.get("Item")) / 4096))
+        if api == "Query":
+            sizes = [item_size(i) for i in parsed.get("Items", [])]
+            scanned, returned = parsed.get("ScannedCount", len(sizes)), max(1, len(sizes))
+            read = sum(sizes) * scanned / returned if sizes else 1024 * scanned
+            return factor * max(1, math.ceil(read / 4096))
+        if api == "BatchGetItem":
+            wanted = sum(len(t["Keys"]) for t in params["RequestItems"].values())
+            found = [i for items in parsed.get("Responses", {}).values() for i in items]
+            per_item = [max(1, math.ceil(item_size(i) / 4096)) for i in found]
+            factors = {t.get("ConsistentRead") for t in params["RequestItems"].values()}
+            factor = 1.0 if factors == {True} else 0.5
+            return factor * (sum(per_item) + (wanted - len(found)))
+        return 0.0
+
+
+def metered_client(store, meter: Meter):
+    """The SDK's embedded transport on `OrchestrationService(store)`, each call labelled."""
+    from mintaka.client import MintakaClient
+    from mintaka.client.embedded import EmbeddedTransport
+    from mintaka_server.services import OrchestrationService
+
+    class MeteredTransport(EmbeddedTransport):
+        def __init__(self) -> None:
+            self.database = None
+            self.service = OrchestrationService(store)
+            try:
+                from mintaka_server.services.deployments import DeploymentService
+
+                self.deployments = DeploymentService(self.service)
+            except ImportError:
+                pass
+
+        def close(self) -> None:
+            store.close()
+
+    def labelled(name: str):
+        inner = getattr(EmbeddedTransport, name)
+
+        def method(self, *args, **kwargs):
+            with meter.under(name):
+                return inner(self, *args, **kwargs)
+
+        method.__name__ = name
+        return method
+
+    names = set(MintakaClient.__abstractmethods__) | {
+        n for n in vars(EmbeddedTransport) if not n.startswith("_") and callable(getattr(EmbeddedTransport, n))
+    }
+    for name in names - {"close"}:
+        setattr(MeteredTransport, name, labelled(name))
+    return MeteredTransport()
+
+
+def start_endpoint(endpoint: str | None) -> tuple[str, object | None]:
+    if endpoint:
+        return endpoint, None
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return f"http://{host}:{port}", server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=50)
+    parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"))
+    args = parser.parse_args()
+    n = args.tasks
+
+    os.environ["MINTAKA_HOME"] = tempfile.mkdtemp(prefix="mintaka-bench-")
+    os.environ.pop("MINTAKA_API_URL", None)
+    os.environ["MINTAKA_LOGGING_LEVEL"] = "WARNING"
+    endpoint, server = start_endpoint(args.endpoint)
+
+    from mintaka import flow, task
+    from mintaka.client import set_client
+    from mintaka.logging import flush_logs
+    from mintaka_server.storage.dynamodb import DynamoDBStore
+
+    @task
+    def inc(x: int) -> int:
+        return x + 1
+
+    limited = inc.with_options(tags=["db"])
+
+    @flow
+    def chain(n: int, tagged: bool = False) -> int:
+        x = 0
+        for _ in range(n):
+            x = (limited if tagged else inc)(x)
+        return x
+
+    rows, latency = [], []
+    for label, tagged in (("plain task", False), ("task with a concurrency tag", True)):
+        # A fresh table each: moto's TransactWriteItems copies the whole table, so its latency
+        # grows with the table; on DynamoDB it does not.
+        table = f"mintaka-bench-{uuid.uuid4().hex[:8]}"
+        store = DynamoDBStore(table, endpoint_url=endpoint)
+        store.create_table()
+        meter = Meter(store, table, estimate=server is not None)
+        previous = set_client(metered_client(store, meter))
+        store.upsert_concurrency_limit("db", 10)
+        chain(2, tagged)  # warm up: flow created, result storage read, connections open
+        flush_logs()
+        meter.reset()
+        started = time.perf_counter()
+        assert chain(n, tagged) == n
+        elapsed = time.perf_counter() - started
+        flush_logs()
+        counters = (meter.reported, meter.wcu, meter.rcu)
+        rows.append((label, elapsed, dict(meter.calls), Counter(meter.requests), *map(Counter, counters)))
+        latency.append((label, Counter(meter.by_api), Counter(meter.seconds)))
+        set_client(previous)
+        store.delete_table()
+        store.close()
+    if server is not None:
+        server.stop()
+    report(n, rows, latency, estimate=server is not None)
+    print("\nTime per request, as seen by the client\n")
+    table = [
+        (label, api, str(count), f"{seconds[api] / count * 1000:.2f}")
+        for label, count_by_api, seconds in latency
+        for api, count in sorted(count_by_api.items())
+    ]
+    print_table(("scenario", "API", "requests", "ms/request"), table)
+
+
+def report(n: int, rows: list, latency: list, estimate: bool) -> None:
+    print(f"DynamoDB requests per SDK call (flow of {n} sequential tasks)\n")
+    label, elapsed, calls, requests, reported, wcu, rcu = rows[0]
+    by_op: dict[str, Counter] = defaultdict(Counter)
+    for (op, api), count in requests.items():
+        by_op[op][api] += count
+    header = ("SDK call", "calls", "requests/call", "by API", "WCU/call", "RCU/call", "reported CU/call")
+    table = []
+    for op in sorted(by_op, key=lambda o: -sum(by_op[o].values())):
+        k = calls.get(op, 1)
+        apis = ", ".join(f"{api} {count / k:g}" for api, count in sorted(by_op[op].items()))
+        table.append(
+            (
+                op,
+                str(k),
+                f"{sum(by_op[op].values()) / k:.2f}",
+                apis,
+                f"{wcu[op] / k:.1f}" if estimate else "-",
+                f"{rcu[op] / k:.1f}" if estimate else "-",
+                f"{reported[op] / k:.1f}",
+            )
+        )
+    print_table(header, table)
+
+    print("\nPer task run and per flow run\n")
+    header = (
+        "scenario",
+        "unit",
+        "round trips",
+        "WCU (est.)",
+        "RCU (est.)",
+        "reported CU",
+        "ms/task",
+        "of which DynamoDB",
+    )
+    table = []
+    for (label, elapsed, _, requests, reported, wcu, rcu), (_, _, seconds) in zip(rows, latency, strict=True):
+        waiting = sum(seconds.values())
+        for unit, ops, per in (
+            ("task run", lambda op: op in TASK_OPS, n),
+            ("flow run", lambda op: op not in TASK_OPS, 1),
+        ):
+            trips = sum(count for (op, _), count in requests.items() if ops(op)) / per
+            table.append(
+                (
+                    label,
+                    unit,
+                    f"{trips:.2f}",
+                    f"{sum(v for op, v in wcu.items() if ops(op)) / per:.1f}" if estimate else "-",
+                    f"{sum(v for op, v in rcu.items() if ops(op)) / per:.1f}" if estimate else "-",
+                    f"{sum(v for op, v in reported.items() if ops(op)) / per:.1f}",
+                    f"{elapsed / n * 1000:.2f}" if unit == "task run" else "",
+                    f"{waiting / n * 1000:.2f}" if unit == "task run" else "",
+                )
+            )
+    print_table(header, table)
+    if estimate:
+        print("\nWCU/RCU (est.): from item sizes and DynamoDB's billing rules (moto reports a flat 1.0 per request).")
+    print("flow run = every call that is not about a task run (create, its transitions, logs, settings).")
+
+
+def print_table(header: tuple, rows: list) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(" | ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""The one place DynamoDB errors become Mintaka errors (DESIGN §7.3).
+
+`call(operation)` runs one request (or one lazily paged read) and translates whatever botocore
+or pynamodb raise: a failed condition becomes a domain conflict, throttling and transaction
+conflicts (nothing was written) are retried with jittered exponential backoff, anything else is
+a `MintakaError` raised `from` the vendor error. No botocore or pynamodb exception leaves the
+adapter.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from mintaka.exceptions import Conflict, InvalidRequest, MintakaError
+
+from ..port import SlotsUnavailable, VersionConflict
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+BASE_DELAY_SECONDS = 0.02
+MAX_DELAY_SECONDS = 1.0
+
+# Error codes of a request DynamoDB did not apply: retrying it is safe.
+RETRYABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+# Cancellation reasons of a transaction that wrote nothing and may succeed when sent again.
+RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+class AlreadyExists(Conflict):
+    """A uniqueness item (idempotency key, task identity) is taken; `ref` is its owner's id."""
+
+    def __init__(self, ref: str | None):
+        super().__init__(f"already exists: {ref}")
+        self.ref = ref
+
+
+class NothingToRelease(Conflict):
+    """Releasing these slots found their counter at zero or their limit deleted: a no-op."""
+
+    def __init__(self, tags: Sequence[str]):
+        super().__init__(f"nothing to release for {list(tags)}")
+        self.tags = list(tags)
+
+
+@dataclass(frozen=True)
+class Role:
+    """What one item of a transaction is for: decides the error its failed condition means."""
+
+    kind: str  # "identity" | "version" | "acquire" | "release" | "other"
+    detail: str = ""
+
+
+IDENTITY, VERSION, OTHER = Role("identity"), Role("version"), Role("other")
+# When several conditions fail together, the first kind in this order explains the failure.
+_PRIORITY = ("identity", "version", "acquire", "release", "other")
+
+
+def _code(exc: BaseException) -> str | None:
+    if isinstance(exc, PynamoDBException):
+        return exc.cause_response_code
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def _cancelled(exc: BaseException, roles: Sequence[Role], what: str) -> MintakaError | None:
+    """The domain meaning of a cancelled transaction; None when it is worth sending again."""
+    reasons = list(getattr(exc, "cancellation_reasons", None) or [])
+    failed = [
+        (role, reason)
+        for role, reason in zip(roles, reasons, strict=False)
+        if reason is not None and reason.code == CONDITION_FAILED
+    ]
+    if failed:
+        failed.sort(key=lambda pair: _PRIORITY.index(pair[0].kind))
+        role, reason = failed[0]
+        if role.kind == "identity":
+            ref = ((reason.raw_item or {}).get("ref") or {}).get("S")
+            return AlreadyExists(ref)
+        if role.kind == "version":
+            return VersionConflict(f"{what}: the run changed since it was read")
+        if role.kind == "acquire":
+            return SlotsUnavailable(f"No free concurrency slot for tag {role.detail!r}")
+        if role.kind == "release":
+            return NothingToRelease([r.detail for r, _ in failed if r.kind == "release"])
+        return Conflict(f"{what}: a condition failed")
+    if any(reason and reason.code in RETRYABLE_REASONS for reason in reasons):
+        return None
+    codes = sorted({reason.code for reason in reasons if reason})
+    return MintakaError(f"DynamoDB {what} was cancelled: {', '.join(codes) or 'no reason given'}")
+
+
+def _gave_up(exc: BaseException, what: str, roles: Sequence[Role]) -> MintakaError:
+    """Still conflicting after every attempt. If the run item itself was in another transaction,
+    that is a competing transition: `VersionConflict` sends the service back to re-read it."""
+    reasons = list(getattr(exc, "cancellation_reasons", None) or [])
+    for role, reason in zip(roles, reasons, strict=False):
+        if role.kind == "version" and reason is not None and reason.code == "TransactionConflict":
+            return VersionConflict(f"{what}: the run is being changed by another request")
+    return MintakaError(f"DynamoDB {what}: still throttled or conflicting after {MAX_ATTEMPTS} attempts")
+
+
+def translate(exc: BaseException, what: str, roles: Sequence[Role] = ()) -> MintakaError | None:
+    """The Mintaka error for a vendor error, or None if the request may simply be retried."""
+    code = _code(exc)
+    if code == "TransactionCanceledException":
+        return _cancelled(exc, roles, what)
+    if code == "ConditionalCheckFailedException":
+        return Conflict(f"{what}: a condition failed")
+    if code in RETRYABLE_CODES:
+        return None
+    if code == "ResourceNotFoundException":
+        return MintakaError(
+            f"DynamoDB {what}: the table does not exist (deploy template.yaml, or DynamoDBStore.create_table())"
+        )
+    if code == "ValidationException" and "size has exceeded" in str(exc):
+        return InvalidRequest(f"{what}: the record is larger than DynamoDB's 400 KB item limit")
+    return MintakaError(f"DynamoDB {what} failed: {code or type(exc).__name__}: {exc}")
+
+
+def call(operation: Callable[[], T], what: str, roles: Sequence[Role] = ()) -> T:
+    """Run `operation` (one request, or a paged read consumed inside it); translate its errors.
+
+    Only requests DynamoDB did not apply are retried, so retrying is safe even for writes."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return operation()
+        except (PynamoDBException, BotoCoreError, ClientError) as exc:
+            error = translate(exc, what, roles)
+            if error is None and attempt + 1 < MAX_ATTEMPTS:
+                delay = min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2**attempt)
+                time.sleep(delay * (0.5 + random.random()))
+                continue
+            if error is None:
+                error = _gave_up(exc, what, roles)
+            raise error from exc
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,152 @@
+"""Key values of the single-table design (see README.md): one function per item type, so the
+layout is written down once and the store never spells a key by hand."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import threading
+import time
+import uuid
+
+from mintaka.exceptions import InvalidRequest
+
+RUN = "RUN"  # sort key of a flow-run or task-run item
+IDENTITY = "IDENTITY"  # sort key of a uniqueness item (idempotency key, task identity)
+# Sort keys of the items that are alone in their partition.
+FLOW, LIMIT, CACHE, API_KEY, SETTING = "FLOW", "LIMIT", "CACHE", "APIKEY", "SETTING"
+STATE_PREFIX = "STATE#"  # sort keys of state-history items, under the run's partition
+
+ALL_RUNS = "RUNS"  # gsi1: every flow run, newest first (a hot partition: see README)
+FLOWS = "FLOWS"  # gsi1: flows by name
+LIMITS = "LIMITS"  # base table: one item per concurrency limit, sorted by tag
+API_KEYS = "APIKEYS"  # gsi1: API keys, oldest first
+DUE = "DUE"  # base table: SCHEDULED flow runs by expected start
+
+
+def ts(value: dt.datetime) -> str:
+    """UTC ISO-8601 with microseconds: sorts lexicographically in time order (as SQLite's)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_seq_lock = threading.Lock()
+_last_seq = 0
+
+
+def seq() -> str:
+    """A strictly increasing, wall-clock-like number (zero-padded): keeps write order among
+    items with equal timestamps (task runs, logs)."""
+    global _last_seq
+    with _seq_lock:
+        _last_seq = max(_last_seq + 1, time.time_ns())
+        return f"{_last_seq:020d}"
+
+
+def run_sort(created: dt.datetime, run_id: uuid.UUID | str) -> str:
+    """The sort key every flow-run listing shares (gsi1/2/3 and the facet items)."""
+    return f"{ts(created)}#{run_id}"
+
+
+def flow_run(run_id: uuid.UUID | str) -> str:
+    return f"FLOWRUN#{run_id}"
+
+
+def task_run(run_id: uuid.UUID | str) -> str:
+    return f"TASKRUN#{run_id}"
+
+
+def run_pk(kind: str, run_id: uuid.UUID | str) -> str:
+    return flow_run(run_id) if kind == "flow_run" else task_run(run_id)
+
+
+def history_sk(version: int) -> str:
+    """History items sort in insertion order: by the run version their transition wrote."""
+    return f"{STATE_PREFIX}{version:010d}"
+
+
+def flow(name: str) -> str:
+    return f"FLOW#{name}"
+
+
+def flow_runs_of(flow_name: str) -> str:
+    return f"FLOWRUNS#{flow_name}"
+
+
+def state_runs(state_type: str) -> str:
+    return f"STATE#{state_type}"
+
+
+def task_runs_of(flow_run_id: uuid.UUID | str) -> str:
+    return f"TASKRUNS#{flow_run_id}"
+
+
+def tag_facet(tag: str) -> str:
+    return f"RUNTAG#{tag}"
+
+
+def deployment_facet(name: str) -> str:
+    return f"RUNDEPLOYMENT#{name}"
+
+
+def idempotency(key: str) -> str:
+    return f"IDEMPOTENCY#{key}"
+
+
+def task_identity(flow_run_id: uuid.UUID, task_key: str, dynamic_key: str) -> str:
+    # JSON keeps the three parts unambiguous whatever characters they contain.
+    return "TASKKEY#" + json.dumps([str(flow_run_id), task_key, dynamic_key], separators=(",", ":"))
+
+
+def due_sk(expected_start: dt.datetime, run_id: uuid.UUID | str) -> str:
+    return f"{ts(expected_start)}#{run_id}"
+
+
+def limit(tag: str) -> str:
+    return f"LIMIT#{tag}"
+
+
+def cache(key: str) -> str:
+    # A partition key holds at most 2048 bytes; users' cache-key functions may return more.
+    if len(key.encode()) > 1024:
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return f"CACHE#{key}"
+
+
+def logs_of(flow_run_id: uuid.UUID | None, task_run_id: uuid.UUID | None) -> str:
+    if flow_run_id is not None:
+        return f"LOGS#{flow_run_id}"
+    return f"LOGS#TASKRUN#{task_run_id}" if task_run_id is not None else "LOGS#NONE"
+
+
+def api_key(key_id: str) -> str:
+    return f"APIKEY#{key_id}"
+
+
+def setting(name: str) -> str:
+    return f"SETTING#{name}"
+
+
+def documents_of(kind: str) -> str:
+    return f"DOC#{kind}"
+
+
+def document_sk(key: str) -> str:
+    return f"DOC#{key}"
+
+
+def encode_cursor(sort_key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([sort_key]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        (sort_key,) = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(sort_key, str):
+            raise TypeError(sort_key)
+        return sort_key
+    except Exception as exc:
+        raise InvalidRequest("cursor: not a cursor this API returned") from exc

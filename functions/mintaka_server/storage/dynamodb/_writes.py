@@ -1,0 +1,170 @@
+"""The transactions that write runs: create a flow run, create a task run, commit a transition.
+
+Each is ONE TransactWriteItems: the run item (conditional on its absence or on its version), its
+state-history items, its uniqueness item, concurrency-slot counters, index items and the cache
+entry — written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from pynamodb.models import Model
+
+from mintaka.schemas import FlowRun, TaskRun
+from mintaka.states import State, StateType
+
+from ..port import TransitionWrite
+from . import _keys as keys
+from ._errors import IDENTITY, VERSION, Role
+from ._models import dump
+from ._tx import Transaction
+
+
+def _put_history(tx: Transaction, pk: str, version: int, states: Sequence[State]) -> None:
+    """One history item per transition, holding its states in order (`history_before` first):
+    a retry's Failed + AwaitingRetry, or a run created Pending + Running, is one write."""
+    doc = "[" + ",".join(dump(state) for state in states) + "]"
+    # Never overwrite history: a clash means another writer got this version first.
+    tx.put(pk, keys.history_sk(version), condition=tx.model.sk.does_not_exist(), role=VERSION, doc=doc)
+
+
+def _due_sk(run: FlowRun) -> str | None:
+    """Where a SCHEDULED run waits in the due list (None if it is not waiting)."""
+    if run.state is None or run.state.type is not StateType.SCHEDULED or run.expected_start_time is None:
+        return None
+    return keys.due_sk(run.expected_start_time, run.id)
+
+
+def _put_due(tx: Transaction, run: FlowRun, sk: str) -> None:
+    # The due item carries a copy of the run: while the run stays SCHEDULED every change to it
+    # is a transition, and every transition rewrites or deletes this copy in the same transaction.
+    tx.put(keys.DUE, sk, doc=dump(run), work_queue=run.work_queue_name, ref=str(run.id))
+
+
+def _slot_changes(tx: Transaction, acquire: Sequence[str], release: Sequence[str]) -> None:
+    model = tx.model
+    acquire, release = list(dict.fromkeys(acquire)), list(dict.fromkeys(release))
+    for tag in acquire:
+        pk = keys.limit(tag)
+        if tag in release:  # taken and given back at once: only the room is checked
+            tx.check(pk, keys.LIMIT, model.active < model.lim, role=Role("acquire", tag))
+        else:
+            tx.update(pk, keys.LIMIT, [model.active.add(1)], model.active < model.lim, role=Role("acquire", tag))
+    for tag in release:
+        if tag not in acquire:
+            # Fails on a zero counter or a deleted limit (ADD would create it): the caller
+            # then commits again without this item, since releasing it is a no-op.
+            tx.update(keys.limit(tag), keys.LIMIT, [model.active.add(-1)], model.active > 0, role=Role("release", tag))
+
+
+def create_flow_run(model: type[Model], run: FlowRun, history_before: Sequence[State]) -> Transaction:
+    tx = Transaction(model, "create flow run")
+    pk, sort = keys.flow_run(run.id), keys.run_sort(run.created, run.id)
+    state = run.state.type.value if run.state else None
+    tx.put(
+        pk,
+        keys.RUN,
+        condition=model.pk.does_not_exist(),
+        doc=dump(run),
+        version=run.state_version,
+        flow_name=run.flow_name,
+        state_type=state,
+        deployment=run.deployment_name,
+        work_queue=run.work_queue_name,
+        tags=set(run.tags) or None,
+        gsi1pk=keys.ALL_RUNS,
+        gsi1sk=sort,
+        gsi2pk=keys.flow_runs_of(run.flow_name),
+        gsi2sk=sort,
+        gsi3pk=keys.state_runs(state) if state else None,
+        gsi3sk=sort if state else None,
+    )
+    if run.idempotency_key:
+        tx.put(
+            keys.idempotency(run.idempotency_key),
+            keys.IDENTITY,
+            condition=model.pk.does_not_exist(),
+            role=IDENTITY,
+            return_old=True,
+            ref=str(run.id),
+        )
+    if run.state:
+        _put_history(tx, pk, run.state_version, [*history_before, run.state])
+    for tag in dict.fromkeys(run.tags):
+        tx.put(keys.tag_facet(tag), sort, ref=str(run.id))
+    if run.deployment_name:
+        tx.put(keys.deployment_facet(run.deployment_name), sort, ref=str(run.id))
+    if due := _due_sk(run):
+        _put_due(tx, run, due)
+    return tx
+
+
+def create_task_run(
+    model: type[Model], run: TaskRun, history_before: Sequence[State], acquire_slots: Sequence[str]
+) -> Transaction:
+    tx = Transaction(model, "create task run")
+    pk = keys.task_run(run.id)
+    parent = run.flow_run_id
+    tx.put(
+        pk,
+        keys.RUN,
+        condition=model.pk.does_not_exist(),
+        doc=dump(run),
+        version=run.state_version,
+        gsi1pk=keys.task_runs_of(parent) if parent else None,
+        gsi1sk=f"{keys.ts(run.created)}#{keys.seq()}#{run.id}" if parent else None,
+    )
+    if parent is not None:  # as in SQLite, a task run outside any flow run is never deduplicated
+        tx.put(
+            keys.task_identity(parent, run.task_key, run.dynamic_key),
+            keys.IDENTITY,
+            condition=model.pk.does_not_exist(),
+            role=IDENTITY,
+            return_old=True,
+            ref=str(run.id),
+        )
+    if run.state:
+        _put_history(tx, pk, run.state_version, [*history_before, run.state])
+    _slot_changes(tx, acquire_slots, ())
+    return tx
+
+
+def commit_transition(model: type[Model], write: TransitionWrite, release: Sequence[str]) -> Transaction:
+    """`release`: the slots to give back (the write's, minus any found to be no-ops)."""
+    tx = Transaction(model, f"set {write.kind.replace('_', ' ')} state")
+    run = write.updated_run()
+    pk = keys.run_pk(write.kind, write.run_id)
+    actions = [model.doc.set(dump(run)), model.version.set(run.state_version)]
+    if isinstance(run, FlowRun):
+        actions += [
+            model.state_type.set(write.state.type.value),
+            model.gsi3pk.set(keys.state_runs(write.state.type.value)),
+            model.gsi3sk.set(keys.run_sort(run.created, run.id)),
+        ]
+    tx.update(pk, keys.RUN, actions, model.version == write.expected_version, role=VERSION)
+    _put_history(tx, pk, run.state_version, [*write.history_before, write.state])
+    _slot_changes(tx, write.acquire_slots, release)
+    if isinstance(run, FlowRun) and isinstance(write.run, FlowRun):
+        old_due, new_due = _due_sk(write.run), _due_sk(run)
+        if old_due and old_due != new_due:
+            tx.delete(keys.DUE, old_due)
+        if new_due:
+            _put_due(tx, run, new_due)
+    if entry := write.cache_insert:
+        tx.put(
+            keys.cache(entry.key),
+            keys.CACHE,
+            doc=dump(entry.state),
+            expiration=keys.ts(entry.expiration) if entry.expiration else None,
+            expires_at=_ttl(entry.expiration),
+        )
+    return tx
+
+
+def _ttl(expiration: dt.datetime | None) -> dt.datetime | None:
+    """DynamoDB's TTL deletes within days of expiry; reads compare `expiration` themselves."""
+    if expiration is None:
+        return None
+    return (expiration if expiration.tzinfo else expiration.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)

@@ -1,0 +1,333 @@
+"""DynamoDB adapter of the store port: one table, pynamodb models (table design: README.md).
+
+Reads are GetItem / Query / BatchGetItem (never Scan); every run write is one
+TransactWriteItems built in `_writes`; every request goes through `_errors.call`, the one place
+vendor errors are translated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+
+from pydantic import TypeAdapter
+from pynamodb.models import Model
+
+from mintaka.exceptions import Conflict
+from mintaka.schemas import (
+    ConcurrencyLimit,
+    Flow,
+    FlowRun,
+    FlowRunFilter,
+    FlowRunPage,
+    Log,
+    LogCreate,
+    TaskRun,
+)
+from mintaka.states import State, utcnow
+
+from ..port import ApiKeyRecord, Store, TransitionWrite
+from . import _keys as keys
+from . import _writes
+from ._errors import AlreadyExists, NothingToRelease, call
+from ._listing import list_flow_runs
+from ._models import build_item_model, dump
+
+DEFAULT_LOG_RETENTION = dt.timedelta(days=30)
+_STATES = TypeAdapter(list[State])  # a history item: the states one transition recorded
+
+
+class DynamoDBStore(Store):
+    """Store on one DynamoDB table (keys `pk`/`sk`, GSIs `gsi1`..`gsi3`, TTL `expires_at`).
+
+    `endpoint_url` points at an emulator or LocalStack (None: AWS); `region` None lets botocore
+    resolve it (AWS_REGION on Lambda). The botocore client is built here, once per store, and is
+    safe to share between threads."""
+
+    def __init__(
+        self,
+        table_name: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        *,
+        log_retention: dt.timedelta | None = DEFAULT_LOG_RETENTION,
+    ):
+        self.table_name = table_name
+        self.log_retention = log_retention
+        self._model: type[Model] = build_item_model(table_name, endpoint_url, region)
+        # Flows are written once and never change or go away: each store remembers those it saw,
+        # which saves ensure_flow's GetItem on every flow run after the first.
+        self._flows: dict[str, Flow] = {}
+        # The botocore client (for event hooks, e.g. counting round trips in benchmarks).
+        self.client = self._model._get_connection().connection.client
+
+    # -- plumbing
+    def create_table(self) -> None:
+        """Create the table, its GSIs and TTL (tests and local development; AWS uses template.yaml)."""
+        call(lambda: self._model.create_table(wait=True), "create table")
+
+    def delete_table(self) -> None:
+        call(self._model.delete_table, "delete table")
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, pk: str, sk: str, what: str) -> Model | None:
+        def get() -> Model | None:
+            try:
+                return self._model.get(pk, sk, consistent_read=True)
+            except self._model.DoesNotExist:
+                return None
+
+        return call(get, what)
+
+    def _query(self, what: str, partition: str, sort_condition=None, index=None, **options) -> list[Model]:
+        """Every item of one partition (all pages), in sort-key order unless told otherwise."""
+        source = index or self._model
+        if index is None:
+            options.setdefault("consistent_read", True)
+        return call(lambda: list(source.query(partition, sort_condition, **options)), what)
+
+    # -- flows
+    def ensure_flow(self, name: str) -> Flow:
+        if name not in self._flows:
+            self._flows[name] = self._read_or_create_flow(name)
+        return self._flows[name]
+
+    def _read_or_create_flow(self, name: str) -> Flow:
+        item = self._get(keys.flow(name), keys.FLOW, "read flow")
+        if item is not None:
+            return Flow.model_validate_json(item.doc)
+        flow = Flow(id=uuid.uuid4(), name=name, created=utcnow())
+        model = self._model
+        new = model(keys.flow(name), keys.FLOW, doc=dump(flow), gsi1pk=keys.FLOWS, gsi1sk=name)
+        try:
+            call(lambda: new.save(condition=model.pk.does_not_exist()), "create flow")
+            return flow
+        except Conflict:  # created by someone else meanwhile: theirs is the flow
+            return Flow.model_validate_json(self._get(keys.flow(name), keys.FLOW, "read flow").doc)
+
+    def list_flows(self, limit: int = 200) -> list[Flow]:
+        items = self._query("list flows", keys.FLOWS, index=self._model.gsi1, limit=limit)
+        return [Flow.model_validate_json(item.doc) for item in items]
+
+    # -- flow runs
+    def create_flow_run(self, run: FlowRun, history_before: Sequence[State] = ()) -> FlowRun:
+        try:
+            _writes.create_flow_run(self._model, run, history_before).commit()
+        except AlreadyExists as taken:
+            ref = taken.ref or self._ref(keys.idempotency(run.idempotency_key))
+            existing = self.read_flow_run(uuid.UUID(ref))
+            if existing is None:
+                raise Conflict(f"idempotency key {run.idempotency_key!r} is taken by a missing run") from taken
+            return existing
+        return run
+
+    def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None:
+        item = self._get(keys.flow_run(run_id), keys.RUN, "read flow run")
+        return FlowRun.model_validate_json(item.doc) if item else None
+
+    def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
+        return call(lambda: list_flow_runs(self._model, flt), "list flow runs")
+
+    def list_due_flow_runs(
+        self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
+    ) -> list[FlowRun]:
+        model = self._model
+        items = self._query(
+            "list due flow runs",
+            keys.DUE,
+            model.sk < keys.ts(before) + "$",  # '$' sorts after the '#' that follows the time
+            filter_condition=(model.work_queue == work_queue_name) if work_queue_name is not None else None,
+            limit=limit,
+        )
+        return [FlowRun.model_validate_json(item.doc) for item in items]
+
+    def _ref(self, pk: str) -> str:
+        item = self._get(pk, keys.IDENTITY, "read identity")
+        if item is None:
+            raise Conflict(f"{pk} was taken, then vanished")
+        return item.ref
+
+    # -- task runs
+    def create_task_run(
+        self, run: TaskRun, history_before: Sequence[State] = (), acquire_slots: Sequence[str] = ()
+    ) -> TaskRun:
+        try:
+            _writes.create_task_run(self._model, run, history_before, acquire_slots).commit()
+        except AlreadyExists as taken:
+            ref = taken.ref or self._ref(keys.task_identity(run.flow_run_id, run.task_key, run.dynamic_key))
+            existing = self.read_task_run(uuid.UUID(ref))
+            if existing is None:
+                raise Conflict(f"task run {run.task_key}/{run.dynamic_key} is taken by a missing run") from taken
+            return existing
+        return run
+
+    def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
+        item = self._get(keys.task_run(run_id), keys.RUN, "read task run")
+        return TaskRun.model_validate_json(item.doc) if item else None
+
+    def list_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
+        items = self._query("list task runs", keys.task_runs_of(flow_run_id), index=self._model.gsi1)
+        return [TaskRun.model_validate_json(item.doc) for item in items]
+
+    # -- states
+    def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
+        partition = keys.run_pk(kind, run_id)
+        items = self._query("read state history", partition, self._model.sk.startswith(keys.STATE_PREFIX))
+        return [state for item in items for state in _STATES.validate_json(item.doc)]
+
+    def commit_transition(self, write: TransitionWrite) -> None:
+        release = list(write.release_slots)
+        while True:
+            try:
+                _writes.commit_transition(self._model, write, release).commit()
+                return
+            except NothingToRelease as noop:
+                # Those counters are at zero or their limit is gone: commit without them.
+                remaining = [tag for tag in release if tag not in noop.tags]
+                if len(remaining) == len(release):
+                    raise Conflict(f"releasing {noop.tags} failed") from noop
+                release = remaining
+
+    # -- cache
+    def read_cache(self, key: str, now: dt.datetime) -> State | None:
+        item = self._get(keys.cache(key), keys.CACHE, "read cache")
+        if item is None or (item.expiration is not None and item.expiration <= keys.ts(now)):
+            return None
+        return State.model_validate_json(item.doc)
+
+    # -- concurrency limits
+    @staticmethod
+    def _limit(item: Model) -> ConcurrencyLimit:
+        tag = item.pk.removeprefix(keys.limit(""))
+        return ConcurrencyLimit(tag=tag, limit=int(item.lim), active_slots=int(item.active), created=item.created)
+
+    def upsert_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimit:
+        model = self._model
+        # The tag's entry in the LIMITS partition (for listing) comes first, so a counter is never
+        # unlisted; the counter item itself is in no index, so taking a slot writes no GSI copy.
+        call(model(keys.LIMITS, tag).save, "set concurrency limit")
+        counter = model(keys.limit(tag), keys.LIMIT)
+        actions = [
+            model.lim.set(limit),
+            model.active.set(model.active | 0),  # if_not_exists: the counter survives updates
+            model.created.set(model.created | keys.ts(utcnow())),
+        ]
+        call(lambda: counter.update(actions), "set concurrency limit")  # answers ALL_NEW: no read
+        return self._limit(counter)
+
+    def read_concurrency_limits(self, tags: Sequence[str]) -> dict[str, ConcurrencyLimit]:
+        if not tags:
+            return {}
+        wanted = [(keys.limit(tag), keys.LIMIT) for tag in dict.fromkeys(tags)]
+        items = call(lambda: list(self._model.batch_get(wanted, consistent_read=True)), "read concurrency limits")
+        return {limit.tag: limit for limit in map(self._limit, items)}
+
+    def list_concurrency_limits(self) -> list[ConcurrencyLimit]:
+        listed = [item.sk for item in self._query("list concurrency limits", keys.LIMITS)]
+        found = self.read_concurrency_limits(listed) if listed else {}
+        return [found[tag] for tag in listed if tag in found]
+
+    def delete_concurrency_limit(self, tag: str) -> bool:
+        deleted = self._delete(keys.limit(tag), keys.LIMIT, "delete concurrency limit")
+        call(self._model(keys.LIMITS, tag).delete, "delete concurrency limit")
+        return deleted
+
+    def _delete(self, pk: str, sk: str, what: str) -> bool:
+        model = self._model
+        try:
+            call(lambda: model(pk, sk).delete(condition=model.pk.exists()), what)
+        except Conflict:
+            return False
+        return True
+
+    # -- logs
+    def write_logs(self, logs: Sequence[LogCreate]) -> None:
+        if not logs:
+            return
+        model = self._model
+        expires = utcnow() + self.log_retention if self.log_retention else None
+        items = [
+            model(
+                keys.logs_of(log.flow_run_id, log.task_run_id),
+                f"{keys.ts(log.timestamp)}#{keys.seq()}#{uuid.uuid4().hex[:8]}",
+                doc=dump(log),
+                expires_at=expires,
+            )
+            for log in logs
+        ]
+
+        def write() -> None:  # BatchWriteItem, 25 at a time; puts of fixed keys are safe to resend
+            with model.batch_write() as batch:
+                for item in items:
+                    batch.save(item)
+
+        call(write, "write logs")
+
+    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
+        # No OFFSET in DynamoDB: the skipped items are read too (the API pages logs rarely).
+        items = self._query("read logs", keys.logs_of(flow_run_id, None), limit=offset + limit)
+        return [Log.model_validate_json(item.doc) for item in items[offset:]]
+
+    # -- API keys
+    def create_api_key(self, record: ApiKeyRecord) -> None:
+        model = self._model
+        item = model(
+            keys.api_key(record.id),
+            keys.API_KEY,
+            doc=dump(record),
+            revoked=record.revoked.isoformat() if record.revoked else None,
+            gsi1pk=keys.API_KEYS,
+            gsi1sk=f"{keys.ts(record.created)}#{record.id}",
+        )
+        call(lambda: item.save(condition=model.pk.does_not_exist()), "create API key")
+
+    @staticmethod
+    def _api_key(item: Model) -> ApiKeyRecord:
+        record = ApiKeyRecord.model_validate_json(item.doc)
+        if item.revoked:  # kept beside the document so revoking is one conditional update
+            record = record.model_copy(update={"revoked": dt.datetime.fromisoformat(item.revoked)})
+        return record
+
+    def read_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        item = self._get(keys.api_key(key_id), keys.API_KEY, "read API key")
+        return self._api_key(item) if item else None
+
+    def list_api_keys(self) -> list[ApiKeyRecord]:
+        return [self._api_key(item) for item in self._query("list API keys", keys.API_KEYS, index=self._model.gsi1)]
+
+    def revoke_api_key(self, key_id: str, at: dt.datetime) -> bool:
+        model = self._model
+        item = model(keys.api_key(key_id), keys.API_KEY)
+        action = model.revoked.set(model.revoked | at.isoformat())  # revoking twice keeps the first time
+        try:
+            call(lambda: item.update([action], condition=model.pk.exists()), "revoke API key")
+        except Conflict:
+            return False
+        return True
+
+    # -- documents
+    def put_document(self, kind: str, key: str, doc: dict) -> None:
+        item = self._model(keys.documents_of(kind), keys.document_sk(key), doc=json.dumps(doc, default=str))
+        call(item.save, "put document")
+
+    def read_document(self, kind: str, key: str) -> dict | None:
+        item = self._get(keys.documents_of(kind), keys.document_sk(key), "read document")
+        return json.loads(item.doc) if item else None
+
+    def list_documents(self, kind: str) -> list[dict]:
+        return [json.loads(item.doc) for item in self._query("list documents", keys.documents_of(kind))]
+
+    def delete_document(self, kind: str, key: str) -> bool:
+        return self._delete(keys.documents_of(kind), keys.document_sk(key), "delete document")
+
+    # -- server settings
+    def read_setting(self, name: str) -> dict | None:
+        item = self._get(keys.setting(name), keys.SETTING, "read setting")
+        return json.loads(item.doc) if item else None
+
+    def write_setting(self, name: str, value: dict) -> None:
+        call(self._model(keys.setting(name), keys.SETTING, doc=json.dumps(value)).save, "write setting")

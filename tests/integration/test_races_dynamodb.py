@@ -1,0 +1,294 @@
+"""Races on one DynamoDB table through the real service, over HTTP (moto's server, or
+`AWS_ENDPOINT_URL`): exactly one winner per transition, no lost update, concurrency slots that
+never overfill, and idempotent creates that make one run however many clients race.
+
+Every racer has its own store, i.e. its own botocore client, as separate Lambda containers do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+from mintaka.schemas import (
+    ConcurrencyLimitCreate,
+    FlowRunCreate,
+    FlowRunFilter,
+    SetStateRequest,
+    SetStateStatus,
+    TaskRunCreate,
+)
+from mintaka.states import State, StateType
+from mintaka_server.services import OrchestrationService
+from mintaka_server.storage.dynamodb import DynamoDBStore
+
+pytestmark = pytest.mark.slow
+
+ACCEPT, REJECT, WAIT = SetStateStatus.ACCEPT, SetStateStatus.REJECT, SetStateStatus.WAIT
+N_THREADS = 20
+
+
+@pytest.fixture
+def connect(dynamodb_endpoint):
+    """`connect()`: a service on a new store (new client) over one fresh table."""
+    table = f"mintaka-race-{uuid.uuid4().hex[:12]}"
+    stores: list[DynamoDBStore] = []
+
+    def make() -> OrchestrationService:
+        store = DynamoDBStore(table, endpoint_url=dynamodb_endpoint)
+        stores.append(store)
+        return OrchestrationService(store)
+
+    make().store.create_table()
+    yield make
+    stores[0].delete_table()
+    for store in stores:
+        store.close()
+
+
+def run_threads(target, n_threads: int = N_THREADS, timeout: float = 120.0) -> None:
+    """Run `target(index)` in n threads; re-raise the first error any of them hit."""
+    errors: list[BaseException] = []
+
+    def guarded(index: int) -> None:
+        try:
+            target(index)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,), daemon=True) for i in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), "a racer hung"
+    assert not errors, errors
+
+
+def test_threads_racing_transitions_have_one_winner_and_lose_nothing(connect):
+    setup = connect()
+    runs = [setup.create_flow_run(FlowRunCreate(flow_name="race")) for _ in range(6)]
+    steps = [StateType.RUNNING, StateType.COMPLETED]
+    services = [connect() for _ in range(N_THREADS)]
+    barrier = threading.Barrier(N_THREADS)
+    answers: list[tuple[int, uuid.UUID, int, SetStateStatus, uuid.UUID]] = []
+    lock = threading.Lock()
+
+    def racer(index: int) -> None:
+        try:
+            for step, state_type in enumerate(steps):
+                barrier.wait(timeout=60)  # every racer finishes a step before the next one starts
+                for run in runs[index % len(runs) :] + runs[: index % len(runs)]:
+                    proposed = State(type=state_type, message=f"thread-{index}")
+                    answer = services[index].set_flow_run_state(run.id, SetStateRequest(state=proposed))
+                    with lock:
+                        answers.append((step, run.id, index, answer.status, answer.state.id))
+        except BaseException:
+            barrier.abort()
+            raise
+
+    run_threads(racer)
+    assert len(answers) == N_THREADS * len(runs) * len(steps)
+
+    for run in runs:
+        states = setup.read_flow_run_states(run.id)
+        assert [s.type for s in states] == [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+        stored = setup.read_flow_run(run.id)
+        assert stored.state_version == 2 and stored.run_count == 1
+        assert stored.state.id == states[-1].id
+        for step in range(len(steps)):
+            mine = [a for a in answers if a[0] == step and a[1] == run.id]
+            winners = [a for a in mine if a[3] is ACCEPT]
+            assert len(winners) == 1, f"step {step}: {len(winners)} winners"
+            assert all(a[3] is REJECT for a in mine if a not in winners)
+            # No lost update: the winner's state is the one in history, and every loser was
+            # answered with that same state.
+            assert winners[0][4] == states[step + 1].id
+            assert {a[4] for a in mine} == {states[step + 1].id}
+
+
+def test_concurrency_limit_two_holds_under_a_thread_race(connect):
+    setup = connect()
+    setup.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=2))
+    flow_run = setup.create_flow_run(FlowRunCreate(flow_name="limited"))
+    setup.set_flow_run_state(flow_run.id, SetStateRequest(state=State(type=StateType.RUNNING)))
+    task_runs = [
+        setup.create_task_run(TaskRunCreate(flow_run_id=flow_run.id, task_key="t", dynamic_key=str(i), tags=["db"]))
+        for i in range(N_THREADS)
+    ]
+    services = [connect() for _ in range(N_THREADS)]
+    observed = {"inside": 0, "max_inside": 0, "max_counter": 0, "max_running": 0, "waits": 0}
+    lock = threading.Lock()
+    stop = threading.Event()
+    # A Query is one atomic snapshot of the partition on the in-process emulator only.
+    count_running = not os.environ.get("AWS_ENDPOINT_URL")
+
+    def worker(index: int) -> None:
+        service, run = services[index], task_runs[index]
+        while True:
+            answer = service.set_task_run_state(run.id, SetStateRequest(state=State(type=StateType.RUNNING)))
+            if answer.status is ACCEPT:
+                break
+            assert answer.status is WAIT, answer
+            with lock:
+                observed["waits"] += 1
+            time.sleep(0.01)  # the server asks for 0.5 s; keep the test quick
+        with lock:
+            observed["inside"] += 1
+            observed["max_inside"] = max(observed["max_inside"], observed["inside"])
+        time.sleep(0.02)
+        with lock:
+            observed["inside"] -= 1
+        done = service.set_task_run_state(run.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
+        assert done.status is ACCEPT
+
+    def monitor() -> None:
+        store = connect().store
+        while not stop.is_set():
+            counter = store.read_concurrency_limits(["db"])["db"].active_slots
+            running = 0
+            if count_running:
+                running = sum(r.state.type is StateType.RUNNING for r in store.list_task_runs(flow_run.id))
+            with lock:
+                observed["max_counter"] = max(observed["max_counter"], counter)
+                observed["max_running"] = max(observed["max_running"], running)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=monitor, daemon=True)
+    watcher.start()
+    try:
+        run_threads(worker)
+    finally:
+        stop.set()
+        watcher.join(30)
+
+    assert observed["max_inside"] == 2  # the limit was reached...
+    assert observed["max_counter"] <= 2  # ...and never exceeded, by the counter
+    assert observed["max_running"] <= 2  # or by the runs themselves
+    assert observed["waits"] > 0
+    assert setup.read_concurrency_limit("db").active_slots == 0
+    for run in task_runs:
+        stored = setup.read_task_run(run.id)
+        assert stored.state.type is StateType.COMPLETED and stored.held_slots == []
+        assert [s.type for s in setup.read_task_run_states(run.id)] == [
+            StateType.PENDING,
+            StateType.RUNNING,
+            StateType.COMPLETED,
+        ]
+
+
+def test_racing_creates_with_one_idempotency_key_make_one_run(connect):
+    services = [connect() for _ in range(N_THREADS)]
+    flow_runs: list = [None] * N_THREADS
+    task_runs: list = [None] * N_THREADS
+    parent = services[0].create_flow_run(FlowRunCreate(flow_name="parent"))
+    barrier = threading.Barrier(N_THREADS)
+
+    def creator(index: int) -> None:
+        barrier.wait(timeout=60)
+        body = FlowRunCreate(flow_name="once", idempotency_key="deploy@2024-05-01T00:00")
+        flow_runs[index] = services[index].create_flow_run(body)
+        started = State(type=StateType.RUNNING)
+        task = TaskRunCreate(flow_run_id=parent.id, task_key="extract", dynamic_key="0", state=started)
+        task_runs[index] = services[index].create_task_run(task)
+
+    run_threads(creator)
+    assert len({run.id for run in flow_runs}) == 1
+    assert len({run.id for run in task_runs}) == 1
+    reader = services[0]
+    assert [r.id for r in reader.list_flow_runs(FlowRunFilter(flow_name="once")).items] == [flow_runs[0].id]
+    assert len(reader.read_flow_run_states(flow_runs[0].id)) == 1
+    assert Counter(s.type for s in reader.read_task_run_states(task_runs[0].id)) == {
+        StateType.PENDING: 1,
+        StateType.RUNNING: 1,
+    }
+    assert [t.id for t in reader.store.list_task_runs(parent.id)] == [task_runs[0].id]
+
+
+# -- races the emulator cannot stage: DynamoDB's answers injected on the store's own client
+
+
+@pytest.fixture
+def store(connect) -> DynamoDBStore:
+    return connect().store
+
+
+def inject(store: DynamoDBStore, api: str, answers: list[dict]) -> list[dict]:
+    """The next requests to `api` get these error answers, in order, instead of DynamoDB's."""
+
+    def answer(model, **_):
+        if model.name == api and answers:
+            error = answers.pop(0)
+            return FakeHttp(400), {"ResponseMetadata": {"HTTPStatusCode": 400}, **error}
+        return None
+
+    store.client.meta.events.register_first(f"before-call.dynamodb.{api}", answer)
+    return answers
+
+
+class FakeHttp:
+    def __init__(self, status_code: int):
+        self.status_code = status_code
+        self.headers: dict = {}
+
+
+def cancelled(*codes: str) -> dict:
+    reasons = [{"Code": code, "Message": code} for code in codes]
+    return {
+        "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+        "CancellationReasons": reasons,
+    }
+
+
+def error(code: str) -> dict:
+    return {"Error": {"Code": code, "Message": code}}
+
+
+def test_transaction_conflicts_are_retried_and_write_once(store):
+    service = OrchestrationService(store)
+    run = service.create_flow_run(FlowRunCreate(flow_name="busy"))
+    # The run item (an Update, sent last) and its history (a Put) collide with another transaction.
+    pending = inject(store, "TransactWriteItems", [cancelled("None", "TransactionConflict")] * 2)
+    answer = service.set_flow_run_state(run.id, SetStateRequest(state=State(type=StateType.RUNNING)))
+    assert answer.status is ACCEPT and pending == []
+    assert [s.type for s in service.read_flow_run_states(run.id)] == [StateType.PENDING, StateType.RUNNING]
+    assert service.read_flow_run(run.id).state_version == 1
+
+
+def test_a_run_kept_busy_is_a_version_conflict_not_an_error(store):
+    from mintaka_server.storage import TransitionWrite, VersionConflict
+
+    service = OrchestrationService(store)
+    run = service.create_flow_run(FlowRunCreate(flow_name="busy"))
+    inject(store, "TransactWriteItems", [cancelled("None", "TransactionConflict")] * 50)
+    with pytest.raises(VersionConflict):
+        store.commit_transition(TransitionWrite(kind="flow_run", run=run, state=State(type=StateType.RUNNING)))
+    assert store.read_flow_run(run.id) == run
+
+
+def test_throttled_reads_are_retried(store):
+    service = OrchestrationService(store)
+    run = service.create_flow_run(FlowRunCreate(flow_name="hot"))
+    throttled = [error("ProvisionedThroughputExceededException"), error("ThrottlingException")]
+    pending = inject(store, "GetItem", throttled)
+    assert store.read_flow_run(run.id) == run and pending == []
+
+
+def test_other_vendor_errors_become_mintaka_errors_raised_from_them(store):
+    import botocore.exceptions
+    import pynamodb.exceptions
+
+    from mintaka.exceptions import MintakaError
+
+    inject(store, "GetItem", [error("AccessDeniedException")])
+    with pytest.raises(MintakaError) as raised:
+        store.read_setting("result-storage")
+    assert not isinstance(raised.value, botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError)
+    assert isinstance(raised.value.__cause__, pynamodb.exceptions.PynamoDBException)
+    assert "AccessDeniedException" in str(raised.value)
