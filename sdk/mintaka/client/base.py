@@ -112,5 +112,5 @@ class MintakaClient(DeploymentClient, ABC):
     @abstractmethod
     def clear_result_storage(self) -> None: ...
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""
