@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from mintaka.exceptions import Conflict
 from mintaka.schemas import (
     ConcurrencyLimit,
     Flow,
@@ -421,10 +422,12 @@ class SQLiteStore(Store):
     # -- API keys
     def create_api_key(self, record: ApiKeyRecord) -> None:
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO api_keys (id, created, doc) VALUES (?, ?, ?)",
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO api_keys (id, created, doc) VALUES (?, ?, ?)",
                 (record.id, _ts(record.created), record.model_dump_json()),
-            )
+            ).rowcount
+            if not inserted:
+                raise Conflict(f"An API key with id {record.id!r} already exists")
 
     def read_api_key(self, key_id: str) -> ApiKeyRecord | None:
         rows = self._read("SELECT doc FROM api_keys WHERE id = ?", (key_id,))
