@@ -25,6 +25,16 @@ def start(
         float,
         typer.Option(help="Seconds between ticks of the deployment scheduler (0 = no scheduler).", min=0),
     ] = 2.0,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="sqlite (the embedded file) or dynamodb (table {MINTAKA_TABLE_PREFIX}mintaka at "
+            "AWS_ENDPOINT_URL or AWS). Default: MINTAKA_STORE, else sqlite."
+        ),
+    ] = None,
+    create_table: Annotated[
+        bool, typer.Option(help="dynamodb: create the table first if it does not exist (local development).")
+    ] = False,
 ) -> None:
     """Serve the API on the embedded store ($MINTAKA_HOME/mintaka.db): runs made without a
     server are listed too."""
@@ -39,12 +49,13 @@ def start(
     settings = get_settings()
     if api_auth is None:
         api_auth = auth_required(default=not _is_loopback(host))
-    api = create_app(require_api_key=api_auth, scheduler_interval=scheduler_interval or None)
+    service, where = _service(store, create_table)
+    api = create_app(service, require_api_key=api_auth, scheduler_interval=scheduler_interval or None)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/api"
     out = console()
     out.print(f"Mintaka API: [bold]{url}[/bold]  (docs: {url}/docs)", soft_wrap=True)
-    out.print(f"Store: {settings.database_path}", soft_wrap=True)
+    out.print(f"Store: {where}", soft_wrap=True)
     out.print(f"Scheduler: {f'every {scheduler_interval:g}s' if scheduler_interval else 'off'}", soft_wrap=True)
     out.print(f"Point the SDK and CLI at it with: export MINTAKA_API_URL={url}", soft_wrap=True)
     if api_auth:
@@ -58,6 +69,27 @@ def start(
     else:
         out.print("API keys: not required (--api-auth to require them)", soft_wrap=True)
     uvicorn.run(api, host=host, port=port, log_level=log_level.lower())
+
+
+def _service(store: str | None, create_table: bool):
+    """The orchestration service on the chosen store, and a line saying where that is."""
+    from mintaka.settings import get_settings
+    from mintaka_server.config import build_store
+    from mintaka_server.server_settings import get_server_settings
+    from mintaka_server.services import OrchestrationService
+
+    server_settings = get_server_settings()
+    if store is not None:
+        if store not in ("sqlite", "dynamodb"):
+            raise typer.BadParameter("choose sqlite or dynamodb", param_hint="--store")
+        server_settings = server_settings.model_copy(update={"store": store})
+    adapter = build_store(server_settings)
+    if server_settings.store == "dynamodb":
+        if create_table:
+            adapter.ensure_table()
+        endpoint = server_settings.aws_endpoint_url or f"AWS {server_settings.aws_region}"
+        return OrchestrationService(adapter), f"DynamoDB table {server_settings.table_name} ({endpoint})"
+    return OrchestrationService(adapter), str(get_settings().database_path)
 
 
 def _is_loopback(host: str) -> bool:

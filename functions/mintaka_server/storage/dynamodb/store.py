@@ -68,6 +68,11 @@ class DynamoDBStore(Store):
         """Create the table, its GSIs and TTL (tests and local development; AWS uses template.yaml)."""
         call(lambda: self._model.create_table(wait=True), "create table")
 
+    def ensure_table(self) -> None:
+        """Create the table unless it exists (local development against an emulator)."""
+        if not call(self._model.exists, "describe table"):
+            self.create_table()
+
     def delete_table(self) -> None:
         call(self._model.delete_table, "delete table")
 
