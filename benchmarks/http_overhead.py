@@ -1,0 +1,160 @@
+"""Per-task and per-flow-run overhead of the SDK talking HTTP to a local uvicorn server,
+backed by each store: SQLite, and DynamoDB (moto's server, or AWS_ENDPOINT_URL).
+
+    python benchmarks/http_overhead.py [--tasks 200] [--flows 50] [--stores sqlite,dynamodb]
+
+Server, emulator and SDK run as separate processes (no shared GIL). Every state is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import httpx
+
+CLIENT = """
+import sys, time
+from mintaka import flow, task
+
+@task
+def inc(x):
+    return x + 1
+
+@flow
+def sequential(n: int):
+    return sum(inc(i) for i in range(n))
+
+@flow
+def trivial():
+    return 1
+
+tasks, flows = int(sys.argv[1]), int(sys.argv[2])
+trivial()  # warm up: connection, modules
+t = time.perf_counter(); sequential(tasks); seq = time.perf_counter() - t
+t = time.perf_counter()
+for _ in range(flows):
+    trivial()
+per_flow = (time.perf_counter() - t) / flows
+print(seq / tasks * 1000, per_flow * 1000)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(url: str, process: subprocess.Popen) -> None:
+    for _ in range(600):
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited: {process.communicate()[0]}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not start")
+
+
+def _measure(store: str, tasks: int, flows: int, env: dict[str, str]) -> tuple[float, float]:
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mintaka.cli",
+            "server",
+            "start",
+            "--port",
+            str(port),
+            "--store",
+            store,
+            "--create-table",
+            "--no-api-auth",
+            "--scheduler-interval",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        api = f"http://127.0.0.1:{port}/api"
+        _wait(f"{api}/health", server)
+        out = subprocess.run(
+            [sys.executable, "-c", CLIENT, str(tasks), str(flows)],
+            env={**env, "MINTAKA_API_URL": api, "MINTAKA_LOGGING_LEVEL": "WARNING"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        per_task, per_flow = map(float, out.stdout.split())
+        return per_task, per_flow
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--flows", type=int, default=50)
+    parser.add_argument("--stores", default="sqlite,dynamodb")
+    args = parser.parse_args()
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MINTAKA_")}
+    base["MINTAKA_HOME"] = tempfile.mkdtemp(prefix="mintaka-http-bench-")
+    rows = []
+    moto = None
+    try:
+        for store in args.stores.split(","):
+            env = dict(base)
+            note = "SQLite file (WAL)"
+            if store == "dynamodb":
+                endpoint = os.environ.get("AWS_ENDPOINT_URL")
+                if not endpoint:
+                    port = _free_port()
+                    moto = subprocess.Popen(
+                        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    endpoint = f"http://127.0.0.1:{port}"
+                    _wait(endpoint, moto)
+                env.update(
+                    AWS_ENDPOINT_URL=endpoint,
+                    AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+                    AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                    AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                    MINTAKA_TABLE_PREFIX=f"bench{uuid.uuid4().hex[:6]}-",
+                )
+                note = f"DynamoDB at {endpoint}" + (
+                    " (moto: each call ~2 ms, transactions copy the table)" if moto else ""
+                )
+            per_task, per_flow = _measure(store, args.tasks, args.flows, env)
+            rows.append((store, f"{per_task:.2f} ms", f"{per_flow:.2f} ms", note))
+    finally:
+        if moto is not None:
+            moto.terminate()
+
+    header = ("store behind uvicorn", "per task", "per flow run", "note")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
