@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -58,6 +58,8 @@ class DeploymentCreate(_Input):
     triggers: list[EventTrigger] = Field(default_factory=list)
     description: str | None = Field(None, max_length=5000)
     version: str | None = Field(None, max_length=200)
+    retries: int = Field(0, ge=0, le=1000, description="Flow-run retries; the server applies them")
+    retry_delay_seconds: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
 
 
 class Deployment(DeploymentCreate):

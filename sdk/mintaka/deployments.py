@@ -226,6 +226,8 @@ def build_deployment(
             schedule_paused=spec.paused,
             description=spec.description or flow.description,
             version=spec.version or flow.version,
+            retries=flow.retries,
+            retry_delay_seconds=flow.retry_delay_list(),
         )
     except ValidationError as exc:
         raise InvalidRequest(_describe(exc)) from None

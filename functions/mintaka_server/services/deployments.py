@@ -23,7 +23,7 @@ from mintaka.deployment_schemas import (
     WorkQueueUpdate,
 )
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import FlowRun, FlowRunCreate, SetStateRequest, SetStateStatus
+from mintaka.schemas import EmpiricalPolicy, FlowRun, FlowRunCreate, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType, utcnow
 from mintaka_server.orchestration.context import work_queue_slot
 from mintaka_server.scheduling import fire_times
@@ -152,6 +152,9 @@ class DeploymentService:
                 tags=sorted({*deployment.tags, *body.tags}),
                 idempotency_key=body.idempotency_key,
                 flow_version=deployment.version,
+                empirical_policy=EmpiricalPolicy(
+                    retries=deployment.retries, retry_delay_seconds=deployment.retry_delay_seconds
+                ),
                 state=State(type=StateType.SCHEDULED, state_details={"scheduled_time": due}),
                 deployment_id=deployment.id,
                 deployment_name=deployment.full_name,
