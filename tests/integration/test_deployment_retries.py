@@ -55,3 +55,34 @@ def test_deployed_flow_retries_on_the_server_policy(tmp_path):
             "Retrying",
             "Completed",
         ]
+
+
+def test_reaper_crashes_runs_whose_executor_stopped_heartbeating(tmp_path):
+    import datetime as dt
+
+    from mintaka.schemas import SetStateRequest
+    from mintaka.states import State, StateType
+    from mintaka_server.services.deployments import DeploymentService
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "flaky.py").write_text(FLAKY)
+    with harness() as client:
+        apply(DeploySpec(entrypoint=str(project / "flaky.py:flaky"), name="prod", parameters={"marker": "x"}))
+        lost, alive, silent = (client.create_deployment_run("flaky", "prod", DeploymentRunCreate()) for _ in range(3))
+        for run in (lost, alive, silent):
+            for state in (StateType.PENDING, StateType.RUNNING):
+                client.set_flow_run_state(run.id, SetStateRequest(state=State(type=state)))
+        client.heartbeat_flow_run(lost.id)
+        client.heartbeat_flow_run(alive.id)
+        service = client.deployments
+        later = DeploymentService(
+            service.orchestration, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        )
+        later.store.put_document("heartbeat", str(alive.id), {"at": later.clock().isoformat()})
+        assert later.reap_stale_runs(stale_after=dt.timedelta(seconds=90)) == 1
+        crashed = client.read_flow_run(lost.id).state
+        assert crashed.type is StateType.CRASHED and "No heartbeat" in crashed.message
+        assert client.read_flow_run(alive.id).state.type is StateType.RUNNING
+        # A run whose executor never heartbeats (none started it yet) is not the reaper's to judge.
+        assert client.read_flow_run(silent.id).state.type is StateType.RUNNING

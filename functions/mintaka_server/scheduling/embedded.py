@@ -25,15 +25,18 @@ class EmbeddedScheduler:
         self._thread: threading.Thread | None = None
 
     def tick(self) -> None:
-        """One pass: schedule due runs, then mark late ones. Errors are logged, never raised."""
+        """One pass: schedule due runs, mark late ones, reap lost ones. Errors are logged, never raised."""
         try:
             created = self.deployments.schedule_runs()
             late = self.deployments.mark_late_runs()
+            reaped = self.deployments.reap_stale_runs()
         except Exception:
             logger.exception("Scheduler tick failed; retrying in %.1fs", self.interval)
             return
         if late:
             logger.info("Marked %d run(s) Late", late)
+        if reaped:
+            logger.warning("Marked %d run(s) CRASHED: their executors stopped heartbeating", reaped)
         logger.debug("Scheduler tick: %d scheduled run(s) due soon", len(created))
 
     def _loop(self) -> None:

@@ -23,7 +23,7 @@ from mintaka.deployment_schemas import (
     WorkQueueUpdate,
 )
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import EmpiricalPolicy, FlowRun, FlowRunCreate, SetStateRequest, SetStateStatus
+from mintaka.schemas import EmpiricalPolicy, FlowRun, FlowRunCreate, FlowRunFilter, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType, utcnow
 from mintaka_server.orchestration.context import work_queue_slot
 from mintaka_server.scheduling import fire_times
@@ -199,6 +199,28 @@ class DeploymentService:
             answer = self.orchestration.set_flow_run_state(run.id, SetStateRequest(state=proposal))
             late += answer.status is SetStateStatus.ACCEPT  # a run claimed meanwhile stays claimed
         return late
+
+    def reap_stale_runs(self, stale_after: dt.timedelta = dt.timedelta(seconds=90)) -> int:
+        """RUNNING runs whose executor heartbeats (every deployed run's does) but has not for
+        `stale_after` are marked CRASHED: the executor was lost (killed, its machine gone)."""
+        now, reaped, cursor = self.clock(), 0, None
+        while True:
+            page = self.store.list_flow_runs(FlowRunFilter(state_type=StateType.RUNNING, limit=200, cursor=cursor))
+            for run in page.items:
+                beat = self.store.read_document(HEARTBEAT, str(run.id)) if run.deployment_name else None
+                if beat is None:
+                    continue
+                silent = now - dt.datetime.fromisoformat(beat["at"])
+                if silent <= stale_after:
+                    continue
+                message = f"No heartbeat for {silent.total_seconds():.0f} s: the run's executor was lost"
+                answer = self.orchestration.set_flow_run_state(
+                    run.id, SetStateRequest(state=State(type=StateType.CRASHED, message=message))
+                )
+                reaped += answer.status is SetStateStatus.ACCEPT
+            if not page.next_cursor:
+                return reaped
+            cursor = page.next_cursor
 
     # -- events
     def create_event(self, body: EventCreate) -> EventResult:

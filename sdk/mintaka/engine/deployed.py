@@ -5,11 +5,19 @@ on a laptop: claim the run (propose PENDING: exactly one executor wins), fetch t
 code (local, git at the branch's HEAD, S3 archive), import the entrypoint, and run the flow for
 that run: RUNNING (labelled with the git commit), the body with the run's parameters, the
 final state.
+
+A launcher that claimed the run for this process (the Lambda worker before running it here or
+starting a Fargate task for it) passes a claim token (`claim`, or `MINTAKA_FLOW_RUN_CLAIM` in the
+environment) and labels its PENDING proposal `mintaka.claim=<token>`: a run already PENDING
+under that token is this process's to run. The RUNNING proposal still admits one executor only.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +31,8 @@ if TYPE_CHECKING:
     from mintaka.client import MintakaClient
 
 GIT_COMMIT_LABEL = "mintaka.git.commit"
+CLAIM_LABEL = "mintaka.claim"
+CLAIM_ENV = "MINTAKA_FLOW_RUN_CLAIM"
 
 
 @dataclass
@@ -38,7 +48,7 @@ class Execution:
         return self.state is None or self.state.is_completed()
 
 
-def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None) -> Execution:
+def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, claim: str | None = None) -> Execution:
     from mintaka.client import get_client
     from mintaka.code_storage import fetch_code
     from mintaka.deployments import load_flow
@@ -50,11 +60,16 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None) -> 
     run = client.read_flow_run(run_id)
     if not run.deployment_name:
         raise MintakaError(f"Flow run {run_id} was not created by a deployment: there is no code to run it with")
-    answer = propose(client, "flow_run", run_id, State(type=StateType.PENDING))
-    if answer.status is not SetStateStatus.ACCEPT or answer.state.type is not StateType.PENDING:
-        current = answer.state.name if answer.state else "unknown"
-        reason = answer.details.reason or "the orchestrator refused it"
-        return Execution(run_id, None, f"Flow run {run_id} not claimed ({reason}; it is {current}): nothing to do")
+    claim = claim or os.environ.get(CLAIM_ENV) or None
+    if not _claimed_for(run, claim):
+        answer = propose(
+            client, "flow_run", run_id, State(type=StateType.PENDING), labels={CLAIM_LABEL: claim} if claim else None
+        )
+        claimed = answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.PENDING
+        if not claimed and not _claimed_for(client.read_flow_run(run_id), claim):
+            current = answer.state.name if answer.state else "unknown"
+            reason = answer.details.reason or "the orchestrator refused it"
+            return Execution(run_id, None, f"Flow run {run_id} not claimed ({reason}; it is {current}): nothing to do")
 
     try:
         flow_name, _, name = run.deployment_name.partition("/")
@@ -72,16 +87,49 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None) -> 
     except ParameterValidationError as exc:
         return Execution(run_id, client.read_flow_run(run_id).state, str(exc))
     try:
-        if flow.isasync:
-            from mintaka._sync import run_coroutine_sync
+        with _heartbeats(client, run_id):
+            if flow.isasync:
+                from mintaka._sync import run_coroutine_sync
 
-            state = run_coroutine_sync(engine.run_async())
-        else:
-            state = engine.run()
+                state = run_coroutine_sync(engine.run_async())
+            else:
+                state = engine.run()
     except Abort as exc:
         return Execution(run_id, client.read_flow_run(run_id).state, f"Flow run {run_id} aborted: {exc}")
     where = f" at commit {commit[:12]}" if commit else ""
     return Execution(run_id, state, f"Flow run {run_id} of {run.deployment_name}{where} finished: {state.name}")
+
+
+HEARTBEAT_SECONDS = 15.0
+
+
+@contextmanager
+def _heartbeats(client: MintakaClient, run_id: uuid.UUID, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+    """Tell the API this executor is alive while the flow runs (in a worker subprocess, a
+    Fargate task or a Lambda alike), so the reaper can tell a lost run from a long one."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with suppress(Exception):  # a missed beat must not fail the run; the next one may pass
+                client.heartbeat_flow_run(run_id)
+            if stop.wait(every):
+                return
+
+    thread = threading.Thread(target=beat, name="mintaka-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _claimed_for(run, claim: str | None) -> bool:
+    """The run is PENDING under this process's claim token (a launcher claimed it for us)."""
+    return bool(claim) and run.state is not None and run.state.type is StateType.PENDING and (
+        run.labels.get(CLAIM_LABEL) == claim
+    )
 
 
 def _fail(client: MintakaClient, run_id: uuid.UUID, message: str) -> State | None:
