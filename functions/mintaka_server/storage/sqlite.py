@@ -53,7 +53,6 @@ CREATE TABLE IF NOT EXISTS task_runs (
     id TEXT PRIMARY KEY, flow_run_id TEXT, task_key TEXT NOT NULL, dynamic_key TEXT NOT NULL,
     created TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS task_runs_identity ON task_runs (flow_run_id, task_key, dynamic_key);
-CREATE INDEX IF NOT EXISTS task_runs_by_flow_run ON task_runs (flow_run_id, created);
 CREATE TABLE IF NOT EXISTS states (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS states_by_run ON states (run_id, seq);
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, expiration TEXT, doc TEXT NOT NULL);
