@@ -14,6 +14,7 @@ under that token is this process's to run. The RUNNING proposal still admits one
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterator
