@@ -128,8 +128,11 @@ def _heartbeats(client: MintakaClient, run_id: uuid.UUID, every: float = HEARTBE
 
 def _claimed_for(run, claim: str | None) -> bool:
     """The run is PENDING under this process's claim token (a launcher claimed it for us)."""
-    return bool(claim) and run.state is not None and run.state.type is StateType.PENDING and (
-        run.labels.get(CLAIM_LABEL) == claim
+    return (
+        bool(claim)
+        and run.state is not None
+        and run.state.type is StateType.PENDING
+        and (run.labels.get(CLAIM_LABEL) == claim)
     )
 
 
