@@ -18,7 +18,16 @@ Observability (aws-lambda-powertools):
   with tracing on (`POWERTOOLS_TRACE_DISABLED` unset/false) and aws-xray-sdk installed;
   everywhere else a no-op that imports nothing.
 
-The trigger, worker and reaper entry points (issue 4) go beside `api`, each as thin as it is.
+`trigger`, `worker` and `events` are the cloud path's entry points (issue 4), each turning its
+event into calls on the services `mintaka_server.cloud` builds once per container:
+- `trigger`: EventBridge Scheduler's payload → one run per schedule tick (idempotent on
+  deployment + scheduled time) sent to its SQS work queue; `{"rrule_tick": true}` (every
+  minute) → the due runs of rrule schedules, late runs marked, lost runs reaped.
+- `worker`: an SQS batch of flow run ids → each run claimed and executed here or launched on
+  Fargate (`RunWorker`); failures are reported per message (`batchItemFailures`), so a paused
+  or full queue's messages come back later and the rest of the batch is done.
+- `events`: an EventBridge event, or an SQS batch of messages → `DeploymentService.create_event`
+  (one run per matching deployment, idempotent per event id).
 """
 
 from __future__ import annotations
@@ -81,13 +90,19 @@ class _Container:
 
         from mintaka_server.api import create_app
         from mintaka_server.api.auth import auth_required
+        from mintaka_server.cloud import build_deployment_service
         from mintaka_server.config import build_store
         from mintaka_server.services import OrchestrationService
 
         tracer = _build_tracer()
         tracer.patch(["botocore"])  # X-Ray subsegments for DynamoDB/S3 calls
+        service = OrchestrationService(build_store())
         # API keys are required on Lambda unless MINTAKA_API_AUTH=false (e.g. IAM auth at the gateway).
-        self.app = create_app(OrchestrationService(build_store()), require_api_key=auth_required(default=True))
+        # Deployments sync their schedules to EventBridge Scheduler and send runs to SQS when
+        # the settings say so (see mintaka_server.cloud).
+        self.app = create_app(
+            service, require_api_key=auth_required(default=True), deployments=build_deployment_service(service)
+        )
         if _on_lambda():
             _route_server_logs_to_powertools()
         # lifespan "off": Mangum would otherwise run startup *and shutdown* around every
@@ -147,16 +162,90 @@ def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _publish_cold_start(container, context)
 
 
+@logger.inject_lambda_context
+def trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge Scheduler → the run of this tick (or the rrule tick's runs), sent to SQS."""
+    from mintaka_server._lambda_events import parse_trigger_event
+    from mintaka_server.cloud import get_cloud
+    from mintaka_server.services.schedule_triggers import fire_schedule, minute_tick
+
+    cloud = get_cloud()
+    request = parse_trigger_event(event)
+    if request.rrule_tick:
+        fired = minute_tick(cloud.deployments_at(request.scheduled_time), cloud.deployments)
+        if fired.late or fired.reaped:
+            logger.warning("%d run(s) marked Late, %d CRASHED (executor lost)", fired.late, fired.reaped)
+    else:
+        fired = fire_schedule(cloud.deployments, request.deployment, request.schedule_index, request.scheduled_time)
+    if fired.skipped:
+        logger.info("Schedule tick skipped: %s", fired.skipped)
+    answer = {"flow_run_ids": [str(run.id) for run in fired.runs], "skipped": fired.skipped}
+    logger.info("Schedule tick at %s", request.scheduled_time.isoformat(), extra=answer)
+    return answer
+
+
+@logger.inject_lambda_context
+def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """An SQS batch of flow runs → each claimed and run (or launched); partial failures reported."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    from mintaka_server.cloud import CloudMisconfigured, get_cloud
+    from mintaka_server.services.run_worker import RetryLater
+
+    cloud = get_cloud()
+    from_record = getattr(cloud.queues, "message_from_record", None)
+    if from_record is None:
+        raise CloudMisconfigured("The worker function reads SQS work queues: set MINTAKA_WORK_QUEUES=sqs")
+
+    def handle(record: Any) -> None:
+        message = from_record(record.raw_event)
+        try:
+            outcome = cloud.worker.process(message)
+        except RetryLater as exc:
+            logger.info("Flow run %s comes back in %.0f s: %s", message.flow_run_id, exc.delay, exc)
+            raise
+        except Exception:
+            logger.exception("Flow run %s could not be processed", message.flow_run_id)
+            raise
+        logger.info("Flow run %s %s: %s", outcome.flow_run_id, outcome.action, outcome.detail)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+@logger.inject_lambda_context
+def events(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """EventBridge rule events and SQS messages → event-triggered runs (idempotent per event id)."""
+    from mintaka_server._lambda_events import event_from_eventbridge, event_from_sqs_record
+    from mintaka_server.cloud import get_cloud
+
+    deployments = get_cloud().deployments
+    if "Records" not in event:
+        result = deployments.create_event(event_from_eventbridge(event))
+        return {"flow_run_ids": [str(run_id) for run_id in result.flow_run_ids]}
+
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    def handle(record: Any) -> None:
+        result = deployments.create_event(event_from_sqs_record(record.raw_event))
+        logger.info("Event %s: %d flow run(s)", record.message_id, len(result.flow_run_ids))
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
 def reset() -> None:
-    """Drop the container's app and store and forget cached settings, so the next invocation
-    builds everything again from the environment. For tests; Lambda never calls it."""
+    """Drop the container's app, cloud services and store and forget cached settings, so the
+    next invocation builds everything again from the environment. For tests; Lambda never calls it."""
     global _container
     container, _container = _container, None
     if container is not None:
         container.close()
     from mintaka.settings import reset_settings
 
+    from .cloud import reset_cloud
     from .server_settings import reset_server_settings
 
+    reset_cloud()
     reset_settings()
     reset_server_settings()

@@ -2,8 +2,9 @@
 
 The SDK's `mintaka.settings.Settings` covers what clients and the embedded store need
 (`MINTAKA_HOME`, `MINTAKA_DATABASE`, ...); this class adds only what the server deployment
-chooses: which store adapter, where its table lives, and the results bucket. Read once per
-process (`get_server_settings()` is cached; `reset_server_settings()` forgets it for tests).
+chooses: which store adapter, where its table lives, the results bucket, and for the cloud
+path the Scheduler group, the SQS work queues and the Fargate task that runs flows. Read once
+per process (`get_server_settings()` is cached; `reset_server_settings()` forgets it for tests).
 """
 
 from __future__ import annotations
@@ -35,10 +36,50 @@ class ServerSettings(BaseSettings):
     )
     results_bucket: str | None = Field(None, description="S3 bucket for flow results (set by the deployment)")
 
+    # -- issue 4, the cloud path: EventBridge Scheduler, SQS work queues, ECS Fargate
+    schedule_group: str | None = Field(
+        None, description="EventBridge Scheduler group holding one schedule per deployment schedule; unset = no sync"
+    )
+    trigger_function_arn: str | None = Field(None, description="The trigger Lambda the schedules invoke")
+    scheduler_role_arn: str | None = Field(None, description="The IAM role EventBridge Scheduler assumes to invoke it")
+    work_queues: Literal["embedded", "sqs"] = Field(
+        "embedded", description="Work-queue transport: the store's due runs, or one SQS queue per work queue"
+    )
+    queue_prefix: str = Field(
+        "mintaka-", max_length=40, description="SQS queue name = prefix + work-queue name (its DLQ: + `-dlq`)"
+    )
+    queue_visibility_timeout: int = Field(
+        5400, ge=0, le=43200, description="Seconds; at least 6x the worker function's timeout (AWS advice)"
+    )
+    queue_max_receive_count: int = Field(
+        100, ge=1, le=1000, description="Deliveries before a message moves to the DLQ (paused queues redeliver)"
+    )
+    worker_function_arn: str | None = Field(
+        None, description="SQS queues created on demand get an event source mapping to this worker function"
+    )
+    ecs_cluster: str | None = Field(None, description="ECS cluster for `infrastructure=fargate` runs")
+    ecs_task_definition: str | None = Field(None, description="Fargate task definition (family[:revision] or ARN)")
+    ecs_container_name: str = Field("mintaka", description="The container whose command runs the flow")
+    ecs_subnets: str = Field("", description="Comma-separated subnet ids (awsvpc)")
+    ecs_security_groups: str = Field("", description="Comma-separated security group ids")
+    ecs_assign_public_ip: bool = Field(False, description="Public IP for tasks in public subnets without NAT")
+
     @property
     def table_name(self) -> str:
         """The one DynamoDB table: `{table_prefix}mintaka` (the SAM template names it the same way)."""
         return f"{self.table_prefix}{TABLE_BASE_NAME}"
+
+    @property
+    def ecs_subnet_ids(self) -> list[str]:
+        return _split(self.ecs_subnets)
+
+    @property
+    def ecs_security_group_ids(self) -> list[str]:
+        return _split(self.ecs_security_groups)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -200,3 +200,151 @@ def test_table_matches_the_dynamodb_adapters_model(translated):
     assert template_indexes == model_indexes
     ttl = [name for name, attribute in model.get_attributes().items() if type(attribute).__name__ == "TTLAttribute"]
     assert ttl == [props["TimeToLiveSpecification"]["AttributeName"]]
+
+
+# -- issue 4: schedules, work queues, workers, Fargate ---------------------------------------------
+
+
+def _statements(translated: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    props = translated["Resources"][role]["Properties"]
+    statements = [s for p in props.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    return [s for s in statements if isinstance(s, dict) and "Fn::If" not in s] + [
+        s["Fn::If"][1] for s in statements if isinstance(s, dict) and "Fn::If" in s
+    ]
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+
+@pytest.mark.parametrize(
+    ("function", "handler"),
+    [
+        ("TriggerFunction", "mintaka_server.handlers.trigger"),
+        ("WorkerFunction", "mintaka_server.handlers.worker"),
+        ("EventsFunction", "mintaka_server.handlers.events"),
+    ],
+)
+def test_cloud_functions_run_their_handlers(translated, function, handler):
+    import importlib
+
+    props = translated["Resources"][function]["Properties"]
+    assert props["Handler"] == handler
+    module_name, _, attribute = handler.rpartition(".")
+    assert callable(getattr(importlib.import_module(module_name), attribute))
+    env = props["Environment"]["Variables"]
+    assert env["MINTAKA_WORK_QUEUES"] == "sqs"
+    assert env["MINTAKA_QUEUE_PREFIX"] == {"Fn::Sub": "${TablePrefix}mintaka-"}
+    assert env["MINTAKA_STORE"] == "dynamodb"
+    assert {"dynamodb:GetItem", "dynamodb:PutItem"} <= _actions(_statements(translated, f"{function}Role"))
+
+
+def test_worker_consumes_the_default_work_queue_with_partial_batch_failures(translated):
+    mappings = resources_of_type(translated, "AWS::Lambda::EventSourceMapping")
+    [worker] = [
+        m["Properties"] for m in mappings.values() if m["Properties"]["FunctionName"] == {"Ref": "WorkerFunction"}
+    ]
+    assert worker["EventSourceArn"] == {"Fn::GetAtt": ["DefaultWorkQueue", "Arn"]}
+    assert worker["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert worker["BatchSize"] == {"Ref": "WorkerBatchSize"}
+    props = translated["Resources"]["WorkerFunction"]["Properties"]
+    assert props["Timeout"] == {"Ref": "WorkerTimeout"}
+    assert translated["Parameters"]["WorkerTimeout"]["MaxValue"] == 900
+    env = props["Environment"]["Variables"]
+    assert env["MINTAKA_ECS_CLUSTER"] == {"Fn::If": ["FargateEnabled", {"Ref": "FlowCluster"}, {"Ref": "AWS::NoValue"}]}
+    assert env["MINTAKA_ECS_SUBNETS"] == {"Fn::Join": [",", {"Ref": "FargateSubnetIds"}]}
+    actions = _actions(_statements(translated, "WorkerFunctionRole"))
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"} <= actions
+    assert {"ecs:RunTask", "ecs:TagResource", "ecs:StopTask", "iam:PassRole"} <= actions
+
+
+def test_work_queue_has_a_dead_letter_queue_and_outlasts_the_worker(translated, template):
+    from mintaka_server.server_settings import ServerSettings
+
+    queue = translated["Resources"]["DefaultWorkQueue"]["Properties"]
+    assert queue["QueueName"] == {"Fn::Sub": "${TablePrefix}mintaka-default"}  # prefix + "default"
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DefaultWorkQueueDLQ", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * translated["Parameters"]["WorkerTimeout"]["MaxValue"]
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert int(env["MINTAKA_QUEUE_VISIBILITY_TIMEOUT"]) == queue["VisibilityTimeout"]
+    assert int(env["MINTAKA_QUEUE_MAX_RECEIVE_COUNT"]) == queue["RedrivePolicy"]["maxReceiveCount"]
+    assert ServerSettings.model_fields["queue_prefix"].default == "mintaka-"  # TablePrefix "" gives the same
+    dlq = translated["Resources"]["DefaultWorkQueueDLQ"]["Properties"]
+    assert dlq["QueueName"] == {"Fn::Sub": "${TablePrefix}mintaka-default-dlq"}
+    assert dlq["MessageRetentionPeriod"] == 1209600
+
+
+def test_scheduler_group_role_and_rrule_tick(translated):
+    resources = translated["Resources"]
+    assert resources["ScheduleGroup"]["Type"] == "AWS::Scheduler::ScheduleGroup"
+    role = resources["SchedulerRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    [invoke] = role["Policies"][0]["PolicyDocument"]["Statement"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    assert {"Fn::GetAtt": ["TriggerFunction", "Arn"]} in invoke["Resource"]
+    tick = resources["RRuleTickSchedule"]["Properties"]
+    assert tick["ScheduleExpression"] == "rate(1 minute)"
+    assert tick["GroupName"] == {"Ref": "ScheduleGroup"}
+    assert tick["Target"]["Arn"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+    assert tick["Target"]["RoleArn"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    import json
+
+    from mintaka_server._lambda_events import parse_trigger_event
+
+    payload = json.loads(tick["Target"]["Input"].replace("<aws.scheduler.scheduled-time>", "2024-05-01T09:00:00Z"))
+    assert parse_trigger_event(payload).rrule_tick
+
+
+def test_api_function_may_sync_schedules_and_send_runs(translated):
+    env = translated["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["MINTAKA_SCHEDULE_GROUP"] == {"Ref": "ScheduleGroup"}
+    assert env["MINTAKA_TRIGGER_FUNCTION_ARN"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+    assert env["MINTAKA_SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    worker_name = translated["Resources"]["WorkerFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
+    assert env["MINTAKA_WORKER_FUNCTION_ARN"]["Fn::Sub"].endswith(f":function:{worker_name}")
+    statements = _statements(translated, "ApiFunctionRole")
+    actions = _actions(statements)
+    assert {"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"} <= actions
+    assert {"scheduler:GetSchedule", "scheduler:ListSchedules", "iam:PassRole", "sqs:SendMessage"} <= actions
+    [sync] = [s for s in statements if "scheduler:CreateSchedule" in s["Action"]]
+    assert "schedule/${ScheduleGroup}/*" in sync["Resource"]["Fn::Sub"]
+
+
+def test_fargate_task_definition_runs_the_flow_container(translated):
+    resources = translated["Resources"]
+    task = resources["FlowTaskDefinition"]
+    assert task["Condition"] == "FargateEnabled"
+    props = task["Properties"]
+    assert props["RequiresCompatibilities"] == ["FARGATE"] and props["NetworkMode"] == "awsvpc"
+    [container] = props["ContainerDefinitions"]
+    assert container["Name"] == "mintaka"  # ServerSettings.ecs_container_name's default
+    assert container["Image"] == {"Ref": "FlowImageUri"}
+    assert container["Memory"] == {"Ref": "FargateMemory"}  # set on the container, as moto and ECS like
+    environment = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert "execute-api" in environment["MINTAKA_API_URL"]["Fn::Sub"]
+    assert props["TaskRoleArn"] == {"Fn::GetAtt": ["FlowTaskRole", "Arn"]}
+    assert props["ExecutionRoleArn"] == {"Fn::GetAtt": ["FlowTaskExecutionRole", "Arn"]}
+    assert resources["FlowCluster"]["Type"] == "AWS::ECS::Cluster"
+
+
+def test_events_function_takes_eventbridge_rules_and_its_queue(translated):
+    rules = resources_of_type(translated, "AWS::Events::Rule")
+    [rule] = [r["Properties"] for r in rules.values() if "EventsFunction" in str(r["Properties"]["Targets"])]
+    assert rule["EventPattern"] == {"source": {"Ref": "EventSources"}}
+    mappings = resources_of_type(translated, "AWS::Lambda::EventSourceMapping")
+    [queue] = [
+        m["Properties"] for m in mappings.values() if m["Properties"]["FunctionName"] == {"Ref": "EventsFunction"}
+    ]
+    assert queue["EventSourceArn"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    assert queue["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_dead_letters_and_worker_errors_raise_alarms(translated):
+    alarms = [a["Properties"] for a in resources_of_type(translated, "AWS::CloudWatch::Alarm").values()]
+    watched = {(a["Namespace"], a["MetricName"], str(a["Dimensions"][0]["Value"])) for a in alarms}
+    assert (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        str({"Fn::GetAtt": ["DefaultWorkQueueDLQ", "QueueName"]}),
+    ) in watched
+    assert ("AWS/Lambda", "Errors", str({"Ref": "WorkerFunction"})) in watched

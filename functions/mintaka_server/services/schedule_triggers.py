@@ -1,0 +1,58 @@
+"""What a Scheduler invocation of the trigger does: one schedule's tick becomes one run, keyed by
+(deployment, scheduled time) so a repeated delivery makes no second run; an rrule tick creates
+the runs of every rrule schedule due in the tick's minute.
+
+A tick for a deployment deleted, paused or changed since Scheduler fired is skipped, not an
+error: Scheduler would only retry it.
+
+The minute tick also does the embedded scheduler's housekeeping in the cloud: SCHEDULED runs not
+started in time are marked Late, and RUNNING runs whose executor stopped heartbeating CRASHED.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from mintaka.exceptions import ObjectNotFound
+from mintaka.schemas import FlowRun
+
+from .deployments import DeploymentService
+
+# The rrule tick runs every minute at second 0 (Scheduler's `rate(1 minute)`); with the service's
+# clock at the tick's scheduled time T, `schedule_runs` covers (T - 1 s, T + 59 s], so
+# consecutive ticks cover time without gaps or overlaps.
+RRULE_TICK_HORIZON = dt.timedelta(seconds=59)
+
+
+@dataclass
+class Fired:
+    runs: list[FlowRun] = field(default_factory=list)
+    skipped: str | None = None
+    late: int = 0
+    reaped: int = 0
+
+
+def fire_schedule(
+    deployments: DeploymentService, full_name: str, schedule_index: int | None, scheduled_time: dt.datetime
+) -> Fired:
+    flow_name, _, name = full_name.partition("/")
+    try:
+        deployment = deployments.read_deployment(flow_name, name)
+    except ObjectNotFound:
+        return Fired(skipped=f"deployment {full_name} no longer exists")
+    if deployment.schedule_paused:
+        return Fired(skipped=f"the schedules of {full_name} are paused")
+    if schedule_index is not None:
+        if not 0 <= schedule_index < len(deployment.schedules):
+            return Fired(skipped=f"{full_name} has no schedule {schedule_index} any more")
+        if not deployment.schedules[schedule_index].active:
+            return Fired(skipped=f"schedule {schedule_index} of {full_name} is inactive")
+    return Fired(runs=[deployments.run_for_fire_time(deployment, scheduled_time)])
+
+
+def minute_tick(deployments_at_tick: DeploymentService, deployments: DeploymentService) -> Fired:
+    """The rrule runs due in the tick's minute (`deployments_at_tick`: the service with its clock
+    at the tick's scheduled time), then housekeeping on the real clock (`deployments`)."""
+    runs = deployments_at_tick.schedule_runs(horizon=RRULE_TICK_HORIZON, only_rrule=True)
+    return Fired(runs=runs, late=deployments.mark_late_runs(), reaped=deployments.reap_stale_runs())

@@ -1,0 +1,169 @@
+"""The work-queue contract, run against every adapter: the embedded queue (the store's due
+SCHEDULED runs) and SQS (moto's server, or `AWS_ENDPOINT_URL`).
+
+Choose with MINTAKA_TEST_QUEUES=embedded|sqs|all (default: all). Runs are made SCHEDULED in a
+SQLite store by the orchestration service, as deployments make them; the SQS adapter only
+carries their ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from mintaka.schemas import FlowRun, FlowRunCreate
+from mintaka.states import State, StateType, utcnow
+from mintaka_server.queues import EmbeddedWorkQueues, WorkQueuePort
+from mintaka_server.services import OrchestrationService
+from mintaka_server.storage.sqlite import SQLiteStore
+
+ADAPTERS = ("embedded", "sqs")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "queue_adapter" in metafunc.fixturenames:
+        choice = os.environ.get("MINTAKA_TEST_QUEUES", "all")
+        metafunc.parametrize("queue_adapter", ADAPTERS if choice == "all" else [choice])
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[OrchestrationService]:
+    store = SQLiteStore(tmp_path / "queues.db")
+    yield OrchestrationService(store)
+    store.close()
+
+
+@pytest.fixture
+def queues(
+    request: pytest.FixtureRequest, queue_adapter: str, service: OrchestrationService
+) -> Iterator[WorkQueuePort]:
+    if queue_adapter == "embedded":
+        yield EmbeddedWorkQueues(service.store)
+        return
+    pytest.importorskip("boto3")
+    from mintaka_server.queues.sqs import SqsWorkQueues
+
+    client = _sqs_client(request.getfixturevalue("dynamodb_endpoint"))
+    prefix = f"t{uuid.uuid4().hex[:8]}-"
+    yield SqsWorkQueues(client, prefix=prefix, visibility_timeout=30)
+    for url in client.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []):
+        client.delete_queue(QueueUrl=url)
+
+
+def _sqs_client(endpoint: str):
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=endpoint, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+
+
+@pytest.fixture
+def make_run(service: OrchestrationService) -> Callable[..., FlowRun]:
+    def make(queue: str = "default", due_in: float = 0.0) -> FlowRun:
+        due = utcnow() + dt.timedelta(seconds=due_in)
+        return service.create_flow_run(
+            FlowRunCreate(
+                flow_name="etl",
+                state=State(type=StateType.SCHEDULED, state_details={"scheduled_time": due}),
+                deployment_name="etl/prod",
+                work_queue_name=queue,
+            )
+        )
+
+    return make
+
+
+def wait_for_messages(queues: WorkQueuePort, queue: str, timeout: float = 8.0, **kwargs):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = queues.receive(queue, **kwargs)
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.25)
+
+
+def test_a_sent_run_is_received_from_its_own_queue(queues, make_run):
+    run = make_run("reports")
+    queues.send(run)
+    assert queues.receive("other") == []
+    [message] = queues.receive("reports")
+    assert message.flow_run_id == run.id
+    assert message.work_queue == "reports"
+    assert message.receive_count == 1
+    assert abs((message.due - run.expected_start_time).total_seconds()) < 0.001
+
+
+def test_dispatch_is_send(queues, make_run):
+    run = make_run()
+    queues.dispatch(run)
+    assert [m.flow_run_id for m in queues.receive("default")] == [run.id]
+
+
+def test_a_received_message_is_hidden_until_released(queues, make_run):
+    queues.send(make_run())
+    [message] = queues.receive("default")
+    assert queues.receive("default") == []
+    queues.release(message, 0)
+    [again] = wait_for_messages(queues, "default")
+    assert again.flow_run_id == message.flow_run_id
+    assert again.receive_count == 2
+
+
+def test_a_message_comes_back_when_its_visibility_ends(queues, make_run):
+    queues.send(make_run())
+    [message] = queues.receive("default", visibility_timeout=1)
+    time.sleep(1.2)
+    [again] = wait_for_messages(queues, "default")
+    assert again.flow_run_id == message.flow_run_id and again.receive_count == 2
+
+
+def test_release_with_a_delay_holds_the_message_back(queues, make_run):
+    queues.send(make_run())
+    [message] = queues.receive("default")
+    queues.release(message, delay=2)
+    assert queues.receive("default") == []
+    time.sleep(1.0)
+    assert queues.receive("default") == []
+    [again] = wait_for_messages(queues, "default")
+    assert again.flow_run_id == message.flow_run_id
+
+
+def test_an_acked_message_is_never_received_again(queues, make_run):
+    queues.send(make_run())
+    [message] = queues.receive("default", visibility_timeout=1)
+    queues.ack(message)
+    queues.ack(message)  # idempotent
+    queues.release(message, 0)  # too late: a no-op
+    time.sleep(1.5)
+    assert queues.receive("default") == []
+
+
+def test_a_run_is_not_received_before_it_is_due(queues, make_run):
+    queues.send(make_run(due_in=3))
+    assert queues.receive("default") == []
+    time.sleep(1.0)
+    assert queues.receive("default") == []
+    assert len(wait_for_messages(queues, "default", timeout=6)) == 1
+
+
+def test_a_run_due_in_an_hour_is_held(queues, make_run):
+    queues.send(make_run(due_in=3600))
+    assert queues.receive("default") == []
+
+
+def test_receive_returns_at_most_max_messages(queues, make_run):
+    runs = [make_run() for _ in range(13)]
+    for run in runs:
+        queues.send(run)
+    first = queues.receive("default", max_messages=3)
+    rest = queues.receive("default", max_messages=20)
+    assert len(first) == 3
+    assert {m.flow_run_id for m in first} | {m.flow_run_id for m in rest} == {r.id for r in runs}
+    assert not {m.flow_run_id for m in first} & {m.flow_run_id for m in rest}
+
+
+def test_an_unknown_queue_is_empty(queues):
+    assert queues.receive("never-used") == []
