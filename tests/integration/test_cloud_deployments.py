@@ -138,6 +138,7 @@ def test_an_inexpressible_schedule_fails_the_deploy_with_a_clear_error(cloud_ben
     with pytest.raises(InvalidRequest, match="whole number of minutes"):
         cloud_bench.deploy(schedules=[BERLIN_WEEKDAYS, IntervalSchedule(interval_seconds=90)])
     assert schedules_of(cloud_bench, "greet/prod") == {}  # converted before any Scheduler call
+    assert cloud_bench.deployments.list_deployments() == []  # and nothing was stored
 
 
 # -- trigger → SQS → Lambda worker -----------------------------------------------------------------

@@ -118,3 +118,22 @@ def test_invalid_schedules_are_clear_errors(model, fields, needle):
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValueError, match="aware"):
         fire_times(CronSchedule(cron="* * * * *"), dt.datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    ["FREQ=MINUTELY", "FREQ=MINUTELY;INTERVAL=7", "FREQ=HOURLY;INTERVAL=5;BYMINUTE=15", "FREQ=SECONDLY;INTERVAL=90"],
+)
+def test_sub_daily_rrules_keep_their_phase_from_the_anchor(rule):
+    from dateutil.rrule import rrulestr
+
+    from mintaka_server.scheduling.fire_times import DEFAULT_ANCHOR
+
+    start = dt.datetime(2021, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
+    expected = []
+    for fire in rrulestr(rule, dtstart=DEFAULT_ANCHOR).xafter(start.replace(tzinfo=None) - dt.timedelta(hours=1)):
+        if fire > start.replace(tzinfo=None):
+            expected.append(fire.replace(tzinfo=dt.UTC))
+        if len(expected) == 5:
+            break
+    assert fire_times(RRuleSchedule(rrule=rule), start, limit=5) == expected

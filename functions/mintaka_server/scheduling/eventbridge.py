@@ -91,6 +91,10 @@ class EventBridgeScheduleSync:
         for name in existing - desired.keys():
             self._delete(name)
 
+    def check(self, deployment: Deployment) -> None:
+        """Raise (a 4xx) if a schedule cannot be expressed in EventBridge Scheduler; no I/O."""
+        self.desired_schedules(deployment)
+
     def remove(self, deployment: Deployment) -> None:
         for name in self._names(schedule_name_prefix(deployment.full_name)):
             self._delete(name)

@@ -53,10 +53,26 @@ def _cron_wall_times(schedule: CronSchedule, start_wall: dt.datetime) -> Iterato
         yield itr.get_next(dt.datetime)
 
 
-def _rrule_wall_times(schedule: RRuleSchedule, start_wall: dt.datetime) -> Iterator[dt.datetime]:
+_SUB_DAILY_PERIOD = {4: 3600, 5: 60, 6: 1}  # dateutil's HOURLY, MINUTELY, SECONDLY -> seconds
+
+
+def _rrule(text: str, start_wall: dt.datetime):
+    """The rule anchored at DEFAULT_ANCHOR. A sub-daily rule without COUNT is re-anchored at the
+    last whole period before `start_wall` (same phase, same fire times), so finding the next
+    fire does not walk every minute since 2020."""
     from dateutil.rrule import rrulestr
 
-    rule = rrulestr(schedule.rrule, dtstart=DEFAULT_ANCHOR)
+    rule = rrulestr(text, dtstart=DEFAULT_ANCHOR)
+    period = _SUB_DAILY_PERIOD.get(getattr(rule, "_freq", None))
+    if period is None or getattr(rule, "_count", None) or start_wall <= DEFAULT_ANCHOR:
+        return rule
+    step = period * rule._interval
+    periods = int((start_wall - DEFAULT_ANCHOR).total_seconds() // step)
+    return rule.replace(dtstart=DEFAULT_ANCHOR + dt.timedelta(seconds=periods * step))
+
+
+def _rrule_wall_times(schedule: RRuleSchedule, start_wall: dt.datetime) -> Iterator[dt.datetime]:
+    rule = _rrule(schedule.rrule, start_wall)
     current = start_wall
     while True:
         nxt = rule.after(current, inc=False)

@@ -39,6 +39,9 @@ DEFAULT_QUEUE = "default"
 class ScheduleSync(Protocol):
     """Mirrors deployment schedules into an external scheduler (EventBridge Scheduler)."""
 
+    def check(self, deployment: Deployment) -> None:
+        """Raise InvalidRequest if a schedule cannot be mirrored (before anything is stored)."""
+
     def sync(self, deployment: Deployment) -> None: ...
 
     def remove(self, deployment: Deployment) -> None: ...
@@ -105,6 +108,8 @@ class DeploymentService:
             created=existing["created"] if existing else now,
             updated=now,
         )
+        if self.schedule_sync is not None:
+            self.schedule_sync.check(deployment)  # a refused schedule fails the deploy, storing nothing
         self.store.ensure_flow(body.flow_name)
         self.store.put_document(DEPLOYMENT, key, deployment.model_dump(mode="json"))
         if body.work_queue_name != DEFAULT_QUEUE and self.store.read_document(WORK_QUEUE, body.work_queue_name) is None:
