@@ -196,7 +196,8 @@ def test_trigger_skips_ticks_of_deleted_or_paused_deployments(cloud_bench):
 def test_the_rrule_tick_creates_each_due_rrule_run_once(cloud_bench):
     at = minute_floor()
     daily = RRuleSchedule(rrule=f"FREQ=DAILY;BYHOUR={at.hour};BYMINUTE={at.minute};BYSECOND=0")
-    cloud_bench.deploy(schedules=[daily, BERLIN_WEEKDAYS])
+    far_cron = CronSchedule(cron=f"{at.minute} {(at.hour + 12) % 24} * * *")  # never within the tick's horizon
+    cloud_bench.deploy(schedules=[daily, far_cron])
     tick = {"rrule_tick": True, "scheduled_time": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
     first = handlers.trigger(tick, LambdaContext())
     assert len(first["flow_run_ids"]) == 1
@@ -204,7 +205,32 @@ def test_the_rrule_tick_creates_each_due_rrule_run_once(cloud_bench):
     following = {"rrule_tick": True, "scheduled_time": (at + dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
     assert handlers.trigger(following, LambdaContext())["flow_run_ids"] == []  # the next minute: no fire
     runs = runs_of(cloud_bench, "greet/prod")
-    assert [r.state.state_details.scheduled_time for r in runs] == [at]  # the cron schedule made none
+    assert [r.state.state_details.scheduled_time for r in runs] == [at]  # the far cron schedule made none
+
+
+def delayed_messages(bench) -> int:
+    attributes = bench.client("sqs").get_queue_attributes(
+        QueueUrl=bench.queue_url(), AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessagesDelayed"])
+
+
+def test_the_minute_tick_creates_upcoming_runs_ahead_and_sends_each_once(cloud_bench):
+    at = minute_floor()
+    soon = at + dt.timedelta(minutes=5)
+    deployment = cloud_bench.deploy(schedules=[CronSchedule(cron=f"{soon.minute} {soon.hour} * * *")])
+    tick = {"rrule_tick": True, "scheduled_time": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    handlers.trigger(tick, LambdaContext())
+    [upcoming] = runs_of(cloud_bench, "greet/prod")
+    assert upcoming.state.type is StateType.SCHEDULED and upcoming.expected_start_time == soon
+    assert delayed_messages(cloud_bench) == 1  # sent with an SQS delay until it is due
+    handlers.trigger(
+        {**tick, "scheduled_time": (at + dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}, LambdaContext()
+    )
+    assert len(runs_of(cloud_bench, "greet/prod")) == 1 and delayed_messages(cloud_bench) == 1  # not sent again
+    # Scheduler's own tick for that time finds the same run (and re-sends it, in case a send was lost).
+    fired = fire(cloud_bench, deployment, at=soon)
+    assert fired["flow_run_ids"] == [str(upcoming.id)]
 
 
 def test_the_minute_tick_marks_late_runs_and_reaps_lost_ones(cloud_bench):

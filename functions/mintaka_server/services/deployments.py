@@ -146,11 +146,14 @@ class DeploymentService:
         deployment = self.read_deployment(flow_name, name)
         return self._create_run(deployment, body)
 
-    def _create_run(self, deployment: Deployment, body: DeploymentRunCreate) -> FlowRun:
+    def _create_run(self, deployment: Deployment, body: DeploymentRunCreate, redispatch: bool = True) -> FlowRun:
+        """Create (or find, by idempotency key) the run and hand it to its queue's transport:
+        always when `redispatch` (a send that failed after the run was created is not lost), else
+        only when this call created it."""
         parameters = {**deployment.parameters, **body.parameters}
         validate_parameters(deployment.parameter_schema, parameters)
         due = body.scheduled_time or self.clock()
-        run = self.orchestration.create_flow_run(
+        run, created = self.orchestration.create_flow_run_once(
             FlowRunCreate(
                 flow_name=deployment.flow_name,
                 parameters=parameters,
@@ -167,7 +170,7 @@ class DeploymentService:
                 labels={"mintaka.infrastructure": deployment.infrastructure},
             )
         )
-        if self.dispatcher is not None and run.state and run.state.type is StateType.SCHEDULED:
+        if self.dispatcher is not None and (created or redispatch) and run.state.type is StateType.SCHEDULED:
             self.dispatcher.dispatch(run)
         return run
 
@@ -186,13 +189,14 @@ class DeploymentService:
                 if not schedule.active or (only_rrule and schedule.type != "rrule"):
                     continue
                 for fire in fire_times(schedule, now - dt.timedelta(seconds=1), until=now + horizon, limit=max_runs):
-                    created.append(self.run_for_fire_time(deployment, fire))
+                    created.append(self.run_for_fire_time(deployment, fire, redispatch=False))
         return created
 
-    def run_for_fire_time(self, deployment: Deployment, fire: dt.datetime) -> FlowRun:
+    def run_for_fire_time(self, deployment: Deployment, fire: dt.datetime, redispatch: bool = True) -> FlowRun:
         """The run of one schedule tick, keyed by (deployment, scheduled time)."""
         key = f"schedule:{deployment.id}:{fire.astimezone(dt.UTC).isoformat()}"
-        return self._create_run(deployment, DeploymentRunCreate(idempotency_key=key, scheduled_time=fire))
+        body = DeploymentRunCreate(idempotency_key=key, scheduled_time=fire)
+        return self._create_run(deployment, body, redispatch=redispatch)
 
     def mark_late_runs(self, grace: dt.timedelta = dt.timedelta(seconds=15)) -> int:
         """SCHEDULED runs not started `grace` after their time are renamed "Late"."""

@@ -76,6 +76,10 @@ class OrchestrationService:
 
     # -- flow runs
     def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
+        return self.create_flow_run_once(body)[0]
+
+    def create_flow_run_once(self, body: FlowRunCreate) -> tuple[FlowRun, bool]:
+        """The run, and whether this call created it (False: its idempotency key was taken)."""
         flow = self.store.ensure_flow(body.flow_name)
         run_id = uuid.uuid4()
         state = self._initial_state(body.state, flow_run_id=run_id)
@@ -101,8 +105,10 @@ class OrchestrationService:
         )
         if state.type is StateType.RUNNING:  # started at creation: history reads Pending, Running
             pending = State(type=StateType.PENDING, timestamp=state.timestamp, state_details={"flow_run_id": run_id})
-            return self.store.create_flow_run(run.model_copy(update={"state_version": 1}), history_before=[pending])
-        return self.store.create_flow_run(run)
+            stored = self.store.create_flow_run(run.model_copy(update={"state_version": 1}), history_before=[pending])
+        else:
+            stored = self.store.create_flow_run(run)
+        return stored, stored.id == run_id
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
         return _found(self.store.read_flow_run(run_id), "flow run", run_id)

@@ -19,10 +19,13 @@ from mintaka.schemas import FlowRun
 
 from .deployments import DeploymentService
 
-# The rrule tick runs every minute at second 0 (Scheduler's `rate(1 minute)`); with the service's
-# clock at the tick's scheduled time T, `schedule_runs` covers (T - 1 s, T + 59 s], so
-# consecutive ticks cover time without gaps or overlaps.
-RRULE_TICK_HORIZON = dt.timedelta(seconds=59)
+# The tick runs every minute (Scheduler's `rate(1 minute)`). With the service's clock at the
+# tick's scheduled time T it creates every schedule's runs due in (T - 1 s, T + 10 min]: rrule
+# runs (which Scheduler cannot express) and, ahead of their own Scheduler ticks, the upcoming
+# cron and interval runs, so they are visible as SCHEDULED before they start. Creation is
+# idempotent (deployment + scheduled time) and only a newly created run is sent to its queue
+# (with an SQS delay until it is due), so overlapping ticks make no duplicates.
+UPCOMING_HORIZON = dt.timedelta(minutes=10)
 
 
 @dataclass
@@ -54,5 +57,5 @@ def fire_schedule(
 def minute_tick(deployments_at_tick: DeploymentService, deployments: DeploymentService) -> Fired:
     """The rrule runs due in the tick's minute (`deployments_at_tick`: the service with its clock
     at the tick's scheduled time), then housekeeping on the real clock (`deployments`)."""
-    runs = deployments_at_tick.schedule_runs(horizon=RRULE_TICK_HORIZON, only_rrule=True)
+    runs = deployments_at_tick.schedule_runs(horizon=UPCOMING_HORIZON)
     return Fired(runs=runs, late=deployments.mark_late_runs(), reaped=deployments.reap_stale_runs())
