@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from mintaka.exceptions import Conflict
 from mintaka.schemas import (
     ConcurrencyLimit,
     Flow,
@@ -31,7 +30,8 @@ from mintaka.schemas import (
 )
 from mintaka.states import State, StateType, utcnow
 
-from .port import ApiKeyRecord, SlotsUnavailable, Store, TransitionWrite, VersionConflict
+from ._sqlite_records import SQLiteRecords, _ts
+from .port import SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS flows (
@@ -70,13 +70,6 @@ BUSY_TIMEOUT_MS = 60_000
 SCHEMA_VERSION = 2
 
 
-def _ts(value: dt.datetime) -> str:
-    """UTC ISO-8601 with microseconds: sorts lexicographically in time order."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _encode_cursor(created: str, run_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([created, run_id]).encode()).decode()
 
@@ -91,7 +84,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
         raise InvalidRequest("cursor: not a cursor this API returned") from exc
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteRecords, Store):
     """Store on one SQLite file (WAL). Safe across threads and processes."""
 
     def __init__(self, path: str | Path):
@@ -417,65 +410,3 @@ class SQLiteStore(Store):
             (str(flow_run_id), limit, offset),
         )
         return [Log.model_validate_json(doc) for (doc,) in rows]
-
-    # -- API keys
-    def create_api_key(self, record: ApiKeyRecord) -> None:
-        with self._write() as conn:
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO api_keys (id, created, doc) VALUES (?, ?, ?)",
-                (record.id, _ts(record.created), record.model_dump_json()),
-            ).rowcount
-            if not inserted:
-                raise Conflict(f"An API key with id {record.id!r} already exists")
-
-    def read_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        rows = self._read("SELECT doc FROM api_keys WHERE id = ?", (key_id,))
-        return ApiKeyRecord.model_validate_json(rows[0][0]) if rows else None
-
-    def list_api_keys(self) -> list[ApiKeyRecord]:
-        rows = self._read("SELECT doc FROM api_keys ORDER BY created, id")
-        return [ApiKeyRecord.model_validate_json(doc) for (doc,) in rows]
-
-    def revoke_api_key(self, key_id: str, at: dt.datetime) -> bool:
-        with self._write() as conn:
-            row = conn.execute("SELECT doc FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-            if row is None:
-                return False
-            record = ApiKeyRecord.model_validate_json(row[0])
-            if record.revoked is None:
-                record = record.model_copy(update={"revoked": at})
-                conn.execute("UPDATE api_keys SET doc = ? WHERE id = ?", (record.model_dump_json(), key_id))
-            return True
-
-    # -- settings
-    def read_setting(self, name: str) -> dict | None:
-        rows = self._read("SELECT doc FROM settings WHERE name = ?", (name,))
-        return json.loads(rows[0][0]) if rows else None
-
-    def write_setting(self, name: str, value: dict) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO settings (name, doc) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
-                (name, json.dumps(value)),
-            )
-
-    # -- documents
-    def put_document(self, kind: str, key: str, doc: dict) -> None:
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO documents (kind, key, doc) VALUES (?, ?, ?)"
-                " ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc",
-                (kind, key, json.dumps(doc, default=str)),
-            )
-
-    def read_document(self, kind: str, key: str) -> dict | None:
-        rows = self._read("SELECT doc FROM documents WHERE kind = ? AND key = ?", (kind, key))
-        return json.loads(rows[0][0]) if rows else None
-
-    def list_documents(self, kind: str) -> list[dict]:
-        rows = self._read("SELECT doc FROM documents WHERE kind = ? ORDER BY key", (kind,))
-        return [json.loads(doc) for (doc,) in rows]
-
-    def delete_document(self, kind: str, key: str) -> bool:
-        with self._write() as conn:
-            return conn.execute("DELETE FROM documents WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0
