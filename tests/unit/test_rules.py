@@ -125,7 +125,7 @@ def expected_status(from_type: StateType | None, to_type: StateType) -> SetState
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize(("from_type", "to_type"), itertools.product([None, *ALL_TYPES], ALL_TYPES))
+@pytest.mark.parametrize(("from_type", "to_type"), list(itertools.product([None, *ALL_TYPES], ALL_TYPES)))
 def test_transition_table(kind, from_type, to_type):
     ctx = make_ctx(from_type, to_type, kind=kind)
     decision = evaluate(ctx)
@@ -171,7 +171,7 @@ class TestPreventDuplicateTransitions:
 
 class TestTerminalStatesAreFinal:
     @pytest.mark.parametrize("kind", KINDS)
-    @pytest.mark.parametrize(("from_type", "to_type"), itertools.product(TERMINAL, ALL_TYPES))
+    @pytest.mark.parametrize(("from_type", "to_type"), list(itertools.product(TERMINAL, ALL_TYPES)))
     def test_rejected(self, kind, from_type, to_type):
         ctx = make_ctx(from_type, to_type, kind=kind, retries=5)
         assert_refused(evaluate(ctx), REJECT, ctx)
@@ -309,7 +309,7 @@ class TestUpdateRunBookkeeping:
 
 
 class TestForce:
-    @pytest.mark.parametrize(("from_type", "to_type"), itertools.product(TERMINAL, ALL_TYPES))
+    @pytest.mark.parametrize(("from_type", "to_type"), list(itertools.product(TERMINAL, ALL_TYPES)))
     def test_force_skips_the_rules(self, from_type, to_type):
         decision = force(make_ctx(from_type, to_type))
         assert_accepted(decision, to_type)
