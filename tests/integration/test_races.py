@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.races import SlotOccupancy
 
 from mintaka.schemas import (
     ConcurrencyLimitCreate,
@@ -186,29 +187,13 @@ def test_concurrency_limit_two_holds_under_a_thread_race(db):
     n_threads = 8
     stop = threading.Event()
     errors: list[BaseException] = []
-    observed = {"inside": 0, "max_inside": 0, "max_counter": 0, "max_running": 0, "waits": 0}
-    lock = threading.Lock()
+    occupancy = SlotOccupancy()
 
     def worker(index: int) -> None:
         try:
             service = service_on(db)
             for run in task_runs[index::n_threads]:
-                while True:
-                    answer = service.set_task_run_state(run.id, SetStateRequest(state=State(type=StateType.RUNNING)))
-                    if answer.status is ACCEPT:
-                        break
-                    assert answer.status is WAIT, answer
-                    with lock:
-                        observed["waits"] += 1
-                    time.sleep(0.002)  # the server asks for 0.5 s; keep the test quick
-                with lock:
-                    observed["inside"] += 1
-                    observed["max_inside"] = max(observed["max_inside"], observed["inside"])
-                time.sleep(0.005)
-                with lock:
-                    observed["inside"] -= 1
-                done = service.set_task_run_state(run.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
-                assert done.status is ACCEPT
+                occupancy.run_through_slot(service, run.id, hold=0.005, retry_sleep=0.002)
             service.store.close()
         except BaseException as exc:  # surfaced below
             errors.append(exc)
@@ -218,9 +203,7 @@ def test_concurrency_limit_two_holds_under_a_thread_race(db):
         while not stop.is_set():
             counter = store.read_concurrency_limits(["db"])["db"].active_slots
             running = sum(r.state.type is StateType.RUNNING for r in store.list_task_runs(flow_run.id))
-            with lock:
-                observed["max_counter"] = max(observed["max_counter"], counter)
-                observed["max_running"] = max(observed["max_running"], running)
+            occupancy.sample(counter, running)
             time.sleep(0.001)
         store.close()
 
@@ -230,16 +213,4 @@ def test_concurrency_limit_two_holds_under_a_thread_race(db):
     join_all(watcher)
     assert not errors, errors
 
-    assert observed["max_inside"] == 2  # the limit was reached...
-    assert observed["max_counter"] <= 2  # ...and never exceeded, by the counter
-    assert observed["max_running"] <= 2  # or by the runs themselves
-    assert observed["waits"] > 0
-    assert setup.read_concurrency_limit("db").active_slots == 0
-    for run in task_runs:
-        stored = setup.read_task_run(run.id)
-        assert stored.state.type is StateType.COMPLETED and stored.held_slots == []
-        assert [s.type for s in setup.read_task_run_states(run.id)] == [
-            StateType.PENDING,
-            StateType.RUNNING,
-            StateType.COMPLETED,
-        ]
+    occupancy.assert_limit_held(setup, task_runs, tag="db", limit=2)

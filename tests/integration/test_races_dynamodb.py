@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 
 import pytest
+from support.races import SlotOccupancy
 
 from mintaka.schemas import (
     ConcurrencyLimitCreate,
@@ -123,30 +124,13 @@ def test_concurrency_limit_two_holds_under_a_thread_race(connect):
         for i in range(N_THREADS)
     ]
     services = [connect() for _ in range(N_THREADS)]
-    observed = {"inside": 0, "max_inside": 0, "max_counter": 0, "max_running": 0, "waits": 0}
-    lock = threading.Lock()
+    occupancy = SlotOccupancy()
     stop = threading.Event()
     # A Query is one atomic snapshot of the partition on the in-process emulator only.
     count_running = not os.environ.get("AWS_ENDPOINT_URL")
 
     def worker(index: int) -> None:
-        service, run = services[index], task_runs[index]
-        while True:
-            answer = service.set_task_run_state(run.id, SetStateRequest(state=State(type=StateType.RUNNING)))
-            if answer.status is ACCEPT:
-                break
-            assert answer.status is WAIT, answer
-            with lock:
-                observed["waits"] += 1
-            time.sleep(0.01)  # the server asks for 0.5 s; keep the test quick
-        with lock:
-            observed["inside"] += 1
-            observed["max_inside"] = max(observed["max_inside"], observed["inside"])
-        time.sleep(0.02)
-        with lock:
-            observed["inside"] -= 1
-        done = service.set_task_run_state(run.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
-        assert done.status is ACCEPT
+        occupancy.run_through_slot(services[index], task_runs[index].id, hold=0.02, retry_sleep=0.01)
 
     def monitor() -> None:
         store = connect().store
@@ -155,9 +139,7 @@ def test_concurrency_limit_two_holds_under_a_thread_race(connect):
             running = 0
             if count_running:
                 running = sum(r.state.type is StateType.RUNNING for r in store.list_task_runs(flow_run.id))
-            with lock:
-                observed["max_counter"] = max(observed["max_counter"], counter)
-                observed["max_running"] = max(observed["max_running"], running)
+            occupancy.sample(counter, running)
             time.sleep(0.005)
 
     watcher = threading.Thread(target=monitor, daemon=True)
@@ -168,19 +150,7 @@ def test_concurrency_limit_two_holds_under_a_thread_race(connect):
         stop.set()
         watcher.join(30)
 
-    assert observed["max_inside"] == 2  # the limit was reached...
-    assert observed["max_counter"] <= 2  # ...and never exceeded, by the counter
-    assert observed["max_running"] <= 2  # or by the runs themselves
-    assert observed["waits"] > 0
-    assert setup.read_concurrency_limit("db").active_slots == 0
-    for run in task_runs:
-        stored = setup.read_task_run(run.id)
-        assert stored.state.type is StateType.COMPLETED and stored.held_slots == []
-        assert [s.type for s in setup.read_task_run_states(run.id)] == [
-            StateType.PENDING,
-            StateType.RUNNING,
-            StateType.COMPLETED,
-        ]
+    occupancy.assert_limit_held(setup, task_runs, tag="db", limit=2)
 
 
 def test_racing_creates_with_one_idempotency_key_make_one_run(connect):

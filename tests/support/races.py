@@ -1,0 +1,63 @@
+"""Shared by the race tests of every store: task runs racing through a concurrency limit, with
+what the racers saw and what the store said at the same time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from mintaka.schemas import SetStateRequest, SetStateStatus
+from mintaka.states import State, StateType
+
+
+@dataclass
+class SlotOccupancy:
+    """How many racers were inside the limited section at once, and the store's own view."""
+
+    inside: int = 0
+    max_inside: int = 0
+    max_counter: int = 0
+    max_running: int = 0
+    waits: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def run_through_slot(self, service, run_id, hold: float, retry_sleep: float) -> None:
+        """Start the task run (waiting while the server answers WAIT), hold, complete it."""
+        while True:
+            answer = service.set_task_run_state(run_id, SetStateRequest(state=State(type=StateType.RUNNING)))
+            if answer.status is SetStateStatus.ACCEPT:
+                break
+            assert answer.status is SetStateStatus.WAIT, answer
+            with self.lock:
+                self.waits += 1
+            time.sleep(retry_sleep)  # the server asks for 0.5 s; keep the test quick
+        with self.lock:
+            self.inside += 1
+            self.max_inside = max(self.max_inside, self.inside)
+        time.sleep(hold)
+        with self.lock:
+            self.inside -= 1
+        done = service.set_task_run_state(run_id, SetStateRequest(state=State(type=StateType.COMPLETED)))
+        assert done.status is SetStateStatus.ACCEPT
+
+    def sample(self, counter: int, running: int) -> None:
+        with self.lock:
+            self.max_counter = max(self.max_counter, counter)
+            self.max_running = max(self.max_running, running)
+
+    def assert_limit_held(self, setup, task_runs, tag: str, limit: int) -> None:
+        """The limit was reached and never exceeded, and every slot was given back."""
+        assert self.max_inside == limit  # the limit was reached...
+        assert self.max_counter <= limit  # ...and never exceeded, by the counter
+        assert self.max_running <= limit  # or by the runs themselves
+        assert self.waits > 0
+        assert setup.read_concurrency_limit(tag).active_slots == 0
+        for run in task_runs:
+            stored = setup.read_task_run(run.id)
+            assert stored.state.type is StateType.COMPLETED and stored.held_slots == []
+            assert [s.type for s in setup.read_task_run_states(run.id)] == [
+                StateType.PENDING,
+                StateType.RUNNING,
+                StateType.COMPLETED,
+            ]
