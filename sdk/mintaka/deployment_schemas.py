@@ -89,9 +89,18 @@ class WorkQueueCreate(_Input):
 
 
 class WorkQueueUpdate(_Input):
+    """Fields left out stay as they are; `concurrency_limit: null` removes the limit."""
+
     concurrency_limit: int | None = Field(None, ge=0, le=100_000)
     priority: int | None = Field(None, ge=1, le=1000)
     paused: bool | None = None
+
+    @field_validator("priority", "paused")
+    @classmethod
+    def _not_null(cls, value):
+        if value is None:  # runs only for values given: an explicit null would corrupt the queue
+            raise ValueError("may be left out, but not null")
+        return value
 
 
 class WorkQueue(WorkQueueCreate):

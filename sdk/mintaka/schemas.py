@@ -13,7 +13,7 @@ from mintaka.states import State, StateType, utcnow
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 
 
 class _Input(BaseModel):
