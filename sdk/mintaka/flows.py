@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from mintaka._sync import is_async_fn, run_coroutine_sync, should_return_coroutine
-from mintaka.tasks import RetryDelay
+from mintaka.tasks import RetryDelay, retry_delays
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,9 +82,7 @@ class Flow(Generic[P, R]):
         return Flow(self.fn, **{**current, **options})
 
     def retry_delay_list(self) -> list[float]:
-        from mintaka.tasks import Task
-
-        return Task.retry_delay_list(self)  # same rules as tasks
+        return retry_delays(self.retry_delay_seconds, self.retries)
 
     def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Parameters validated and coerced by their type hints (pydantic)."""

@@ -28,6 +28,17 @@ def exponential_backoff(backoff_factor: float) -> Callable[[int], list[float]]:
     return delays
 
 
+def retry_delays(delay: RetryDelay | None, retries: int) -> list[float]:
+    """The delay before each retry, as the server's retry rule reads it (the last one repeats)."""
+    if delay is None:
+        return []
+    if callable(delay):
+        return [float(d) for d in delay(retries)]
+    if isinstance(delay, int | float):
+        return [float(delay)]
+    return [float(d) for d in delay]
+
+
 def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
     """A cache key from the task and its inputs (JSON when possible, else pickled)."""
     try:
@@ -101,14 +112,7 @@ class Task(Generic[P, R]):
         functools.update_wrapper(self, fn)
 
     def retry_delay_list(self) -> list[float]:
-        delay = self.retry_delay_seconds
-        if delay is None:
-            return []
-        if callable(delay):
-            return [float(d) for d in delay(self.retries)]
-        if isinstance(delay, int | float):
-            return [float(delay)]
-        return [float(d) for d in delay]
+        return retry_delays(self.retry_delay_seconds, self.retries)
 
     def with_options(self, **options: Any) -> Task[P, R]:
         """A copy of this task with some options changed."""

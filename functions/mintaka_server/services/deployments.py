@@ -98,7 +98,7 @@ class DeploymentService:
 
     # -- deployments
     def upsert_deployment(self, body: DeploymentCreate) -> Deployment:
-        validate_parameters(body.parameter_schema, body.parameters) if body.parameter_schema else None
+        validate_parameters(body.parameter_schema, body.parameters)
         key = f"{body.flow_name}/{body.name}"
         existing = self.store.read_document(DEPLOYMENT, key)
         now = self.clock()

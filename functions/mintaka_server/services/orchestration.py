@@ -111,7 +111,7 @@ class OrchestrationService:
         return stored, stored.id == run_id
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
-        return _found(self.store.read_flow_run(run_id), "flow run", run_id)
+        return _found(self.store.read_flow_run(run_id), f"No flow run with id {run_id}")
 
     def read_flow_run_detail(self, run_id: uuid.UUID) -> FlowRunDetail:
         run = self.read_flow_run(run_id)
@@ -183,7 +183,7 @@ class OrchestrationService:
             return self.store.create_task_run(blank)
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun:
-        return _found(self.store.read_task_run(run_id), "task run", run_id)
+        return _found(self.store.read_task_run(run_id), f"No task run with id {run_id}")
 
     def read_task_run_states(self, run_id: uuid.UUID) -> list[State]:
         self.read_task_run(run_id)
@@ -205,7 +205,7 @@ class OrchestrationService:
         return self.store.upsert_concurrency_limit(body.tag, body.limit)
 
     def read_concurrency_limit(self, tag: str) -> ConcurrencyLimit:
-        return _found(self.store.read_concurrency_limits([tag]).get(tag), "concurrency limit", tag)
+        return _found(self.store.read_concurrency_limits([tag]).get(tag), f"No concurrency limit for tag {tag!r}")
 
     def list_concurrency_limits(self) -> list[ConcurrencyLimit]:
         return self.store.list_concurrency_limits()
@@ -365,11 +365,10 @@ def _answer(decision: Decision) -> OrchestrationResult:
     )
 
 
-def _found(value, what: str, key) -> object:
+def _found(value, missing: str) -> object:
+    """`value`, or ObjectNotFound saying what is `missing`."""
     if value is None:
-        raise ObjectNotFound(
-            f"No {what} with id {key}" if what != "concurrency limit" else f"No concurrency limit for tag {key!r}"
-        )
+        raise ObjectNotFound(missing)
     return value
 
 

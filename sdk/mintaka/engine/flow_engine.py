@@ -9,13 +9,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
-from mintaka.exceptions import Abort, MintakaTimeoutError, ParameterValidationError
+from mintaka.exceptions import Abort, ParameterValidationError
 from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
 from mintaka.states import State, StateType
 
 from .parameters import bind_parameters, call_with_parameters, jsonable
 from .propose import propose, seconds_until
 from .task_engine import _exception_message
+from .timeouts import await_with_timeout
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -241,14 +242,9 @@ class FlowRunEngine:
                 if final is not None:
                     return self._finish(final)
                 try:
-                    coro = call_with_parameters(self.flow.fn, self.parameters)
-                    if self.flow.timeout_seconds:
-                        try:
-                            value = await asyncio.wait_for(coro, self.flow.timeout_seconds)
-                        except TimeoutError as exc:
-                            raise MintakaTimeoutError() from exc
-                    else:
-                        value = await coro
+                    value = await await_with_timeout(
+                        call_with_parameters(self.flow.fn, self.parameters), self.flow.timeout_seconds
+                    )
                     await asyncio.to_thread(self._wait_for_futures)
                     proposed = self._success_proposal(value)
                 except Exception as exc:

@@ -15,6 +15,7 @@ from mintaka.states import State, StateType, utcnow
 
 from .parameters import call_with_parameters, collect_task_inputs, resolve_futures
 from .propose import apropose, propose, seconds_until
+from .timeouts import await_with_timeout
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -191,7 +192,7 @@ class TaskRunEngine:
                 with timeout_after(self.task.timeout_seconds):
                     value = call_with_parameters(self.task.fn, self.parameters)
                 proposed = self._success_proposal(value)
-            except (Exception, MintakaTimeoutError) as exc:
+            except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
                 proposed = self._failure_proposal(exc)
             finally:
                 task_run_context.reset(token)
@@ -217,17 +218,11 @@ class TaskRunEngine:
                 return final
             token = task_run_context.set(self._context())
             try:
-                if self.task.timeout_seconds:
-                    try:
-                        value = await asyncio.wait_for(
-                            call_with_parameters(self.task.fn, self.parameters), self.task.timeout_seconds
-                        )
-                    except TimeoutError as exc:
-                        raise MintakaTimeoutError() from exc
-                else:
-                    value = await call_with_parameters(self.task.fn, self.parameters)
+                value = await await_with_timeout(
+                    call_with_parameters(self.task.fn, self.parameters), self.task.timeout_seconds
+                )
                 proposed = self._success_proposal(value)
-            except (Exception, MintakaTimeoutError) as exc:
+            except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
                 proposed = self._failure_proposal(exc)
             finally:
                 task_run_context.reset(token)

@@ -8,14 +8,28 @@ thread at its next bytecode.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from mintaka.exceptions import MintakaTimeoutError
+
+T = TypeVar("T")
+
+
+async def await_with_timeout(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """Await an async body, raising MintakaTimeoutError after `seconds` (None: no limit)."""
+    if not seconds:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError as exc:
+        raise MintakaTimeoutError() from exc
 
 
 @contextmanager
