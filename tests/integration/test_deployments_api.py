@@ -230,13 +230,19 @@ def test_the_app_runs_the_scheduler_only_when_asked(tmp_path):
             assert plain.post("/api/deployments", json=body).status_code == 200
             time.sleep(0.3)
             assert runs_of(plain, "etl/prod") == []
+        started = dt.datetime.now(dt.UTC)
         with TestClient(create_app(service, scheduler_interval=0.05)) as scheduled:
             deadline = time.monotonic() + 10
             while not runs_of(scheduled, "etl/prod") and time.monotonic() < deadline:
                 time.sleep(0.05)
             runs = runs_of(scheduled, "etl/prod")
             assert runs and {r["state"]["name"] for r in runs} == {"Scheduled"}
-            assert all(dt.datetime.fromisoformat(r["expected_start_time"]) > dt.datetime.now(dt.UTC) for r in runs)
+            starts = sorted(dt.datetime.fromisoformat(r["expected_start_time"]) for r in runs)
+            # Upcoming runs exist before they start. A tick also takes a fire time that passed
+            # during the last second (so none is missed between ticks); on :00/:30 that is one run.
+            assert starts[0] >= started - dt.timedelta(seconds=1)
+            assert [s for s in starts if s > dt.datetime.now(dt.UTC)], "no upcoming run was created"
+            assert all(b - a == dt.timedelta(seconds=30) for a, b in zip(starts, starts[1:], strict=False))
     finally:
         store.close()
 
