@@ -46,3 +46,7 @@ class Abort(BaseException):
 
 class Pause(BaseException):
     """The run was paused by the orchestrator."""
+
+
+class FlowRunCancelled(BaseException):
+    """The flow run was cancelled while it ran here; the engine stops it and reports it."""

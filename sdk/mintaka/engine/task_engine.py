@@ -4,15 +4,17 @@ when the orchestrator says so. The sync and async loops share every step but the
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
-from mintaka.exceptions import Abort, MintakaTimeoutError
+from mintaka.exceptions import Abort, FlowRunCancelled, MintakaTimeoutError
 from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRunCreate
 from mintaka.states import State, StateType, utcnow
 
+from .cancellation import current_cancel_scope
 from .parameters import call_with_parameters, collect_task_inputs, resolve_futures
 from .propose import apropose, propose, seconds_until
 from .timeouts import await_with_timeout
@@ -163,6 +165,11 @@ class TaskRunEngine:
     def _context(self) -> TaskRunContext:
         return TaskRunContext(self.task, self.task_run, self.client, self.parameters, self.log_prints)
 
+    def _report_cancelled(self) -> None:
+        """The flow run was cancelled while this task ran: the task run ends CANCELLED too."""
+        cancelled = State(type=StateType.CANCELLED, message="The flow run was cancelled")
+        propose(self.client, "task_run", self.task_run.id, cancelled)
+
     def _on_start_answer(self, answer) -> State | None:
         """None: go ahead and run the body. A state: the run ends here with it."""
         if answer.status is SetStateStatus.ABORT:
@@ -186,15 +193,23 @@ class TaskRunEngine:
             if final is not None:
                 return final
             token = task_run_context.set(self._context())
+            scope = current_cancel_scope.get()  # set when a deployed run executes here
             try:
                 from .timeouts import timeout_after
 
+                if scope is not None:
+                    scope.track_thread(threading.get_ident(), running=True)
                 with timeout_after(self.task.timeout_seconds):
                     value = call_with_parameters(self.task.fn, self.parameters)
                 proposed = self._success_proposal(value)
             except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
                 proposed = self._failure_proposal(exc)
+            except FlowRunCancelled:
+                self._report_cancelled()
+                raise
             finally:
+                if scope is not None:
+                    scope.track_thread(threading.get_ident(), running=False)
                 task_run_context.reset(token)
             state = self._adopt(propose(self.client, "task_run", self.task_run.id, proposed).state, proposed)
             self._log_outcome(state)
@@ -224,6 +239,9 @@ class TaskRunEngine:
                 proposed = self._success_proposal(value)
             except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
                 proposed = self._failure_proposal(exc)
+            except FlowRunCancelled:
+                self._report_cancelled()
+                raise
             finally:
                 task_run_context.reset(token)
             answer = await apropose(self.client, "task_run", self.task_run.id, proposed)
