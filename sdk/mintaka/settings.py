@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     logging_level: str = "INFO"
     log_batch_interval: float = Field(0.5, gt=0, description="Seconds between log shipments")
     api_timeout: float = Field(30.0, gt=0)
+    heartbeat_interval: float = Field(
+        10.0, gt=0, description="Seconds between a deployed run's heartbeats; also how soon a cancel takes effect"
+    )
     api_auth: bool | None = Field(
         None,
         description="Servers: require API keys. Unset = off for `mintaka server start` on loopback"

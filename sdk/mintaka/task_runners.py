@@ -21,8 +21,9 @@ class TaskRunner:
     def start(self) -> None:
         """Called when a flow run starts using this runner."""
 
-    def shutdown(self) -> None:
-        """Called when the flow run ends (after every future finished)."""
+    def shutdown(self, wait: bool = True) -> None:
+        """Called when the flow run ends: after every future finished, or (`wait=False`) when
+        it was interrupted and task bodies may still be running."""
 
     def duplicate(self) -> TaskRunner:
         """A fresh runner with the same settings (each flow run gets its own)."""
@@ -47,9 +48,9 @@ class ConcurrentTaskRunner(TaskRunner):
         context = contextvars.copy_context()
         return self._pool.submit(context.run, fn)
 
-    def shutdown(self) -> None:
+    def shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
 
     def duplicate(self) -> TaskRunner:

@@ -3,8 +3,10 @@
 Each released run is executed in its own subprocess, `mintaka flow-run execute ID` (the same
 code path as a Fargate container): the subprocess claims the run by proposing PENDING, so two
 workers polling one queue never run a run twice. At most `limit` subprocesses run at once;
-while one runs, the worker heartbeats its run, and a run being cancelled (CANCELLING) is
-marked CANCELLED and its subprocess terminated.
+while one runs, the worker heartbeats its run. A run being cancelled (CANCELLING) is stopped:
+its subprocess is asked to stop the flow (SIGUSR1: it reports the run and its task runs
+CANCELLED), then terminated if it has not exited within a grace period; a run its subprocess
+left CANCELLING is marked CANCELLED.
 
 Runs waiting to be retried (AwaitingRetry) are skipped: the executor that ran them retries
 them itself.
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mintaka.engine.cancellation import CANCEL_SIGNAL
 from mintaka.exceptions import MintakaError
 from mintaka.states import State, StateType
 
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from mintaka.schemas import FlowRun
 
 TERMINATE_GRACE_SECONDS = 10.0
+CANCEL_GRACE_SECONDS = 10.0  # after asking a subprocess to stop a cancelled flow, before SIGTERM
 _TICK = 0.2
 
 
@@ -39,6 +43,7 @@ class _Child:
     run: FlowRun
     process: subprocess.Popen
     started: float = field(default_factory=time.monotonic)
+    cancelled_at: float | None = None
     terminated_at: float | None = None
 
 
@@ -136,15 +141,20 @@ class Worker:
         self.say(f"Submitted flow run {run.id} ({run.deployment_name or run.flow_name}, pid {process.pid})")
 
     def reap(self) -> None:
+        now = time.monotonic()
         for run_id, child in list(self.children.items()):
             code = child.process.poll()
             if code is None:
-                if child.terminated_at and time.monotonic() - child.terminated_at > TERMINATE_GRACE_SECONDS:
+                if child.terminated_at and now - child.terminated_at > TERMINATE_GRACE_SECONDS:
                     child.process.kill()
+                elif child.cancelled_at and not child.terminated_at and now - child.cancelled_at > CANCEL_GRACE_SECONDS:
+                    self._terminate(child)
                 continue
             del self.children[run_id]
             self.finished[run_id] = code
             self.say(f"Flow run {run_id} exited with code {code}")
+            if child.cancelled_at is not None:
+                self._end_cancelled(run_id)
 
     def heartbeat(self) -> None:
         for run_id, child in list(self.children.items()):
@@ -154,20 +164,26 @@ class Worker:
                 self.say(f"Heartbeat for flow run {run_id} failed: {exc}")
                 continue
             state = run.state.type if run.state else None
-            if state in (StateType.CANCELLING, StateType.CANCELLED) and child.terminated_at is None:
+            if state in (StateType.CANCELLING, StateType.CANCELLED) and child.cancelled_at is None:
                 self.cancel(child)
 
     def cancel(self, child: _Child) -> None:
-        """The run is being cancelled: record CANCELLED, then stop its subprocess."""
+        """The run is being cancelled: ask its subprocess to stop the flow (it reports the run)."""
+        child.cancelled_at = time.monotonic()
+        self.say(f"Flow run {child.run.id} was cancelled: stopping its subprocess (pid {child.process.pid})")
+        if child.process.poll() is None and CANCEL_SIGNAL is not None:
+            os.kill(child.process.pid, CANCEL_SIGNAL)
+        else:
+            self._terminate(child)
+
+    def _end_cancelled(self, run_id: uuid.UUID) -> None:
+        """The subprocess exited without ending its cancelled run (it was killed): end it here."""
         from mintaka.engine.propose import propose
 
-        if child.run.id is not None:
-            try:
-                propose(self.client, "flow_run", child.run.id, State(type=StateType.CANCELLED, message="Cancelled"))
-            except MintakaError as exc:
-                self.say(f"Could not mark flow run {child.run.id} cancelled: {exc}")
-        self.say(f"Flow run {child.run.id} was cancelled: terminating its subprocess (pid {child.process.pid})")
-        self._terminate(child)
+        try:
+            propose(self.client, "flow_run", run_id, State(type=StateType.CANCELLED))
+        except MintakaError as exc:
+            self.say(f"Could not mark flow run {run_id} cancelled: {exc}")
 
     def shutdown(self) -> None:
         """Stop: subprocesses still running are terminated (their runs are reported CRASHED)."""

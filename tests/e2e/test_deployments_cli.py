@@ -245,12 +245,16 @@ def test_cancelling_a_running_run_terminates_its_subprocess(live_server, run_cli
         "worker", "start", "--queue", "long", "--heartbeat-interval", "0.5", "--poll-interval", "0.3", api_url=url
     )
     wait_for(lambda: client.read_flow_run(run.id).state.type is StateType.RUNNING, 60, what=worker.output)
-    answer = client.set_flow_run_state(run.id, SetStateRequest(state=State(type=StateType.CANCELLING)))
+    answer = client.set_flow_run_state(
+        run.id, SetStateRequest(state=State(type=StateType.CANCELLING, message="Not needed today"))
+    )
     assert answer.status == "ACCEPT"
     wait_for(lambda: "exited with code" in worker.output(), 30, what=worker.output)
     final = client.read_flow_run(run.id)
-    assert final.state.type is StateType.CANCELLED, final.state
+    assert (final.state.type, final.state.message) == (StateType.CANCELLED, "Not needed today")
     assert "was cancelled" in worker.output()
+    # The subprocess stopped the flow itself (asked with SIGUSR1), well before the grace ran out.
+    assert "exited with code 1" in worker.output()
     assert worker.process.poll() is None  # the worker carries on
 
 

@@ -116,6 +116,10 @@ def assert_accepted(decision: Decision, state_type: StateType) -> None:
 # -- the whole transition table, plain states, through each policy
 
 
+NOT_STARTED = [None, StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED]
+END_CANCELLED = [StateType.RUNNING, StateType.SCHEDULED, StateType.PAUSED, StateType.FAILED, StateType.CRASHED]
+
+
 def expected_status(from_type: StateType | None, to_type: StateType) -> SetStateStatus:
     if from_type in TERMINAL_STATE_TYPES:
         return REJECT
@@ -124,16 +128,28 @@ def expected_status(from_type: StateType | None, to_type: StateType) -> SetState
     return ACCEPT
 
 
+def expected_flow_run_rewrite(from_type: StateType | None, to_type: StateType) -> StateType | None:
+    """Flow runs only: cancelling what has not started ends it; a cancelling run can only end."""
+    if to_type is StateType.CANCELLING and from_type in NOT_STARTED:
+        return StateType.CANCELLED
+    if from_type is StateType.CANCELLING and to_type in END_CANCELLED:
+        return StateType.CANCELLED
+    return None
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("from_type", "to_type"), list(itertools.product([None, *ALL_TYPES], ALL_TYPES)))
 def test_transition_table(kind, from_type, to_type):
     ctx = make_ctx(from_type, to_type, kind=kind)
     decision = evaluate(ctx)
-    if expected_status(from_type, to_type) is ACCEPT:
+    rewrite = expected_flow_run_rewrite(from_type, to_type) if kind == "flow_run" else None
+    if expected_status(from_type, to_type) is not ACCEPT:
+        assert_refused(decision, REJECT, ctx)
+    elif rewrite is not None:
+        assert_accepted(decision, rewrite)
+    else:
         assert_accepted(decision, to_type)
         assert decision.state is ctx.proposed
-    else:
-        assert_refused(decision, REJECT, ctx)
 
 
 class TestPreventDuplicateTransitions:
@@ -167,6 +183,42 @@ class TestPreventDuplicateTransitions:
         """Worker A: PENDING then RUNNING. Worker B's late PENDING must not reset the run."""
         ctx = make_ctx(StateType.RUNNING, StateType.PENDING)
         assert_refused(evaluate(ctx), REJECT, ctx)
+
+
+class TestCancellation:
+    """Cancelling ends a run that has not started at once; a cancelling run can only end."""
+
+    @pytest.mark.parametrize("from_type", NOT_STARTED)
+    def test_a_run_not_started_is_cancelled_at_once(self, from_type):
+        proposed = State(type=StateType.CANCELLING, message="Stopped by alice")
+        decision = evaluate(make_ctx(from_type, proposed, kind="flow_run"))
+        assert_accepted(decision, StateType.CANCELLED)
+        assert decision.state.message == "Stopped by alice"
+        assert decision.end_time == NOW
+
+    def test_a_running_run_is_cancelling_until_its_executor_stops(self):
+        proposed = State(type=StateType.CANCELLING, message="Stopped by alice")
+        decision = evaluate(make_ctx(StateType.RUNNING, proposed, kind="flow_run", held=("work-queue:q",)))
+        assert_accepted(decision, StateType.CANCELLING)
+        assert decision.release_slots == ("work-queue:q",)  # the queue's slot frees at once
+        assert decision.end_time is None
+
+    @pytest.mark.parametrize("to_type", END_CANCELLED)
+    def test_whatever_a_cancelling_run_proposes_next_ends_it_cancelled(self, to_type):
+        current = State(type=StateType.CANCELLING, message="Stopped by alice", timestamp=EARLIER)
+        decision = evaluate(make_ctx(current, to_type, kind="flow_run", retries=3))
+        assert_accepted(decision, StateType.CANCELLED)
+        assert decision.state.message == "Stopped by alice"
+        assert decision.run_count is None  # it never starts again
+
+    @pytest.mark.parametrize("to_type", [StateType.COMPLETED, StateType.CANCELLED])
+    def test_a_cancelling_run_that_finished_first_keeps_its_end(self, to_type):
+        ctx = make_ctx(StateType.CANCELLING, to_type, kind="flow_run")
+        assert_accepted(evaluate(ctx), to_type)
+
+    def test_task_runs_are_not_rewritten(self):
+        ctx = make_ctx(StateType.SCHEDULED, StateType.CANCELLING, kind="task_run")
+        assert_accepted(evaluate(ctx), StateType.CANCELLING)
 
 
 class TestTerminalStatesAreFinal:

@@ -27,6 +27,8 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.OnlyScheduledRunsBecomeLate,
+    r.CancelRunsThatHaveNotStarted,
+    r.CancellingRunsEndCancelled,
     r.WaitForScheduledTime,
     r.SecureWorkQueueSlots,
     r.ReleaseConcurrencySlots,

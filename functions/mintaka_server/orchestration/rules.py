@@ -93,6 +93,38 @@ class OnlyScheduledRunsBecomeLate(Rule):
             decision.refuse(SetStateStatus.REJECT, ctx.run.state, f"Only a SCHEDULED run can be Late (it is {current})")
 
 
+class CancelRunsThatHaveNotStarted(Rule):
+    """Cancelling a run nothing is executing yet (scheduled, paused, or claimed but not started)
+    ends it at once: there is no executor to wait for. A worker or a Fargate task that claimed
+    it finds it CANCELLED when it proposes RUNNING, and stops there."""
+
+    FROM_STATES = frozenset({None, StateType.SCHEDULED, StateType.PENDING, StateType.PAUSED})
+    TO_STATES = frozenset({StateType.CANCELLING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        decision.state = _cancelled(decision.state.message)
+
+
+class CancellingRunsEndCancelled(Rule):
+    """A run being cancelled can only end. Its executor, interrupted, reports CRASHED or FAILED;
+    a racing executor may still propose RUNNING (or a retry): each ends the run CANCELLED, so a
+    cancelled run never starts again. COMPLETED is kept: the run finished before it was stopped."""
+
+    FROM_STATES = frozenset({StateType.CANCELLING})
+    TO_STATES = frozenset(
+        {StateType.RUNNING, StateType.SCHEDULED, StateType.PAUSED, StateType.FAILED, StateType.CRASHED}
+    )
+
+    @staticmethod
+    def apply(ctx, decision):
+        decision.state = _cancelled(ctx.run.state.message)
+
+
+def _cancelled(message: str | None) -> State:
+    return State(type=StateType.CANCELLED, message=message or "Cancelled")
+
+
 class PreventRunningTasksInFinishedFlows(Rule):
     """A task may not start once its flow run has finished or is being cancelled: its result
     could never be used, and it would hold slots for nothing."""

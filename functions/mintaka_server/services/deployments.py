@@ -211,10 +211,14 @@ class DeploymentService:
 
     def reap_stale_runs(self, stale_after: dt.timedelta = dt.timedelta(seconds=90)) -> int:
         """RUNNING runs whose executor heartbeats (every deployed run's does) but has not for
-        `stale_after` are marked CRASHED: the executor was lost (killed, its machine gone)."""
+        `stale_after` are marked CRASHED: the executor was lost (killed, its machine gone).
+        A CANCELLING run whose executor went silent ends CANCELLED (the rules say so)."""
+        return sum(self._reap(state_type, stale_after) for state_type in (StateType.RUNNING, StateType.CANCELLING))
+
+    def _reap(self, state_type: StateType, stale_after: dt.timedelta) -> int:
         now, reaped, cursor = self.clock(), 0, None
         while True:
-            page = self.store.list_flow_runs(FlowRunFilter(state_type=StateType.RUNNING, limit=200, cursor=cursor))
+            page = self.store.list_flow_runs(FlowRunFilter(state_type=state_type, limit=200, cursor=cursor))
             for run in page.items:
                 beat = self.store.read_document(HEARTBEAT, str(run.id)) if run.deployment_name else None
                 if beat is None:

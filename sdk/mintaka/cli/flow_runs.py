@@ -1,5 +1,5 @@
-"""`mintaka flow-run ls | inspect | execute`: browse flow runs, their states, task runs and logs;
-execute a deployment's run."""
+"""`mintaka flow-run ls | inspect | cancel | execute`: browse flow runs, their states, task runs
+and logs; cancel one; execute a deployment's run."""
 
 from __future__ import annotations
 
@@ -70,6 +70,33 @@ def inspect(
     _show(detail, logs)
 
 
+@app.command("cancel")
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The flow run's id.")],
+    message: Annotated[str, typer.Option("--message", "-m", help="Why; shown on the run.")] = "Cancelled by a user",
+    json_output: Annotated[bool, typer.Option("--json", help="Print the orchestrator's answer as JSON.")] = False,
+) -> None:
+    """Cancel a flow run. One that has not started ends CANCELLED at once; a running one is
+    CANCELLING until its executor stops it (within a heartbeat), then CANCELLED."""
+    from mintaka.client import get_client
+    from mintaka.engine.propose import propose
+    from mintaka.schemas import SetStateStatus
+    from mintaka.states import State, StateType
+
+    from ._output import console, parse_id, print_error, print_json, state_label
+
+    rid = parse_id(run_id, "flow run id")
+    answer = propose(get_client(), "flow_run", rid, State(type=StateType.CANCELLING, message=message))
+    if json_output:
+        print_json(answer)
+    accepted = answer.status is SetStateStatus.ACCEPT
+    if not accepted:
+        print_error(f"Flow run {rid} was not cancelled: {answer.details.reason}")
+        raise typer.Exit(1)
+    if not json_output:
+        console().print(f"Flow run {rid} is {state_label(answer.state)}", soft_wrap=True)
+
+
 @app.command("execute")
 def execute(run_id: Annotated[str, typer.Argument(metavar="ID", help="A run created by a deployment.")]) -> None:
     """Run a deployment's flow run here: claim it, fetch its code, run the flow, report.
@@ -81,6 +108,15 @@ def execute(run_id: Annotated[str, typer.Argument(metavar="ID", help="A run crea
     _exit_on_sigterm()
     execution = execute_flow_run(parse_id(run_id, "flow run id"))
     console().print(execution.message, soft_wrap=True, markup=False)
+    if execution.cancelled:
+        # A cancelled task body may be stuck in a blocking call; its thread must not keep this
+        # process (a worker's subprocess, a Fargate task) alive. Everything is reported already.
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     raise typer.Exit(0 if execution.ok else 1)
 
 

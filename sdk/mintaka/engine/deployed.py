@@ -22,10 +22,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mintaka.exceptions import Abort, MintakaError, ParameterValidationError
+from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, ParameterValidationError
 from mintaka.schemas import SetStateStatus
 from mintaka.states import State, StateType
 
+from .cancellation import CancelScope
 from .propose import propose
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class Execution:
     run_id: uuid.UUID
     state: State | None
     message: str
+    cancelled: bool = False  # interrupted here: task bodies may still be running in threads
 
     @property
     def ok(self) -> bool:
@@ -88,7 +90,7 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, cla
     except ParameterValidationError as exc:
         return Execution(run_id, client.read_flow_run(run_id).state, str(exc))
     try:
-        with _heartbeats(client, run_id):
+        with CancelScope() as scope, _heartbeats(client, run_id, scope):
             if flow.isasync:
                 from mintaka._sync import run_coroutine_sync
 
@@ -97,23 +99,35 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, cla
                 state = engine.run()
     except Abort as exc:
         return Execution(run_id, client.read_flow_run(run_id).state, f"Flow run {run_id} aborted: {exc}")
+    except FlowRunCancelled:
+        # The engine reported the run unless the interrupt came while it was reporting: end it here.
+        state = propose(client, "flow_run", run_id, State(type=StateType.CANCELLED)).state
+        _cancel_unfinished_task_runs(client, run_id)
+        message = f"Flow run {run_id} of {run.deployment_name} was cancelled: {state.message}"
+        return Execution(run_id, state, message, cancelled=True)
     where = f" at commit {commit[:12]}" if commit else ""
     return Execution(run_id, state, f"Flow run {run_id} of {run.deployment_name}{where} finished: {state.name}")
 
 
-HEARTBEAT_SECONDS = 15.0
+STOPPING = (StateType.CANCELLING, StateType.CANCELLED)
 
 
 @contextmanager
-def _heartbeats(client: MintakaClient, run_id: uuid.UUID, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
+def _heartbeats(client: MintakaClient, run_id: uuid.UUID, scope: CancelScope) -> Iterator[None]:
     """Tell the API this executor is alive while the flow runs (in a worker subprocess, a
-    Fargate task or a Lambda alike), so the reaper can tell a lost run from a long one."""
+    Fargate task or a Lambda alike), so the reaper can tell a lost run from a long one. The
+    answer is the run: once it is being cancelled, the flow is interrupted."""
+    from mintaka.settings import get_settings
+
+    every = get_settings().heartbeat_interval
     stop = threading.Event()
 
     def beat() -> None:
         while True:
             with suppress(Exception):  # a missed beat must not fail the run; the next one may pass
-                client.heartbeat_flow_run(run_id)
+                run = client.heartbeat_flow_run(run_id)
+                if run.state is not None and run.state.type in STOPPING and not stop.is_set():
+                    scope.cancel()
             if stop.wait(every):
                 return
 
@@ -124,6 +138,15 @@ def _heartbeats(client: MintakaClient, run_id: uuid.UUID, every: float = HEARTBE
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def _cancel_unfinished_task_runs(client: MintakaClient, run_id: uuid.UUID) -> None:
+    """Task runs whose bodies were stuck when the flow was cancelled (a blocking call outlives
+    the interrupt) end CANCELLED with it, not RUNNING forever."""
+    for task_run in client.read_flow_run_detail(run_id).task_runs:
+        if task_run.state is not None and not task_run.state.is_final():
+            cancelled = State(type=StateType.CANCELLED, message="The flow run was cancelled")
+            propose(client, "task_run", task_run.id, cancelled)
 
 
 def _claimed_for(run, claim: str | None) -> bool:

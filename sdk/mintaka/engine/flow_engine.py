@@ -204,6 +204,7 @@ class FlowRunEngine:
         if self.flow_run is None:
             self.create_run()
         token = flow_run_context.set(self.ctx)
+        interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
         try:
             while True:
                 final = self._start_attempt()
@@ -220,6 +221,7 @@ class FlowRunEngine:
                     self._wait_for_futures()
                     proposed = self._failure_proposal(exc)
                 except BaseException as exc:
+                    interrupted = True
                     self._crash(exc)
                     raise
                 state = self._report(proposed)
@@ -228,7 +230,7 @@ class FlowRunEngine:
                 self.ctx.futures.clear()
                 time.sleep(seconds_until(state))
         finally:
-            self.ctx.task_runner.shutdown()
+            self.ctx.task_runner.shutdown(wait=not interrupted)
             flow_run_context.reset(token)
 
     # -- async
@@ -236,6 +238,7 @@ class FlowRunEngine:
         if self.flow_run is None:
             self.create_run()
         token = flow_run_context.set(self.ctx)
+        interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
         try:
             while True:
                 final = self._start_attempt()
@@ -251,6 +254,7 @@ class FlowRunEngine:
                     await asyncio.to_thread(self._wait_for_futures)
                     proposed = self._failure_proposal(exc)
                 except BaseException as exc:
+                    interrupted = True
                     self._crash(exc)
                     raise
                 state = self._report(proposed)
@@ -259,5 +263,5 @@ class FlowRunEngine:
                 self.ctx.futures.clear()
                 await asyncio.sleep(seconds_until(state))
         finally:
-            self.ctx.task_runner.shutdown()
+            self.ctx.task_runner.shutdown(wait=not interrupted)
             flow_run_context.reset(token)

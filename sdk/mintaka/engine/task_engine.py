@@ -173,7 +173,10 @@ class TaskRunEngine:
     def _on_start_answer(self, answer) -> State | None:
         """None: go ahead and run the body. A state: the run ends here with it."""
         if answer.status is SetStateStatus.ABORT:
-            raise Abort(answer.details.reason or "Task run aborted by the orchestrator")
+            # It will never start (its flow run is ending, or a limit is 0): say so on the run.
+            reason = answer.details.reason or "Task run aborted by the orchestrator"
+            propose(self.client, "task_run", self.task_run.id, State(type=StateType.CANCELLED, message=reason))
+            raise Abort(reason)
         state = answer.state
         if answer.status is SetStateStatus.ACCEPT and state.type is StateType.RUNNING:
             return None

@@ -185,3 +185,7 @@ def test_zero_limit_aborts(client):
 
     with pytest.raises(Abort, match="limit"):
         f()
+    [run] = client.list_flow_runs(FlowRunFilter(flow_name="f")).items
+    [aborted] = client.read_flow_run_detail(run.id).task_runs
+    assert aborted.state.type is StateType.CANCELLED
+    assert "Concurrency limit for tag 'off' is 0" in aborted.state.message
