@@ -254,6 +254,34 @@ def test_the_minute_tick_marks_late_runs_and_reaps_lost_ones(cloud_bench):
     assert cloud_bench.orchestration.read_flow_run(lost.id).state.type is StateType.CRASHED
 
 
+def test_a_lost_run_with_retries_left_is_requeued_to_sqs_and_a_worker_finishes_it(cloud_bench):
+    from mintaka.schemas import SetStateRequest
+    from mintaka.states import State
+    from mintaka_server.services.deployments import HEARTBEAT
+
+    cloud_bench.deploy(retries=1)
+    run = cloud_bench.deployments.create_deployment_run("greet", "prod", DeploymentRunCreate())
+    [first] = sqs_batch(cloud_bench.endpoint, cloud_bench.queue_url())["Records"]  # a worker took it...
+    for state in (StateType.PENDING, StateType.RUNNING):
+        cloud_bench.orchestration.set_flow_run_state(run.id, SetStateRequest(state=State(type=state)))
+    silent_since = (utcnow() - dt.timedelta(minutes=5)).isoformat()  # ...and its Lambda timed out
+    cloud_bench.orchestration.store.put_document(HEARTBEAT, str(run.id), {"at": silent_since})
+
+    tick = {"rrule_tick": True, "scheduled_time": minute_floor().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    handlers.trigger(tick, LambdaContext())
+    requeued = cloud_bench.orchestration.read_flow_run(run.id).state
+    assert (requeued.type, requeued.name) == (StateType.SCHEDULED, "Requeued")
+    assert "No heartbeat" in requeued.message
+
+    batch = sqs_batch(cloud_bench.endpoint, cloud_bench.queue_url())
+    assert [json.loads(r["body"])["flow_run_id"] for r in batch["Records"]] == [str(run.id)]
+    assert handlers.worker(batch, LambdaContext()) == {"batchItemFailures": []}
+    history = [s.name for s in cloud_bench.orchestration.read_flow_run_states(run.id)]
+    assert history == ["Scheduled", "Pending", "Running", "Crashed", "Requeued", "Pending", "Running", "Completed"]
+    assert cloud_bench.orchestration.read_flow_run(run.id).run_count == 2
+    assert batch["Records"][0]["messageId"] != first["messageId"]  # a new message, not the lost one
+
+
 def test_runs_of_a_new_work_queue_get_their_own_sqs_queue_with_a_dead_letter_queue(cloud_bench):
     cloud_bench.deploy(work_queue_name="reports")
     run = cloud_bench.deployments.create_deployment_run("greet", "prod", DeploymentRunCreate())

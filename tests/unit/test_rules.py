@@ -63,6 +63,7 @@ def make_ctx(
     flow_run_state: State | None = None,
     cached: State | None = None,
     limits: dict[str, tuple[int, int]] | None = None,
+    work_queue: str | None = None,
 ) -> TransitionContext:
     if isinstance(current, StateType):
         current = state(current)
@@ -80,6 +81,7 @@ def make_ctx(
         tags=tags,
         held_slots=held,
         start_time=start_time,
+        work_queue_name=work_queue,
     )
     return TransitionContext(
         run=snapshot,
@@ -398,6 +400,46 @@ RETRY_TABLE = [
     (5, (2, 4), 6, None),
     (0, (10,), 1, None),
 ]
+
+
+class TestRequeueLostRuns:
+    """A deployment's run whose executor was lost goes back to its queue while retries last."""
+
+    @pytest.mark.parametrize(("retries", "delays", "run_count", "delay"), RETRY_TABLE)
+    def test_retry_table(self, retries, delays, run_count, delay):
+        crashed = State(type=StateType.CRASHED, message="No heartbeat for 95 s", timestamp=NOW)
+        ctx = make_ctx(
+            StateType.RUNNING,
+            crashed,
+            kind="flow_run",
+            retries=retries,
+            delays=delays,
+            run_count=run_count,
+            work_queue="default",
+            held=("work-queue:default",),
+        )
+        decision = evaluate(ctx)
+        assert decision.status is ACCEPT and decision.commit
+        assert decision.release_slots == ("work-queue:default",)  # the lost executor's slot frees
+        if delay is None:
+            assert decision.state is crashed
+            assert decision.end_time == NOW
+            return
+        requeued = decision.state
+        assert (requeued.type, requeued.name, requeued.message) == (
+            StateType.SCHEDULED,
+            "Requeued",
+            "No heartbeat for 95 s",
+        )
+        assert requeued.state_details.scheduled_time == NOW + dt.timedelta(seconds=delay)
+        assert decision.history_before == [crashed]
+        assert decision.end_time is None
+
+    @pytest.mark.parametrize(("kind", "work_queue"), [("flow_run", None), ("task_run", "default")])
+    def test_only_a_deployments_flow_runs_are_requeued(self, kind, work_queue):
+        """An ad-hoc run crashed with its own process: nobody is left to run it again."""
+        ctx = make_ctx(StateType.RUNNING, StateType.CRASHED, kind=kind, retries=3, work_queue=work_queue)
+        assert_accepted(evaluate(ctx), StateType.CRASHED)
 
 
 class TestRetryFailedRuns:

@@ -33,6 +33,7 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.SecureWorkQueueSlots,
     r.ReleaseConcurrencySlots,
     r.RetryFailedRuns,
+    r.RequeueLostRuns,
     r.RenameRetryingRuns,
     r.UpdateRunBookkeeping,
 )

@@ -21,6 +21,8 @@ TERMINAL = frozenset(TERMINAL_STATE_TYPES)
 
 # How long a client is asked to wait before proposing again when a concurrency slot is taken.
 SLOT_WAIT_SECONDS = 0.5
+# The SCHEDULED state of a deployment's run sent back to its queue after its executor was lost.
+REQUEUED = "Requeued"
 
 
 class Rule:
@@ -254,25 +256,43 @@ class RetryFailedRuns(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        policy = ctx.run.empirical_policy
-        if ctx.run.run_count > policy.retries:
-            return
-        delays = policy.retry_delay_seconds
-        attempt = max(ctx.run.run_count - 1, 0)
-        delay = delays[min(attempt, len(delays) - 1)] if delays else 0.0
-        if policy.retry_jitter_factor:
-            delay += delay * policy.retry_jitter_factor * ctx.jitter
-        failed = decision.state
-        decision.history_before.append(failed)
-        decision.state = State(
-            type=StateType.SCHEDULED,
-            name="AwaitingRetry",
-            message=failed.message,
-            state_details=failed.state_details.model_copy(
-                update={"scheduled_time": ctx.now + dt.timedelta(seconds=delay)}
-            ),
-        )
-        decision.delay_seconds = delay
+        _schedule_retry(ctx, decision, "AwaitingRetry")
+
+
+class RequeueLostRuns(Rule):
+    """A deployment's run whose executor was lost (the reaper found it silent, or a worker or
+    container was stopped under it) ends CRASHED; with retries left it goes back to its work
+    queue instead, SCHEDULED as "Requeued", for any worker to pick up: no executor is left to
+    retry it (an "AwaitingRetry" run is its own executor's to retry). Crashed stays in history."""
+
+    FROM_STATES = frozenset({StateType.RUNNING})
+    TO_STATES = frozenset({StateType.CRASHED})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.run.kind == "flow_run" and ctx.run.work_queue_name:
+            _schedule_retry(ctx, decision, REQUEUED)
+
+
+def _schedule_retry(ctx: TransitionContext, decision: Decision, name: str) -> None:
+    """With retries left, the proposed end becomes a SCHEDULED state `name` at now + delay."""
+    policy = ctx.run.empirical_policy
+    if ctx.run.run_count > policy.retries:
+        return
+    delays = policy.retry_delay_seconds
+    attempt = max(ctx.run.run_count - 1, 0)
+    delay = delays[min(attempt, len(delays) - 1)] if delays else 0.0
+    if policy.retry_jitter_factor:
+        delay += delay * policy.retry_jitter_factor * ctx.jitter
+    ended = decision.state
+    decision.history_before.append(ended)
+    decision.state = State(
+        type=StateType.SCHEDULED,
+        name=name,
+        message=ended.message,
+        state_details=ended.state_details.model_copy(update={"scheduled_time": ctx.now + dt.timedelta(seconds=delay)}),
+    )
+    decision.delay_seconds = delay
 
 
 class RenameRetryingRuns(Rule):

@@ -95,6 +95,8 @@ class DeploymentService:
         self.schedule_sync = schedule_sync
         self.dispatcher = dispatcher
         self.clock = clock
+        if dispatcher is not None:  # runs the rules requeue need a message too, whoever crashed them
+            orchestration.on_requeued = dispatcher.dispatch
 
     # -- deployments
     def upsert_deployment(self, body: DeploymentCreate) -> Deployment:
@@ -211,7 +213,8 @@ class DeploymentService:
 
     def reap_stale_runs(self, stale_after: dt.timedelta = dt.timedelta(seconds=90)) -> int:
         """RUNNING runs whose executor heartbeats (every deployed run's does) but has not for
-        `stale_after` are marked CRASHED: the executor was lost (killed, its machine gone).
+        `stale_after` are marked CRASHED: the executor was lost (killed, its machine gone). With
+        retries left the rules requeue the run instead (and `on_requeued` sends it to its queue).
         A CANCELLING run whose executor went silent ends CANCELLED (the rules say so)."""
         return sum(self._reap(state_type, stale_after) for state_type in (StateType.RUNNING, StateType.CANCELLING))
 

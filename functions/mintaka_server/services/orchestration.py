@@ -6,12 +6,13 @@ laptop and one on Lambda go through the same validation, rules and writes.
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from mintaka.exceptions import ObjectNotFound
+from mintaka.exceptions import MintakaError, ObjectNotFound
 from mintaka.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -45,7 +46,7 @@ from mintaka_server.orchestration import (
     force,
 )
 from mintaka_server.orchestration.context import RunKind, work_queue_slot
-from mintaka_server.orchestration.rules import SLOT_WAIT_SECONDS
+from mintaka_server.orchestration.rules import REQUEUED, SLOT_WAIT_SECONDS
 from mintaka_server.services.api_keys import ApiKeyService
 from mintaka_server.storage import SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
@@ -53,6 +54,7 @@ Run = TypeVar("Run", FlowRun, TaskRun)
 
 # Server settings: small JSON documents in the store, by name.
 RESULT_STORAGE_SETTING = "result_storage"
+logger = logging.getLogger(__name__)
 
 # A transition that keeps losing races is answered with the run's state as it then stands.
 MAX_CONFLICT_RETRIES = 8
@@ -66,6 +68,9 @@ class OrchestrationService:
         self.clock = clock
         self.rng = rng or random.Random()
         self.api_keys = ApiKeyService(store, clock=clock)
+        # Called with a flow run the rules requeued (its executor was lost), so that it reaches
+        # its work queue again; the deployment service sets it when its queue needs a message.
+        self.on_requeued: Callable[[FlowRun], None] | None = None
 
     # -- flows
     def create_flow(self, body: FlowCreate) -> Flow:
@@ -309,6 +314,8 @@ class OrchestrationService:
                     state=run.state,
                     details=OrchestrationDetails(reason=str(exc), delay_seconds=SLOT_WAIT_SECONDS),
                 )
+            if kind == "flow_run" and _is_requeue(decision.state) and self.on_requeued is not None:
+                self._requeue(run.model_copy(update={"state": decision.state}))
             return _answer(decision)
         run = self._read_run(kind, run_id)
         return OrchestrationResult(
@@ -316,6 +323,12 @@ class OrchestrationService:
             state=run.state,
             details=OrchestrationDetails(reason="The run kept changing; here is its current state"),
         )
+
+    def _requeue(self, run: FlowRun) -> None:
+        try:
+            self.on_requeued(run)
+        except MintakaError:  # the run is requeued in the store; a worker polling the store finds it
+            logger.exception("Flow run %s was requeued but could not be sent to its work queue", run.id)
 
 
 def _stamped(state: State, kind: RunKind, run: FlowRun | TaskRun, now) -> State:
@@ -378,3 +391,7 @@ _NOUNS = "falcon otter lynx heron badger comet nebula quasar pulsar meteor ibis 
 
 def _run_name() -> str:
     return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}"
+
+
+def _is_requeue(state: State) -> bool:
+    return state.type is StateType.SCHEDULED and state.name == REQUEUED
