@@ -36,7 +36,7 @@ class EmbeddedScheduler:
         if late:
             logger.info("Marked %d run(s) Late", late)
         if reaped:
-            logger.warning("Marked %d run(s) CRASHED: their executors stopped heartbeating", reaped)
+            logger.warning("Reaped %d run(s) whose executors stopped heartbeating (crashed, or requeued)", reaped)
         logger.debug("Scheduler tick: %d scheduled run(s) due soon", len(created))
 
     def _loop(self) -> None:
