@@ -174,7 +174,9 @@ def trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if request.rrule_tick:
         fired = minute_tick(cloud.deployments_at(request.scheduled_time), cloud.deployments)
         if fired.late or fired.reaped:
-            logger.warning("%d run(s) marked Late, %d reaped (executor lost: crashed, or requeued)", fired.late, fired.reaped)
+            logger.warning(
+                "%d run(s) marked Late, %d reaped (executor lost: crashed, or requeued)", fired.late, fired.reaped
+            )
     else:
         fired = fire_schedule(cloud.deployments, request.deployment, request.schedule_index, request.scheduled_time)
     if fired.skipped:
