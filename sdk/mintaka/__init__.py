@@ -21,11 +21,14 @@ _LAZY = {
     "ConcurrentTaskRunner": "mintaka.task_runners",
     "SequentialTaskRunner": "mintaka.task_runners",
     "get_client": "mintaka.client",
+    "pause_flow_run": "mintaka.pausing",
+    "resume_flow_run": "mintaka.pausing",
 }
 
 if TYPE_CHECKING:
     from mintaka.client import get_client
     from mintaka.futures import MintakaFuture
+    from mintaka.pausing import pause_flow_run, resume_flow_run
     from mintaka.states import State, StateType
     from mintaka.task_runners import ConcurrentTaskRunner, SequentialTaskRunner
 
@@ -51,6 +54,8 @@ __all__ = [
     "get_client",
     "get_run_context",
     "get_run_logger",
+    "pause_flow_run",
+    "resume_flow_run",
     "tags",
     "task",
     "unmapped",

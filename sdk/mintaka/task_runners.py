@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
+import functools
 import os
 from collections.abc import Callable
 
+from mintaka._pool import ElasticThreadPool
 from mintaka.states import State
 
 
@@ -31,22 +33,23 @@ class TaskRunner:
 
 
 class ConcurrentTaskRunner(TaskRunner):
-    """Runs task runs concurrently in threads (the default)."""
+    """Runs task runs concurrently in threads (the default): up to `max_workers` at once, on as
+    few threads as keep the work moving (see `ElasticThreadPool`)."""
 
     name = "concurrent"
 
     def __init__(self, max_workers: int | None = None):
         self.max_workers = max_workers or min(64, (os.cpu_count() or 1) * 8)
-        self._pool: cf.ThreadPoolExecutor | None = None
+        self._pool: ElasticThreadPool | None = None
 
     def start(self) -> None:
         self._pool = None  # created on first submit: flows that never submit pay nothing
 
     def submit(self, fn: Callable[[], State]) -> cf.Future:
         if self._pool is None:
-            self._pool = cf.ThreadPoolExecutor(self.max_workers, thread_name_prefix="mintaka-task")
+            self._pool = ElasticThreadPool(self.max_workers, name="mintaka-task")
         context = contextvars.copy_context()
-        return self._pool.submit(context.run, fn)
+        return self._pool.submit(functools.partial(context.run, fn))
 
     def shutdown(self, wait: bool = True) -> None:
         if self._pool is not None:

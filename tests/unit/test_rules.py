@@ -223,6 +223,40 @@ class TestCancellation:
         assert_accepted(evaluate(ctx), StateType.CANCELLING)
 
 
+class TestPauseAndResume:
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_a_resume_within_the_pause_continues_the_same_attempt(self, kind):
+        paused = state(StateType.PAUSED, pause_timeout=NOW + dt.timedelta(seconds=1))
+        decision = evaluate(make_ctx(paused, StateType.RUNNING, kind=kind, run_count=1, start_time=EARLIER))
+        assert_accepted(decision, StateType.RUNNING)
+        assert decision.run_count is None  # no new attempt: retries are not spent by pausing
+        assert decision.start_time is None
+
+    @pytest.mark.parametrize("seconds_late", [0, 1, 86400])
+    def test_a_resume_after_the_pause_timed_out_is_rejected(self, seconds_late):
+        paused = state(StateType.PAUSED, pause_timeout=NOW - dt.timedelta(seconds=seconds_late))
+        ctx = make_ctx(paused, StateType.RUNNING, kind="flow_run", run_count=1)
+        decision = evaluate(ctx)
+        assert_refused(decision, REJECT, ctx)
+        assert "pause timed out" in decision.reason
+
+    def test_a_pause_without_a_timeout_resumes_any_time(self):
+        ctx = make_ctx(StateType.PAUSED, StateType.RUNNING, kind="flow_run", run_count=1)
+        assert_accepted(evaluate(ctx), StateType.RUNNING)
+
+    def test_a_run_that_never_ran_counts_its_first_start(self):
+        decision = evaluate(make_ctx(StateType.PAUSED, StateType.RUNNING, kind="flow_run", run_count=0))
+        assert (decision.run_count, decision.start_time) == (1, NOW)
+
+    def test_pausing_frees_the_queue_slot_and_cancelling_a_paused_run_ends_it(self):
+        slot = ("work-queue:q",)
+        pause = evaluate(make_ctx(StateType.RUNNING, StateType.PAUSED, kind="flow_run", held=slot))
+        assert_accepted(pause, StateType.PAUSED)
+        assert pause.release_slots == slot
+        cancel = evaluate(make_ctx(StateType.PAUSED, StateType.CANCELLING, kind="flow_run"))
+        assert_accepted(cancel, StateType.CANCELLED)
+
+
 class TestTerminalStatesAreFinal:
     @pytest.mark.parametrize("kind", KINDS)
     @pytest.mark.parametrize(("from_type", "to_type"), list(itertools.product(TERMINAL, ALL_TYPES)))

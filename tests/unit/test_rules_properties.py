@@ -74,7 +74,8 @@ def commit(run: SimulatedRun, decision, now: dt.datetime) -> None:
         held_slots=tuple(held),
     )
     run.version += 1
-    if decision.state.type is StateType.RUNNING:
+    resumed = snap.state.type is StateType.PAUSED and snap.run_count > 0  # continues the attempt
+    if decision.state.type is StateType.RUNNING and not resumed:
         run.accepted_running += 1
 
 
@@ -132,7 +133,8 @@ def test_terminal_runs_stay_terminal_and_run_count_counts_starts(kind, retries, 
         after = run.snapshot
         if was_terminal:
             assert after is before
-        # Bookkeeping: run_count is exactly the number of accepted moves into RUNNING.
+        # Bookkeeping: run_count is exactly the number of accepted starts (moves into RUNNING
+        # but resumes).
         assert after.run_count == run.accepted_running
         assert (after.start_time is not None) == (after.run_count > 0)
         # Slots are held only while RUNNING, at most one per tag.

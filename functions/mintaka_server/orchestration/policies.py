@@ -29,6 +29,7 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.OnlyScheduledRunsBecomeLate,
     r.CancelRunsThatHaveNotStarted,
     r.CancellingRunsEndCancelled,
+    r.ResumeOnlyWithinThePause,
     r.WaitForScheduledTime,
     r.SecureWorkQueueSlots,
     r.ReleaseConcurrencySlots,

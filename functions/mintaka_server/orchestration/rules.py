@@ -127,6 +127,22 @@ def _cancelled(message: str | None) -> State:
     return State(type=StateType.CANCELLED, message=message or "Cancelled")
 
 
+class ResumeOnlyWithinThePause(Rule):
+    """A paused run resumes (RUNNING again) only before its pause times out: the paused flow
+    gives up at that moment and fails, so a late resume must not revive it under its feet."""
+
+    FROM_STATES = frozenset({StateType.PAUSED})
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        deadline = ctx.run.state.state_details.pause_timeout
+        if deadline is not None and ctx.now >= deadline:
+            decision.refuse(
+                SetStateStatus.REJECT, ctx.run.state, f"The pause timed out at {deadline.isoformat()}; it cannot resume"
+            )
+
+
 class PreventRunningTasksInFinishedFlows(Rule):
     """A task may not start once its flow run has finished or is being cancelled: its result
     could never be used, and it would hold slots for nothing."""
@@ -327,7 +343,8 @@ class UpdateRunBookkeeping(Rule):
     @staticmethod
     def apply(ctx, decision):
         new_type = decision.state.type
-        if new_type is StateType.RUNNING:
+        resumed = ctx.run.state_type is StateType.PAUSED and ctx.run.run_count > 0  # the same attempt goes on
+        if new_type is StateType.RUNNING and not resumed:
             decision.run_count = ctx.run.run_count + 1
             if ctx.run.start_time is None:
                 decision.start_time = ctx.now

@@ -1,5 +1,5 @@
-"""`mintaka flow-run ls | inspect | cancel | execute`: browse flow runs, their states, task runs
-and logs; cancel one; execute a deployment's run."""
+"""`mintaka flow-run ls | inspect | cancel | resume | execute`: browse flow runs, their states,
+task runs and logs; cancel or resume one; execute a deployment's run."""
 
 from __future__ import annotations
 
@@ -95,6 +95,19 @@ def cancel(
         raise typer.Exit(1)
     if not json_output:
         console().print(f"Flow run {rid} is {state_label(answer.state)}", soft_wrap=True)
+
+
+@app.command("resume")
+def resume(run_id: Annotated[str, typer.Argument(metavar="ID", help="A paused flow run's id.")]) -> None:
+    """Resume a flow run paused by `pause_flow_run()` (before its pause times out)."""
+    from mintaka.client import get_client
+    from mintaka.pausing import resume_flow_run
+
+    from ._output import console, parse_id
+
+    rid = parse_id(run_id, "flow run id")
+    resume_flow_run(rid, get_client())
+    console().print(f"Flow run {rid} resumed", soft_wrap=True)
 
 
 @app.command("execute")

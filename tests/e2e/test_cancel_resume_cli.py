@@ -1,8 +1,9 @@
-"""Cancelling flow runs with `mintaka flow-run cancel`, end to end: a run executing in its own
-process (`flow-run execute`, as in a Fargate task) stops within a heartbeat, task bodies stuck
-in blocking calls included; a run that has not started ends at once and is never started; a
-finished run cannot be cancelled; an ad-hoc run (a plain `python script.py`) stops at its
-next task. Real processes throughout: the CLI, uvicorn serving the API on an SQLite file."""
+"""Cancelling and resuming flow runs with `mintaka flow-run cancel | resume`, end to end: a run
+executing in its own process (`flow-run execute`, as in a Fargate task) stops within a
+heartbeat, task bodies stuck in blocking calls included; a run that has not started ends at
+once and is never started; a finished run cannot be cancelled; an ad-hoc run (a plain
+`python script.py`) stops at its next task; a paused script continues when resumed from the
+CLI. Real processes throughout: the CLI, uvicorn serving the API on an SQLite file."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 
 import pytest
 from deploy_support import spawn, wait_for  # noqa: F401 - spawn is a fixture
@@ -26,7 +28,9 @@ SLOW_FLOWS = textwrap.dedent(
     """
     import time
 
-    from mintaka import flow, get_run_logger, task
+    import sys
+
+    from mintaka import flow, get_run_logger, pause_flow_run, task
 
 
     @task
@@ -42,6 +46,12 @@ SLOW_FLOWS = textwrap.dedent(
 
 
     @flow
+    def approval() -> str:
+        pause_flow_run(timeout=60, poll_interval=0.1)
+        return "shipped"
+
+
+    @flow
     def steps(count: int = 600) -> int:
         for _ in range(count):
             crunch(0.1)
@@ -49,7 +59,7 @@ SLOW_FLOWS = textwrap.dedent(
 
 
     if __name__ == "__main__":
-        steps()
+        print(approval() if sys.argv[1:] == ["approval"] else steps())
     """
 )
 
@@ -170,3 +180,33 @@ def test_an_ad_hoc_run_stops_at_its_next_task(live_server, mintaka_home, run_cli
     assert final.state.type is StateType.CANCELLED, output
     assert len(final.task_runs) < 600
     assert all(task.state.is_final() for task in final.task_runs)
+
+
+def test_a_paused_script_continues_when_resumed_from_the_cli(live_server, mintaka_home, run_cli, flows_file):
+    url = live_server.url
+    client = HttpTransport(url)
+    script = subprocess.Popen(
+        [sys.executable, str(flows_file), "approval"],
+        env=cli_env(mintaka_home, api_url=url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def paused_run():
+            runs = client.list_flow_runs(FlowRunFilter(flow_name="approval")).items
+            return runs and runs[0].state.type is StateType.PAUSED and runs[0]
+
+        run = wait_for(paused_run, 60, what="the paused run")
+        not_paused = run_cli("flow-run", "resume", str(uuid.uuid4()), api_url=url)
+        assert not_paused.returncode == 1 and not_paused.stderr.startswith("Error:")
+        resumed = ok(run_cli("flow-run", "resume", str(run.id), api_url=url))
+        assert f"Flow run {run.id} resumed" in resumed.stdout
+        output, _ = script.communicate(timeout=30)
+    finally:
+        script.kill()
+    assert script.returncode == 0 and "shipped" in output, output
+    assert [s.name for s in client.read_flow_run_states(run.id)][-3:] == ["Paused", "Running", "Completed"]
+    again = run_cli("flow-run", "resume", str(run.id), api_url=url)
+    assert again.returncode == 1 and "is not paused (it is Completed)" in again.stderr
