@@ -1,12 +1,17 @@
-"""A thread pool sized to its work: it starts with one worker and adds workers only while
-all of them are stuck.
+"""A thread pool sized to its work, for the concurrent task runner.
 
-Task runs that finish quickly (their time is orchestration: pydantic and the store) gain
-nothing from more threads on CPython: each extra runnable thread only fights for the GIL and
-the store's lock, which made `.map` over trivial tasks ~1.5x slower per task than calling
-them in a loop. Task runs that block (I/O, sleeps, waiting on other task runs, concurrency
-slots) still get up to `max_workers` threads: whenever queued work has waited `stall_seconds`
-without any worker taking an item, the pool doubles its workers (one per queued item at most).
+On CPython, threads only help work that waits (I/O, sleeps, other task runs, concurrency
+slots). Task runs whose time is orchestration (pydantic and the store, GIL-bound) gain nothing
+from more threads: each extra runnable thread only fights for the GIL, a dozen context
+switches per task run, which made `.map` over trivial tasks ~1.5x slower per task than a loop.
+
+So the pool keeps a target number of workers that may take work, starting at one, and a
+watcher adjusts it every `interval` while work is queued:
+- grow (double) when no worker took an item during the interval (every worker is stuck on a
+  long item), or when the process used less than half a core (the workers are waiting);
+- shrink (by one) when items were taken and the process was busy on about one core, no more
+  (GIL-bound work): the surplus workers park after their current item.
+Threads are started as the target first needs them, up to `max_workers`.
 """
 
 from __future__ import annotations
@@ -18,25 +23,30 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-# Longer than CPython's GIL switch interval (5 ms): a worker merely waiting for the GIL while
-# the flow's thread submits is not a stall.
-STALL_SECONDS = 0.01
+# Twice CPython's GIL switch interval: a worker merely waiting for the GIL while the flow's
+# thread submits is not stuck.
+INTERVAL_SECONDS = 0.01
+WAITING_BELOW_CORES = 0.5  # CPU use (in cores) under which the workers are mostly waiting
+GIL_BOUND_CORES = (0.75, 1.5)  # CPU use that one thread holding the GIL explains
 
 
 class ElasticThreadPool:
-    """`submit(fn) -> Future` and `shutdown()`, like a `ThreadPoolExecutor` that grows on stalls."""
+    """`submit(fn) -> Future` and `shutdown()`, like a `ThreadPoolExecutor`, on as many of its
+    `max_workers` threads as keep the work moving."""
 
-    def __init__(self, max_workers: int, stall_seconds: float = STALL_SECONDS, name: str = "mintaka-task"):
+    def __init__(self, max_workers: int, interval: float = INTERVAL_SECONDS, name: str = "mintaka-task"):
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
-        self.stall_seconds = stall_seconds
+        self.interval = interval
         self.name = name
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
-        self._queued = 0  # submitted, not yet taken by a worker
+        self._target = 1  # workers that may take items
+        self._active = 0  # started workers that are not parked
+        self._queued = 0  # submitted, not yet taken
         self._taken = 0  # taken so far: the watcher's sign of progress
         self._watcher: threading.Thread | None = None
         self._watching = False
@@ -55,14 +65,14 @@ class ElasticThreadPool:
             self._queued += 1
             self._queue.put((future, fn))
             if not self._threads:
-                self._add_workers(1)
-            elif len(self._threads) < self.max_workers and not self._watching:
+                self._start_worker()
+            elif self.max_workers > 1 and not self._watching:
                 self._watching = True
                 if self._watcher is None:
                     self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-watcher", daemon=True)
                     self._watcher.start()
                 else:
-                    self._changed.notify()
+                    self._changed.notify_all()
         return future
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
@@ -83,15 +93,16 @@ class ElasticThreadPool:
         if not wait:
             return
         if watcher is not None:
-            watcher.join()  # after this, no worker is added
+            watcher.join()  # after this, no worker is started
         for thread in self._threads:
             thread.join()
 
-    def _add_workers(self, count: int) -> None:
-        for _ in range(count):
-            thread = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+    # -- workers
+    def _start_worker(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        self._active += 1
+        thread.start()
 
     def _work(self) -> None:
         while True:
@@ -103,25 +114,43 @@ class ElasticThreadPool:
                 self._queued -= 1
                 self._taken += 1
             _run(*item)
-            del item  # drop the references before blocking for the next one
+            del item  # drop the references before waiting for the next one
+            with self._lock:
+                if self._active > self._target and not self._shutdown:
+                    self._active -= 1
+                    while self._active >= self._target and not self._shutdown:
+                        self._changed.wait()
+                    self._active += 1
 
+    # -- sizing
     def _watch(self) -> None:
-        """Add workers while queued work makes no progress; sleep while there is none to watch."""
+        """Resize while work is queued; sleep while there is none."""
         with self._lock:
             while True:
-                full = len(self._threads) >= self.max_workers
-                if self._queued == 0 or full:
+                if self._queued == 0:
                     if self._shutdown:
                         return
                     self._watching = False
                     self._changed.wait()
                     continue
-                taken, since = self._taken, time.monotonic()
-                self._changed.wait(self.stall_seconds)
-                stalled = self._queued and self._taken == taken
-                if stalled and time.monotonic() - since >= self.stall_seconds:
-                    room = self.max_workers - len(self._threads)
-                    self._add_workers(min(len(self._threads), self._queued, room))
+                taken, wall, cpu = self._taken, time.monotonic(), time.process_time()
+                self._changed.wait(self.interval)
+                wall = time.monotonic() - wall
+                if wall < self.interval or not self._queued:
+                    continue  # woken early (shutdown), or nothing left to judge
+                cores = (time.process_time() - cpu) / wall
+                if self._taken == taken or cores < WAITING_BELOW_CORES:
+                    self._resize(min(self._target * 2, self._target + self._queued, self.max_workers))
+                elif GIL_BOUND_CORES[0] <= cores < GIL_BOUND_CORES[1] and self._target > 1:
+                    self._resize(self._target - 1)
+
+    def _resize(self, target: int) -> None:
+        self._target = target
+        parked = len(self._threads) - self._active
+        if parked:
+            self._changed.notify_all()
+        for _ in range(target - len(self._threads)):
+            self._start_worker()
 
 
 def _run(future: cf.Future, fn: Callable[[], Any]) -> None:

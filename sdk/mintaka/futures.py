@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from mintaka.states import State
+from mintaka.states import State, StateType
 
 
 class MintakaFuture:
@@ -46,8 +47,36 @@ class MintakaFutureList(list):
         cf.wait([f._inner for f in self], timeout=timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
+        if timeout is None:
+            _wait_all(self, until_failure=raise_on_failure)
         return [f.result(timeout=timeout, raise_on_failure=raise_on_failure) for f in self]
 
 
 def wait(futures: Iterable[MintakaFuture], timeout: float | None = None) -> None:
     cf.wait([f._inner for f in futures], timeout=timeout)
+
+
+def _wait_all(futures: Iterable[MintakaFuture], until_failure: bool) -> None:
+    """Block once until every future is done (or, `until_failure`, one did not complete), rather
+    than waking for each future in turn: a wake-up per task run costs its worker the GIL."""
+    pending = [f._inner for f in futures if not f._inner.done()]
+    if not pending:
+        return
+    finished = threading.Event()
+    lock = threading.Lock()
+    remaining = len(pending)
+
+    def on_done(inner: cf.Future) -> None:
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            if remaining == 0 or (until_failure and not _completed(inner)):
+                finished.set()
+
+    for inner in pending:
+        inner.add_done_callback(on_done)
+    finished.wait()
+
+
+def _completed(inner: cf.Future) -> bool:
+    return not inner.cancelled() and inner.exception() is None and inner.result().type is StateType.COMPLETED
