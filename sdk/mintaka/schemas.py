@@ -207,3 +207,21 @@ class ResultStorageSetting(_Input):
     """Where flows persist results by default, set by the operator (e.g. s3://bucket/prefix)."""
 
     url: str = Field(min_length=1, max_length=1000, pattern=r"^(s3://[^/]+(/.*)?|file://.+)$")
+
+
+PolicyScope = Literal["flow", "deployment", "tag"]
+
+
+class RetryPolicySet(_Input):
+    """Retries set on the server for every run in a scope, read by the rules when a run fails:
+    they replace what the flow's code (or its deployment) says, with no redeploy."""
+
+    retries: int = Field(ge=0, le=1000)
+    retry_delay_seconds: list[Annotated[float, Field(ge=0, le=31_536_000)]] = Field(default_factory=list)
+    retry_jitter_factor: float | None = Field(None, ge=0, le=100)
+
+
+class RetryPolicy(RetryPolicySet):
+    scope: PolicyScope = Field(description="flow (its runs), deployment (FLOW/NAME: its runs), tag (any run tagged)")
+    name: Name
+    updated: dt.datetime

@@ -135,6 +135,43 @@ def test_concurrency_limit_create_ls_delete(run_cli, mintaka_home):
     assert_one_line_error(run_cli("concurrency-limit", "delete", "db"), "db")
 
 
+def test_retry_policy_set_ls_delete_and_a_script_obeys_it(run_cli, mintaka_home, tmp_path):
+    script = tmp_path / "fragile.py"
+    script.write_text(
+        "from mintaka import flow\n\n"
+        "calls = []\n\n"
+        "@flow\n"
+        "def fragile():\n"
+        "    calls.append(1)\n"
+        "    if len(calls) < 3:\n"
+        "        raise RuntimeError('not yet')\n"
+        "    return len(calls)\n\n"
+        "print('attempts:', fragile())\n"
+    )
+    ok = run_cli("retry-policy", "set", "flow", "fragile", "--retries", "2", "--delay", "0", "--delay", "0.1")
+    assert ok.returncode == 0, ok.stderr
+    assert "retry 2 time(s) (delays: 0s, 0.1s)" in ok.stdout
+    assert run_cli("retry-policy", "set", "deployment", "fragile/prod", "-r", "1", "--jitter", "0.5").returncode == 0
+    listed = json.loads(run_cli("retry-policy", "ls", "--json").stdout)
+    assert [(p["scope"], p["name"], p["retries"]) for p in listed] == [
+        ("deployment", "fragile/prod", 1),
+        ("flow", "fragile", 2),
+    ]
+    assert "fragile/prod" in run_cli("retry-policy", "ls").stdout
+
+    import subprocess
+    import sys
+
+    from e2e.conftest import cli_env
+
+    done = subprocess.run([sys.executable, str(script)], env=cli_env(mintaka_home), capture_output=True, text=True)
+    assert done.returncode == 0 and "attempts: 3" in done.stdout, done.stderr
+
+    assert run_cli("retry-policy", "delete", "flow", "fragile").returncode == 0
+    failed = subprocess.run([sys.executable, str(script)], env=cli_env(mintaka_home), capture_output=True, text=True)
+    assert failed.returncode != 0 and "not yet" in failed.stderr
+
+
 def test_empty_store_lists_nothing(run_cli):
     result = run_cli("flow-run", "ls", "--json")
     assert result.returncode == 0, result.stderr
@@ -152,6 +189,10 @@ def test_empty_store_lists_nothing(run_cli):
         (["flow-run", "ls", "--flow", ""], ["--flow"]),
         (["concurrency-limit", "create", "db", "--", "-1"], ["limit", "greater than or equal to 0"]),
         (["concurrency-limit", "delete", "nope"], ["nope"]),
+        (["retry-policy", "set", "deployment", "etl", "--retries", "1"], ["FLOW/DEPLOYMENT", "'etl'"]),
+        (["retry-policy", "set", "flow", "etl", "--retries", "-1"], ["--retries", "greater than or equal to 0"]),
+        (["retry-policy", "set", "flow", "etl", "-r", "1", "-d", "-5"], ["--delay", "greater than or equal to 0"]),
+        (["retry-policy", "delete", "tag", "nope"], ["No retry policy for tag 'nope'"]),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(run_cli, seeded, args, fragments):

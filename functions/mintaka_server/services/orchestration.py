@@ -30,7 +30,10 @@ from mintaka.schemas import (
     LogCreate,
     OrchestrationDetails,
     OrchestrationResult,
+    PolicyScope,
     ResultStorageSetting,
+    RetryPolicy,
+    RetryPolicySet,
     SetStateRequest,
     SetStateStatus,
     TaskRun,
@@ -48,6 +51,7 @@ from mintaka_server.orchestration import (
 from mintaka_server.orchestration.context import RunKind, work_queue_slot
 from mintaka_server.orchestration.rules import REQUEUED, SLOT_WAIT_SECONDS
 from mintaka_server.services.api_keys import ApiKeyService
+from mintaka_server.services.retry_policies import RetryPolicyService
 from mintaka_server.storage import SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
 Run = TypeVar("Run", FlowRun, TaskRun)
@@ -55,6 +59,7 @@ Run = TypeVar("Run", FlowRun, TaskRun)
 # Server settings: small JSON documents in the store, by name.
 RESULT_STORAGE_SETTING = "result_storage"
 logger = logging.getLogger(__name__)
+_ENDINGS_RETRIED = frozenset({StateType.FAILED, StateType.CRASHED})  # the retry rules' FROM-RUNNING proposals
 
 # A transition that keeps losing races is answered with the run's state as it then stands.
 MAX_CONFLICT_RETRIES = 8
@@ -68,6 +73,7 @@ class OrchestrationService:
         self.clock = clock
         self.rng = rng or random.Random()
         self.api_keys = ApiKeyService(store, clock=clock)
+        self.retry_policies = RetryPolicyService(store, clock=clock)
         # Called with a flow run the rules requeued (its executor was lost), so that it reaches
         # its work queue again; the deployment service sets it when its queue needs a message.
         self.on_requeued: Callable[[FlowRun], None] | None = None
@@ -229,6 +235,19 @@ class OrchestrationService:
     def revoke_api_key(self, key_id: str) -> None:
         self.api_keys.revoke(key_id)
 
+    # -- retry policies set on the server (the embedded transport reaches them by these names)
+    def set_retry_policy(self, scope: PolicyScope, name: str, body: RetryPolicySet) -> RetryPolicy:
+        return self.retry_policies.set(scope, name, body)
+
+    def read_retry_policy(self, scope: PolicyScope, name: str) -> RetryPolicy:
+        return self.retry_policies.read(scope, name)
+
+    def list_retry_policies(self) -> list[RetryPolicy]:
+        return self.retry_policies.list()
+
+    def delete_retry_policy(self, scope: PolicyScope, name: str) -> None:
+        self.retry_policies.delete(scope, name)
+
     # -- server settings
     def read_result_storage(self) -> ResultStorageSetting | None:
         """Where flows persist results unless told otherwise; None = each client's filesystem."""
@@ -270,11 +289,14 @@ class OrchestrationService:
                 concurrency = self._slot_usage(run.tags)
         if kind == "flow_run" and proposed.type is StateType.RUNNING and run.work_queue_name:
             concurrency = self._slot_usage([work_queue_slot(run.work_queue_name)])
+        policy = run.empirical_policy
+        if run.state is not None and run.state.type is StateType.RUNNING and proposed.type in _ENDINGS_RETRIED:
+            policy = self.retry_policies.effective(run)  # one set on the server wins over the code's
         snapshot = RunSnapshot(
             kind=kind,
             state=run.state,
             run_count=run.run_count,
-            empirical_policy=run.empirical_policy,
+            empirical_policy=policy,
             tags=tuple(run.tags),
             held_slots=tuple(run.held_slots),
             start_time=run.start_time,

@@ -17,6 +17,7 @@ from . import (
     deployments,
     flow_runs,
     flows,
+    retry_policies,
     server,
     work_queues,
     worker,
@@ -33,6 +34,7 @@ app.add_typer(server.app, name="server")
 app.add_typer(flow_runs.app, name="flow-run")
 app.add_typer(flows.app, name="flow")
 app.add_typer(concurrency_limits.app, name="concurrency-limit")
+app.add_typer(retry_policies.app, name="retry-policy")
 app.add_typer(api_keys.app, name="api-key")
 app.add_typer(config.app, name="config")
 app.add_typer(api_settings.app, name="settings")

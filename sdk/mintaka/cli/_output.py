@@ -84,7 +84,10 @@ def describe_validation_error(exc: Any, names: dict[str, str] | None = None) -> 
     names = names or {}
     parts = []
     for error in exc.errors():
-        loc = ".".join(str(p) for p in error.get("loc", ())) or "value"
+        path = [str(p) for p in error.get("loc", ())]
+        loc = ".".join(path) or "value"
+        if loc not in names and path and path[0] in names:  # an item of a repeated option
+            loc = " ".join([names[path[0]], *(f"#{int(p) + 1}" if p.isdigit() else p for p in path[1:])])
         parts.append(f"{names.get(loc, loc)}: {error.get('msg', 'invalid')}")
     return "; ".join(parts)
 

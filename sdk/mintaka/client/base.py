@@ -24,7 +24,10 @@ from mintaka.schemas import (
     Log,
     LogCreate,
     OrchestrationResult,
+    PolicyScope,
     ResultStorageSetting,
+    RetryPolicy,
+    RetryPolicySet,
     SetStateRequest,
     TaskRun,
     TaskRunCreate,
@@ -100,6 +103,19 @@ class MintakaClient(DeploymentClient, ABC):
 
     @abstractmethod
     def revoke_api_key(self, key_id: str) -> None: ...
+
+    # -- retry policies set on the server
+    @abstractmethod
+    def set_retry_policy(self, scope: PolicyScope, name: str, body: RetryPolicySet) -> RetryPolicy: ...
+
+    @abstractmethod
+    def read_retry_policy(self, scope: PolicyScope, name: str) -> RetryPolicy: ...
+
+    @abstractmethod
+    def list_retry_policies(self) -> list[RetryPolicy]: ...
+
+    @abstractmethod
+    def delete_retry_policy(self, scope: PolicyScope, name: str) -> None: ...
 
     # -- server settings
     @abstractmethod

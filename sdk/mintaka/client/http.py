@@ -40,7 +40,10 @@ from mintaka.schemas import (
     Log,
     LogCreate,
     OrchestrationResult,
+    PolicyScope,
     ResultStorageSetting,
+    RetryPolicy,
+    RetryPolicySet,
     SetStateRequest,
     TaskRun,
     TaskRunCreate,
@@ -63,6 +66,7 @@ _LIMITS = TypeAdapter(list[ConcurrencyLimit])
 _LOG_BATCH = TypeAdapter(list[LogCreate])
 _API_KEYS = TypeAdapter(list[ApiKey])
 _RESULT_STORAGE = TypeAdapter(ResultStorageSetting | None)
+_RETRY_POLICIES = TypeAdapter(list[RetryPolicy])
 
 
 class HttpTransport(HttpDeploymentMixin, MintakaClient):
@@ -218,6 +222,20 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
 
     def revoke_api_key(self, key_id: str) -> None:
         self._request("DELETE", f"api_keys/{_segment(key_id)}", idempotent=True)  # revoking twice is harmless
+
+    # -- retry policies
+    def set_retry_policy(self, scope: PolicyScope, name: str, body: RetryPolicySet) -> RetryPolicy:
+        response = self._request("PUT", f"retry_policies/{scope}/{_segment(name)}", body=body, idempotent=True)
+        return RetryPolicy.model_validate_json(response.content)
+
+    def read_retry_policy(self, scope: PolicyScope, name: str) -> RetryPolicy:
+        return RetryPolicy.model_validate_json(self._get(f"retry_policies/{scope}/{_segment(name)}").content)
+
+    def list_retry_policies(self) -> list[RetryPolicy]:
+        return _RETRY_POLICIES.validate_json(self._get("retry_policies").content)
+
+    def delete_retry_policy(self, scope: PolicyScope, name: str) -> None:
+        self._request("DELETE", f"retry_policies/{scope}/{_segment(name)}", idempotent=False)
 
     # -- server settings
     def read_result_storage(self) -> ResultStorageSetting | None:

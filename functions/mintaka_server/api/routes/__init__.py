@@ -10,6 +10,7 @@ from . import (
     health,
     heartbeats,
     logs,
+    retry_policies,
     settings,
     task_runs,
     work_queues,
@@ -30,6 +31,7 @@ ROUTERS = (
     work_queues.router,
     events.router,
     heartbeats.router,
+    retry_policies.router,
 )
 
 __all__ = ["PUBLIC_ROUTERS", "ROUTERS"]
