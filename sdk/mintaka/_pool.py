@@ -6,28 +6,66 @@ from more threads: each extra runnable thread only fights for the GIL, a dozen c
 switches per task run, which made `.map` over trivial tasks ~1.5x slower per task than a loop.
 
 So the pool keeps a target number of workers that may take work, starting at one, and a
-watcher adjusts it every `interval` while work is queued:
-- grow (double) when no worker took an item during the interval (every worker is stuck on a
-  long item), or when the process used less than half a core (the workers are waiting);
-- shrink (by one) when items were taken and the process was busy on about one core, no more
-  (GIL-bound work): the surplus workers park after their current item.
+watcher adjusts it every `interval` while work is queued, from the CPU the process used and
+the CPU it wanted (`ProcessDemand`: used, plus the time its threads were ready to run while
+other processes had the CPUs, so that a busy machine is not mistaken for waiting workers):
+- double it when the process wanted less than half a core: the workers are waiting;
+- add one when no worker took an item: every worker is on a long item;
+- take one away when items were taken and the process wanted a core or so but used less
+  than one and a half (GIL-bound work): the surplus workers park after their current item.
 Threads are started as the target first needs them, up to `max_workers`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 # Twice CPython's GIL switch interval: a worker merely waiting for the GIL while the flow's
 # thread submits is not stuck.
 INTERVAL_SECONDS = 0.01
-WAITING_BELOW_CORES = 0.5  # CPU use (in cores) under which the workers are mostly waiting
-GIL_BOUND_CORES = (0.75, 1.5)  # CPU use that one thread holding the GIL explains
+WAITING_BELOW_CORES = 0.5  # wanted: the workers mostly wait (I/O, sleeps, locks)
+GIL_BOUND_CORES = (0.75, 1.5)  # wanted at least, used under: one thread holding the GIL
+
+
+class ProcessDemand:
+    """The process's CPU seconds and, where Linux tells (`/proc/.../schedstat`), the seconds its
+    tracked threads were ready to run but waited for a CPU that other processes had."""
+
+    def __init__(self) -> None:
+        self._files: dict[int, int] = {}  # thread ident -> its open schedstat file
+
+    def track_current_thread(self) -> None:
+        if threading.get_ident() not in self._files:
+            with contextlib.suppress(OSError):  # not Linux: CPU time alone
+                path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+                self._files[threading.get_ident()] = os.open(path, os.O_RDONLY)
+
+    def untrack_current_thread(self) -> None:
+        self._untrack([threading.get_ident()])
+
+    def untrack_all_but(self, keep: Collection[int]) -> None:
+        self._untrack([ident for ident in self._files if ident not in keep])
+
+    def _untrack(self, idents: list[int]) -> None:
+        for ident in idents:
+            fd = self._files.pop(ident, None)
+            if fd is not None:
+                os.close(fd)
+
+    def read(self) -> tuple[float, float]:
+        """(CPU seconds used, seconds spent runnable but not running)."""
+        waited_ns = 0
+        for fd in self._files.values():
+            with contextlib.suppress(OSError, IndexError, ValueError):  # unexpected: CPU time alone
+                waited_ns += int(os.pread(fd, 64, 0).split()[1])
+        return time.process_time(), waited_ns / 1e9
 
 
 class ElasticThreadPool:
@@ -48,6 +86,7 @@ class ElasticThreadPool:
         self._active = 0  # started workers that are not parked
         self._queued = 0  # submitted, not yet taken
         self._taken = 0  # taken so far: the watcher's sign of progress
+        self._demand = ProcessDemand()
         self._watcher: threading.Thread | None = None
         self._watching = False
         self._shutdown = False
@@ -64,6 +103,7 @@ class ElasticThreadPool:
                 raise RuntimeError("cannot submit to a pool that was shut down")
             self._queued += 1
             self._queue.put((future, fn))
+            self._demand.track_current_thread()  # the submitting thread works too (and may starve)
             if not self._threads:
                 self._start_worker()
             elif self.max_workers > 1 and not self._watching:
@@ -89,6 +129,7 @@ class ElasticThreadPool:
                 future.cancel()
             self._queue.put(None)  # the stop sign, behind all the work; each worker passes it on
             self._changed.notify_all()
+            self._demand.untrack_all_but({thread.ident for thread in self._threads})  # the submitters'
             watcher = self._watcher
         if not wait:
             return
@@ -105,22 +146,32 @@ class ElasticThreadPool:
         thread.start()
 
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                self._queue.put(None)
-                return
+        with self._lock:  # the watcher reads the demand under it
+            self._demand.track_current_thread()
+        try:
+            while self._take_and_run():
+                pass
+        finally:
             with self._lock:
-                self._queued -= 1
-                self._taken += 1
-            _run(*item)
-            del item  # drop the references before waiting for the next one
-            with self._lock:
-                if self._active > self._target and not self._shutdown:
-                    self._active -= 1
-                    while self._active >= self._target and not self._shutdown:
-                        self._changed.wait()
-                    self._active += 1
+                self._demand.untrack_current_thread()
+
+    def _take_and_run(self) -> bool:
+        item = self._queue.get()
+        if item is None:
+            self._queue.put(None)
+            return False
+        with self._lock:
+            self._queued -= 1
+            self._taken += 1
+        _run(*item)
+        del item  # drop the references before waiting for the next one
+        with self._lock:
+            if self._active > self._target and not self._shutdown:
+                self._active -= 1
+                while self._active >= self._target and not self._shutdown:
+                    self._changed.wait()
+                self._active += 1
+        return True
 
     # -- sizing
     def _watch(self) -> None:
@@ -133,21 +184,23 @@ class ElasticThreadPool:
                     self._watching = False
                     self._changed.wait()
                     continue
-                taken, wall, cpu = self._taken, time.monotonic(), time.process_time()
+                taken, wall, (cpu, waited) = self._taken, time.monotonic(), self._demand.read()
                 self._changed.wait(self.interval)
                 wall = time.monotonic() - wall
                 if wall < self.interval or not self._queued:
                     continue  # woken early (shutdown), or nothing left to judge
-                cores = (time.process_time() - cpu) / wall
-                if self._taken == taken or cores < WAITING_BELOW_CORES:
+                now_cpu, now_waited = self._demand.read()
+                used, wanted = (now_cpu - cpu) / wall, (now_cpu - cpu + now_waited - waited) / wall
+                if wanted < WAITING_BELOW_CORES:
                     self._resize(min(self._target * 2, self._target + self._queued, self.max_workers))
-                elif GIL_BOUND_CORES[0] <= cores < GIL_BOUND_CORES[1] and self._target > 1:
+                elif self._taken == taken:
+                    self._resize(min(self._target + 1, self.max_workers))
+                elif used < GIL_BOUND_CORES[1] and wanted >= GIL_BOUND_CORES[0] and self._target > 1:
                     self._resize(self._target - 1)
 
     def _resize(self, target: int) -> None:
         self._target = target
-        parked = len(self._threads) - self._active
-        if parked:
+        if len(self._threads) > self._active:  # some are parked
             self._changed.notify_all()
         for _ in range(target - len(self._threads)):
             self._start_worker()

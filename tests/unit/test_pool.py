@@ -3,13 +3,14 @@ gets more threads, and shutdown behaves like `ThreadPoolExecutor.shutdown`."""
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import threading
 import time
 
 import pytest
 
-from mintaka._pool import ElasticThreadPool
+from mintaka._pool import ElasticThreadPool, ProcessDemand
 
 
 def test_runs_everything_and_delivers_results_and_exceptions():
@@ -44,6 +45,31 @@ def test_short_waits_grow_the_pool_too():
     assert time.monotonic() - started < 0.6  # 1 s in a row
     assert pool.size > 1
     pool.shutdown()
+
+
+def test_quick_cpu_bound_work_stays_on_one_thread():
+    pool = ElasticThreadPool(16)
+    ran_on: collections.Counter = collections.Counter()
+
+    def quick():
+        sum(range(2000))  # ~0.05 ms holding the GIL, like a task run's orchestration
+        ran_on[threading.get_ident()] += 1
+
+    cf.wait([pool.submit(quick) for _ in range(4000)], timeout=30)
+    # Extra threads would only fight over the GIL: (nearly) everything ran on one of them.
+    assert ran_on.most_common(1)[0][1] >= 0.75 * 4000
+    pool.shutdown()
+
+
+def test_process_demand_counts_cpu_and_closes_what_it_opened():
+    demand = ProcessDemand()
+    demand.track_current_thread()
+    cpu, waited = demand.read()
+    sum(range(200_000))
+    later_cpu, later_waited = demand.read()
+    assert later_cpu > cpu and later_waited >= waited >= 0
+    demand.untrack_all_but(keep=set())
+    assert demand.read()[1] == 0
 
 
 def test_work_waiting_on_later_work_does_not_deadlock():
