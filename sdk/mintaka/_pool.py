@@ -1,19 +1,23 @@
 """A thread pool sized to its work, for the concurrent task runner.
 
 On CPython, threads only help work that waits (I/O, sleeps, other task runs, concurrency
-slots). Task runs whose time is orchestration (pydantic and the store, GIL-bound) gain nothing
-from more threads: each extra runnable thread only fights for the GIL, a dozen context
-switches per task run, which made `.map` over trivial tasks ~1.5x slower per task than a loop.
+slots). Task runs whose time is orchestration (pydantic and the embedded store, GIL-bound)
+gain nothing from more threads: each extra runnable thread only fights for the GIL, a dozen
+context switches per task run, which made `.map` over trivial tasks ~1.5x slower per task
+than a loop.
 
 So the pool keeps a target number of workers that may take work, starting at one, and a
 watcher adjusts it every `interval` while work is queued, from the CPU the process used and
 the CPU it wanted (`ProcessDemand`: used, plus the time its threads were ready to run while
 other processes had the CPUs, so that a busy machine is not mistaken for waiting workers):
-- double it when the process wanted less than half a core: the workers are waiting;
-- add one when no worker took an item: every worker is on a long item;
-- take one away when items were taken and the process wanted a core or so but used less
-  than one and a half (GIL-bound work): the surplus workers park after their current item.
-Threads are started as the target first needs them, up to `max_workers`.
+- when the process wanted under half a core, the workers are waiting: one per queued item;
+- when no worker took an item (and nobody submitted one), they are on long items: one more;
+- when it looked GIL-bound for `GIL_BOUND_INTERVALS` in a row (items taken, a core or so
+  wanted, under one and a half used): one fewer; the surplus workers park after their item.
+It does not grow while every busy worker is in `serial_threads` (the embedded store): such a
+stall (a WAL checkpoint, another process's write lock) is not helped by more threads.
+Threads start as the target first needs them, up to `max_workers`; waiting work reaches full
+concurrency one interval or two after it starts waiting.
 """
 
 from __future__ import annotations
@@ -27,11 +31,16 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-# Twice CPython's GIL switch interval: a worker merely waiting for the GIL while the flow's
-# thread submits is not stuck.
-INTERVAL_SECONDS = 0.01
+INTERVAL_SECONDS = 0.01  # twice CPython's GIL switch interval
 WAITING_BELOW_CORES = 0.5  # wanted: the workers mostly wait (I/O, sleeps, locks)
 GIL_BOUND_CORES = (0.75, 1.5)  # wanted at least, used under: one thread holding the GIL
+GIL_BOUND_INTERVALS = 5  # in a row before parking one: waiting work has bursts of CPU too
+
+
+# Threads (by ident) inside work that more threads cannot speed up: the embedded store, one
+# SQLite connection behind a lock. Its stalls (a WAL checkpoint's fsync, another process's
+# write lock) look like waiting, but growing then would only add contenders.
+serial_threads: set[int] = set()
 
 
 class ProcessDemand:
@@ -85,7 +94,9 @@ class ElasticThreadPool:
         self._target = 1  # workers that may take items
         self._active = 0  # started workers that are not parked
         self._queued = 0  # submitted, not yet taken
+        self._submitted = 0
         self._taken = 0  # taken so far: the watcher's sign of progress
+        self._gil_bound_for = 0  # intervals in a row that looked GIL-bound
         self._demand = ProcessDemand()
         self._watcher: threading.Thread | None = None
         self._watching = False
@@ -102,6 +113,7 @@ class ElasticThreadPool:
             if self._shutdown:
                 raise RuntimeError("cannot submit to a pool that was shut down")
             self._queued += 1
+            self._submitted += 1
             self._queue.put((future, fn))
             self._demand.track_current_thread()  # the submitting thread works too (and may starve)
             if not self._threads:
@@ -184,19 +196,28 @@ class ElasticThreadPool:
                     self._watching = False
                     self._changed.wait()
                     continue
-                taken, wall, (cpu, waited) = self._taken, time.monotonic(), self._demand.read()
+                taken, submitted, wall = self._taken, self._submitted, time.monotonic()
+                cpu, waited = self._demand.read()
                 self._changed.wait(self.interval)
                 wall = time.monotonic() - wall
                 if wall < self.interval or not self._queued:
                     continue  # woken early (shutdown), or nothing left to judge
                 now_cpu, now_waited = self._demand.read()
                 used, wanted = (now_cpu - cpu) / wall, (now_cpu - cpu + now_waited - waited) / wall
-                if wanted < WAITING_BELOW_CORES:
-                    self._resize(min(self._target * 2, self._target + self._queued, self.max_workers))
-                elif self._taken == taken:
-                    self._resize(min(self._target + 1, self.max_workers))
-                elif used < GIL_BOUND_CORES[1] and wanted >= GIL_BOUND_CORES[0] and self._target > 1:
+                gil_bound = self._taken > taken and GIL_BOUND_CORES[0] <= wanted and used < GIL_BOUND_CORES[1]
+                self._gil_bound_for = self._gil_bound_for + 1 if gil_bound else 0
+                if self._gil_bound_for >= GIL_BOUND_INTERVALS and self._target > 1:
                     self._resize(self._target - 1)
+                    self._gil_bound_for = 0
+                elif self._all_busy_in_serial_work():
+                    pass  # the store is the bottleneck: more threads would only queue for it
+                elif wanted < WAITING_BELOW_CORES:
+                    self._resize(min(self._target + self._queued, self.max_workers))
+                elif self._taken == taken and self._submitted == submitted:
+                    self._resize(min(self._target + 1, self.max_workers))  # on long items (not a busy submitter)
+
+    def _all_busy_in_serial_work(self) -> bool:
+        return sum(thread.ident in serial_threads for thread in self._threads) >= self._active
 
     def _resize(self, target: int) -> None:
         self._target = target

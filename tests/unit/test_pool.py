@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mintaka._pool import ElasticThreadPool, ProcessDemand
+from mintaka._pool import ElasticThreadPool, ProcessDemand, serial_threads
 
 
 def test_runs_everything_and_delivers_results_and_exceptions():
@@ -58,6 +58,21 @@ def test_quick_cpu_bound_work_stays_on_one_thread():
     cf.wait([pool.submit(quick) for _ in range(4000)], timeout=30)
     # Extra threads would only fight over the GIL: (nearly) everything ran on one of them.
     assert ran_on.most_common(1)[0][1] >= 0.75 * 4000
+    pool.shutdown()
+
+
+def test_stalls_inside_serial_work_do_not_grow_the_pool():
+    pool = ElasticThreadPool(8)
+
+    def in_the_store():  # e.g. a commit that paid for a WAL checkpoint: more threads cannot help
+        serial_threads.add(threading.get_ident())
+        try:
+            time.sleep(0.05)
+        finally:
+            serial_threads.discard(threading.get_ident())
+
+    cf.wait([pool.submit(in_the_store) for _ in range(4)], timeout=10)
+    assert pool.size == 1
     pool.shutdown()
 
 

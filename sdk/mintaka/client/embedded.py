@@ -3,7 +3,10 @@ It skips only the socket and HTTP parsing; validation, rules and writes are the 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+
+from mintaka._pool import serial_threads
 
 from .base import MintakaClient
 from .deployments import DeploymentClient
@@ -11,7 +14,12 @@ from .deployments import DeploymentClient
 
 def _delegate(name: str, target: str):
     def method(self, *args, **kwargs):
-        return getattr(getattr(self, target), name)(*args, **kwargs)
+        ident = threading.get_ident()
+        serial_threads.add(ident)  # more task-runner threads cannot speed the store up
+        try:
+            return getattr(getattr(self, target), name)(*args, **kwargs)
+        finally:
+            serial_threads.discard(ident)
 
     method.__name__ = name
     return method
