@@ -21,6 +21,8 @@ class MintakaFuture:
 
     def wait(self, timeout: float | None = None) -> State | None:
         """Wait for the run to finish; its final state (None if `timeout` passed first)."""
+        if self._inner.done():  # the flow waits for every future at its end: most are done
+            return self._inner.result()
         done, _ = cf.wait([self._inner], timeout=timeout)
         return self._inner.result() if done else None
 
@@ -79,4 +81,7 @@ def _wait_all(futures: Iterable[MintakaFuture], until_failure: bool) -> None:
 
 
 def _completed(inner: cf.Future) -> bool:
-    return not inner.cancelled() and inner.exception() is None and inner.result().type is StateType.COMPLETED
+    try:
+        return inner.exception() is None and inner.result().type is StateType.COMPLETED
+    except cf.CancelledError:
+        return False

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
 from mintaka.exceptions import Abort, FlowRunCancelled, MintakaTimeoutError
 from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRunCreate
-from mintaka.states import State, StateType, utcnow
+from mintaka.states import State, StateDetails, StateType, utcnow
 
 from .cancellation import current_cancel_scope
 from .parameters import call_with_parameters, collect_task_inputs, resolve_futures
@@ -116,10 +116,8 @@ class TaskRunEngine:
                 details["cache_key"] = str(key)
                 if self.task.cache_expiration is not None:
                     details["cache_expiration"] = utcnow() + self.task.cache_expiration
-        state = State(type=StateType.RUNNING)
-        state.state_details = state.state_details.model_copy(update=details)
         self._cache_details = {k: v for k, v in details.items() if k.startswith("cache")}
-        return state
+        return State(type=StateType.RUNNING, state_details=StateDetails(**details))
 
     def _should_persist(self) -> bool:
         if self.task.persist_result is not None:
@@ -127,15 +125,15 @@ class TaskRunEngine:
         return bool(self._cache_details.get("cache_key"))
 
     def _success_proposal(self, value: Any) -> State:
-        if isinstance(value, State):
-            proposed = value
-        else:
-            proposed = State(type=StateType.COMPLETED).with_result(value)
-            if self._should_persist():
-                from mintaka.results import default_result_store
+        if isinstance(value, State):  # the user's own: its details are copied, not changed
+            value.state_details = value.state_details.model_copy(update=self._cache_details)
+            return value
+        details = StateDetails(**self._cache_details)
+        proposed = State(type=StateType.COMPLETED, state_details=details).with_result(value)
+        if self._should_persist():
+            from mintaka.results import default_result_store
 
-                proposed.data = default_result_store().write(value, self.task.result_serializer)
-        proposed.state_details = proposed.state_details.model_copy(update=self._cache_details)
+            proposed.data = default_result_store().write(value, self.task.result_serializer)
         return proposed
 
     def _failure_proposal(self, exc: BaseException) -> State:
