@@ -31,16 +31,12 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
+from mintaka._serial import serial_threads
+
 INTERVAL_SECONDS = 0.01  # twice CPython's GIL switch interval
 WAITING_BELOW_CORES = 0.5  # wanted: the workers mostly wait (I/O, sleeps, locks)
 GIL_BOUND_CORES = (0.75, 1.5)  # wanted at least, used under: one thread holding the GIL
 GIL_BOUND_INTERVALS = 5  # in a row before parking one: waiting work has bursts of CPU too
-
-
-# Threads (by ident) inside work that more threads cannot speed up: the embedded store, one
-# SQLite connection behind a lock. Its stalls (a WAL checkpoint's fsync, another process's
-# write lock) look like waiting, but growing then would only add contenders.
-serial_threads: set[int] = set()
 
 
 class ProcessDemand:

@@ -7,9 +7,12 @@ import contextvars
 import functools
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from mintaka._pool import ElasticThreadPool
 from mintaka.states import State
+
+if TYPE_CHECKING:
+    from mintaka._pool import ElasticThreadPool
 
 
 class TaskRunner:
@@ -40,13 +43,15 @@ class ConcurrentTaskRunner(TaskRunner):
 
     def __init__(self, max_workers: int | None = None):
         self.max_workers = max_workers or min(64, (os.cpu_count() or 1) * 8)
-        self._pool: ElasticThreadPool | None = None
+        self._pool: ElasticThreadPool | None = None  # imported on first submit
 
     def start(self) -> None:
         self._pool = None  # created on first submit: flows that never submit pay nothing
 
     def submit(self, fn: Callable[[], State]) -> cf.Future:
         if self._pool is None:
+            from mintaka._pool import ElasticThreadPool
+
             self._pool = ElasticThreadPool(self.max_workers, name="mintaka-task")
         context = contextvars.copy_context()
         return self._pool.submit(functools.partial(context.run, fn))

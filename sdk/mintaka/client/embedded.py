@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from mintaka._pool import serial_threads
+from mintaka._serial import serial_threads
 
 from .base import MintakaClient
 from .deployments import DeploymentClient
