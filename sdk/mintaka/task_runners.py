@@ -13,6 +13,7 @@ from mintaka.states import State
 
 if TYPE_CHECKING:
     from mintaka._pool import ElasticThreadPool
+    from mintaka.engine.task_engine import TaskRunEngine
 
 
 class TaskRunner:
@@ -22,6 +23,14 @@ class TaskRunner:
 
     def submit(self, fn: Callable[[], State]) -> cf.Future:
         raise NotImplementedError
+
+    def submit_task(self, engine: TaskRunEngine) -> cf.Future:
+        """Start a submitted task run; runners that ship runs elsewhere override this."""
+        if engine.task.isasync:
+            from mintaka._sync import run_coroutine_sync
+
+            return self.submit(lambda: run_coroutine_sync(engine.run_async()))
+        return self.submit(engine.run)
 
     def start(self) -> None:
         """Called when a flow run starts using this runner."""
@@ -77,6 +86,14 @@ class SequentialTaskRunner(TaskRunner):
         except BaseException as exc:
             future.set_exception(exc)
         return future
+
+
+def __getattr__(name: str):
+    if name in ("DaskTaskRunner", "RayTaskRunner"):  # optional extras: imported on first use
+        from mintaka import distributed
+
+        return getattr(distributed, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ConcurrentTaskRunner", "SequentialTaskRunner", "TaskRunner"]

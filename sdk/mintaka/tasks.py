@@ -166,10 +166,7 @@ class Task(Generic[P, R]):
             raise RuntimeError(f"{self.name}.submit() must be called inside a flow run")
         wait_for = kwargs.pop("wait_for", None)
         engine = self._engine(args, kwargs, wait_for)
-        if self.isasync:
-            inner = flow_ctx.task_runner.submit(lambda: run_coroutine_sync(engine.run_async()))
-        else:
-            inner = flow_ctx.task_runner.submit(engine.run)
+        inner = flow_ctx.task_runner.submit_task(engine)
         future = MintakaFuture(inner, engine.task_run_id, engine.name)
         flow_ctx.track(future)
         return future

@@ -81,6 +81,7 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         backoff_seconds: float = 0.2,
     ):
         self.api_url = api_url.rstrip("/")
+        self.api_key = api_key
         if httpx.URL(self.api_url).scheme not in ("http", "https"):
             raise InvalidRequest(f"The API URL must start with http:// or https:// (got {api_url!r})")
         self.retries = retries

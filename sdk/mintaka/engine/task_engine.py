@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mintaka.schemas import TaskRun
     from mintaka.tasks import Task
 
+    from .remote import RemoteTaskCall
+
 
 def _exception_message(kind: str, exc: BaseException, timeout: float | None) -> str:
     if isinstance(exc, MintakaTimeoutError):
@@ -54,13 +56,20 @@ class TaskRunEngine:
         self.name = f"{task.name}-{self.dynamic_key}"
         self.log_prints = task.log_prints if task.log_prints is not None else bool(flow_ctx and flow_ctx.log_prints)
 
+    @classmethod
+    def for_remote_call(cls, call: RemoteTaskCall, flow_ctx: FlowRunContext, client: MintakaClient) -> TaskRunEngine:
+        """The engine of a task run shipped to this process: the ids its future already names."""
+        engine = cls(call.task, call.parameters, flow_ctx, client)
+        engine.task_run_id, engine.dynamic_key = call.task_run_id, call.dynamic_key
+        engine.name = f"{call.task.name}-{call.dynamic_key}"
+        engine._task_inputs = call.task_inputs
+        engine.log_prints = call.log_prints
+        return engine
+
     # -- steps shared by sync and async runs
     def create_run(self, initial: State | None = None) -> TaskRun:
         task = self.task
         flow_run_id = self.flow_ctx.flow_run.id if self.flow_ctx else None
-        inputs = dict(self._task_inputs)
-        if self.wait_for:
-            inputs["wait_for"] = [TaskInput(id=f.task_run_id) for f in self.wait_for if getattr(f, "task_run_id", None)]
         self.task_run = self.client.create_task_run(
             TaskRunCreate(
                 id=self.task_run_id,
@@ -69,7 +78,7 @@ class TaskRunEngine:
                 name=self.name,
                 dynamic_key=self.dynamic_key,
                 tags=sorted(task.tags | current_tags()),
-                task_inputs=inputs,
+                task_inputs=self.task_inputs,
                 empirical_policy=EmpiricalPolicy(
                     retries=task.retries,
                     retry_delay_seconds=task.retry_delay_list(),
@@ -84,7 +93,7 @@ class TaskRunEngine:
         """Create the run if needed and settle its inputs. Returns (failed, first): an upstream
         failure to report, or the state the run was created in when it was created straight
         into RUNNING (one write fewer) or finished from the cache."""
-        failed = self._upstream_failure()
+        failed = self.resolve_upstream()
         if failed is not None:
             self.create_run()
             return failed, None
@@ -92,8 +101,17 @@ class TaskRunEngine:
         first = self.task_run.state
         return None, (None if first.type is StateType.PENDING else first)
 
-    def _upstream_failure(self) -> State | None:
-        """Resolve futures passed as arguments; a failed upstream fails this run unstarted."""
+    @property
+    def task_inputs(self) -> dict[str, Any]:
+        """The upstream task runs this run depends on, as recorded on it."""
+        inputs = dict(self._task_inputs)
+        if self.wait_for:
+            inputs["wait_for"] = [TaskInput(id=f.task_run_id) for f in self.wait_for if getattr(f, "task_run_id", None)]
+        return inputs
+
+    def resolve_upstream(self) -> State | None:
+        """Resolve futures passed as arguments (and wait for `wait_for`); returns the failure to
+        report if an upstream run did not complete (this run then does not start)."""
         try:
             self.parameters = resolve_futures(self.parameters)
             for future in self.wait_for:
