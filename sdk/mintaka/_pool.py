@@ -34,6 +34,7 @@ from typing import Any
 from mintaka._serial import serial_threads
 
 INTERVAL_SECONDS = 0.01  # twice CPython's GIL switch interval
+MAX_INTERVAL_SECONDS = 0.16  # while nothing changes
 WAITING_BELOW_CORES = 0.5  # wanted: the workers mostly wait (I/O, sleeps, locks)
 GIL_BOUND_CORES = (0.75, 1.5)  # wanted at least, used under: one thread holding the GIL
 GIL_BOUND_INTERVALS = 5  # in a row before parking one: waiting work has bursts of CPU too
@@ -183,34 +184,48 @@ class ElasticThreadPool:
 
     # -- sizing
     def _watch(self) -> None:
-        """Resize while work is queued; sleep while there is none."""
+        """Resize while work is queued; sleep while there is none. An interval that changes
+        nothing doubles the next one (up to `MAX_INTERVAL_SECONDS`): each look takes the GIL
+        from a worker, which on a busy machine costs it its CPU for a while."""
         with self._lock:
+            interval = self.interval
             while True:
                 if self._queued == 0:
                     if self._shutdown:
                         return
                     self._watching = False
                     self._changed.wait()
+                    interval = self.interval
                     continue
                 taken, submitted, wall = self._taken, self._submitted, time.monotonic()
                 cpu, waited = self._demand.read()
-                self._changed.wait(self.interval)
+                self._changed.wait(interval)
                 wall = time.monotonic() - wall
-                if wall < self.interval or not self._queued:
+                if wall < interval or not self._queued:
                     continue  # woken early (shutdown), or nothing left to judge
                 now_cpu, now_waited = self._demand.read()
-                used, wanted = (now_cpu - cpu) / wall, (now_cpu - cpu + now_waited - waited) / wall
-                gil_bound = self._taken > taken and GIL_BOUND_CORES[0] <= wanted and used < GIL_BOUND_CORES[1]
-                self._gil_bound_for = self._gil_bound_for + 1 if gil_bound else 0
-                if self._gil_bound_for >= GIL_BOUND_INTERVALS and self._target > 1:
-                    self._resize(self._target - 1)
-                    self._gil_bound_for = 0
-                elif self._all_busy_in_serial_work():
-                    pass  # the store is the bottleneck: more threads would only queue for it
-                elif wanted < WAITING_BELOW_CORES:
-                    self._resize(min(self._target + self._queued, self.max_workers))
-                elif self._taken == taken and self._submitted == submitted:
-                    self._resize(min(self._target + 1, self.max_workers))  # on long items (not a busy submitter)
+                used = (now_cpu - cpu) / wall
+                wanted = used + (now_waited - waited) / wall
+                target = self._judge(used, wanted, took=self._taken > taken, submitted=self._submitted > submitted)
+                steady = target == self._target and not self._gil_bound_for
+                interval = min(interval * 2, MAX_INTERVAL_SECONDS) if steady else self.interval
+                if target != self._target:
+                    self._resize(target)
+
+    def _judge(self, used: float, wanted: float, took: bool, submitted: bool) -> int:
+        """The target after an interval in which the process used and wanted so many cores."""
+        gil_bound = took and self._target > 1 and GIL_BOUND_CORES[0] <= wanted and used < GIL_BOUND_CORES[1]
+        self._gil_bound_for = self._gil_bound_for + 1 if gil_bound else 0
+        if self._gil_bound_for >= GIL_BOUND_INTERVALS:
+            self._gil_bound_for = 0
+            return self._target - 1
+        if self._all_busy_in_serial_work():
+            return self._target  # the store is the bottleneck: more threads would only queue for it
+        if wanted < WAITING_BELOW_CORES:
+            return min(self._target + self._queued, self.max_workers)
+        if not took and not submitted:
+            return min(self._target + 1, self.max_workers)  # all on long items (not a busy submitter)
+        return self._target
 
     def _all_busy_in_serial_work(self) -> bool:
         return sum(thread.ident in serial_threads for thread in self._threads) >= self._active
