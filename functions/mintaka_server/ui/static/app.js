@@ -5,13 +5,18 @@ const API = new URL("../api", window.location.href).pathname.replace(/\/$/, "");
 const app = document.getElementById("app");
 const LEVELS = { 10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL" };
 
-async function api(path, params) {
+async function api(path, params, payload) {
   const url = new URL(API + path, window.location.origin);
   Object.entries(params || {}).forEach(([k, v]) => { if (v !== "" && v != null) url.searchParams.set(k, v); });
   const headers = {};
   const key = localStorage.getItem("mintaka.apiKey");
   if (key) headers.Authorization = `Bearer ${key}`;
-  const response = await fetch(url, { headers });
+  const init = { headers };
+  if (payload !== undefined) {
+    Object.assign(init, { method: "POST", body: JSON.stringify(payload) });
+    headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(url, init);
   if (response.status === 401) { askForKey(); throw new Error("This API needs an API key"); }
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail || response.statusText);
@@ -84,8 +89,14 @@ async function showRun(id) {
       <td>${duration(t)}</td><td>${(t.tags || []).map(esc).join(", ")}</td></tr>`).join("");
   const logRows = logs.map((l) => `<tr><td class="muted">${new Date(l.timestamp).toLocaleTimeString()}</td>
       <td>${LEVELS[l.level] || l.level}</td><td>${esc(l.message)}</td></tr>`).join("");
+  const type = run.state ? run.state.type : "";
+  const actions = [
+    type === "PAUSED" ? '<button id="resume-run">Resume</button>' : "",
+    ["SCHEDULED", "PENDING", "RUNNING", "PAUSED"].includes(type) ? '<button id="cancel-run" class="danger">Cancel run</button>' : "",
+  ].join(" ");
   app.innerHTML = `<h1>${esc(run.flow_name)} / ${esc(run.name)} ${badge(run.state)}</h1>
     <p class="muted mono">${esc(run.id)}${run.deployment_name ? ` · deployment ${esc(run.deployment_name)}` : ""}</p>
+    ${actions.trim() ? `<p class="actions">${actions} <span id="action-error" class="error"></span></p>` : ""}
     ${run.state && run.state.message ? `<p class="${run.state.type === "COMPLETED" ? "" : "error"}">${esc(run.state.message)}</p>` : ""}
     <h2>States</h2><div class="timeline" id="timeline">${timeline}</div>
     <h2>Task runs (${run.task_runs.length})</h2>
@@ -94,6 +105,15 @@ async function showRun(id) {
     <h2>Parameters</h2><pre>${esc(JSON.stringify(run.parameters, null, 2))}</pre>
     <h2>Logs (${logs.length})</h2>
     <table class="logs" id="logs"><tbody>${logRows || '<tr><td class="muted">No logs</td></tr>'}</tbody></table>`;
+  const propose = (state) => async () => {
+    const answer = await api(`/flow_runs/${id}/set_state`, {}, { state });
+    if (answer.status !== "ACCEPT") document.getElementById("action-error").textContent = answer.details.reason || answer.status;
+    else await route();
+  };
+  const cancel = document.getElementById("cancel-run");
+  if (cancel) cancel.onclick = propose({ type: "CANCELLING", message: "Cancelled from the dashboard" });
+  const resume = document.getElementById("resume-run");
+  if (resume) resume.onclick = propose({ type: "RUNNING", message: "Resumed from the dashboard" });
 }
 
 async function listFlows() {
