@@ -57,11 +57,12 @@ class CancelScope:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        with self._lock:
-            self._active = False
-        if self._uses_signal:
-            signal.signal(CANCEL_SIGNAL, self._previous_handler)
-        current_cancel_scope.reset(self._token)
+        try:
+            self._active = False  # one store: a signal handled after it sees the scope closed
+        finally:  # even if the cancel signal is handled just before it and raises here
+            if self._uses_signal:
+                signal.signal(CANCEL_SIGNAL, self._previous_handler)
+            current_cancel_scope.reset(self._token)
 
     def track_thread(self, thread_id: int, running: bool) -> None:
         """A task body started (`running`) or ended in another thread: interrupt it too on cancel."""
@@ -86,7 +87,7 @@ class CancelScope:
         return True
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        with self._lock:
-            live = self._active
-        if live:
+        # No lock here: the handler runs in the main thread between any two bytecodes, possibly
+        # while that thread holds `_lock` (in `track_thread`); a plain read cannot deadlock.
+        if self._active:
             raise FlowRunCancelled("The flow run was cancelled")
