@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from mintaka.engine.cancellation import STOPPING_STATES
 from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError
 from mintaka.states import State, StateType, utcnow
 
@@ -122,7 +123,5 @@ class _Pause:
 
     @staticmethod
     def _stop(state: State) -> None:
-        stop: Callable[[str], BaseException] = (
-            FlowRunCancelled if state.type in (StateType.CANCELLING, StateType.CANCELLED) else Abort
-        )
+        stop: Callable[[str], BaseException] = FlowRunCancelled if state.type in STOPPING_STATES else Abort
         raise stop(f"The flow run is {state.name}" + (f": {state.message}" if state.message else ""))

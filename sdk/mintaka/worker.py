@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mintaka.engine.cancellation import CANCEL_SIGNAL
+from mintaka.engine.cancellation import CANCEL_SIGNAL, STOPPING_STATES
 from mintaka.exceptions import MintakaError
 from mintaka.states import State, StateType
 
@@ -164,7 +164,7 @@ class Worker:
                 self.say(f"Heartbeat for flow run {run_id} failed: {exc}")
                 continue
             state = run.state.type if run.state else None
-            if state in (StateType.CANCELLING, StateType.CANCELLED) and child.cancelled_at is None:
+            if state in STOPPING_STATES and child.cancelled_at is None:
                 self.cancel(child)
 
     def cancel(self, child: _Child) -> None:

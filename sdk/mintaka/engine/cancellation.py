@@ -13,24 +13,23 @@ The engine then reports the run; the rules end a CANCELLING run CANCELLED.
 from __future__ import annotations
 
 import contextvars
-import ctypes
 import signal
 import threading
 from types import TracebackType
 
 from mintaka.exceptions import FlowRunCancelled
+from mintaka.states import StateType
+
+from .timeouts import raise_in_thread
 
 CANCEL_SIGNAL = getattr(signal, "SIGUSR1", None)
+# A run in one of these states must stop wherever it executes.
+STOPPING_STATES = frozenset({StateType.CANCELLING, StateType.CANCELLED})
 
 # The scope of the deployed run executing in this context; task runners copy it to their threads.
 current_cancel_scope: contextvars.ContextVar[CancelScope | None] = contextvars.ContextVar(
     "mintaka_cancel_scope", default=None
 )
-
-
-def raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> None:
-    """Raise `exc_type` in another thread at its next bytecode."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
 
 
 class CancelScope:

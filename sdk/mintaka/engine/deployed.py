@@ -26,7 +26,7 @@ from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, ParameterV
 from mintaka.schemas import SetStateStatus
 from mintaka.states import State, StateType
 
-from .cancellation import CancelScope
+from .cancellation import STOPPING_STATES, CancelScope
 from .propose import propose
 
 if TYPE_CHECKING:
@@ -109,9 +109,6 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, cla
     return Execution(run_id, state, f"Flow run {run_id} of {run.deployment_name}{where} finished: {state.name}")
 
 
-STOPPING = (StateType.CANCELLING, StateType.CANCELLED)
-
-
 @contextmanager
 def _heartbeats(client: MintakaClient, run_id: uuid.UUID, scope: CancelScope) -> Iterator[None]:
     """Tell the API this executor is alive while the flow runs (in a worker subprocess, a
@@ -126,7 +123,7 @@ def _heartbeats(client: MintakaClient, run_id: uuid.UUID, scope: CancelScope) ->
         while True:
             with suppress(Exception):  # a missed beat must not fail the run; the next one may pass
                 run = client.heartbeat_flow_run(run_id)
-                if run.state is not None and run.state.type in STOPPING and not stop.is_set():
+                if run.state is not None and run.state.type in STOPPING_STATES and not stop.is_set():
                     scope.cancel()
             if stop.wait(every):
                 return

@@ -77,6 +77,11 @@ def _alarm(seconds: float) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(outer_deadline - time.monotonic(), 1e-3))
 
 
+def raise_in_thread(thread_id: int, exc_type: type[BaseException]) -> None:
+    """Raise `exc_type` in another thread at its next bytecode."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc_type))
+
+
 @contextmanager
 def _async_exception(seconds: float) -> Iterator[None]:
     thread_id = threading.get_ident()
@@ -86,9 +91,7 @@ def _async_exception(seconds: float) -> Iterator[None]:
     def fire() -> None:
         with lock:
             if not finished:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(thread_id), ctypes.py_object(MintakaTimeoutError)
-                )
+                raise_in_thread(thread_id, MintakaTimeoutError)
 
     timer = threading.Timer(seconds, fire)
     timer.daemon = True
