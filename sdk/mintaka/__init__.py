@@ -7,12 +7,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mintaka.context import get_run_context, tags
+from mintaka.context import FlowRunContext, TaskRunContext, get_run_context, tags
 from mintaka.flows import Flow, flow
 from mintaka.logging import get_run_logger
-from mintaka.tasks import Task, task, unmapped
+from mintaka.tasks import Task, task
+from mintaka.utilities.annotations import allow_failure, quote, unmapped
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mintaka")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 _LAZY = {
     "State": "mintaka.states",
@@ -22,6 +33,8 @@ _LAZY = {
     "SequentialTaskRunner": "mintaka.task_runners",
     "get_client": "mintaka.client",
     "pause_flow_run": "mintaka.pausing",
+    "get_async_client": "mintaka.client",
+    "runtime": "mintaka.runtime",
     "resume_flow_run": "mintaka.pausing",
 }
 
@@ -39,22 +52,28 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'mintaka' has no attribute {name!r}")
     import importlib
 
+    if name == module.rpartition(".")[2]:  # a submodule, e.g. `from mintaka import runtime`
+        return importlib.import_module(module)
     return getattr(importlib.import_module(module), name)
 
 
 __all__ = [
     "ConcurrentTaskRunner",
     "Flow",
+    "FlowRunContext",
     "MintakaFuture",
     "SequentialTaskRunner",
     "State",
     "StateType",
     "Task",
+    "TaskRunContext",
+    "allow_failure",
     "flow",
     "get_client",
     "get_run_context",
     "get_run_logger",
     "pause_flow_run",
+    "quote",
     "resume_flow_run",
     "tags",
     "task",

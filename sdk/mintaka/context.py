@@ -1,4 +1,8 @@
-"""Run contexts, carried in contextvars so threads and event loops see the right run."""
+"""Run contexts, carried in contextvars so threads and event loops see the right run.
+
+`FlowRunContext.get()` / `TaskRunContext.get()` / `get_run_context()` as in Prefect 2: the
+context's `flow_run` / `task_run` is the run's record, its `run_count` the current attempt.
+"""
 
 from __future__ import annotations
 
@@ -16,38 +20,80 @@ if TYPE_CHECKING:
     from mintaka.flows import Flow
     from mintaka.futures import MintakaFuture
     from mintaka.schemas import FlowRun, TaskRun
+    from mintaka.states import State
     from mintaka.task_runners import TaskRunner
     from mintaka.tasks import Task
 
 
 @dataclass
 class FlowRunContext:
+    """The flow run in progress: what its body, its tasks and its subflows share."""
+
     flow: Flow
     flow_run: FlowRun
     client: MintakaClient
     task_runner: TaskRunner
     log_prints: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
+    # This attempt's task runs (futures of calls, submits and maps), and the final states of
+    # subflows: with no return value, they decide the flow run's state (Prefect's rule).
     futures: list[MintakaFuture] = field(default_factory=list)
+    flow_run_states: list[State] = field(default_factory=list)
+    # What completed in earlier attempts, by (task key, call index in its attempt): a flow
+    # retry returns these instead of running them again.
+    completed: dict[tuple[str, int], State] = field(default_factory=dict)
     _counters: defaultdict = field(default_factory=lambda: defaultdict(itertools.count))
+    _attempt_counters: defaultdict = field(default_factory=lambda: defaultdict(itertools.count))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def next_dynamic_key(self, task_key: str) -> str:
-        """A per-flow-run index for each task, so repeated calls are distinct task runs."""
+    @classmethod
+    def get(cls) -> FlowRunContext | None:
+        """The current flow run's context, or None outside flow runs."""
+        return flow_run_context.get()
+
+    @property
+    def task_run_futures(self) -> list[MintakaFuture]:
+        return self.futures
+
+    def next_keys(self, task_key: str) -> tuple[str, tuple[str, int]]:
+        """A new run's dynamic key (distinct across the flow run's attempts) and its call key
+        (the same for the same call in every attempt: how a retry recognises finished work)."""
         with self._lock:
-            return str(next(self._counters[task_key]))
+            return str(next(self._counters[task_key])), (task_key, next(self._attempt_counters[task_key]))
+
+    def next_dynamic_key(self, task_key: str) -> str:
+        return self.next_keys(task_key)[0]
 
     def track(self, future: MintakaFuture) -> None:
         with self._lock:
             self.futures.append(future)
 
+    def remember(self, call_key: tuple[str, int] | None, state: State) -> None:
+        if call_key is not None and state.is_completed():
+            self.completed[call_key] = state
+
+    def new_attempt(self) -> None:
+        """Forget this attempt's runs (not what completed) before the body runs again."""
+        with self._lock:
+            self.futures = []
+            self.flow_run_states = []
+            self._attempt_counters = defaultdict(itertools.count)
+
 
 @dataclass
 class TaskRunContext:
+    """The task run in progress (also set while its `cache_key_fn` runs)."""
+
     task: Task
     task_run: TaskRun
     client: MintakaClient
     parameters: dict[str, Any]
     log_prints: bool = False
+
+    @classmethod
+    def get(cls) -> TaskRunContext | None:
+        """The current task run's context, or None outside task runs."""
+        return task_run_context.get()
 
 
 flow_run_context: contextvars.ContextVar[FlowRunContext | None] = contextvars.ContextVar(
@@ -63,9 +109,9 @@ def get_run_context() -> TaskRunContext | FlowRunContext:
     """The innermost run context; raises outside of a flow or task run."""
     ctx = task_run_context.get() or flow_run_context.get()
     if ctx is None:
-        from mintaka.exceptions import MintakaError
+        from mintaka.exceptions import MissingContextError
 
-        raise MintakaError("No run context: this must be called from inside a flow or task run")
+        raise MissingContextError("No run context: this must be called from inside a flow or task run")
     return ctx
 
 
@@ -82,3 +128,6 @@ def tags(*new_tags: str) -> Iterator[frozenset[str]]:
 
 def current_tags() -> frozenset[str]:
     return _tags.get()
+
+
+__all__ = ["FlowRunContext", "TaskRunContext", "get_run_context", "tags"]

@@ -40,6 +40,14 @@ class MintakaTimeoutError(MintakaError, TimeoutError):
     """A flow or task ran longer than its `timeout_seconds`."""
 
 
+class MissingContextError(MintakaError, RuntimeError):
+    """Something that needs a run context was called outside of a flow or task run."""
+
+
+class UpstreamTaskError(MintakaError):
+    """An upstream run this run depends on did not complete, so this run did not start."""
+
+
 class Abort(BaseException):
     """The orchestrator told the client to stop this run (e.g. its flow run has finished)."""
 

@@ -29,11 +29,29 @@ class Flow(Generic[P, R]):
         validate_parameters: bool = True,
         persist_result: bool = False,
         result_serializer: str = "cloudpickle",
-        log_prints: bool = False,
+        log_prints: bool | None = None,
         task_runner: Any = None,
+        flow_run_name: str | Callable[[], str] | None = None,
+        on_completion: list[Callable] | None = None,
+        on_failure: list[Callable] | None = None,
+        on_cancellation: list[Callable] | None = None,
+        on_crashed: list[Callable] | None = None,
+        on_running: list[Callable] | None = None,
     ):
         if not callable(fn):
             raise TypeError("@flow must decorate a function")
+        if flow_run_name is not None and not (isinstance(flow_run_name, str) or callable(flow_run_name)):
+            raise TypeError(f"flow_run_name must be a string or a callable; got {type(flow_run_name).__name__}")
+        from mintaka.engine.hooks import check_hooks
+
+        hooks = check_hooks(
+            "Flow",
+            on_completion=on_completion,
+            on_failure=on_failure,
+            on_cancellation=on_cancellation,
+            on_crashed=on_crashed,
+            on_running=on_running,
+        )
         if retries < 0:
             raise ValueError("retries must be >= 0")
         from mintaka.task_runners import ConcurrentTaskRunner, TaskRunner
@@ -55,6 +73,9 @@ class Flow(Generic[P, R]):
         self.result_serializer = result_serializer
         self.log_prints = log_prints
         self.task_runner = task_runner or ConcurrentTaskRunner()
+        self.flow_run_name = flow_run_name
+        for option, callables in hooks.items():
+            setattr(self, option, callables)
         self.isasync = is_async_fn(fn)
         self._parameters_model: Any = None
         functools.update_wrapper(self, fn)
@@ -71,6 +92,12 @@ class Flow(Generic[P, R]):
         "result_serializer",
         "log_prints",
         "task_runner",
+        "flow_run_name",
+        "on_completion",
+        "on_failure",
+        "on_cancellation",
+        "on_crashed",
+        "on_running",
     )
 
     def with_options(self, **options: Any) -> Flow[P, R]:

@@ -12,6 +12,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from mintaka._sync import is_async_fn, run_coroutine_sync, should_return_coroutine
 from mintaka.context import flow_run_context
+from mintaka.utilities.annotations import BaseAnnotation, allow_failure, quote, unmapped
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,13 +61,6 @@ def _stable_repr(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-class unmapped:
-    """Wrap an argument of `.map()` that is passed whole to every mapped run."""
-
-    def __init__(self, value: Any):
-        self.value = value
-
-
 class Task(Generic[P, R]):
     """An orchestrated function. Call it, `.submit()` it, or `.map()` it."""
 
@@ -86,9 +80,17 @@ class Task(Generic[P, R]):
         persist_result: bool | None = None,
         result_serializer: str = "cloudpickle",
         log_prints: bool | None = None,
+        task_run_name: str | Callable[[], str] | None = None,
+        on_completion: list[Callable] | None = None,
+        on_failure: list[Callable] | None = None,
     ):
         if not callable(fn):
             raise TypeError("@task must decorate a function")
+        if task_run_name is not None and not (isinstance(task_run_name, str) or callable(task_run_name)):
+            raise TypeError(f"task_run_name must be a string or a callable; got {type(task_run_name).__name__}")
+        from mintaka.engine.hooks import check_hooks
+
+        hooks = check_hooks("Task", on_completion=on_completion, on_failure=on_failure)
         if retries < 0:
             raise ValueError("retries must be >= 0")
         if retry_jitter_factor is not None and retry_jitter_factor < 0:
@@ -107,6 +109,9 @@ class Task(Generic[P, R]):
         self.persist_result = persist_result
         self.result_serializer = result_serializer
         self.log_prints = log_prints
+        self.task_run_name = task_run_name
+        self.on_completion = hooks["on_completion"]
+        self.on_failure = hooks["on_failure"]
         self.isasync = is_async_fn(fn)
         self.task_key = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}"
         functools.update_wrapper(self, fn)
@@ -130,6 +135,9 @@ class Task(Generic[P, R]):
             "persist_result": self.persist_result,
             "result_serializer": self.result_serializer,
             "log_prints": self.log_prints,
+            "task_run_name": self.task_run_name,
+            "on_completion": self.on_completion,
+            "on_failure": self.on_failure,
         }
         unknown = set(options) - set(current)
         if unknown:
@@ -137,7 +145,7 @@ class Task(Generic[P, R]):
         return Task(self.fn, **{**current, **options})
 
     # -- calling
-    def _engine(self, args: tuple, kwargs: dict, wait_for: list | None = None):
+    def _engine(self, args: tuple, kwargs: dict, wait_for: Any = None):
         from mintaka.client import get_client
         from mintaka.engine.parameters import bind_parameters
         from mintaka.engine.task_engine import TaskRunEngine
@@ -145,59 +153,201 @@ class Task(Generic[P, R]):
         parameters = bind_parameters(self.fn, args, kwargs)
         flow_ctx = flow_run_context.get()
         client = flow_ctx.client if flow_ctx else get_client()
-        return TaskRunEngine(self, parameters, flow_ctx, client, wait_for)
+        engine = TaskRunEngine(self, parameters, flow_ctx, client, _as_list(wait_for))
+        return engine
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task now and return its value (`return_state=True`: its final State).
+        Called in a flow it is a task run of that flow, like a `.submit()` one awaited at once."""
         return_state = kwargs.pop("return_state", False)
         wait_for = kwargs.pop("wait_for", None)
         engine = self._engine(args, kwargs, wait_for)
+        flow_ctx = engine.flow_ctx
         if self.isasync:
             coro = _finish_async(engine, return_state)
             return coro if should_return_coroutine() else run_coroutine_sync(coro)
         state = engine.run()
+        if flow_ctx is not None:
+            flow_ctx.track(_done_future(engine, state))
         return state if return_state else state.result()
 
     def submit(self, *args: Any, **kwargs: Any):
-        """Run concurrently on the flow's task runner; returns a future."""
-        from mintaka.futures import MintakaFuture
+        """Run concurrently on the flow's task runner; returns a future (`return_state=True`:
+        waits and returns the final State). In async flows: `future = await task.submit(...)`."""
+        from mintaka.futures import in_async_context
 
         flow_ctx = flow_run_context.get()
         if flow_ctx is None:
             raise RuntimeError(f"{self.name}.submit() must be called inside a flow run")
+        return_state = kwargs.pop("return_state", False)
         wait_for = kwargs.pop("wait_for", None)
-        engine = self._engine(args, kwargs, wait_for)
-        inner = flow_ctx.task_runner.submit_task(engine)
+        future = self._submit(flow_ctx, self._engine(args, kwargs, wait_for))
+        if not return_state:
+            return future
+        return future.wait() if in_async_context() else future._inner.result()
+
+    def _submit(self, flow_ctx: Any, engine: Any):
+        from mintaka.futures import MintakaFuture
+
+        inner = _submit_on_loop(engine) if self.isasync else None
+        if inner is None:
+            inner = flow_ctx.task_runner.submit_task(engine)
         future = MintakaFuture(inner, engine.task_run_id, engine.name)
         flow_ctx.track(future)
         return future
 
     def map(self, *args: Any, **kwargs: Any):
-        """Submit one run per element of the iterable arguments (`unmapped(x)` passes x whole)."""
-        from mintaka.futures import MintakaFutureList
+        """Submit one run per element of the iterable arguments (`unmapped(x)` passes x whole;
+        a future's value may be the iterable). Returns the futures (`return_state=True`: the
+        final states). In async flows: `futures = await task.map(...)`."""
+        from mintaka.futures import in_async_context
 
+        flow_ctx = flow_run_context.get()
+        if flow_ctx is None:
+            raise RuntimeError(f"{self.name}.map() must be called inside a flow run")
+        return_state = kwargs.pop("return_state", False)
         wait_for = kwargs.pop("wait_for", None)
         parameters = _bind_for_map(self.fn, args, kwargs)
-        iterables = {
-            k: list(v)
-            for k, v in parameters.items()
-            if not isinstance(v, unmapped | str | bytes | dict) and isinstance(v, Iterable)
-        }
+        if in_async_context():
+            from mintaka.engine.parameters import upstream_futures
+
+            if any(not f.done() for f in upstream_futures(list(parameters.values()))):
+                return self._amap(flow_ctx, parameters, wait_for, return_state)
+        futures = self._map(flow_ctx, parameters, wait_for)
+        if not return_state:
+            return futures
+        if in_async_context():
+            return _await_states(futures)
+        return [f._inner.result() for f in futures]
+
+    async def _amap(self, flow_ctx: Any, parameters: dict[str, Any], wait_for: Any, return_state: bool):
+        import asyncio
+
+        from mintaka.engine.parameters import upstream_futures
+
+        pending = [asyncio.wrap_future(f._inner) for f in upstream_futures(list(parameters.values()))]
+        await asyncio.wait(pending)
+        futures = self._map(flow_ctx, parameters, wait_for)
+        return await _await_states(futures) if return_state else futures
+
+    def _map(self, flow_ctx: Any, parameters: dict[str, Any], wait_for: Any):
+        from mintaka.engine.parameters import collect_task_inputs, resolve_futures
+        from mintaka.futures import MintakaFutureList
+
+        # Futures and states given whole are resolved first (their values may be the iterables);
+        # their runs stay recorded as every mapped run's upstreams.
+        upstream_inputs = collect_task_inputs({k: v for k, v in parameters.items() if not isinstance(v, unmapped)})
+        iterables: dict[str, list[Any]] = {}
+        static: dict[str, Any] = {}
+        annotations: dict[str, type[BaseAnnotation]] = {}
+        for name, value in parameters.items():
+            if isinstance(value, allow_failure | quote):
+                annotations[name] = type(value)
+                value = value.unwrap()
+            if isinstance(value, unmapped):
+                static[name] = value.value
+                continue
+            if annotations.get(name) is not quote and _is_upstream(value):
+                value = resolve_futures({name: value})[name]  # its value is what is mapped over
+            if _is_iterable(value):
+                iterables[name] = list(value)
+            else:
+                static[name] = value
         if not iterables:
-            raise TypeError(f"{self.name}.map() needs at least one iterable argument")
-        lengths = {len(v) for v in iterables.values()}
-        if len(lengths) > 1:
-            raise ValueError(f"{self.name}.map() got iterables of different lengths: {sorted(lengths)}")
+            raise TypeError(
+                f"{self.name}.map() needs at least one iterable argument; got {sorted(parameters) or 'none'}"
+            )
+        lengths = {name: len(values) for name, values in iterables.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"{self.name}.map() got iterables of different lengths: {lengths}")
         futures = MintakaFutureList()
-        for i in range(lengths.pop()):
-            call = {
-                k: (iterables[k][i] if k in iterables else (v.value if isinstance(v, unmapped) else v))
-                for k, v in parameters.items()
-            }
-            futures.append(self.submit(**call, wait_for=wait_for))
+        for i in range(next(iter(lengths.values()))):
+            call = {}
+            for name in parameters:
+                value = iterables[name][i] if name in iterables else static[name]
+                call[name] = annotations[name](value) if name in annotations else value
+            engine = self._engine((), call, wait_for)
+            for name, inputs in upstream_inputs.items():
+                engine._task_inputs.setdefault(name, inputs)
+            futures.append(self._submit(flow_ctx, engine))
         return futures
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
+
+
+def _as_list(wait_for: Any) -> list[Any]:
+    if wait_for is None:
+        return []
+    if isinstance(wait_for, list | tuple | set | frozenset):
+        return list(wait_for)
+    return [wait_for]
+
+
+def _is_upstream(value: Any) -> bool:
+    from mintaka.futures import MintakaFuture
+    from mintaka.states import State
+
+    return isinstance(value, MintakaFuture | State)
+
+
+def _is_iterable(value: Any) -> bool:
+    """Prefect's rule: anything iterable but strings, bytes and files."""
+    import io
+
+    if isinstance(value, str | bytes | io.IOBase):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _done_future(engine: Any, state: Any):
+    """A finished future for a plain call, so the flow's final state can count it."""
+    import concurrent.futures as cf
+
+    from mintaka.futures import MintakaFuture
+
+    inner: cf.Future = cf.Future()
+    inner.set_result(state)
+    return MintakaFuture(inner, engine.task_run_id, engine.name)
+
+
+def _submit_on_loop(engine: Any):
+    """An async task submitted from async code runs on that code's event loop (no thread,
+    no second loop): returns its concurrent future, or None to use the task runner."""
+    import asyncio
+    import concurrent.futures as cf
+
+    from mintaka.task_runners import ConcurrentTaskRunner
+
+    if not isinstance(engine.flow_ctx.task_runner, ConcurrentTaskRunner) or not should_return_coroutine():
+        return None
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    inner: cf.Future = cf.Future()
+    task = loop.create_task(engine.run_async())
+
+    def settle(done: asyncio.Task) -> None:
+        if done.cancelled():
+            inner.cancel()
+        elif done.exception() is not None:
+            inner.set_exception(done.exception())
+        else:
+            inner.set_result(done.result())
+
+    task.add_done_callback(settle)
+    inner.set_running_or_notify_cancel()
+    return inner
+
+
+async def _await_states(futures: Any) -> list[Any]:
+    await futures._await_all(None)
+    return [f._inner.result() for f in futures]
 
 
 def _bind_for_map(fn: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -209,6 +359,8 @@ def _bind_for_map(fn: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
 
 async def _finish_async(engine, return_state: bool):
     state = await engine.run_async()
+    if engine.flow_ctx is not None:
+        engine.flow_ctx.track(_done_future(engine, state))
     return state if return_state else state.result()
 
 
@@ -227,4 +379,4 @@ def task(__fn=None, **options: Any):
     return lambda fn: Task(fn, **options)
 
 
-__all__ = ["Task", "exponential_backoff", "task", "task_input_hash", "unmapped"]
+__all__ = ["Task", "allow_failure", "exponential_backoff", "quote", "task", "task_input_hash", "unmapped"]

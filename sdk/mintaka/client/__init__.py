@@ -20,6 +20,13 @@ def get_client() -> MintakaClient:
     return _client
 
 
+def get_async_client():
+    """The process-wide client with awaitable methods (also: `async with get_client() as c`)."""
+    from .asynchronous import AsyncMintakaClient
+
+    return AsyncMintakaClient(get_client())
+
+
 def build_client() -> MintakaClient:
     from mintaka.settings import get_settings
 
@@ -41,4 +48,4 @@ def set_client(client: MintakaClient | None) -> MintakaClient | None:
     return previous
 
 
-__all__ = ["MintakaClient", "build_client", "get_client", "set_client"]
+__all__ = ["MintakaClient", "build_client", "get_async_client", "get_client", "set_client"]

@@ -1,22 +1,27 @@
 """Running one flow run: create it (linked to its parent when it is a subflow) or attach to
 one that exists (a deployment's run), propose RUNNING, run the body with its task runner,
-report the outcome, retry when told to."""
+decide its state from what the body returned (Prefect 2's rules, `engine.outcomes`), run its
+hooks, and retry when told to: a retry runs the body again, and every task run and subflow
+that completed in an earlier attempt returns its result without running again.
+
+The run is one step machine (`engine.steps`), driven synchronously by `run()` and awaited by
+`run_async()`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
-from mintaka.exceptions import Abort, ParameterValidationError
+from mintaka.exceptions import Abort, MintakaError, ParameterValidationError
 from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
 from mintaka.states import State, StateType
 
-from .parameters import bind_parameters, call_with_parameters, jsonable
+from .hooks import FLOW_HOOKS, hooks_for, run_hooks
+from .outcomes import aggregate, exception_to_failed_state, futures_to_states, return_value_to_state
+from .parameters import bind_parameters, jsonable
 from .propose import propose, seconds_until
-from .task_engine import _exception_message
-from .timeouts import await_with_timeout
+from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -37,6 +42,10 @@ class FlowRunEngine:
         self.ctx: FlowRunContext | None = None
         self._started_at_creation = False
         self.running_labels: dict[str, str] = {}
+        self.call_key: tuple[str, int] | None = None
+        self.parent_dynamic_key: str | None = None
+        if self.parent_ctx is not None and flow_run is None:
+            self.parent_dynamic_key, self.call_key = self.parent_ctx.next_keys(f"subflow.{flow.name}")
 
     @classmethod
     def for_existing_run(cls, flow: Flow, flow_run: FlowRun, labels: dict[str, str] | None = None) -> FlowRunEngine:
@@ -56,6 +65,13 @@ class FlowRunEngine:
             raise validation_error
         return engine
 
+    # -- entry points
+    def run(self) -> State:
+        return drive(self.machine())
+
+    async def run_async(self) -> State:
+        return await adrive(self.machine())
+
     # -- creation
     def create_run(self) -> FlowRun:
         validation_error = None
@@ -73,6 +89,7 @@ class FlowRunEngine:
         self.flow_run = self.client.create_flow_run(
             FlowRunCreate(
                 flow_name=self.flow.name,
+                name=self._run_name(),
                 parameters=jsonable(self.parameters),
                 tags=sorted(current_tags()),
                 parent_task_run_id=self.parent_task_run.id if self.parent_task_run else None,
@@ -92,15 +109,33 @@ class FlowRunEngine:
         self._log().info("Created for flow %r (id %s)", self.flow.name, self.flow_run.id)
         return self.flow_run
 
+    def _run_name(self) -> str | None:
+        template = self.flow.flow_run_name
+        if template is None:
+            return None
+        try:
+            name = template() if callable(template) else template.format(**self.parameters)
+        except Exception as exc:
+            raise MintakaError(
+                f"flow_run_name of flow {self.flow.name!r} could not be formed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(name, str):
+            raise TypeError(f"flow_run_name callable of flow {self.flow.name!r} returned {type(name).__name__}")
+        return name
+
     def _enter_run(self) -> None:
+        log_prints = self.flow.log_prints
+        if log_prints is None:
+            log_prints = bool(self.parent_ctx and self.parent_ctx.log_prints)
         self.ctx = FlowRunContext(
             flow=self.flow,
             flow_run=self.flow_run,
             client=self.client,
             task_runner=self.flow.task_runner.duplicate(),
-            log_prints=self.flow.log_prints,
+            log_prints=log_prints,
+            parameters=self.parameters,
         )
-        if self.flow.log_prints:
+        if log_prints:
             from mintaka.logging import enable_log_prints
 
             enable_log_prints()
@@ -108,7 +143,7 @@ class FlowRunEngine:
     def _create_parent_task_run(self) -> TaskRun:
         parent = self.parent_ctx
         task_key = f"subflow.{self.flow.name}"
-        dynamic_key = parent.next_dynamic_key(task_key)
+        dynamic_key = self.parent_dynamic_key or parent.next_dynamic_key(task_key)
         run = self.client.create_task_run(
             TaskRunCreate(
                 flow_run_id=parent.flow_run.id,
@@ -130,56 +165,105 @@ class FlowRunEngine:
 
         return engine_logger(self.ctx) if self.ctx else None
 
-    # -- outcome
-    def _success_proposal(self, value: Any) -> State:
-        from mintaka.futures import MintakaFuture, MintakaFutureList
+    # -- the machine
+    def machine(self) -> Machine[State]:
+        parent = self.parent_ctx
+        if self.call_key is not None and parent is not None:
+            done = parent.completed.get(self.call_key)
+            if done is not None:  # the parent is retrying: this subflow completed before
+                parent.flow_run_states.append(done)
+                return done
+        if self.flow_run is None:
+            self.create_run()
+        ctx = self.ctx
+        token = flow_run_context.set(ctx)
+        interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
+        try:
+            while True:
+                state = yield from self._start_attempt()
+                if state is not None:
+                    break
+                ctx.new_attempt()
+                try:
+                    value = yield Body(self.flow.fn, self.parameters, self.flow.timeout_seconds)
+                except Exception as exc:
+                    self._log().error("Encountered exception during execution:", exc_info=exc)
+                    yield WaitFor(list(ctx.futures))
+                    proposed = exception_to_failed_state("Flow", exc, self.flow.timeout_seconds)
+                except BaseException as exc:
+                    interrupted = True
+                    state = self._crash(exc)
+                    yield from self._hooks(state)
+                    raise
+                else:
+                    yield WaitFor(list(ctx.futures))
+                    proposed = self._success_proposal(value)
+                answer = yield Propose(self.client, "flow_run", self.flow_run.id, proposed)
+                state = self._adopt(answer.state, proposed)
+                if state.type is not StateType.SCHEDULED:
+                    break
+                self._log().warning("%s. Retrying in %.3g s", state.message or "Retrying", seconds_until(state))
+                yield Sleep(seconds_until(state))
+            yield from self._hooks(state)
+            state = self._finish(state)
+            if parent is not None:
+                parent.flow_run_states.append(state)
+                parent.remember(self.call_key, state)
+            return state
+        finally:
+            ctx.task_runner.shutdown(wait=not interrupted)
+            flow_run_context.reset(token)
 
-        if isinstance(value, State):
-            return value
-        if isinstance(value, MintakaFuture | MintakaFutureList):
-            value = value.result()
-        if value is None:
-            finals = [f.state for f in self.ctx.futures if f.state is not None]
-            failed = [s for s in finals if s.type is not StateType.COMPLETED]
-            if failed:
-                return State(
-                    type=StateType.FAILED,
-                    message=f"{len(failed)}/{len(finals)} task runs did not complete",
-                )
-        state = State(type=StateType.COMPLETED).with_result(value)
-        if self.flow.persist_result:
-            from mintaka.results import default_result_store
-
-            state.data = default_result_store().write(value, self.flow.result_serializer)
-        return state
-
-    def _failure_proposal(self, exc: BaseException) -> State:
-        message = _exception_message("Flow", exc, self.flow.timeout_seconds)
-        return State(type=StateType.FAILED, message=message).with_result(exc)
-
-    def _report(self, proposed: State) -> State:
-        state = propose(self.client, "flow_run", self.flow_run.id, proposed).state
-        if proposed._has_result and state.type in (proposed.type, StateType.SCHEDULED):
-            state.with_result(proposed._result)
-        return state
-
-    def _start_attempt(self) -> State | None:
+    def _start_attempt(self) -> Machine[State | None]:
         """None: run the body. A state: the run ends with it (e.g. another client owns it)."""
         if self._started_at_creation:
             self._started_at_creation = False
             return None
-        answer = propose(
-            self.client, "flow_run", self.flow_run.id, State(type=StateType.RUNNING), labels=self.running_labels
+        answer = yield Propose(
+            self.client, "flow_run", self.flow_run.id, State(type=StateType.RUNNING), self.running_labels
         )
         if answer.status is SetStateStatus.ABORT:
             raise Abort(answer.details.reason or "Flow run aborted by the orchestrator")
         if answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING:
+            self.flow_run.run_count += 1
+            self.flow_run.state = answer.state
+            yield from self._hooks(answer.state)
             return None
         return answer.state
 
-    def _wait_for_futures(self) -> None:
-        for future in list(self.ctx.futures):
-            future.wait()
+    def _hooks(self, state: State) -> Machine[None]:
+        hooks = hooks_for(self.flow, state, FLOW_HOOKS)
+        if hooks:
+            logger = self._log()
+            kwargs = {"flow": self.flow, "flow_run": self.flow_run, "state": state}
+            yield Do(lambda: run_hooks(hooks, kwargs, state, logger))
+
+    # -- outcome
+    def _success_proposal(self, value: Any) -> State:
+        if value is None:
+            # No return value: every task run and subflow of this attempt decides (Prefect 2).
+            states = [f._inner.result() for f in self.ctx.futures] + list(self.ctx.flow_run_states)
+            if not states:
+                return State(type=StateType.COMPLETED).with_result(None)
+            state = aggregate(states, None)
+            if not state.is_completed():
+                state.with_result(states)  # the caller gets the first failure raised
+        else:
+            state = return_value_to_state(futures_to_states(value))
+        if state.type is StateType.COMPLETED and self.flow.persist_result and state.data is None:
+            from mintaka.results import default_result_store
+
+            state.data = default_result_store().write(state._result, self.flow.result_serializer)
+        return state
+
+    @staticmethod
+    def _adopt(answer_state: State, proposed: State) -> State:
+        if proposed._has_result and answer_state.type in (proposed.type, StateType.SCHEDULED):
+            answer_state.with_result(proposed._result)
+        return answer_state
+
+    def _report(self, proposed: State) -> State:
+        return self._adopt(propose(self.client, "flow_run", self.flow_run.id, proposed).state, proposed)
 
     def _finish(self, state: State) -> State:
         if self.parent_task_run is not None:
@@ -194,74 +278,7 @@ class FlowRunEngine:
         flush_logs()
         return state
 
-    def _crash(self, exc: BaseException) -> None:
+    def _crash(self, exc: BaseException) -> State:
         message = f"Flow run was interrupted: {type(exc).__name__}: {exc}".rstrip(": ")
         state = self._report(State(type=StateType.CRASHED, message=message))
-        self._finish(state)
-
-    # -- sync
-    def run(self) -> State:
-        if self.flow_run is None:
-            self.create_run()
-        token = flow_run_context.set(self.ctx)
-        interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
-        try:
-            while True:
-                final = self._start_attempt()
-                if final is not None:
-                    return self._finish(final)
-                try:
-                    from .timeouts import timeout_after
-
-                    with timeout_after(self.flow.timeout_seconds):
-                        value = call_with_parameters(self.flow.fn, self.parameters)
-                    self._wait_for_futures()
-                    proposed = self._success_proposal(value)
-                except Exception as exc:
-                    self._wait_for_futures()
-                    proposed = self._failure_proposal(exc)
-                except BaseException as exc:
-                    interrupted = True
-                    self._crash(exc)
-                    raise
-                state = self._report(proposed)
-                if state.type is not StateType.SCHEDULED:
-                    return self._finish(state)
-                self.ctx.futures.clear()
-                time.sleep(seconds_until(state))
-        finally:
-            self.ctx.task_runner.shutdown(wait=not interrupted)
-            flow_run_context.reset(token)
-
-    # -- async
-    async def run_async(self) -> State:
-        if self.flow_run is None:
-            self.create_run()
-        token = flow_run_context.set(self.ctx)
-        interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
-        try:
-            while True:
-                final = self._start_attempt()
-                if final is not None:
-                    return self._finish(final)
-                try:
-                    value = await await_with_timeout(
-                        call_with_parameters(self.flow.fn, self.parameters), self.flow.timeout_seconds
-                    )
-                    await asyncio.to_thread(self._wait_for_futures)
-                    proposed = self._success_proposal(value)
-                except Exception as exc:
-                    await asyncio.to_thread(self._wait_for_futures)
-                    proposed = self._failure_proposal(exc)
-                except BaseException as exc:
-                    interrupted = True
-                    self._crash(exc)
-                    raise
-                state = self._report(proposed)
-                if state.type is not StateType.SCHEDULED:
-                    return self._finish(state)
-                self.ctx.futures.clear()
-                await asyncio.sleep(seconds_until(state))
-        finally:
-            self.ctx.task_runner.shutdown(wait=not interrupted)
-            flow_run_context.reset(token)
+        return self._finish(state)

@@ -1,15 +1,20 @@
-"""Parameters: binding calls to signatures, futures passed as arguments, JSON-safe copies."""
+"""Parameters: binding calls to signatures, futures and states passed as arguments (resolved
+to their values, recorded as dependencies), and JSON-safe copies for the API."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from mintaka.exceptions import UpstreamTaskError
 from mintaka.schemas import TaskInput
+from mintaka.states import State, StateType
+from mintaka.utilities.annotations import BaseAnnotation, allow_failure, quote
 
 _CONTAINERS = (list, tuple, set, frozenset)
+_SCALARS = (str, int, float, bool, bytes, type(None))
 
 
 @lru_cache(maxsize=4096)
@@ -48,49 +53,95 @@ def call_with_parameters(fn: Callable, parameters: dict[str, Any]) -> Any:
     return fn(*args, **kwargs)
 
 
-def _is_future(value: Any) -> bool:
+def _future_type():
     from mintaka.futures import MintakaFuture
 
-    return isinstance(value, MintakaFuture)
+    return MintakaFuture
+
+
+def _upstreams(value: Any, allowed: bool = False) -> Iterator[tuple[Any, bool]]:
+    """Every future or state inside `value` (any depth of lists, tuples, sets and dicts), with
+    whether it sits under `allow_failure`. Nothing under `quote` is searched."""
+    if isinstance(value, _SCALARS):
+        return
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, quote):
+            return
+        yield from _upstreams(value.value, allowed or isinstance(value, allow_failure))
+    elif isinstance(value, State | _future_type()):
+        yield value, allowed
+    elif isinstance(value, _CONTAINERS):
+        for item in value:
+            yield from _upstreams(item, allowed)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _upstreams(item, allowed)
+
+
+def _run_id(upstream: Any) -> Any:
+    if isinstance(upstream, State):
+        return upstream.state_details.task_run_id
+    return upstream.task_run_id
 
 
 def collect_task_inputs(parameters: dict[str, Any]) -> dict[str, list[TaskInput]]:
     """Upstream task runs whose futures (or states) feed each parameter."""
-    from mintaka.states import State
-
     inputs: dict[str, list[TaskInput]] = {}
     for name, value in parameters.items():
-        items = value if isinstance(value, _CONTAINERS) else (value.values() if isinstance(value, dict) else [value])
-        found = []
-        for item in items:
-            if _is_future(item) and item.task_run_id is not None:
-                found.append(TaskInput(id=item.task_run_id))
-            elif isinstance(item, State) and item.state_details.task_run_id is not None:
-                found.append(TaskInput(id=item.state_details.task_run_id))
+        found = [TaskInput(id=run_id) for upstream, _ in _upstreams(value) if (run_id := _run_id(upstream))]
         if found:
             inputs[name] = found
     return inputs
 
 
-def _resolve(value: Any) -> Any:
-    from mintaka.states import State
+def upstream_futures(values: Any) -> list[Any]:
+    """The futures inside `values` (to wait for them without blocking an event loop)."""
+    future_type = _future_type()
+    return [u for u, _ in _upstreams(values) if isinstance(u, future_type)]
 
-    if _is_future(value):
-        return value.result()
-    if isinstance(value, State):
-        return value.result()
-    if isinstance(value, list | tuple | set | frozenset):
-        if not any(_is_future(v) or isinstance(v, State) for v in value):
+
+def _final_state(upstream: Any) -> State:
+    return upstream if isinstance(upstream, State) else upstream._inner.result()  # engine code: always blocks
+
+
+def _check(upstream: Any, allowed: bool) -> State:
+    state = _final_state(upstream)
+    if state.type is StateType.COMPLETED or (allowed and state.type is StateType.FAILED):
+        return state
+    raise UpstreamTaskError(f"Upstream task run '{_run_id(upstream)}' did not reach a 'COMPLETED' state.")
+
+
+def _resolve(value: Any, allowed: bool = False) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, quote):
+            return value.value
+        return _resolve(value.value, allowed or isinstance(value, allow_failure))
+    if isinstance(value, State | _future_type()):
+        return _check(value, allowed).result(raise_on_failure=False)
+    if isinstance(value, _CONTAINERS):
+        if not any(True for _ in _upstreams(value)) and not any(isinstance(v, BaseAnnotation) for v in value):
             return value
-        return type(value)(_resolve(v) for v in value)
-    if isinstance(value, dict) and any(_is_future(v) or isinstance(v, State) for v in value.values()):
-        return {k: _resolve(v) for k, v in value.items()}
+        return type(value)(_resolve(v, allowed) for v in value)
+    if isinstance(value, dict):
+        if not any(True for _ in _upstreams(value)) and not any(isinstance(v, BaseAnnotation) for v in value.values()):
+            return value
+        return {k: _resolve(v, allowed) for k, v in value.items()}
     return value
 
 
 def resolve_futures(parameters: dict[str, Any]) -> dict[str, Any]:
-    """Wait for futures passed as arguments and replace them with their results."""
+    """Wait for futures and states passed as arguments and replace them with their values.
+    Raises `UpstreamTaskError` when one did not complete (unless under `allow_failure`, which
+    passes a failed upstream's exception as the value)."""
     return {name: _resolve(value) for name, value in parameters.items()}
+
+
+def check_wait_for(wait_for: list[Any]) -> None:
+    """Wait for `wait_for=[...]`; raises `UpstreamTaskError` if one did not complete."""
+    for upstream, allowed in _upstreams(list(wait_for)):
+        _check(upstream, allowed)
 
 
 def jsonable(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +149,10 @@ def jsonable(parameters: dict[str, Any]) -> dict[str, Any]:
     from pydantic_core import to_jsonable_python
 
     def fallback(value: Any) -> Any:
-        if _is_future(value):
+        if isinstance(value, _future_type()):
             return f"<future of task run {value.task_run_id}>"
+        if isinstance(value, BaseAnnotation):
+            return to_jsonable_python(value.value, fallback=fallback)
         return repr(value)
 
     return to_jsonable_python(parameters, fallback=fallback)

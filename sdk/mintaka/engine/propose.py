@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Literal
 
 from mintaka.client import MintakaClient
+from mintaka.clock import now, sleep
 from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus
 from mintaka.states import State
 
@@ -35,16 +34,21 @@ def propose(
         answer = setter(run_id, _request(state, labels))
         if answer.status is not SetStateStatus.WAIT:
             return answer
-        time.sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
+        sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
 
 
-async def apropose(client: MintakaClient, kind: Kind, run_id: uuid.UUID, state: State) -> OrchestrationResult:
-    setter = _setter(client, kind)
+async def apropose(
+    client: MintakaClient, kind: Kind, run_id: uuid.UUID, state: State, labels: dict[str, str] | None = None
+) -> OrchestrationResult:
+    from mintaka.client.asynchronous import acall
+    from mintaka.clock import asleep
+
+    method = "set_task_run_state" if kind == "task_run" else "set_flow_run_state"
     while True:
-        answer = setter(run_id, _request(state))
+        answer = await acall(client, method, run_id, _request(state, labels))
         if answer.status is not SetStateStatus.WAIT:
             return answer
-        await asyncio.sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
+        await asleep(answer.details.delay_seconds or _DEFAULT_WAIT)
 
 
 def seconds_until(state: State) -> float:
@@ -52,6 +56,4 @@ def seconds_until(state: State) -> float:
     scheduled = state.state_details.scheduled_time
     if scheduled is None:
         return 0.0
-    from mintaka.states import utcnow
-
-    return max((scheduled - utcnow()).total_seconds(), 0.0)
+    return max((scheduled - now()).total_seconds(), 0.0)

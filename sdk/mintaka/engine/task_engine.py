@@ -1,36 +1,38 @@
-"""Running one task run: create it, propose RUNNING, run the body, report the outcome, retry
-when the orchestrator says so. The sync and async loops share every step but the body call."""
+"""Running one task run: settle its upstreams, create it (straight into RUNNING when the rules
+allow), run the body, report the outcome, retry when the orchestrator says so, then its hooks.
+
+The run is one step machine (`engine.steps`): `run()` drives it synchronously, `run_async()`
+awaits it, so sync and async task runs share every step.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import threading
-import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
-from mintaka.exceptions import Abort, FlowRunCancelled, MintakaTimeoutError
-from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRunCreate
-from mintaka.states import State, StateDetails, StateType, utcnow
+from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, UpstreamTaskError
+from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRun, TaskRunCreate
+from mintaka.states import State, StateDetails, StateType
 
 from .cancellation import current_cancel_scope
-from .parameters import call_with_parameters, collect_task_inputs, resolve_futures
-from .propose import apropose, propose, seconds_until
-from .timeouts import await_with_timeout
+from .hooks import TASK_HOOKS, hooks_for, run_hooks
+from .outcomes import exception_message, exception_to_failed_state
+from .parameters import check_wait_for, collect_task_inputs, resolve_futures, upstream_futures
+from .propose import seconds_until
+from .steps import Body, Call, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
-    from mintaka.schemas import TaskRun
     from mintaka.tasks import Task
 
     from .remote import RemoteTaskCall
 
 
 def _exception_message(kind: str, exc: BaseException, timeout: float | None) -> str:
-    if isinstance(exc, MintakaTimeoutError):
-        return f"{kind} run exceeded its timeout of {timeout:g} seconds"
-    return f"{kind} run encountered an exception: {type(exc).__name__}: {exc}"
+    return exception_message(kind, exc, timeout)
 
 
 class TaskRunEngine:
@@ -46,13 +48,17 @@ class TaskRunEngine:
         self.parameters = parameters
         self.flow_ctx = flow_ctx
         self.client = client
-        self.wait_for = wait_for or []
+        self.wait_for = list(wait_for or [])
         self.task_run: TaskRun | None = None
         self._task_inputs = collect_task_inputs(parameters)  # before futures are resolved
+        self._cache_details: dict[str, Any] = {}
         # The id and key are ours before the run exists, so a future can name its run at once
         # and the run is created by whoever starts it (one write: straight into RUNNING).
         self.task_run_id = uuid.uuid4()
-        self.dynamic_key = flow_ctx.next_dynamic_key(task.task_key) if flow_ctx else self.task_run_id.hex
+        if flow_ctx is not None:
+            self.dynamic_key, self.call_key = flow_ctx.next_keys(task.task_key)
+        else:
+            self.dynamic_key, self.call_key = self.task_run_id.hex, None
         self.name = f"{task.name}-{self.dynamic_key}"
         self.log_prints = task.log_prints if task.log_prints is not None else bool(flow_ctx and flow_ctx.log_prints)
 
@@ -60,82 +66,191 @@ class TaskRunEngine:
     def for_remote_call(cls, call: RemoteTaskCall, flow_ctx: FlowRunContext, client: MintakaClient) -> TaskRunEngine:
         """The engine of a task run shipped to this process: the ids its future already names."""
         engine = cls(call.task, call.parameters, flow_ctx, client)
-        engine.task_run_id, engine.dynamic_key = call.task_run_id, call.dynamic_key
+        engine.task_run_id, engine.dynamic_key, engine.call_key = call.task_run_id, call.dynamic_key, None
         engine.name = f"{call.task.name}-{call.dynamic_key}"
         engine._task_inputs = call.task_inputs
         engine.log_prints = call.log_prints
         return engine
 
-    # -- steps shared by sync and async runs
-    def create_run(self, initial: State | None = None) -> TaskRun:
-        task = self.task
-        flow_run_id = self.flow_ctx.flow_run.id if self.flow_ctx else None
-        self.task_run = self.client.create_task_run(
-            TaskRunCreate(
-                id=self.task_run_id,
-                flow_run_id=flow_run_id,
-                task_key=task.task_key,
-                name=self.name,
-                dynamic_key=self.dynamic_key,
-                tags=sorted(task.tags | current_tags()),
-                task_inputs=self.task_inputs,
-                empirical_policy=EmpiricalPolicy(
-                    retries=task.retries,
-                    retry_delay_seconds=task.retry_delay_list(),
-                    retry_jitter_factor=task.retry_jitter_factor,
-                ),
-                state=initial,
-            )
-        )
-        return self.task_run
+    # -- entry points
+    def run(self) -> State:
+        return drive(self.machine())
 
-    def _prepare(self) -> tuple[State | None, State | None]:
-        """Create the run if needed and settle its inputs. Returns (failed, first): an upstream
-        failure to report, or the state the run was created in when it was created straight
-        into RUNNING (one write fewer) or finished from the cache."""
-        failed = self.resolve_upstream()
-        if failed is not None:
-            self.create_run()
-            return failed, None
-        self.create_run(initial=self._running_proposal())
-        first = self.task_run.state
-        return None, (None if first.type is StateType.PENDING else first)
+    async def run_async(self) -> State:
+        return await adrive(self.machine())
+
+    # -- the machine
+    def machine(self) -> Machine[State]:
+        ctx = self.flow_ctx
+        if self.call_key is not None and ctx is not None:
+            done = ctx.completed.get(self.call_key)
+            if done is not None:  # a flow retry: this call completed in an earlier attempt
+                return done
+        if self.wait_for or self._task_inputs:
+            yield WaitFor(upstream_futures([self.parameters, self.wait_for]))
+        not_ready = self.resolve_upstream()
+        if not_ready is not None:
+            self.task_run = yield Call(self.client, "create_task_run", self._create_body(not_ready))
+            return self._adopt(self.task_run.state, not_ready)
+        self.name = self._run_name()
+        running = self._running_proposal()
+        self.task_run = yield Call(self.client, "create_task_run", self._create_body(running))
+        first: State | None = self.task_run.state
+        while True:
+            if first is None or first.type is StateType.PENDING:
+                answer = yield Propose(self.client, "task_run", self.task_run.id, self._running_proposal())
+                if answer.status is SetStateStatus.ABORT:
+                    # It will never start (its flow run is ending, or a limit is 0): say so on the run.
+                    reason = answer.details.reason or "Task run aborted by the orchestrator"
+                    cancelled = State(type=StateType.CANCELLED, message=reason)
+                    yield Propose(self.client, "task_run", self.task_run.id, cancelled)
+                    raise Abort(reason)
+                if not (answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING):
+                    state = answer.state  # cached, already finished, or owned by another client
+                    break
+                self.task_run.run_count += 1
+                self.task_run.state = answer.state
+            elif first.type is not StateType.RUNNING:
+                state = first  # finished at creation (cached)
+                break
+            first = None
+            try:
+                value = yield Body(self.task.fn, self.parameters, self.task.timeout_seconds, self._enter, self._exit)
+                proposed = self._success_proposal(value)
+            except FlowRunCancelled:
+                cancelled = State(type=StateType.CANCELLED, message="The flow run was cancelled")
+                yield Propose(self.client, "task_run", self.task_run.id, cancelled)
+                raise
+            except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
+                self._logger().error("Encountered exception during execution:", exc_info=exc)
+                proposed = self._failure_proposal(exc)
+            answer = yield Propose(self.client, "task_run", self.task_run.id, proposed)
+            state = self._adopt(answer.state, proposed)
+            self.task_run.state = state
+            self._log_outcome(state)
+            if state.type is not StateType.SCHEDULED:
+                break
+            yield Sleep(seconds_until(state))
+        hooks = hooks_for(self.task, state, TASK_HOOKS)
+        if hooks:
+            logger = self._logger()
+            kwargs = {"task": self.task, "task_run": self.task_run, "state": state}
+            yield Do(lambda: run_hooks(hooks, kwargs, state, logger))
+        if ctx is not None:
+            ctx.remember(self.call_key, state)
+        return state
+
+    # -- steps' pieces
+    def _create_body(self, initial: State | None) -> TaskRunCreate:
+        task = self.task
+        return TaskRunCreate(
+            id=self.task_run_id,
+            flow_run_id=self.flow_ctx.flow_run.id if self.flow_ctx else None,
+            task_key=task.task_key,
+            name=self.name,
+            dynamic_key=self.dynamic_key,
+            tags=sorted(task.tags | current_tags()),
+            task_inputs=self.task_inputs,
+            empirical_policy=EmpiricalPolicy(
+                retries=task.retries,
+                retry_delay_seconds=task.retry_delay_list(),
+                retry_jitter_factor=task.retry_jitter_factor,
+            ),
+            state=initial,
+        )
+
+    def create_run(self, initial: State | None = None) -> TaskRun:
+        """Create the run now (used by runners that drive the run elsewhere)."""
+        self.task_run = self.client.create_task_run(self._create_body(initial))
+        return self.task_run
 
     @property
     def task_inputs(self) -> dict[str, Any]:
         """The upstream task runs this run depends on, as recorded on it."""
         inputs = dict(self._task_inputs)
         if self.wait_for:
-            inputs["wait_for"] = [TaskInput(id=f.task_run_id) for f in self.wait_for if getattr(f, "task_run_id", None)]
+            waited = collect_task_inputs({"wait_for": self.wait_for}).get("wait_for")
+            if waited:
+                inputs["wait_for"] = [TaskInput(id=i.id) for i in waited]
         return inputs
 
     def resolve_upstream(self) -> State | None:
-        """Resolve futures passed as arguments (and wait for `wait_for`); returns the failure to
-        report if an upstream run did not complete (this run then does not start)."""
+        """Resolve futures and states passed as arguments (and check `wait_for`); returns the
+        NotReady state to report if an upstream run did not complete (the body never runs)."""
         try:
             self.parameters = resolve_futures(self.parameters)
-            for future in self.wait_for:
-                if hasattr(future, "wait"):
-                    future.wait()
-        except BaseException as exc:  # an upstream run failed: do not run this one
-            return State(
-                type=StateType.FAILED,
-                name="NotReady",
-                message=f"Upstream task run did not complete: {exc}",
-            ).with_result(exc)
+            check_wait_for(self.wait_for)
+        except UpstreamTaskError as exc:
+            return State(type=StateType.PENDING, name="NotReady", message=str(exc)).with_result(exc)
         return None
+
+    def _run_name(self) -> str:
+        template = self.task.task_run_name
+        if template is None:
+            return self.name
+        try:
+            name = template() if callable(template) else template.format(**self.parameters)
+        except Exception as exc:
+            raise MintakaError(
+                f"task_run_name of task {self.task.name!r} could not be formed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(name, str):
+            raise TypeError(f"task_run_name callable of task {self.task.name!r} returned {type(name).__name__}")
+        return name
+
+    def _provisional_run(self) -> TaskRun:
+        """The run's record as it will be created (for `cache_key_fn`'s context)."""
+        return TaskRun(
+            id=self.task_run_id,
+            name=self.name,
+            flow_run_id=self.flow_ctx.flow_run.id if self.flow_ctx else None,
+            task_key=self.task.task_key,
+            dynamic_key=self.dynamic_key,
+            tags=sorted(self.task.tags | current_tags()),
+            run_count=1,
+        )
 
     def _running_proposal(self) -> State:
         details: dict[str, Any] = {"task_run_id": self.task_run.id} if self.task_run else {}
+        self._cache_details = {}
         if self.task.cache_key_fn is not None:
-            ctx = TaskRunContext(self.task, self.task_run, self.client, self.parameters)
-            key = self.task.cache_key_fn(ctx, self.parameters)
+            key = self._cache_key()
             if key is not None:
+                from mintaka.clock import now
+
                 details["cache_key"] = str(key)
                 if self.task.cache_expiration is not None:
-                    details["cache_expiration"] = utcnow() + self.task.cache_expiration
-        self._cache_details = {k: v for k, v in details.items() if k.startswith("cache")}
+                    details["cache_expiration"] = now() + self.task.cache_expiration
+                self._cache_details = {k: v for k, v in details.items() if k.startswith("cache")}
         return State(type=StateType.RUNNING, state_details=StateDetails(**details))
+
+    def _cache_key(self) -> Any:
+        """`cache_key_fn(context, parameters)`, with the task run's context set while it runs."""
+        run = self.task_run or self._provisional_run()
+        ctx = TaskRunContext(self.task, run, self.client, self.parameters, self.log_prints)
+        token = task_run_context.set(ctx)
+        try:
+            return self.task.cache_key_fn(ctx, self.parameters)
+        finally:
+            task_run_context.reset(token)
+
+    def _enter(self) -> Any:
+        token = task_run_context.set(self._context())
+        if self.log_prints:
+            from mintaka.logging import enable_log_prints
+
+            enable_log_prints()
+        scope = current_cancel_scope.get()  # set when a deployed run executes here
+        if scope is not None:
+            scope.track_thread(threading.get_ident(), running=True)
+        return token, scope
+
+    @staticmethod
+    def _exit(entered: Any) -> None:
+        token, scope = entered
+        if scope is not None:
+            scope.track_thread(threading.get_ident(), running=False)
+        task_run_context.reset(token)
 
     def _should_persist(self) -> bool:
         if self.task.persist_result is not None:
@@ -155,10 +270,8 @@ class TaskRunEngine:
         return proposed
 
     def _failure_proposal(self, exc: BaseException) -> State:
-        message = _exception_message("Task", exc, self.task.timeout_seconds)
-        return State(type=StateType.FAILED, message=message).with_result(exc)
+        return exception_to_failed_state("Task", exc, self.task.timeout_seconds)
 
-    @staticmethod
     @staticmethod
     def _adopt(answer_state: State, proposed: State) -> State:
         """The server's state, carrying the proposal's in-memory result (value or exception)."""
@@ -166,13 +279,16 @@ class TaskRunEngine:
             answer_state.with_result(proposed._result)
         return answer_state
 
+    def _logger(self) -> logging.LoggerAdapter:
+        from mintaka.logging import engine_logger
+
+        return engine_logger(self._context())
+
     def _log_outcome(self, state: State) -> None:
         """Failures are worth a line; successes stay off the console (hot path)."""
         if state.type is StateType.COMPLETED:
             return
-        from mintaka.logging import engine_logger
-
-        log = engine_logger(self._context())
+        log = self._logger()
         if state.type is StateType.SCHEDULED:
             log.warning("%s. Retrying in %.3g s", state.message, seconds_until(state))
         else:
@@ -180,92 +296,3 @@ class TaskRunEngine:
 
     def _context(self) -> TaskRunContext:
         return TaskRunContext(self.task, self.task_run, self.client, self.parameters, self.log_prints)
-
-    def _report_cancelled(self) -> None:
-        """The flow run was cancelled while this task ran: the task run ends CANCELLED too."""
-        cancelled = State(type=StateType.CANCELLED, message="The flow run was cancelled")
-        propose(self.client, "task_run", self.task_run.id, cancelled)
-
-    def _on_start_answer(self, answer) -> State | None:
-        """None: go ahead and run the body. A state: the run ends here with it."""
-        if answer.status is SetStateStatus.ABORT:
-            # It will never start (its flow run is ending, or a limit is 0): say so on the run.
-            reason = answer.details.reason or "Task run aborted by the orchestrator"
-            propose(self.client, "task_run", self.task_run.id, State(type=StateType.CANCELLED, message=reason))
-            raise Abort(reason)
-        state = answer.state
-        if answer.status is SetStateStatus.ACCEPT and state.type is StateType.RUNNING:
-            return None
-        return state  # cached, already finished, or owned by another client
-
-    # -- sync
-    def run(self) -> State:
-        failed, first = self._prepare()
-        if failed is not None:
-            return self._adopt(propose(self.client, "task_run", self.task_run.id, failed).state, failed)
-        while True:
-            if first is None:
-                answer = propose(self.client, "task_run", self.task_run.id, self._running_proposal())
-                final = self._on_start_answer(answer)
-            else:
-                final, first = (None if first.type is StateType.RUNNING else first), None
-            if final is not None:
-                return final
-            token = task_run_context.set(self._context())
-            scope = current_cancel_scope.get()  # set when a deployed run executes here
-            try:
-                from .timeouts import timeout_after
-
-                if scope is not None:
-                    scope.track_thread(threading.get_ident(), running=True)
-                with timeout_after(self.task.timeout_seconds):
-                    value = call_with_parameters(self.task.fn, self.parameters)
-                proposed = self._success_proposal(value)
-            except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
-                proposed = self._failure_proposal(exc)
-            except FlowRunCancelled:
-                self._report_cancelled()
-                raise
-            finally:
-                if scope is not None:
-                    scope.track_thread(threading.get_ident(), running=False)
-                task_run_context.reset(token)
-            state = self._adopt(propose(self.client, "task_run", self.task_run.id, proposed).state, proposed)
-            self._log_outcome(state)
-            if state.type is not StateType.SCHEDULED:
-                return state
-            time.sleep(seconds_until(state))
-
-    # -- async
-    async def run_async(self) -> State:
-        failed, first = self._prepare()
-        if failed is not None:
-            answer = await apropose(self.client, "task_run", self.task_run.id, failed)
-            return self._adopt(answer.state, failed)
-        while True:
-            if first is None:
-                answer = await apropose(self.client, "task_run", self.task_run.id, self._running_proposal())
-                final = self._on_start_answer(answer)
-            else:
-                final, first = (None if first.type is StateType.RUNNING else first), None
-            if final is not None:
-                return final
-            token = task_run_context.set(self._context())
-            try:
-                value = await await_with_timeout(
-                    call_with_parameters(self.task.fn, self.parameters), self.task.timeout_seconds
-                )
-                proposed = self._success_proposal(value)
-            except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
-                proposed = self._failure_proposal(exc)
-            except FlowRunCancelled:
-                self._report_cancelled()
-                raise
-            finally:
-                task_run_context.reset(token)
-            answer = await apropose(self.client, "task_run", self.task_run.id, proposed)
-            state = self._adopt(answer.state, proposed)
-            self._log_outcome(state)
-            if state.type is not StateType.SCHEDULED:
-                return state
-            await asyncio.sleep(seconds_until(state))

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from mintaka import flow, tags, task, unmapped
+from mintaka.exceptions import UpstreamTaskError
 from mintaka.schemas import ConcurrencyLimitCreate, FlowRunFilter
 from mintaka.states import StateType
 from mintaka.task_runners import SequentialTaskRunner
@@ -45,12 +46,12 @@ def test_map_with_unmapped_and_futures_as_arguments(client):
         sums = add.map([1, 2, 3], unmapped(base))
         return total(sums), base
 
-    value, base_future = f()
+    value, base_state = f()  # a returned future comes back as its final state (Prefect 2)
     assert value == (1 + 2) + (2 + 2) + (3 + 2)
     run = client.list_flow_runs(FlowRunFilter()).items[0]
     task_runs = {t.name: t for t in client.read_flow_run_detail(run.id).task_runs}
     base_id = task_runs["add-0"].id
-    assert base_future.task_run_id == base_id
+    assert base_state.is_completed() and base_state.state_details.task_run_id == base_id
     # Dependency tracking: each mapped run records the future it received.
     for name in ("add-1", "add-2", "add-3"):
         assert [i.id for i in task_runs[name].task_inputs["y"]] == [base_id]
@@ -86,10 +87,14 @@ def test_failed_upstream_future_fails_dependants_without_running(client):
     def f():
         return (consume.submit(boom.submit()).wait(),)
 
-    [state] = f()
+    flow_state = f(return_state=True)
+    assert flow_state.is_failed() and flow_state.message == "1/1 states are not final."
+    [state] = flow_state.result(raise_on_failure=False)
     assert ran == []
-    assert state.is_failed() and state.name == "NotReady"
-    assert "upstream broke" in state.message
+    assert state.is_pending() and state.name == "NotReady"  # Prefect 2's NotReady: it never started
+    assert "did not reach a 'COMPLETED' state" in state.message
+    with pytest.raises(UpstreamTaskError):
+        state.result()
 
 
 def test_unreturned_failed_futures_fail_the_flow(client):
@@ -103,7 +108,7 @@ def test_unreturned_failed_futures_fail_the_flow(client):
         slow_square.submit(2, delay=0)
 
     state = f(return_state=True)
-    assert state.is_failed() and state.message == "1/2 task runs did not complete"
+    assert state.is_failed() and state.message == "1/2 states failed."
 
 
 def test_sequential_task_runner_runs_in_order(client):
@@ -144,7 +149,7 @@ def test_tag_concurrency_limit_is_enforced_and_released(client):
     def f():
         return [fut.wait() for fut in use_db.map(range(6))]
 
-    states = f()
+    states = f(return_state=True).result(raise_on_failure=False)  # one failed: so did the flow
     assert peak == 2
     assert [s.type for s in states].count(StateType.COMPLETED) == 5
     assert client.read_concurrency_limit("db").active_slots == 0

@@ -29,7 +29,7 @@ def test_task_retries_history(client, history):
     def f():
         return (flaky(return_state=True),)
 
-    [state] = f()
+    [state] = f(return_state=True).result(raise_on_failure=False)  # the flow failed with it
     assert state.result() == "ok"
     assert len(calls) == 3
     assert all(b - a >= 0.05 for a, b in itertools.pairwise(calls))
@@ -59,7 +59,7 @@ def test_retries_exhausted_fail_with_last_error(client, history):
     def f():
         return (always_fails(return_state=True),)
 
-    [state] = f()
+    [state] = f(return_state=True).result(raise_on_failure=False)  # the flow failed with it
     assert state.is_failed()
     with pytest.raises(RuntimeError, match="still broken"):
         state.result()
@@ -99,7 +99,7 @@ def test_jittered_delay_is_recorded_within_bounds(client):
     def f():
         return (jittery(return_state=True),)
 
-    [state] = f()
+    [state] = f(return_state=True).result(raise_on_failure=False)  # the flow failed with it
     states = client.read_task_run_states(state.state_details.task_run_id)
     awaiting = next(s for s in states if s.name == "AwaitingRetry")
     delay = (awaiting.state_details.scheduled_time - awaiting.timestamp).total_seconds()
@@ -132,7 +132,7 @@ def test_sync_task_timeout(client):
         return (slow(return_state=True),)
 
     started = time.monotonic()
-    [state] = f()
+    [state] = f(return_state=True).result(raise_on_failure=False)  # the flow failed with it
     assert time.monotonic() - started < 3
     assert state.is_failed()
     assert state.message == "Task run exceeded its timeout of 0.2 seconds"
@@ -152,7 +152,7 @@ def test_timeout_in_a_worker_thread(client):
         return (busy.submit().wait(),)
 
     started = time.monotonic()
-    [state] = f()
+    [state] = f(return_state=True).result(raise_on_failure=False)  # the flow failed with it
     assert time.monotonic() - started < 3
     assert state.is_failed() and "timeout" in state.message
 
@@ -178,6 +178,6 @@ def test_async_task_timeout(client):
     async def f():
         return (await slow(return_state=True),)
 
-    [state] = asyncio.run(f())
-    assert state.is_failed()
+    [state] = asyncio.run(f(return_state=True)).result(raise_on_failure=False)
+    assert state.is_failed() and state.name == "TimedOut"
     assert state.message == "Task run exceeded its timeout of 0.2 seconds"
