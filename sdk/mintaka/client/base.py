@@ -130,3 +130,19 @@ class MintakaClient(DeploymentClient, ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+    # `with get_client() as client:` (sync) and `async with get_client() as client:` (awaitable
+    # methods), as Prefect 2 code writes it. The process-wide client stays open afterwards.
+    def __enter__(self) -> MintakaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    async def __aenter__(self):
+        from .asynchronous import AsyncMintakaClient
+
+        return AsyncMintakaClient(self)
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
