@@ -1,6 +1,7 @@
 """Orchestration rules. Each declares the transitions it governs (FROM types, TO types) and
 may reject, delay, abort or rewrite the proposal. Rules are pure: they read a
-`TransitionContext` and mutate only the `Decision` they are handed.
+`TransitionContext` and mutate only the `Decision` they are handed. They never read the clock:
+every state a rule makes is stamped with the transition's time, `ctx.now`.
 
 `None` in FROM_STATES means "the run has no state yet" (its first state).
 """
@@ -18,6 +19,9 @@ from .context import CacheInsert, Decision, TransitionContext
 ALL = frozenset([*StateType, None])
 ACTIVE = frozenset(t for t in StateType if t not in TERMINAL_STATE_TYPES) | {None}
 TERMINAL = frozenset(TERMINAL_STATE_TYPES)
+# A flow run in one of these states starts no more tasks (the store checks it too, when a task
+# run is created straight into RUNNING: see `Store.create_task_run`).
+FLOW_RUN_CLOSED = TERMINAL | {StateType.CANCELLING}
 
 # How long a client is asked to wait before proposing again when a concurrency slot is taken.
 SLOT_WAIT_SECONDS = 0.5
@@ -105,7 +109,7 @@ class CancelRunsThatHaveNotStarted(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        decision.state = _cancelled(decision.state.message)
+        decision.state = _cancelled(decision.state.message, ctx.now)
 
 
 class CancellingRunsEndCancelled(Rule):
@@ -120,11 +124,11 @@ class CancellingRunsEndCancelled(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        decision.state = _cancelled(ctx.run.state.message)
+        decision.state = _cancelled(ctx.run.state.message, ctx.now)
 
 
-def _cancelled(message: str | None) -> State:
-    return State(type=StateType.CANCELLED, message=message or "Cancelled")
+def _cancelled(message: str | None, now: dt.datetime) -> State:
+    return State(type=StateType.CANCELLED, timestamp=now, message=message or "Cancelled")
 
 
 class ResumeOnlyWithinThePause(Rule):
@@ -154,7 +158,7 @@ class PreventRunningTasksInFinishedFlows(Rule):
         flow_state = ctx.flow_run_state
         if ctx.run.kind != "task_run" or flow_state is None:
             return
-        if flow_state.is_final() or flow_state.type is StateType.CANCELLING:
+        if flow_state.type in FLOW_RUN_CLOSED:
             decision.refuse(
                 SetStateStatus.ABORT,
                 ctx.run.state,
@@ -192,6 +196,7 @@ class RetrieveCachedResult(Rule):
         decision.state = State(
             type=StateType.COMPLETED,
             name="Cached",
+            timestamp=ctx.now,
             message=f"Cached result for key {ctx.proposed.state_details.cache_key!r}",
             data=cached.data,
             state_details=ctx.proposed.state_details.model_copy(
@@ -305,6 +310,7 @@ def _schedule_retry(ctx: TransitionContext, decision: Decision, name: str) -> No
     decision.state = State(
         type=StateType.SCHEDULED,
         name=name,
+        timestamp=ctx.now,
         message=ended.message,
         state_details=ended.state_details.model_copy(update={"scheduled_time": ctx.now + dt.timedelta(seconds=delay)}),
     )
@@ -320,7 +326,7 @@ class RenameRetryingRuns(Rule):
     @staticmethod
     def apply(ctx, decision):
         if ctx.run.state.name == "AwaitingRetry" and decision.state.type is StateType.RUNNING:
-            decision.state = decision.state.model_copy(update={"name": "Retrying"})
+            decision.state = decision.state.model_copy(update={"name": "Retrying", "timestamp": ctx.now})
 
 
 class InsertCacheEntry(Rule):

@@ -24,7 +24,7 @@ from mintaka.deployment_schemas import (
 )
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
 from mintaka.schemas import EmpiricalPolicy, FlowRun, FlowRunCreate, FlowRunFilter, SetStateRequest, SetStateStatus
-from mintaka.states import State, StateType, utcnow
+from mintaka.states import State, StateType
 from mintaka_server.orchestration.context import work_queue_slot
 from mintaka_server.scheduling import fire_times
 
@@ -88,13 +88,13 @@ class DeploymentService:
         orchestration: OrchestrationService,
         schedule_sync: ScheduleSync | None = None,
         dispatcher: RunDispatcher | None = None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Callable[[], dt.datetime] | None = None,
     ):
         self.orchestration = orchestration
         self.store = orchestration.store
         self.schedule_sync = schedule_sync
         self.dispatcher = dispatcher
-        self.clock = clock
+        self.clock = clock or orchestration.clock  # one clock, unless told otherwise (a tick's time)
         if dispatcher is not None:  # runs the rules requeue need a message too, whoever crashed them
             orchestration.on_requeued = dispatcher.dispatch
 

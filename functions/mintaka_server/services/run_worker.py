@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mintaka.exceptions import MintakaError, ObjectNotFound
 from mintaka.schemas import FlowRun, OrchestrationResult, SetStateRequest, SetStateStatus
-from mintaka.states import State, StateType, utcnow
+from mintaka.states import State, StateType
 from mintaka_server.orchestration.context import work_queue_slot
 from mintaka_server.queues.port import QueuedRun, WorkQueuePort, due_time, seconds_until_due, work_queue_of
 
@@ -76,7 +76,7 @@ class RunWorker:
         queues: WorkQueuePort,
         launcher: FargateLauncher | None = None,
         execute: Callable[..., Any] | None = None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Callable[[], dt.datetime] | None = None,
     ):
         from mintaka_server.execution.in_process import execute_in_process
 
@@ -85,7 +85,7 @@ class RunWorker:
         self.queues = queues
         self.launcher = launcher
         self.execute = execute or execute_in_process
-        self.clock = clock
+        self.clock = clock or deployments.clock
 
     def process(self, message: QueuedRun) -> Outcome:
         """Handle one message; `RetryLater` after releasing it with the delay."""
