@@ -398,3 +398,145 @@ def test_concurrency_limit_crud(service):
 def test_unknown_ids_raise_object_not_found(service, call):
     with pytest.raises(ObjectNotFound):
         call(service, uuid.uuid4())
+
+
+# -- one clock: everything the service stamps comes from its injected clock
+
+
+def test_every_state_and_time_comes_from_the_service_clock(sqlite_store):
+    """A clock in 2031, far from the wall clock: proposals, rule-made states (AwaitingRetry,
+    Retrying, Cached, Cancelled) and run times all carry its readings."""
+    from mintaka_server.services.deployments import DeploymentService
+
+    clock = Clock()
+    clock.now = start = dt.datetime(2031, 7, 4, 9, 30, tzinfo=dt.UTC)
+    service = OrchestrationService(sqlite_store, clock=clock, rng=random.Random(0))
+    assert DeploymentService(service).clock is clock  # one clock for the services built on it
+
+    flow_run = service.create_flow_run(FlowRunCreate(flow_name="etl", state=State(type=StateType.RUNNING)))
+    ck = StateDetails(cache_key="ck")
+    running = State(type=StateType.RUNNING, state_details=ck)
+    retried = service.create_task_run(
+        TaskRunCreate(flow_run_id=flow_run.id, task_key="t", state=running, empirical_policy=EmpiricalPolicy(retries=1))
+    )
+    assert propose(service, retried, StateType.FAILED).state.name == "AwaitingRetry"
+    clock.advance(1)
+    assert propose(service, retried, StateType.RUNNING, state_details=ck).state.name == "Retrying"
+    propose(service, retried, StateType.COMPLETED, data=REF, state_details=ck)
+    cached = service.create_task_run(
+        TaskRunCreate(flow_run_id=flow_run.id, task_key="t", dynamic_key="1", state=running)
+    )
+    assert cached.state.name == "Cached"
+    assert propose(service, flow_run, StateType.CANCELLING).state.type is StateType.CANCELLING
+    assert propose(service, flow_run, StateType.CRASHED).state.type is StateType.CANCELLED
+
+    runs = [service.read_flow_run(flow_run.id), service.read_task_run(retried.id), service.read_task_run(cached.id)]
+    states = [s for r in runs for s in service.store.read_state_history(_kind(r), r.id)]
+    assert len(states) == 3 + 7 + 2
+    times = [s.timestamp for s in states] + [t for r in runs for t in (r.created, r.start_time, r.end_time) if t]
+    assert all(start < t <= clock.now for t in times), sorted(times)
+
+
+def _kind(run) -> str:
+    return "task_run" if hasattr(run, "task_key") else "flow_run"
+
+
+# -- fewer reads on the hot path
+
+
+class CountingStore:
+    """The store, with every call counted by method name."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    def __getattr__(self, name):
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+@pytest.fixture
+def counted(sqlite_store, clock):
+    store = CountingStore(sqlite_store)
+    return OrchestrationService(store, clock=clock, rng=random.Random(0)), store
+
+
+@pytest.mark.parametrize("state", [None, StateType.RUNNING])
+def test_creating_a_task_run_reads_nothing_first(counted, state):
+    service, store = counted
+    flow_run = service.create_flow_run(FlowRunCreate(flow_name="etl"))
+    store.calls.clear()
+    body = TaskRunCreate(flow_run_id=flow_run.id, task_key="t", state=State(type=state) if state else None)
+    assert service.create_task_run(body).state.type is (state or StateType.PENDING)
+    assert store.calls == ["create_task_run"]
+
+
+@pytest.mark.parametrize("closed", [StateType.COMPLETED, StateType.CANCELLED, StateType.CANCELLING])
+def test_a_task_created_running_in_a_closed_flow_run_is_created_pending(service, flow_run, closed):
+    """The store refuses the RUNNING write; the run exists PENDING and its proposal is aborted,
+    as when the service read the flow run first."""
+    propose(service, flow_run, StateType.RUNNING)
+    propose(service, flow_run, closed)
+    body = TaskRunCreate(flow_run_id=flow_run.id, task_key="t", tags=["db"], state=State(type=StateType.RUNNING))
+    service.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=1))
+    run = service.create_task_run(body)
+    assert (run.state.type, run.run_count, run.start_time) == (StateType.PENDING, 0, None)
+    assert history(service, run) == ["Pending"] and active_slots(service, "db") == 0
+    assert propose(service, run, StateType.RUNNING).status is ABORT
+
+
+@pytest.mark.parametrize("state", [None, StateType.RUNNING])
+def test_a_task_run_in_an_unknown_flow_run_is_not_found_and_not_written(service, state):
+    unknown, run_id = uuid.uuid4(), uuid.uuid4()
+    body = TaskRunCreate(id=run_id, flow_run_id=unknown, task_key="t", state=State(type=state) if state else None)
+    with pytest.raises(ObjectNotFound, match=str(unknown)):
+        service.create_task_run(body)
+    assert service.store.read_task_run(run_id) is None
+    assert service.store.list_task_runs(unknown) == []
+
+
+def test_history_and_logs_are_one_read_unless_empty(counted):
+    service, store = counted
+    flow_run = service.create_flow_run(FlowRunCreate(flow_name="etl"))
+    run = task_run(service, flow_run)
+    service.create_logs([LogCreate(flow_run_id=flow_run.id, message="hi")])
+    store.calls.clear()
+    assert len(service.read_flow_run_states(flow_run.id)) == 1
+    assert len(service.read_task_run_states(run.id)) == 1
+    assert len(service.read_logs(flow_run.id)) == 1
+    assert store.calls == ["read_state_history", "read_state_history", "read_logs"]
+
+    store.calls.clear()
+    assert service.read_logs(flow_run.id, min_level=40) == []  # known run, nothing that loud
+    assert store.calls == ["read_logs", "read_flow_run"]
+
+
+def test_logs_by_level_newest_first(service, flow_run, clock):
+    base = clock.now
+    service.create_logs(
+        [
+            LogCreate(flow_run_id=flow_run.id, message=f"{level}-{i}", level=level, timestamp=base + dt.timedelta(i))
+            for i, level in enumerate([10, 20, 30, 40, 20, 40])
+        ]
+    )
+    messages = lambda **kw: [log.message for log in service.read_logs(flow_run.id, **kw)]  # noqa: E731
+    assert messages(min_level=30) == ["30-2", "40-3", "40-5"]
+    assert messages(newest_first=True, limit=2) == ["40-5", "20-4"]
+    assert messages(min_level=40, newest_first=True, limit=1, offset=1) == ["40-3"]
+
+
+def test_default_run_names_are_nearly_all_distinct(service):
+    from mintaka_server.services.orchestration import _run_name
+
+    names = [_run_name() for _ in range(1000)]
+    assert len(set(names)) >= 990  # ~370,000 two-word names: about one pair in 1,000 collides
+    assert all(name.count("-") >= 1 and name == name.lower() for name in names)
+    assert service.create_flow_run(FlowRunCreate(flow_name="etl")).name.count("-") >= 1

@@ -52,7 +52,7 @@ from mintaka_server.orchestration.context import RunKind, work_queue_slot
 from mintaka_server.orchestration.rules import REQUEUED, SLOT_WAIT_SECONDS
 from mintaka_server.services.api_keys import ApiKeyService
 from mintaka_server.services.retry_policies import RetryPolicyService
-from mintaka_server.storage import SlotsUnavailable, Store, TransitionWrite, VersionConflict
+from mintaka_server.storage import FlowRunClosed, SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
 Run = TypeVar("Run", FlowRun, TaskRun)
 
@@ -139,12 +139,16 @@ class OrchestrationService:
         return self._set_state("flow_run", run_id, body)
 
     def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]:
-        self.read_flow_run(run_id)
-        return self.store.read_state_history("flow_run", run_id)
+        # One read: only an empty answer needs to tell "no such run" from "no states yet".
+        states = self.store.read_state_history("flow_run", run_id)
+        if not states:
+            self.read_flow_run(run_id)
+        return states
 
     # -- task runs
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
-        flow_run = self.read_flow_run(body.flow_run_id) if body.flow_run_id is not None else None
+        """The store checks the flow run in the same write (missing: `ObjectNotFound`); it is
+        never read first."""
         run_id = body.id or uuid.uuid4()
         state = self._initial_state(body.state, flow_run_id=body.flow_run_id, task_run_id=run_id)
         run = TaskRun(
@@ -161,19 +165,21 @@ class OrchestrationService:
             **_initial_bookkeeping(state),
         )
         if state.type is StateType.RUNNING:
-            return self._create_started_task_run(run, flow_run)
+            return self._create_started_task_run(run)
         return self.store.create_task_run(run)
 
-    def _create_started_task_run(self, run: TaskRun, flow_run: FlowRun | None) -> TaskRun:
+    def _create_started_task_run(self, run: TaskRun) -> TaskRun:
         """A task run created straight into RUNNING (one write instead of two) passes the same
-        rules as a proposal: finished flow, cache, concurrency slots. Its history reads
-        Pending, Running as if proposed. Anything but a plain accept creates it PENDING, and
-        the client's next proposal gets the full answer (WAIT, ABORT, ...)."""
+        rules as a proposal: cache, concurrency slots, and "no task starts in a finished or
+        cancelling flow run", which the store checks in the write itself (`FlowRunClosed`)
+        instead of the service reading the flow run first. Its history reads Pending, Running
+        as if proposed. Anything but a plain accept creates it PENDING, and the client's next
+        proposal gets the full answer (WAIT, ABORT, ...)."""
         proposed = run.state
         ids = {"task_run_id": run.id, "flow_run_id": run.flow_run_id}
         pending = State(type=StateType.PENDING, timestamp=proposed.timestamp, state_details=ids)
         blank = run.model_copy(update={"state": pending, "run_count": 0, "start_time": None, "end_time": None})
-        decision = evaluate(self._context("task_run", blank, proposed, flow_run=flow_run))
+        decision = evaluate(self._context("task_run", blank, proposed, read_flow_run=False))
         if not (decision.is_accept and decision.commit):
             return self.store.create_task_run(blank)
         started = blank.model_copy(
@@ -188,17 +194,22 @@ class OrchestrationService:
         )
         try:
             return self.store.create_task_run(
-                started, history_before=[pending, *decision.history_before], acquire_slots=decision.acquire_slots
+                started,
+                history_before=[pending, *decision.history_before],
+                acquire_slots=decision.acquire_slots,
+                require_open_flow_run=True,
             )
-        except SlotsUnavailable:
+        except (SlotsUnavailable, FlowRunClosed):
             return self.store.create_task_run(blank)
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun:
         return _found(self.store.read_task_run(run_id), f"No task run with id {run_id}")
 
     def read_task_run_states(self, run_id: uuid.UUID) -> list[State]:
-        self.read_task_run(run_id)
-        return self.store.read_state_history("task_run", run_id)
+        states = self.store.read_state_history("task_run", run_id)
+        if not states:
+            self.read_task_run(run_id)
+        return states
 
     def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
         return self._set_state("task_run", run_id, body)
@@ -207,9 +218,20 @@ class OrchestrationService:
     def create_logs(self, logs: Sequence[LogCreate]) -> None:
         self.store.write_logs(logs)
 
-    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
-        self.read_flow_run(flow_run_id)
-        return self.store.read_logs(flow_run_id, limit, offset)
+    def read_logs(
+        self,
+        flow_run_id: uuid.UUID,
+        limit: int = 1000,
+        offset: int = 0,
+        *,
+        min_level: int = 0,
+        newest_first: bool = False,
+    ) -> list[Log]:
+        """Lines at `min_level` or above, oldest first (newest first: a tail reads only its own)."""
+        logs = self.store.read_logs(flow_run_id, limit, offset, min_level=min_level, newest_first=newest_first)
+        if not logs:
+            self.read_flow_run(flow_run_id)  # an unknown run is a 404, not an empty page
+        return logs
 
     # -- concurrency limits
     def set_concurrency_limit(self, body: ConcurrencyLimitCreate) -> ConcurrencyLimit:
@@ -274,14 +296,15 @@ class OrchestrationService:
         return self.read_task_run(run_id)
 
     def _context(
-        self, kind: RunKind, run: FlowRun | TaskRun, proposed: State, flow_run: FlowRun | None = None
+        self, kind: RunKind, run: FlowRun | TaskRun, proposed: State, read_flow_run: bool = True
     ) -> TransitionContext:
-        """Prefetch exactly the facts the rules may need for this proposal."""
+        """Prefetch exactly the facts the rules may need for this proposal (`read_flow_run`
+        False: the store checks the flow run's state in the write instead)."""
         flow_run_state = cached = None
         concurrency: dict[str, SlotUsage] = {}
         if kind == "task_run" and proposed.type is StateType.RUNNING:
-            if run.flow_run_id is not None:
-                flow_run = flow_run or self.store.read_flow_run(run.flow_run_id)
+            if run.flow_run_id is not None and read_flow_run:
+                flow_run = self.store.read_flow_run(run.flow_run_id)
                 flow_run_state = flow_run.state if flow_run else None
             if proposed.state_details.cache_key:
                 cached = self.store.read_cache(proposed.state_details.cache_key, proposed.timestamp)
@@ -407,12 +430,12 @@ def _found(value, missing: str) -> object:
     return value
 
 
-_ADJECTIVES = "brisk calm eager gentle keen lucid nimble quiet rapid sturdy swift vivid".split()
-_NOUNS = "falcon otter lynx heron badger comet nebula quasar pulsar meteor ibis orca".split()
-
-
 def _run_name() -> str:
-    return f"{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}"
+    """An adjective-noun name from coolname's vocabulary (hundreds of thousands of pairs), so
+    runs listed side by side rarely share one. Imported on first use (~20 ms of word lists)."""
+    import coolname
+
+    return coolname.generate_slug(2)
 
 
 def _is_requeue(state: State) -> bool:

@@ -1,5 +1,5 @@
 """Store port and adapters."""
 
-from .port import ApiKeyRecord, SlotsUnavailable, Store, TransitionWrite, VersionConflict
+from .port import ApiKeyRecord, FlowRunClosed, SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
-__all__ = ["ApiKeyRecord", "SlotsUnavailable", "Store", "TransitionWrite", "VersionConflict"]
+__all__ = ["ApiKeyRecord", "FlowRunClosed", "SlotsUnavailable", "Store", "TransitionWrite", "VersionConflict"]

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mintaka.exceptions import Conflict
+from mintaka.exceptions import Conflict, ObjectNotFound
 from mintaka.schemas import (
     ApiKey,
     ConcurrencyLimit,
@@ -36,6 +36,21 @@ class VersionConflict(Conflict):
 
 class SlotsUnavailable(Conflict):
     """A concurrency slot was taken between the read and the write."""
+
+
+class FlowRunClosed(Conflict):
+    """The flow run of a task run to be started is finished or being cancelled (`state_type`)."""
+
+    def __init__(self, flow_run_id: uuid.UUID, state_type: StateType | None):
+        now = state_type.value if state_type else "closed"
+        super().__init__(f"Flow run {flow_run_id} is {now}; its tasks may not start")
+        self.flow_run_id = flow_run_id
+        self.state_type = state_type
+
+
+def flow_run_not_found(flow_run_id: uuid.UUID) -> ObjectNotFound:
+    """The error every adapter raises for a task run whose flow run does not exist."""
+    return ObjectNotFound(f"No flow run with id {flow_run_id}")
 
 
 @dataclass
@@ -124,12 +139,21 @@ class Store(ABC):
 
     @abstractmethod
     def create_task_run(
-        self, run: TaskRun, history_before: Sequence[State] = (), acquire_slots: Sequence[str] = ()
+        self,
+        run: TaskRun,
+        history_before: Sequence[State] = (),
+        acquire_slots: Sequence[str] = (),
+        *,
+        require_open_flow_run: bool = False,
     ) -> TaskRun:
         """Insert the task run with its state (history: `history_before`, then the state) and
         take a slot of each tag in `acquire_slots` (`SlotsUnavailable` if one is full: nothing is
         written). Idempotent on (flow_run_id, task_key, dynamic_key): an existing run is
-        returned as it is, and no slot is taken."""
+        returned as it is, and no slot is taken.
+
+        The run's flow run (if it has one) is checked in the same atomic write, never read first:
+        missing → `ObjectNotFound` (`flow_run_not_found`); with `require_open_flow_run`, finished
+        or cancelling (`FLOW_RUN_CLOSED`) → `FlowRunClosed`. Either way nothing is written."""
 
     @abstractmethod
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None: ...
@@ -172,8 +196,18 @@ class Store(ABC):
     def write_logs(self, logs: Sequence[LogCreate]) -> None: ...
 
     @abstractmethod
-    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
-        """Logs of a flow run (its tasks' included), in time order."""
+    def read_logs(
+        self,
+        flow_run_id: uuid.UUID,
+        limit: int = 1000,
+        offset: int = 0,
+        *,
+        min_level: int = 0,
+        newest_first: bool = False,
+    ) -> list[Log]:
+        """Logs of a flow run (its tasks' included) at `min_level` or above, in time order
+        (write order among equal timestamps), or the reverse with `newest_first`; `offset` and
+        `limit` count the lines that match."""
 
     # -- API keys
     @abstractmethod

@@ -29,9 +29,10 @@ from mintaka.schemas import (
     TaskRun,
 )
 from mintaka.states import State, StateType, utcnow
+from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ._sqlite_records import SQLiteRecords, _ts
-from .port import SlotsUnavailable, Store, TransitionWrite, VersionConflict
+from .port import FlowRunClosed, SlotsUnavailable, Store, TransitionWrite, VersionConflict, flow_run_not_found
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS flows (
@@ -244,7 +245,12 @@ class SQLiteStore(SQLiteRecords, Store):
 
     # -- task runs
     def create_task_run(
-        self, run: TaskRun, history_before: Sequence[State] = (), acquire_slots: Sequence[str] = ()
+        self,
+        run: TaskRun,
+        history_before: Sequence[State] = (),
+        acquire_slots: Sequence[str] = (),
+        *,
+        require_open_flow_run: bool = False,
     ) -> TaskRun:
         flow_run_id = str(run.flow_run_id) if run.flow_run_id else None
         with self._write() as conn:
@@ -267,10 +273,21 @@ class SQLiteStore(SQLiteRecords, Store):
                     (flow_run_id, run.task_key, run.dynamic_key, str(run.id)),
                 ).fetchone()
                 return TaskRun.model_validate_json(existing[0])
+            if run.flow_run_id is not None:  # in this transaction: raising rolls the insert back
+                self._check_flow_run(conn, run.flow_run_id, require_open_flow_run)
             self._take_slots(conn, acquire_slots)
             if run.state:
                 self._append_states(conn, str(run.id), [*history_before, run.state])
         return run
+
+    @staticmethod
+    def _check_flow_run(conn: sqlite3.Connection, flow_run_id: uuid.UUID, require_open: bool) -> None:
+        row = conn.execute("SELECT state_type FROM flow_runs WHERE id = ?", (str(flow_run_id),)).fetchone()
+        if row is None:
+            raise flow_run_not_found(flow_run_id)
+        state_type = StateType(row[0]) if row[0] else None
+        if require_open and state_type in FLOW_RUN_CLOSED:
+            raise FlowRunClosed(flow_run_id, state_type)
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
         rows = self._read("SELECT doc FROM task_runs WHERE id = ?", (str(run_id),))
@@ -404,9 +421,22 @@ class SQLiteStore(SQLiteRecords, Store):
                 ],
             )
 
-    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
+    def read_logs(
+        self,
+        flow_run_id: uuid.UUID,
+        limit: int = 1000,
+        offset: int = 0,
+        *,
+        min_level: int = 0,
+        newest_first: bool = False,
+    ) -> list[Log]:
+        # The index on (flow_run_id, timestamp, seq) serves both directions; the level is read
+        # from the document of the run's lines only.
+        level = " AND json_extract(doc, '$.level') >= ?" if min_level > 0 else ""
+        order = "DESC" if newest_first else "ASC"
         rows = self._read(
-            "SELECT doc FROM logs WHERE flow_run_id = ? ORDER BY timestamp, seq LIMIT ? OFFSET ?",
-            (str(flow_run_id), limit, offset),
+            f"SELECT doc FROM logs WHERE flow_run_id = ?{level}"
+            f" ORDER BY timestamp {order}, seq {order} LIMIT ? OFFSET ?",
+            (str(flow_run_id), *([min_level] if level else []), limit, offset),
         )
         return [Log.model_validate_json(doc) for (doc,) in rows]

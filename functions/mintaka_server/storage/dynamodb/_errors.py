@@ -51,6 +51,13 @@ class AlreadyExists(Conflict):
         self.ref = ref
 
 
+class FlowRunCheckFailed(Conflict):
+    """The flow run of a task run being created is missing, or closed when it had to be open."""
+
+    def __init__(self) -> None:
+        super().__init__("the flow run is missing or closed")
+
+
 class NothingToRelease(Conflict):
     """Releasing these slots found their counter at zero or their limit deleted: a no-op."""
 
@@ -63,13 +70,14 @@ class NothingToRelease(Conflict):
 class Role:
     """What one item of a transaction is for: decides the error its failed condition means."""
 
-    kind: str  # "identity" | "version" | "acquire" | "release" | "other"
+    kind: str  # "identity" | "flow_run" | "version" | "acquire" | "release" | "other"
     detail: str = ""
 
 
-IDENTITY, VERSION, OTHER = Role("identity"), Role("version"), Role("other")
-# When several conditions fail together, the first kind in this order explains the failure.
-_PRIORITY = ("identity", "version", "acquire", "release", "other")
+IDENTITY, FLOW_RUN, VERSION, OTHER = Role("identity"), Role("flow_run"), Role("version"), Role("other")
+# When several conditions fail together, the first kind in this order explains the failure (a
+# task run that exists already is returned, whatever its flow run has become since).
+_PRIORITY = ("identity", "flow_run", "version", "acquire", "release", "other")
 
 
 def _code(exc: BaseException) -> str | None:
@@ -94,6 +102,8 @@ def _cancelled(exc: BaseException, roles: Sequence[Role], what: str) -> MintakaE
         if role.kind == "identity":
             ref = ((reason.raw_item or {}).get("ref") or {}).get("S")
             return AlreadyExists(ref)
+        if role.kind == "flow_run":
+            return FlowRunCheckFailed()
         if role.kind == "version":
             return VersionConflict(f"{what}: the run changed since it was read")
         if role.kind == "acquire":

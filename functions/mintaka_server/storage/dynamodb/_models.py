@@ -60,6 +60,8 @@ def build_item_model(table_name: str, host: str | None, region: str | None) -> t
         "lim": NumberAttribute(null=True),
         "active": NumberAttribute(null=True),
         "created": UnicodeAttribute(null=True),
+        # Log lines: the level, for a minimum-level filter.
+        "level": NumberAttribute(null=True),
         # Cache entries and API keys.
         "expiration": UnicodeAttribute(null=True),
         "revoked": UnicodeAttribute(null=True),

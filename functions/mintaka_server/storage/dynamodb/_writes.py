@@ -14,10 +14,11 @@ from pynamodb.models import Model
 
 from mintaka.schemas import FlowRun, TaskRun
 from mintaka.states import State, StateType
+from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ..port import TransitionWrite
 from . import _keys as keys
-from ._errors import IDENTITY, VERSION, Role
+from ._errors import FLOW_RUN, IDENTITY, VERSION, Role
 from ._models import dump
 from ._tx import Transaction
 
@@ -102,11 +103,20 @@ def create_flow_run(model: type[Model], run: FlowRun, history_before: Sequence[S
 
 
 def create_task_run(
-    model: type[Model], run: TaskRun, history_before: Sequence[State], acquire_slots: Sequence[str]
+    model: type[Model],
+    run: TaskRun,
+    history_before: Sequence[State],
+    acquire_slots: Sequence[str],
+    require_open_flow_run: bool = False,
 ) -> Transaction:
     tx = Transaction(model, "create task run")
     pk = keys.task_run(run.id)
     parent = run.flow_run_id
+    if parent is not None:  # the flow run is checked in this transaction, not read before it
+        condition = model.pk.exists()
+        if require_open_flow_run:  # a run with no state yet has no state_type: it is open
+            condition &= ~model.state_type.is_in(*(t.value for t in FLOW_RUN_CLOSED))
+        tx.check(keys.flow_run(parent), keys.RUN, condition, role=FLOW_RUN)
     tx.put(
         pk,
         keys.RUN,

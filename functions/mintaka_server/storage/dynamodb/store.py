@@ -27,15 +27,19 @@ from mintaka.schemas import (
     TaskRun,
 )
 from mintaka.states import State, utcnow
+from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
-from ..port import ApiKeyRecord, Store, TransitionWrite
+from ..port import ApiKeyRecord, FlowRunClosed, Store, TransitionWrite, flow_run_not_found
 from . import _keys as keys
 from . import _writes
-from ._errors import AlreadyExists, NothingToRelease, call
+from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
 from ._models import build_item_model, dump
 
 DEFAULT_LOG_RETENTION = dt.timedelta(days=30)
+_FLOW_RUN_CHECKS = 3  # attempts at creating a task run whose flow run a check found closed, then open
+# Items a filtered log read examines per request (a filter applies after DynamoDB's Limit).
+LOG_FILTER_PAGE = 1000
 _STATES = TypeAdapter(list[State])  # a history item: the states one transition recorded
 
 
@@ -158,17 +162,33 @@ class DynamoDBStore(Store):
 
     # -- task runs
     def create_task_run(
-        self, run: TaskRun, history_before: Sequence[State] = (), acquire_slots: Sequence[str] = ()
+        self,
+        run: TaskRun,
+        history_before: Sequence[State] = (),
+        acquire_slots: Sequence[str] = (),
+        *,
+        require_open_flow_run: bool = False,
     ) -> TaskRun:
-        try:
-            _writes.create_task_run(self._model, run, history_before, acquire_slots).commit()
-        except AlreadyExists as taken:
-            ref = taken.ref or self._ref(keys.task_identity(run.flow_run_id, run.task_key, run.dynamic_key))
-            existing = self.read_task_run(uuid.UUID(ref))
-            if existing is None:
-                raise Conflict(f"task run {run.task_key}/{run.dynamic_key} is taken by a missing run") from taken
-            return existing
-        return run
+        for _ in range(_FLOW_RUN_CHECKS):
+            try:
+                _writes.create_task_run(self._model, run, history_before, acquire_slots, require_open_flow_run).commit()
+                return run
+            except AlreadyExists as taken:
+                ref = taken.ref or self._ref(keys.task_identity(run.flow_run_id, run.task_key, run.dynamic_key))
+                existing = self.read_task_run(uuid.UUID(ref))
+                if existing is None:
+                    raise Conflict(f"task run {run.task_key}/{run.dynamic_key} is taken by a missing run") from taken
+                return existing
+            except FlowRunCheckFailed as failed:
+                # Rare: only now is the flow run read, to tell a missing run from a closed one.
+                flow_run = self.read_flow_run(run.flow_run_id)
+                if flow_run is None:
+                    raise flow_run_not_found(run.flow_run_id) from failed
+                state_type = flow_run.state.type if flow_run.state else None
+                if state_type in FLOW_RUN_CLOSED:
+                    raise FlowRunClosed(run.flow_run_id, state_type) from failed
+                # Open again (an operator forced it back): check again.
+        raise Conflict(f"flow run {run.flow_run_id} kept changing while a task run was created in it")
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
         item = self._get(keys.task_run(run_id), keys.RUN, "read task run")
@@ -260,6 +280,7 @@ class DynamoDBStore(Store):
                 keys.logs_of(log.flow_run_id, log.task_run_id),
                 f"{keys.ts(log.timestamp)}#{keys.seq()}#{uuid.uuid4().hex[:8]}",
                 doc=dump(log),
+                level=log.level,
                 expires_at=expires,
             )
             for log in logs
@@ -272,10 +293,35 @@ class DynamoDBStore(Store):
 
         call(write, "write logs")
 
-    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
+    def read_logs(
+        self,
+        flow_run_id: uuid.UUID,
+        limit: int = 1000,
+        offset: int = 0,
+        *,
+        min_level: int = 0,
+        newest_first: bool = False,
+    ) -> list[Log]:
         # No OFFSET in DynamoDB: the skipped items are read too (the API pages logs rarely).
-        items = self._query("read logs", keys.logs_of(flow_run_id, None), limit=offset + limit)
-        return [Log.model_validate_json(item.doc) for item in items[offset:]]
+        # Newest first is the same Query read backwards, so a tail reads only its own lines.
+        model, wanted = self._model, offset + limit
+        options: dict = {"consistent_read": True, "scan_index_forward": not newest_first, "page_size": wanted}
+        if min_level > 0:
+            # A filter applies after each request's Limit: examine bigger pages.
+            options["filter_condition"] = (model.level >= min_level) | model.level.does_not_exist()
+            options["page_size"] = max(wanted, LOG_FILTER_PAGE)
+
+        def read() -> list[Log]:
+            logs: list[Log] = []
+            for item in model.query(keys.logs_of(flow_run_id, None), **options):
+                log = Log.model_validate_json(item.doc)
+                if log.level >= min_level:  # lines stored before items carried a level are judged here
+                    logs.append(log)
+                    if len(logs) == wanted:
+                        break
+            return logs
+
+        return call(read, "read logs")[offset:]
 
     # -- API keys
     def create_api_key(self, record: ApiKeyRecord) -> None:
