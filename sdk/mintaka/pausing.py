@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from mintaka.clock import asleep, now, sleep
 from mintaka.engine.cancellation import STOPPING_STATES
 from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError
-from mintaka.states import State, StateType, utcnow
+from mintaka.states import State, StateType
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -81,18 +81,18 @@ class _Pause:
     def wait(self) -> None:
         self._pause()
         while not self._resumed():
-            time.sleep(self._next_sleep())
+            sleep(self._next_sleep())
 
     async def wait_async(self) -> None:
         await asyncio.to_thread(self._pause)
         while not await asyncio.to_thread(self._resumed):
-            await asyncio.sleep(self._next_sleep())
+            await asleep(self._next_sleep())
 
     def _pause(self) -> None:
         from mintaka.engine.propose import propose
         from mintaka.logging import engine_logger
 
-        self.deadline = utcnow() + dt.timedelta(seconds=self.timeout)
+        self.deadline = now() + dt.timedelta(seconds=self.timeout)
         proposal = State(
             type=StateType.PAUSED,
             message=f"Waiting to be resumed until {self.deadline:%Y-%m-%d %H:%M:%S} UTC",
@@ -114,12 +114,12 @@ class _Pause:
             return True
         if state.type is not StateType.PAUSED:
             self._stop(state)
-        if utcnow() >= self.deadline:
+        if now() >= self.deadline:
             raise PausedRunTimeout(f"The flow run was not resumed within {self.timeout:g} s")
         return False
 
     def _next_sleep(self) -> float:
-        return max(min(self.poll_interval, (self.deadline - utcnow()).total_seconds()), 0.0)
+        return max(min(self.poll_interval, (self.deadline - now()).total_seconds()), 0.0)
 
     @staticmethod
     def _stop(state: State) -> None:

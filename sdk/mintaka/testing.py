@@ -14,21 +14,26 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from mintaka.client import MintakaClient
 
 
 @contextmanager
-def harness(home: str | Path | None = None) -> Iterator[MintakaClient]:
+def harness(home: str | Path | None = None, time_skipping: bool = False) -> Iterator[MintakaClient]:
     """Point the SDK at a new embedded store (under a temporary MINTAKA_HOME) for the block;
-    yields the client, so tests can inspect the runs their flows made."""
+    yields the client, so tests can inspect the runs their flows made.
+
+    `time_skipping=True`: waits are instant (retry delays, scheduled starts, pauses, WAIT
+    answers); the clock jumps instead, for the SDK and the embedded API alike, so recorded
+    times and cache expiry still see the time pass."""
     from mintaka.client import build_client, set_client
+    from mintaka.clock import time_skipping as skipping
     from mintaka.logging import flush_logs
     from mintaka.settings import reset_settings
 
-    with tempfile.TemporaryDirectory(prefix="mintaka-test-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mintaka-test-") as tmp, skipping() if time_skipping else nullcontext():
         saved = {k: os.environ.get(k) for k in ("MINTAKA_HOME", "MINTAKA_API_URL", "MINTAKA_DATABASE")}
         os.environ["MINTAKA_HOME"] = str(home or tmp)
         os.environ.pop("MINTAKA_API_URL", None)

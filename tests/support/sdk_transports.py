@@ -43,6 +43,7 @@ def client(request: pytest.FixtureRequest, sdk_transport: str):
 def _over_http_on_dynamodb(request: pytest.FixtureRequest):
     from mintaka.client import set_client
     from mintaka.client.http import HttpTransport
+    from mintaka.clock import now  # the SDK's clock: time skipping reaches this server too
     from mintaka_server.api import create_app
     from mintaka_server.services import OrchestrationService
     from mintaka_server.storage.dynamodb import DynamoDBStore
@@ -51,7 +52,7 @@ def _over_http_on_dynamodb(request: pytest.FixtureRequest):
     store = DynamoDBStore(f"mintaka-sdk-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint)
     store.create_table()
     try:
-        with serve_in_thread(create_app(OrchestrationService(store), require_api_key=False)) as base_url:
+        with serve_in_thread(create_app(OrchestrationService(store, clock=now), require_api_key=False)) as base_url:
             http = HttpTransport(f"{base_url}/api")
             previous = set_client(http)
             try:

@@ -3,7 +3,9 @@ It skips only the socket and HTTP parsing; validation, rules and writes are the 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from mintaka._serial import serial_threads
@@ -29,13 +31,16 @@ class EmbeddedTransport(MintakaClient):
     """Calls `OrchestrationService` (and, for deployments and work queues, `DeploymentService`)
     directly on a SQLite file (default `$MINTAKA_HOME/mintaka.db`)."""
 
-    def __init__(self, database: str | Path):
+    def __init__(self, database: str | Path, clock: Callable[[], dt.datetime] | None = None):
         from mintaka_server.services import OrchestrationService
         from mintaka_server.services.deployments import DeploymentService
         from mintaka_server.storage.sqlite import SQLiteStore
 
         self.database = Path(database)
-        self.service = OrchestrationService(SQLiteStore(self.database))
+        from mintaka.clock import now
+
+        # The SDK's clock: under time skipping, the API sees the time the waits skipped to.
+        self.service = OrchestrationService(SQLiteStore(self.database), clock=clock or now)
         self.deployments = DeploymentService(self.service)
 
     def close(self) -> None:
