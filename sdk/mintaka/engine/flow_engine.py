@@ -218,6 +218,7 @@ class FlowRunEngine:
         """None: run the body. A state: the run ends with it (e.g. another client owns it)."""
         if self._started_at_creation:
             self._started_at_creation = False
+            yield from self._hooks(self.flow_run.state)
             return None
         answer = yield Propose(
             self.client, "flow_run", self.flow_run.id, State(type=StateType.RUNNING), self.running_labels
