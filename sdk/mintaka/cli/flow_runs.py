@@ -1,5 +1,5 @@
-"""`mintaka flow-run ls | inspect | cancel | resume | execute`: browse flow runs, their states,
-task runs and logs; cancel or resume one; execute a deployment's run."""
+"""`mintaka flow-run ls | inspect | logs | cancel | resume | execute`: browse flow runs, their
+states, task runs and logs; cancel or resume one; execute a deployment's run."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ PAGE_SIZE = 500  # the API's largest page
 LOG_PAGE_SIZE = 1000
 _OPTION_NAMES = {"flow_name": "--flow", "state_type": "--state", "limit": "--limit"}
 _LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+_LEVEL_NAMES = {name: level for level, name in _LEVELS.items()} | {"WARN": 30, "FATAL": 50}
+_LEVEL_STYLES = {10: "grey50", 30: "yellow", 40: "red", 50: "bold red"}
+MAX_LEVEL = 100  # the API's largest level (LogCreate.level)
 
 
 @app.command("ls")
@@ -68,6 +71,55 @@ def inspect(
         print_json({**detail.model_dump(mode="json"), "logs": logs})
         return
     _show(detail, logs)
+
+
+@app.command("logs")
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="The flow run's id.")],
+    head: Annotated[int | None, typer.Option("--head", metavar="N", help="Only the first N lines.")] = None,
+    tail: Annotated[int | None, typer.Option("--tail", metavar="N", help="Only the last N lines.")] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            "--level", metavar="LEVEL", help="Only lines at this level or above: DEBUG, INFO, WARNING, ERROR, CRITICAL."
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print a flow run's logs (its task runs' included), oldest first. --tail reads only the
+    last lines, newest first from the API, so a long log is not paged through."""
+    from mintaka.client import get_client
+    from mintaka.exceptions import InvalidRequest
+
+    from ._output import parse_id, print_json
+
+    if head is not None and tail is not None:
+        raise InvalidRequest("--head and --tail: give one of them, not both")
+    for option, count in (("--head", head), ("--tail", tail)):
+        if count is not None and count < 1:
+            raise InvalidRequest(f"{option}: must be at least 1 (got {count})")
+    min_level = parse_level(level) if level is not None else 0
+    rid = parse_id(run_id, "flow run id")
+    lines = _read_logs(get_client(), rid, min_level=min_level, newest_first=tail is not None, count=head or tail)
+    if tail is not None:
+        lines.reverse()  # read newest first, printed in time order
+    if json_output:
+        print_json(lines)
+        return
+    _print_lines(lines)
+
+
+def parse_level(value: str) -> int:
+    """A level name (any case; WARN and FATAL too) or a number from 0 to 100."""
+    from mintaka.exceptions import InvalidRequest
+
+    text = value.strip().upper()
+    if text in _LEVEL_NAMES:
+        return _LEVEL_NAMES[text]
+    if text.isdigit() and int(text) <= MAX_LEVEL:
+        return int(text)
+    names = ", ".join(_LEVELS.values())
+    raise InvalidRequest(f"--level: {value!r} is not a level (one of {names}, or a number from 0 to {MAX_LEVEL})")
 
 
 @app.command("cancel")
@@ -175,12 +227,38 @@ def _list_runs(client: MintakaClient, flow: str | None, state: str | None, limit
 
 
 def _all_logs(client: MintakaClient, run_id) -> list[Log]:
+    return _read_logs(client, run_id)
+
+
+def _read_logs(
+    client: MintakaClient, run_id, *, min_level: int = 0, newest_first: bool = False, count: int | None = None
+) -> list[Log]:
+    """Up to `count` lines (all without it), a page at a time."""
     logs: list[Log] = []
-    while True:
-        page = client.read_logs(run_id, limit=LOG_PAGE_SIZE, offset=len(logs))
+    while count is None or len(logs) < count:
+        size = LOG_PAGE_SIZE if count is None else min(LOG_PAGE_SIZE, count - len(logs))
+        page = client.read_logs(run_id, limit=size, offset=len(logs), min_level=min_level, newest_first=newest_first)
         logs.extend(page)
-        if len(page) < LOG_PAGE_SIZE:
-            return logs
+        if len(page) < size:
+            break
+    return logs
+
+
+def _print_lines(lines: list[Log]) -> None:
+    """One line per record (a multi-line message, e.g. a traceback, as it was written):
+    time, level, logger, message. Colours only on a terminal."""
+    from rich.text import Text
+
+    from ._output import console
+
+    out = console()
+    for log in lines:
+        stamp = log.timestamp.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        level = _LEVELS.get(log.level, f"LEVEL {log.level}")
+        text = Text(f"{stamp} ")
+        text.append(f"{level:<8}", style=_LEVEL_STYLES.get(log.level, ""))
+        text.append(f" {log.name}: {log.message}")
+        out.print(text, soft_wrap=True, markup=False)
 
 
 def _show(run: FlowRunDetail, logs: list[Log]) -> None:

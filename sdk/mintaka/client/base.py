@@ -80,7 +80,17 @@ class MintakaClient(DeploymentClient, ABC):
     def create_logs(self, logs: Sequence[LogCreate]) -> None: ...
 
     @abstractmethod
-    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]: ...
+    def read_logs(
+        self,
+        flow_run_id: uuid.UUID,
+        limit: int = 1000,
+        offset: int = 0,
+        *,
+        min_level: int = 0,
+        newest_first: bool = False,
+    ) -> list[Log]:
+        """Lines at `min_level` or above, in time order (`newest_first`: the reverse, so the last
+        lines come without paging through the rest); `offset`/`limit` count matching lines."""
 
     @abstractmethod
     def set_concurrency_limit(self, body: ConcurrencyLimitCreate) -> ConcurrencyLimit: ...

@@ -90,6 +90,7 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.Client(base_url=self.api_url + "/", headers=headers, timeout=timeout)
+        self._summary_route = True  # False once the API turned out to predate GET flow_runs/{id}/summary
 
     # -- plumbing
     def _request(
@@ -158,7 +159,12 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         return FlowRun.model_validate_json(response.content)
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
-        # The run's one read endpoint answers the detail; the extra fields are ignored.
+        # The run alone: its history and task runs (which grow with the run) are not downloaded.
+        if self._summary_route:
+            try:
+                return FlowRun.model_validate_json(self._get(f"flow_runs/{run_id}/summary").content)
+            except _NoSuchRoute:  # an API older than this client: its detail read serves
+                self._summary_route = False
         return FlowRun.model_validate_json(self._get(f"flow_runs/{run_id}").content)
 
     def read_flow_run_detail(self, run_id: uuid.UUID) -> FlowRunDetail:
@@ -196,9 +202,21 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         if logs:
             self._post("logs", _LOG_BATCH.dump_json(list(logs)), idempotent=False)
 
-    def read_logs(self, flow_run_id: uuid.UUID, limit: int = 1000, offset: int = 0) -> list[Log]:
-        response = self._get(f"flow_runs/{flow_run_id}/logs", {"limit": limit, "offset": offset})
-        return _LOGS.validate_json(response.content)
+    def read_logs(
+        self,
+        flow_run_id: uuid.UUID,
+        limit: int = 1000,
+        offset: int = 0,
+        *,
+        min_level: int = 0,
+        newest_first: bool = False,
+    ) -> list[Log]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if min_level:
+            params["min_level"] = min_level
+        if newest_first:
+            params["newest_first"] = "true"
+        return _LOGS.validate_json(self._get(f"flow_runs/{flow_run_id}/logs", params).content)
 
     # -- concurrency limits
     def set_concurrency_limit(self, body: ConcurrencyLimitCreate) -> ConcurrencyLimit:
@@ -250,6 +268,10 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         self._request("DELETE", "settings/result-storage", idempotent=True)
 
 
+class _NoSuchRoute(ObjectNotFound):
+    """A 404 from the router itself: the API has no such route (wrong URL, or an older API)."""
+
+
 def _has_key(body: SetStateRequest) -> bool:
     return body.state.state_details.idempotency_key is not None
 
@@ -272,7 +294,7 @@ def _raise_for_status(response: httpx.Response, api_url: str) -> httpx.Response:
         )
     if status == 404:
         if detail == "Not Found":  # no such route, rather than no such object
-            raise ObjectNotFound(f"No API route at {response.request.url} (is MINTAKA_API_URL right? It ends in /api)")
+            raise _NoSuchRoute(f"No API route at {response.request.url} (is MINTAKA_API_URL right? It ends in /api)")
         raise ObjectNotFound(detail)
     if status == 409:
         raise Conflict(detail)

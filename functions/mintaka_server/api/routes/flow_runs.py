@@ -37,8 +37,14 @@ def list_flow_runs(flt: Annotated[FlowRunFilter, Query()], service: Service) -> 
 
 @router.get("/{run_id}")
 def read_flow_run(run_id: uuid.UUID, service: Service) -> FlowRunDetail:
-    """The run with its state history and task runs."""
+    """The run with its state history and task runs (three reads; `/summary` is one)."""
     return service.read_flow_run_detail(run_id)
+
+
+@router.get("/{run_id}/summary")
+def read_flow_run_summary(run_id: uuid.UUID, service: Service) -> FlowRun:
+    """The run alone, without its state history and task runs: one read, whatever their size."""
+    return service.read_flow_run(run_id)
 
 
 @router.get("/{run_id}/states")
@@ -57,7 +63,11 @@ def read_flow_run_logs(
     run_id: uuid.UUID,
     service: Service,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    min_level: Annotated[
+        int, Query(ge=0, le=100, description="Only lines at this level or above (10 DEBUG ... 50 CRITICAL)")
+    ] = 0,
+    newest_first: Annotated[bool, Query(description="Newest line first: the last lines without paging")] = False,
 ) -> list[Log]:
-    """The run's logs in time order."""
-    return service.read_logs(run_id, limit=limit, offset=offset)
+    """The run's logs in time order (or newest first), `limit` lines after skipping `offset`."""
+    return service.read_logs(run_id, limit=limit, offset=offset, min_level=min_level, newest_first=newest_first)
