@@ -44,10 +44,10 @@ class MintakaFuture:
 
     def wait(self, timeout: float | None = None) -> Any:
         """Wait for the run to finish; its final state (None if `timeout` passed first)."""
-        if self._inner.done():  # the flow waits for every future at its end: most are done
-            return self._inner.result()
-        if in_async_context():
+        if in_async_context():  # `await future.wait()`, finished or not (Prefect 2's async form)
             return self._await_state(timeout)
+        if self._inner.done():
+            return self._inner.result()
         done, _ = cf.wait([self._inner], timeout=timeout)
         return self._inner.result() if done else None
 
@@ -64,7 +64,7 @@ class MintakaFuture:
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The run's value (waits); raises its exception if it failed, unless `raise_on_failure=False`."""
-        if not self._inner.done() and in_async_context():
+        if in_async_context():
             return self._await_result(timeout, raise_on_failure)
         state = self._inner.result(timeout=timeout)
         return state.result(raise_on_failure=raise_on_failure)
@@ -96,7 +96,7 @@ class MintakaFutureList(list):
     code (`futures = await task.map(...)`)."""
 
     def wait(self, timeout: float | None = None) -> Any:
-        if in_async_context() and not all(f.done() for f in self):
+        if in_async_context():
             return self._await_all(timeout)
         cf.wait([f._inner for f in self], timeout=timeout)
         return None
@@ -107,7 +107,7 @@ class MintakaFutureList(list):
             await asyncio.wait(pending, timeout=timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
-        if in_async_context() and not all(f.done() for f in self):
+        if in_async_context():
             return self._await_results(timeout, raise_on_failure)
         if timeout is None:
             _wait_all(self, until_failure=raise_on_failure)
