@@ -510,6 +510,14 @@ def _store_for(client: MintakaClient) -> ResultStore:
     return result_store(setting.url)
 
 
+def _states_in(value: Any) -> list[State]:
+    if isinstance(value, State):
+        return [value]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [v for v in value if isinstance(v, State)]
+    return []
+
+
 def resolve_state_result(state: State, raise_on_failure: bool = True) -> Any:
     """The value a finished state holds (or the exception it raised)."""
     if state.type in (StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
@@ -517,6 +525,10 @@ def resolve_state_result(state: State, raise_on_failure: bool = True) -> Any:
             return state._result if state._has_result else None
         if state._has_result and isinstance(state._result, BaseException):
             raise state._result
+        if state._has_result:  # an aggregate of run states (a flow returned them): raise the first failure's
+            for inner in _states_in(state._result):
+                if not inner.is_completed():
+                    inner.result()
         raise FailedRun(f"Run finished in state {state.name}: {state.message or 'no message'}")
     if state.type is not StateType.COMPLETED:
         if state._has_result and isinstance(state._result, BaseException):  # e.g. NotReady: UpstreamTaskError
