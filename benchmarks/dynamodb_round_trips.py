@@ -288,6 +288,8 @@ def main() -> None:
         counters = (meter.reported, meter.wcu, meter.rcu)
         rows.append((label, elapsed, dict(meter.calls), Counter(meter.requests), *map(Counter, counters)))
         latency.append((label, Counter(meter.by_api), Counter(meter.seconds)))
+        if not tagged:
+            reads = measure_reads(meter, n)
         set_client(previous)
         store.delete_table()
         store.close()
@@ -301,6 +303,39 @@ def main() -> None:
         for api, count in sorted(count_by_api.items())
     ]
     print_table(("scenario", "API", "requests", "ms/request"), table)
+    print(f"\nReads of the finished run ({n} task runs, {READ_LOG_LINES} log lines): DynamoDB requests per call\n")
+    print_table(("service call (API route)", "requests", "by API"), reads)
+
+
+READ_LOG_LINES = 200
+
+
+def measure_reads(meter: Meter, n: int) -> list[tuple[str, str, str]]:
+    """What reading the finished run costs, per service call (the API route it serves)."""
+    from mintaka.client import get_client
+    from mintaka.schemas import FlowRunFilter, LogCreate
+
+    client = get_client()
+    run = client.list_flow_runs(FlowRunFilter(limit=1)).items[0]
+    client.create_logs(
+        [LogCreate(flow_run_id=run.id, message=str(i), level=(i % 5 + 1) * 10) for i in range(READ_LOG_LINES)]
+    )
+    task_run = client.read_flow_run_detail(run.id).task_runs[-1]
+    calls = [
+        ("read_flow_run (GET /flow_runs/{id}/summary)", lambda: client.read_flow_run(run.id)),
+        ("read_flow_run_detail (GET /flow_runs/{id})", lambda: client.read_flow_run_detail(run.id)),
+        ("read_flow_run_states", lambda: client.read_flow_run_states(run.id)),
+        ("read_task_run_states", lambda: client.read_task_run_states(task_run.id)),
+        ("read_logs, the last 20 (--tail 20)", lambda: client.read_logs(run.id, limit=20, newest_first=True)),
+        ("read_logs, ERROR and above (--level ERROR)", lambda: client.read_logs(run.id, min_level=40)),
+    ]
+    rows = []
+    for label, call in calls:
+        meter.reset()
+        call()
+        by_api = Counter(api for (_, api), count in meter.requests.items() for _ in range(count))
+        rows.append((label, str(sum(by_api.values())), ", ".join(f"{a} {c}" for a, c in sorted(by_api.items()))))
+    return rows
 
 
 def report(n: int, rows: list, latency: list, estimate: bool) -> None:
