@@ -144,12 +144,17 @@ def _encode(value: Any, path: str, seen: set[int]) -> Any:
     cls = type(value)
     if value is None or cls in _PLAIN:
         return value
+    # JSON's own values inside containers skip the call (and the path a failure would need)
     if cls is dict and _TYPE_KEY not in value and all(type(k) is str for k in value):
         with _visiting(value, path, seen):
-            return {k: _encode(v, f"{path}[{k!r}]", seen) for k, v in value.items()}
+            return {
+                k: v if v is None or type(v) in _PLAIN else _encode(v, f"{path}[{k!r}]", seen) for k, v in value.items()
+            }
     if cls is list:
         with _visiting(value, path, seen):
-            return [_encode(v, f"{path}[{i}]", seen) for i, v in enumerate(value)]
+            return [
+                v if v is None or type(v) in _PLAIN else _encode(v, f"{path}[{i}]", seen) for i, v in enumerate(value)
+            ]
     if isinstance(value, dict):
         with _visiting(value, path, seen):
             pairs = [[_encode(k, f"{path}.keys()", seen), _encode(v, f"{path}[{k!r}]", seen)] for k, v in value.items()]
@@ -271,13 +276,16 @@ _EXACT: dict[str, Any] = {
 
 def _decode(node: Any) -> Any:
     if type(node) is list:
-        return [_decode(v) for v in node]
+        return [_decode(v) if type(v) in _NESTED else v for v in node]
     if type(node) is not dict:
         return node
     name = node.get(_TYPE_KEY)
     if name is None:
-        return {k: _decode(v) for k, v in node.items()}
+        return {k: _decode(v) if type(v) in _NESTED else v for k, v in node.items()}
     return _restore(name, node)
+
+
+_NESTED = (list, dict)
 
 
 def _fallback(name: str, node: dict, shown_as: str) -> None:

@@ -40,6 +40,7 @@ always `{}` (Mintaka deployments have no per-run job variables).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import os
 import sys
@@ -424,6 +425,10 @@ class _Namespace(types.ModuleType):
 
     def __repr__(self) -> str:
         return f"<mintaka runtime namespace {self.__name__!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # by name, as pickle treats modules: a task using `flow_run` ships to Dask or Ray workers
+        return importlib.import_module, (self.__name__,)
 
 
 flow_run = _Namespace("flow_run", "Attributes of the current flow run (see `mintaka.runtime`).")

@@ -69,6 +69,21 @@ def test_the_import_forms_prefect_code_uses():
     assert set(dir(deployment)) == set(DEPLOYMENT_FIELDS)
 
 
+def test_a_function_using_the_runtime_pickles_for_other_processes():
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    def where():
+        return flow_run.id, task_run.name, deployment.id
+
+    blob = cloudpickle.dumps(where)
+    code = "import pickle, sys; print(pickle.loads(sys.stdin.buffer.read())())"
+    done = subprocess.run([sys.executable, "-c", code], input=blob, capture_output=True, check=True)
+    assert done.stdout.decode().strip() == "(None, None, None)"
+
+
 def test_inside_a_flow(client):
     @flow(version="1.2")
     def report(day: str, limit: int = 10):
