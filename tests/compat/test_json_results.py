@@ -194,11 +194,6 @@ def test_an_unencodable_result_fails_the_run_naming_the_type_and_writes_nothing(
     assert not results.exists() or not any(results.iterdir())
 
 
-@pytest.mark.xfail(
-    reason="engine: an exception from FlowRunEngine._success_proposal (persisting the result) escapes "
-    "the step machine with no final proposal, so the run stays RUNNING; the task engine fails its run",
-    strict=False,
-)
 def test_a_flow_whose_result_cannot_be_encoded_ends_failed_after_its_body_ran(client):
     """The run ends (never left RUNNING) and says why. Prefect 2.20 reports it CRASHED and raises
     to the caller; FAILED with the message, and the state returned, is as good or better."""

@@ -197,7 +197,11 @@ class FlowRunEngine:
                     raise
                 else:
                     yield WaitFor(list(ctx.futures))
-                    proposed = self._success_proposal(value)
+                    try:
+                        proposed = self._success_proposal(value)
+                    except Exception as exc:  # e.g. the result could not be persisted: fail, never hang RUNNING
+                        self._log().error("Could not record the flow run's result:", exc_info=exc)
+                        proposed = exception_to_failed_state("Flow", exc, self.flow.timeout_seconds)
                 answer = yield Propose(self.client, "flow_run", self.flow_run.id, proposed)
                 state = self._adopt(answer.state, proposed)
                 if state.type is not StateType.SCHEDULED:
