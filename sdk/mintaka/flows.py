@@ -37,6 +37,7 @@ class Flow(Generic[P, R]):
         on_cancellation: list[Callable] | None = None,
         on_crashed: list[Callable] | None = None,
         on_running: list[Callable] | None = None,
+        cache_result_in_memory: bool = True,
     ):
         if not callable(fn):
             raise TypeError("@flow must decorate a function")
@@ -74,6 +75,7 @@ class Flow(Generic[P, R]):
         self.log_prints = log_prints
         self.task_runner = task_runner or ConcurrentTaskRunner()
         self.flow_run_name = flow_run_name
+        self.cache_result_in_memory = cache_result_in_memory
         for option, callables in hooks.items():
             setattr(self, option, callables)
         self.isasync = is_async_fn(fn)
@@ -98,6 +100,7 @@ class Flow(Generic[P, R]):
         "on_cancellation",
         "on_crashed",
         "on_running",
+        "cache_result_in_memory",
     )
 
     def with_options(self, **options: Any) -> Flow[P, R]:

@@ -8,6 +8,8 @@ import builtins
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _LOGGER_NAME = "mintaka"
@@ -159,10 +161,33 @@ def _run_extra(ctx: Any) -> dict[str, Any]:
     return {"flow_run_id": run.id, "run_name": f"Flow run {run.name!r}", "client": ctx.client}
 
 
+_run_logger_disabled = 0
+
+
+@contextmanager
+def disable_run_logger() -> Iterator[None]:
+    """Within the block, run loggers are silent and `get_run_logger()` works outside runs too
+    (e.g. to test a task's `.fn` directly), as Prefect 2's `disable_run_logger`."""
+    global _run_logger_disabled
+    names = [f"{_LOGGER_NAME}.flow_runs", f"{_LOGGER_NAME}.task_runs"]
+    previous = [logging.getLogger(n).disabled for n in names]
+    _run_logger_disabled += 1
+    for n in names:
+        logging.getLogger(n).disabled = True
+    try:
+        yield
+    finally:
+        _run_logger_disabled -= 1
+        for n, was in zip(names, previous, strict=True):
+            logging.getLogger(n).disabled = was
+
+
 def get_run_logger(name: str | None = None) -> logging.LoggerAdapter:
     """A logger bound to the current flow or task run; its records reach the API."""
-    from mintaka.context import get_run_context
+    from mintaka.context import flow_run_context, get_run_context, task_run_context
 
+    if _run_logger_disabled and task_run_context.get() is None and flow_run_context.get() is None:
+        return logging.LoggerAdapter(logging.getLogger("null"), {})
     ctx = get_run_context()
     setup_logging()
     suffix = name or ("task_runs" if hasattr(ctx, "task_run") else "flow_runs")

@@ -54,6 +54,10 @@ class StateDetails(BaseModel):
     cache_expiration: dt.datetime | None = None
     idempotency_key: str | None = None
     pause_timeout: dt.datetime | None = None
+    # Set by the client on a failure its `retry_condition_fn` declined to retry.
+    retriable: bool | None = None
+    # A task run asking to run even though its cache key has a live entry (its result replaces it).
+    refresh_cache: bool | None = None
 
 
 class State(BaseModel):
@@ -111,10 +115,17 @@ class State(BaseModel):
         self._has_result = True
         return self
 
-    def result(self, raise_on_failure: bool = True) -> Any:
-        """The run's return value; raises the run's exception if it did not complete."""
+    def result(self, raise_on_failure: bool = True, fetch: bool | None = None) -> Any:
+        """The run's return value; raises the run's exception if it did not complete. A
+        persisted result is always fetched; in async run code `await state.result(fetch=True)`
+        (Prefect 2's form) is awaitable."""
         from mintaka.results import resolve_state_result
 
+        if fetch:
+            from mintaka.futures import in_async_context
+
+            if in_async_context():
+                return _aresult(self, raise_on_failure)
         return resolve_state_result(self, raise_on_failure=raise_on_failure)
 
     def copy_as(self, **changes: Any) -> State:
@@ -136,6 +147,12 @@ class State(BaseModel):
         return f"{self.name}({', '.join(parts)})"
 
     __str__ = __repr__
+
+
+async def _aresult(state: State, raise_on_failure: bool) -> Any:
+    from mintaka.results import resolve_state_result
+
+    return resolve_state_result(state, raise_on_failure=raise_on_failure)
 
 
 def _factory(state_type: StateType, default_name: str | None = None):

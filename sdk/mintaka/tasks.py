@@ -83,9 +83,14 @@ class Task(Generic[P, R]):
         task_run_name: str | Callable[[], str] | None = None,
         on_completion: list[Callable] | None = None,
         on_failure: list[Callable] | None = None,
+        retry_condition_fn: Callable[[Any, Any, Any], bool] | None = None,
+        refresh_cache: bool | None = None,
+        cache_result_in_memory: bool = True,
     ):
         if not callable(fn):
             raise TypeError("@task must decorate a function")
+        if retry_condition_fn is not None and not callable(retry_condition_fn):
+            raise TypeError("retry_condition_fn must be a callable (task, task_run, state) -> bool")
         if task_run_name is not None and not (isinstance(task_run_name, str) or callable(task_run_name)):
             raise TypeError(f"task_run_name must be a string or a callable; got {type(task_run_name).__name__}")
         from mintaka.engine.hooks import check_hooks
@@ -112,6 +117,9 @@ class Task(Generic[P, R]):
         self.task_run_name = task_run_name
         self.on_completion = hooks["on_completion"]
         self.on_failure = hooks["on_failure"]
+        self.retry_condition_fn = retry_condition_fn
+        self.refresh_cache = refresh_cache
+        self.cache_result_in_memory = cache_result_in_memory
         self.isasync = is_async_fn(fn)
         self.task_key = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', self.name)}"
         functools.update_wrapper(self, fn)
@@ -138,6 +146,9 @@ class Task(Generic[P, R]):
             "task_run_name": self.task_run_name,
             "on_completion": self.on_completion,
             "on_failure": self.on_failure,
+            "retry_condition_fn": self.retry_condition_fn,
+            "refresh_cache": self.refresh_cache,
+            "cache_result_in_memory": self.cache_result_in_memory,
         }
         unknown = set(options) - set(current)
         if unknown:

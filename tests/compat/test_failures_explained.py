@@ -28,7 +28,7 @@ def test_a_task_failure_logs_its_traceback_at_error_and_names_the_exception(clie
 
     state = f(return_state=True).result(raise_on_failure=False)
     assert state.message == (
-        "Task run encountered an exception: ValueError: invalid literal for int() with base 10: 'not a number'"
+        "Task run encountered an exception ValueError: invalid literal for int() with base 10: 'not a number'"
     )
     [run] = client.list_flow_runs(FlowRunFilter(flow_name="f")).items
     errors = [log for log in _logs(client, run.id) if log.level == logging.ERROR]
@@ -45,7 +45,7 @@ def test_a_flow_failure_logs_its_traceback(client):
         {}["missing"]
 
     state = broken(return_state=True)
-    assert state.message == "Flow run encountered an exception: KeyError: 'missing'"
+    assert state.message == "Flow run encountered an exception. KeyError: 'missing'"
     [run] = client.list_flow_runs(FlowRunFilter(flow_name="broken")).items
     messages = [log.message for log in _logs(client, run.id) if log.level == logging.ERROR]
     assert any("Traceback" in m and "KeyError: 'missing'" in m and "in broken" in m for m in messages)

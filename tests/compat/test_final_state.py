@@ -145,7 +145,7 @@ def test_an_exception_fails_the_flow_naming_it(client):
 
     state = raises(return_state=True)
     assert state.is_failed()
-    assert state.message == "Flow run encountered an exception: KeyError: 'missing'"
+    assert state.message == "Flow run encountered an exception. KeyError: 'missing'"
     with pytest.raises(KeyError):
         state.result()
 

@@ -241,4 +241,4 @@ def test_a_timed_out_task_with_return_state_returns_timed_out_instead_of_raising
     assert time.monotonic() - started < 4
     for timed_out in (state, submitted):
         assert timed_out.type is StateType.FAILED and timed_out.name == "TimedOut"
-        assert timed_out.message == "Task run exceeded its timeout of 0.2 seconds"
+        assert timed_out.message == "Task run exceeded timeout of 0.2 seconds TimeoutError: "

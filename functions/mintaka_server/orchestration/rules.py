@@ -190,7 +190,7 @@ class RetrieveCachedResult(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        if ctx.run.kind != "task_run" or ctx.cached_state is None:
+        if ctx.run.kind != "task_run" or ctx.cached_state is None or ctx.proposed.state_details.refresh_cache:
             return
         cached = ctx.cached_state
         decision.state = State(
@@ -277,6 +277,8 @@ class RetryFailedRuns(Rule):
 
     @staticmethod
     def apply(ctx, decision):
+        if ctx.proposed.state_details.retriable is False:  # the task's retry_condition_fn said no
+            return
         _schedule_retry(ctx, decision, "AwaitingRetry")
 
 

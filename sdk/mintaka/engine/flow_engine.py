@@ -114,7 +114,11 @@ class FlowRunEngine:
         if template is None:
             return None
         try:
-            name = template() if callable(template) else template.format(**self.parameters)
+            name = (
+                self._call_in_provisional_context(template)
+                if callable(template)
+                else template.format(**self.parameters)
+            )
         except Exception as exc:
             raise MintakaError(
                 f"flow_run_name of flow {self.flow.name!r} could not be formed: {type(exc).__name__}: {exc}"
@@ -122,6 +126,36 @@ class FlowRunEngine:
         if not isinstance(name, str):
             raise TypeError(f"flow_run_name callable of flow {self.flow.name!r} returned {type(name).__name__}")
         return name
+
+    def _call_in_provisional_context(self, fn: Any) -> Any:
+        """Call `fn` (a flow_run_name callable) inside a context of the run about to be created
+        (its flow, parameters and tags; the id is not known yet), so `mintaka.runtime` works."""
+        import uuid
+
+        from mintaka.schemas import FlowRun
+
+        provisional = FlowRun(
+            id=uuid.uuid4(),
+            name="",
+            flow_id=uuid.uuid4(),
+            flow_name=self.flow.name,
+            parameters=self.parameters,
+            tags=sorted(current_tags()),
+            parent_task_run_id=self.parent_task_run.id if self.parent_task_run else None,
+            run_count=1,
+        )
+        ctx = FlowRunContext(
+            flow=self.flow,
+            flow_run=provisional,
+            client=self.client,
+            task_runner=self.flow.task_runner,
+            parameters=self.parameters,
+        )
+        token = flow_run_context.set(ctx)
+        try:
+            return fn()
+        finally:
+            flow_run_context.reset(token)
 
     def _enter_run(self) -> None:
         log_prints = self.flow.log_prints
@@ -255,7 +289,8 @@ class FlowRunEngine:
                 state.with_result(states)  # the caller gets the first failure raised
         else:
             state = return_value_to_state(futures_to_states(value))
-        if state.type is StateType.COMPLETED and self.flow.persist_result and state.data is None:
+        persist = self.flow.persist_result or not self.flow.cache_result_in_memory
+        if state.type is StateType.COMPLETED and persist and state.data is None:
             from mintaka.results import default_result_store
 
             state.data = default_result_store().write(state._result, self.flow.result_serializer)

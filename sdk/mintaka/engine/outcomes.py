@@ -81,10 +81,13 @@ def return_value_to_state(value: Any) -> State:
 
 
 def exception_message(kind: str, exc: BaseException, timeout: float | None) -> str:
+    """Prefect 2.20's words exactly (code and people match on them): "Task run encountered an
+    exception ValueError: ...", "Flow run encountered an exception. ValueError: ...", "Task run
+    exceeded timeout of 1.0 seconds TimeoutError: "."""
     if isinstance(exc, MintakaTimeoutError):
-        return f"{kind} run exceeded its timeout of {timeout:g} seconds"
-    text = str(exc)
-    return f"{kind} run encountered an exception: {type(exc).__name__}{': ' + text if text else ''}"
+        return f"{kind} run exceeded timeout of {float(timeout or 0)} seconds TimeoutError: "
+    lead = "Flow run encountered an exception." if kind == "Flow" else "Task run encountered an exception"
+    return f"{lead} {type(exc).__name__}: {exc}"
 
 
 def exception_to_failed_state(kind: str, exc: BaseException, timeout: float | None) -> State:

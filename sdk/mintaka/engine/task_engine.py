@@ -124,8 +124,12 @@ class TaskRunEngine:
             except Exception as exc:  # a timeout is one too (MintakaTimeoutError)
                 self._logger().error("Encountered exception during execution:", exc_info=exc)
                 proposed = self._failure_proposal(exc)
+                if self.task.retry_condition_fn is not None:
+                    yield Do(lambda proposed=proposed: self._check_retriable(proposed))
             answer = yield Propose(self.client, "task_run", self.task_run.id, proposed)
             state = self._adopt(answer.state, proposed)
+            if not self.task.cache_result_in_memory and state.data is not None:
+                state._result, state._has_result = None, False  # read back from storage when asked
             self.task_run.state = state
             self._log_outcome(state)
             if state.type is not StateType.SCHEDULED:
@@ -189,7 +193,15 @@ class TaskRunEngine:
         if template is None:
             return self.name
         try:
-            name = template() if callable(template) else template.format(**self.parameters)
+            if callable(template):  # called within the run's context, as Prefect calls it
+                ctx = TaskRunContext(self.task, self._provisional_run(), self.client, self.parameters, self.log_prints)
+                token = task_run_context.set(ctx)
+                try:
+                    name = template()
+                finally:
+                    task_run_context.reset(token)
+            else:
+                name = template.format(**self.parameters)
         except Exception as exc:
             raise MintakaError(
                 f"task_run_name of task {self.task.name!r} could not be formed: {type(exc).__name__}: {exc}"
@@ -222,6 +234,8 @@ class TaskRunEngine:
                 if self.task.cache_expiration is not None:
                     details["cache_expiration"] = now() + self.task.cache_expiration
                 self._cache_details = {k: v for k, v in details.items() if k.startswith("cache")}
+        if self.task.refresh_cache:
+            details["refresh_cache"] = True
         return State(type=StateType.RUNNING, state_details=StateDetails(**details))
 
     def _cache_key(self) -> Any:
@@ -252,7 +266,25 @@ class TaskRunEngine:
             scope.track_thread(threading.get_ident(), running=False)
         task_run_context.reset(token)
 
+    def _check_retriable(self, failed: State) -> None:
+        """Prefect's `retry_condition_fn(task, task_run, state)`: False (or an error in it)
+        means this failure is final, whatever retries are left."""
+        try:
+            retriable = bool(self.task.retry_condition_fn(self.task, self.task_run, failed))
+        except Exception:
+            self._logger().error(
+                "An error was encountered while running `retry_condition_fn` check %r for task %r",
+                self.task.retry_condition_fn,
+                self.task.name,
+                exc_info=True,
+            )
+            retriable = False
+        if not retriable:
+            failed.state_details.retriable = False
+
     def _should_persist(self) -> bool:
+        if not self.task.cache_result_in_memory:
+            return True
         if self.task.persist_result is not None:
             return self.task.persist_result
         return bool(self._cache_details.get("cache_key"))

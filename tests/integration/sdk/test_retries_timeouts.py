@@ -135,7 +135,7 @@ def test_sync_task_timeout(client):
     [state] = f(return_state=True).result(raise_on_failure=False)  # the flow failed with it
     assert time.monotonic() - started < 3
     assert state.is_failed()
-    assert state.message == "Task run exceeded its timeout of 0.2 seconds"
+    assert state.message == "Task run exceeded timeout of 0.2 seconds TimeoutError: "
     with pytest.raises(MintakaTimeoutError):
         state.result()
 
@@ -166,7 +166,7 @@ def test_flow_timeout(client):
         slow_flow()
     [run] = client.list_flow_runs(FlowRunFilter()).items
     assert run.state.type is StateType.FAILED
-    assert run.state.message == "Flow run exceeded its timeout of 0.2 seconds"
+    assert run.state.message == "Flow run exceeded timeout of 0.2 seconds TimeoutError: "
 
 
 def test_async_task_timeout(client):
@@ -180,4 +180,4 @@ def test_async_task_timeout(client):
 
     [state] = asyncio.run(f(return_state=True)).result(raise_on_failure=False)
     assert state.is_failed() and state.name == "TimedOut"
-    assert state.message == "Task run exceeded its timeout of 0.2 seconds"
+    assert state.message == "Task run exceeded timeout of 0.2 seconds TimeoutError: "
