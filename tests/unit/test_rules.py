@@ -511,6 +511,12 @@ class TestRetryFailedRuns:
         expected = NOW + dt.timedelta(seconds=decision.delay_seconds)
         assert abs(decision.state.state_details.scheduled_time - expected) <= dt.timedelta(microseconds=1)
 
+    @pytest.mark.parametrize("kind", KINDS)
+    def test_a_failure_the_client_declared_not_retriable_is_final(self, kind):
+        failed = State(type=StateType.FAILED, timestamp=NOW, state_details=StateDetails(retriable=False))
+        decision = evaluate(make_ctx(StateType.RUNNING, failed, kind=kind, retries=3, delays=(5,), run_count=1))
+        assert decision.status is ACCEPT and decision.state is failed and decision.end_time == NOW
+
     def test_no_jitter_without_a_factor(self):
         ctx = make_ctx(StateType.RUNNING, StateType.FAILED, retries=1, delays=(10,), jitter=0.9)
         assert evaluate(ctx).delay_seconds == 10
@@ -591,6 +597,12 @@ class TestRetrieveCachedResult:
 
     def test_miss_runs(self):
         decision = evaluate(make_ctx(StateType.PENDING, StateType.RUNNING))
+        assert_accepted(decision, StateType.RUNNING)
+
+    def test_refresh_cache_runs_despite_a_hit(self):
+        details = StateDetails(cache_key="ck", refresh_cache=True)
+        proposed = State(type=StateType.RUNNING, state_details=details)
+        decision = evaluate(make_ctx(StateType.PENDING, proposed, cached=self.cached()))
         assert_accepted(decision, StateType.RUNNING)
 
     def test_hit_needs_no_concurrency_slot(self):
