@@ -32,6 +32,10 @@ class ParameterValidationError(MintakaError, TypeError):
     """A flow was called with parameters that do not match its signature."""
 
 
+class ParameterTypeError(ParameterValidationError):
+    """A flow's parameters do not validate against its type hints (Prefect 2's name)."""
+
+
 class UnfinishedRun(MintakaError):
     """A result was asked of a run that has not finished."""
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from mintaka._sync import is_async_fn, run_coroutine_sync, should_return_coroutine
+from mintaka.exceptions import ParameterValidationError
 from mintaka.tasks import RetryDelay, retry_delays
 
 P = ParamSpec("P")
@@ -118,7 +119,7 @@ class Flow(Generic[P, R]):
         """Parameters validated and coerced by their type hints (pydantic)."""
         from pydantic import ValidationError
 
-        from mintaka.exceptions import ParameterValidationError
+        from mintaka.exceptions import ParameterTypeError
 
         model = self._parameters_model or self._build_parameters_model()
         checked = {k: v for k, v in parameters.items() if k in model.model_fields}
@@ -126,7 +127,7 @@ class Flow(Generic[P, R]):
             validated = model.model_validate(checked)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-            raise ParameterValidationError(f"Flow {self.name!r} got invalid parameters: {problems}") from None
+            raise ParameterTypeError(f"Flow {self.name!r} got invalid parameters: {problems}") from None
         return {**parameters, **{k: getattr(validated, k) for k in checked}}
 
     def _build_parameters_model(self):
@@ -164,7 +165,10 @@ class Flow(Generic[P, R]):
         if self.isasync:
             coro = _finish_async(engine, return_state)
             return coro if should_return_coroutine() else run_coroutine_sync(coro)
-        state = engine.run()
+        try:
+            state = engine.run()
+        except ParameterValidationError as exc:
+            return _refused(engine, exc, return_state)
         return state if return_state else state.result()
 
     def __repr__(self) -> str:
@@ -185,8 +189,20 @@ def _resolve_annotation(fn: Callable, annotation: Any) -> Any:
 
 
 async def _finish_async(engine, return_state: bool):
-    state = await engine.run_async()
+    try:
+        state = await engine.run_async()
+    except ParameterValidationError as exc:
+        return _refused(engine, exc, return_state)
     return state if return_state else state.result()
+
+
+def _refused(engine: Any, exc: ParameterValidationError, return_state: bool) -> Any:
+    """Parameters that do not validate: the run was recorded FAILED and never started. With
+    `return_state=True` that state is returned (its result raises the error), as Prefect 2 does."""
+    run = engine.flow_run
+    if not return_state or run is None or run.state is None or not run.state.is_failed():
+        raise exc
+    return run.state.model_copy().with_result(exc)
 
 
 @overload

@@ -324,14 +324,6 @@ def test_concepts_flows_parameter_type_coercion(client, capsys):
 # Prefect 2.20.17: engine.py:create_then_begin_flow_run catches the validation error, makes the run
 # with exception_to_failed_state(message="Validation of flow parameters failed with error:") and,
 # for return_type="state", returns that state (the plain call raises it via state.result()).
-@pytest.mark.xfail(
-    reason=(
-        "with return_state=True an invalid flow call raises ParameterValidationError instead of "
-        "returning the run's Failed state; Prefect 2.20 returns Failed('Validation of flow parameters "
-        "failed with error: ParameterTypeError: ...') whose result() raises the ParameterTypeError"
-    ),
-    strict=True,
-)
 def test_concepts_flows_invalid_parameters_give_a_failed_state(client, capsys):
     from pydantic import BaseModel
 

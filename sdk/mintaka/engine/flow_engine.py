@@ -85,7 +85,8 @@ class FlowRunEngine:
         # Created straight into RUNNING: one write fewer than creating it and then starting it.
         initial = State(type=StateType.RUNNING)
         if validation_error is not None:
-            initial = State(type=StateType.FAILED, message=str(validation_error))
+            message = f"Validation of flow parameters failed with error: {type(validation_error).__name__}: "
+            initial = State(type=StateType.FAILED, message=message + str(validation_error))
         self.flow_run = self.client.create_flow_run(
             FlowRunCreate(
                 flow_name=self.flow.name,
@@ -264,8 +265,11 @@ class FlowRunEngine:
         if answer.status is SetStateStatus.ABORT:
             raise Abort(answer.details.reason or "Flow run aborted by the orchestrator")
         if answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING:
-            self.flow_run.run_count += 1
-            self.flow_run.state = answer.state
+            # Never mutate a run the client returned: the embedded API may share it.
+            self.flow_run = self.flow_run.model_copy(
+                update={"run_count": self.flow_run.run_count + 1, "state": answer.state}
+            )
+            self.ctx.flow_run = self.flow_run
             yield from self._hooks(answer.state)
             return None
         return answer.state

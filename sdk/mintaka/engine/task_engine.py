@@ -108,8 +108,10 @@ class TaskRunEngine:
                 if not (answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING):
                     state = answer.state  # cached, already finished, or owned by another client
                     break
-                self.task_run.run_count += 1
-                self.task_run.state = answer.state
+                # Never mutate a run the client returned: the embedded API may share it.
+                self.task_run = self.task_run.model_copy(
+                    update={"run_count": self.task_run.run_count + 1, "state": answer.state}
+                )
             elif first.type is not StateType.RUNNING:
                 state = first  # finished at creation (cached)
                 break
@@ -130,13 +132,13 @@ class TaskRunEngine:
             state = self._adopt(answer.state, proposed)
             if not self.task.cache_result_in_memory and state.data is not None:
                 state._result, state._has_result = None, False  # read back from storage when asked
-            self.task_run.state = state
             self._log_outcome(state)
             if state.type is not StateType.SCHEDULED:
                 break
             yield Sleep(seconds_until(state))
         hooks = hooks_for(self.task, state, TASK_HOOKS)
         if hooks:
+            self.task_run = self.task_run.model_copy(update={"state": state})
             logger = self._logger()
             kwargs = {"task": self.task, "task_run": self.task_run, "state": state}
             yield Do(lambda: run_hooks(hooks, kwargs, state, logger))
