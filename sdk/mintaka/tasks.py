@@ -315,15 +315,33 @@ def _is_iterable(value: Any) -> bool:
     return True
 
 
+class _Finished:
+    """The `concurrent.futures.Future` surface the engine uses, for a run already finished
+    (a plain call): far cheaper than a real future, which takes a lock and a condition."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: Any):
+        self._state = state
+
+    def done(self) -> bool:
+        return True
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self._state
+
+    def exception(self, timeout: float | None = None) -> None:
+        return None
+
+    def add_done_callback(self, fn: Any) -> None:
+        fn(self)
+
+
 def _done_future(engine: Any, state: Any):
     """A finished future for a plain call, so the flow's final state can count it."""
-    import concurrent.futures as cf
-
     from mintaka.futures import MintakaFuture
 
-    inner: cf.Future = cf.Future()
-    inner.set_result(state)
-    return MintakaFuture(inner, engine.task_run_id, engine.name)
+    return MintakaFuture(_Finished(state), engine.task_run_id, engine.name)
 
 
 def _submit_on_loop(engine: Any):

@@ -84,8 +84,17 @@ def _run_id(upstream: Any) -> Any:
     return upstream.task_run_id
 
 
+def _all_scalars(parameters: dict[str, Any]) -> bool:
+    return all(type(v) in _SCALAR_TYPES for v in parameters.values())
+
+
+_SCALAR_TYPES = frozenset(_SCALARS)
+
+
 def collect_task_inputs(parameters: dict[str, Any]) -> dict[str, list[TaskInput]]:
     """Upstream task runs whose futures (or states) feed each parameter."""
+    if _all_scalars(parameters):  # the common case: nothing to look into
+        return {}
     inputs: dict[str, list[TaskInput]] = {}
     for name, value in parameters.items():
         found = [TaskInput(id=run_id) for upstream, _ in _upstreams(value) if (run_id := _run_id(upstream))]
@@ -135,6 +144,8 @@ def resolve_futures(parameters: dict[str, Any]) -> dict[str, Any]:
     """Wait for futures and states passed as arguments and replace them with their values.
     Raises `UpstreamTaskError` when one did not complete (unless under `allow_failure`, which
     passes a failed upstream's exception as the value)."""
+    if _all_scalars(parameters):
+        return parameters
     return {name: _resolve(value) for name, value in parameters.items()}
 
 
