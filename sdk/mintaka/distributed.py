@@ -5,19 +5,25 @@
     @flow(task_runner=DaskTaskRunner("tcp://scheduler:8786"))
     @flow(task_runner=RayTaskRunner())               # a local Ray, or RayTaskRunner("ray://head:10001")
 
-`.submit()` and `.map()` work as with threads. Each task run is driven by a light local thread:
-it waits for the futures passed in, then ships the call (`mintaka.engine.remote`) to a worker,
-which runs the same task engine against the flow's orchestration API (the embedded store's
-file, or `MINTAKA_API_URL`) and sends back the final state. Parameters and return values must
-pickle (cloudpickle); the task's function must be importable on the workers, or defined in the
-script being run (pickled by value).
+`.submit()` and `.map()` work as with threads. Each flow run gets its own runner (`duplicate()`),
+which starts its cluster (or connects to `address`) once, on the first submit, under a lock, and
+closes it at the end of the flow run. A task run whose upstream futures are all done is shipped
+at once (`mintaka.engine.remote`); one that waits for futures is shipped by a callback when the
+last of them finishes, so no thread blocks per task run. A worker runs the same task engine
+against the flow's orchestration API (the embedded store's file, or `MINTAKA_API_URL`) and sends
+back the final state. Parameters and return values must pickle (cloudpickle); the task's
+function must be importable on the workers, or defined in the script being run (pickled by
+value).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
+import logging
+import threading
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mintaka.exceptions import MintakaError
@@ -26,45 +32,153 @@ from mintaka.task_runners import TaskRunner
 if TYPE_CHECKING:
     from mintaka.engine.remote import RemoteTaskCall
     from mintaka.engine.task_engine import TaskRunEngine
-    from mintaka.states import State
 
-_DRIVERS = 256  # local threads waiting on remote task runs (they only wait)
+logger = logging.getLogger("mintaka.distributed")
+
+_CLOSE_TIMEOUT = 10.0  # seconds to close a client or a local cluster before giving up on it
 
 
 class RemoteTaskRunner(TaskRunner):
-    """Base of runners that execute task runs elsewhere: subclasses implement `_run_remote`."""
+    """Base of runners that execute task runs elsewhere. Subclasses implement `_connect` (start
+    or attach to the cluster; called once, under the lock), `_ship` (send one call, complete
+    the given future with its final state), `_cancel_pending` and `_disconnect`."""
 
     def __init__(self) -> None:
-        self._drivers: cf.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # guards the connection and the set of pending calls
+        self._connected = False
+        self._closed = False
+        self._dispatcher: cf.ThreadPoolExecutor | None = None  # ships runs whose upstream just finished
+
+    # -- settings: what pickles with a flow, and what `duplicate()` copies (never live state)
+    def _settings(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self._settings()
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)
+
+    def duplicate(self) -> RemoteTaskRunner:
+        return type(self)(**self._settings())
+
+    # -- the TaskRunner interface
+    def start(self) -> None:
+        self._closed = False
 
     def submit(self, fn) -> cf.Future:
         raise MintakaError(f"The {self.name} task runner runs task runs, not arbitrary callables")
 
     def submit_task(self, engine: TaskRunEngine) -> cf.Future:
-        if self._drivers is None:
-            self._drivers = cf.ThreadPoolExecutor(_DRIVERS, thread_name_prefix=f"mintaka-{self.name}")
-        context = contextvars.copy_context()
-        return self._drivers.submit(context.run, self._drive, engine)
+        if self._closed:
+            raise RuntimeError(f"The {self.name} task runner was shut down")
+        outer: cf.Future = cf.Future()
+        if _completed_before(engine):  # a flow retry: the engine returns the earlier state, no run
+            _settle(outer, engine.run)
+            return outer
+        upstream = _pending_upstream(engine)
+        if upstream is None:  # something to wait for that cannot call us back: wait in a thread
+            context = contextvars.copy_context()
+            threading.Thread(
+                target=context.run, args=(self._dispatch, engine, outer), name=f"mintaka-{self.name}-wait", daemon=True
+            ).start()
+        elif not upstream:
+            self._dispatch(engine, outer)
+        else:
+            self._when_done(upstream, contextvars.copy_context(), engine, outer)
+        return outer
 
-    def _drive(self, engine: TaskRunEngine) -> State:
+    def _when_done(self, upstream: list[cf.Future], context: contextvars.Context, engine, outer) -> None:
+        """Dispatch on the dispatcher threads once every upstream future is done."""
+        remaining = len(upstream)
+        count_lock = threading.Lock()
+
+        def on_done(_: cf.Future) -> None:
+            nonlocal remaining
+            with count_lock:
+                remaining -= 1
+                if remaining:
+                    return
+            try:
+                self._dispatcher_pool().submit(context.run, self._dispatch, engine, outer)
+            except RuntimeError:  # shut down meanwhile
+                outer.cancel()
+
+        for future in upstream:
+            future.add_done_callback(on_done)
+
+    def _dispatcher_pool(self) -> cf.ThreadPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("shut down")
+            if self._dispatcher is None:
+                self._dispatcher = cf.ThreadPoolExecutor(2, thread_name_prefix=f"mintaka-{self.name}-dispatch")
+            return self._dispatcher
+
+    def _dispatch(self, engine: TaskRunEngine, outer: cf.Future) -> None:
+        """Settle the run's inputs and ship it; an upstream failure is recorded here, as a thread
+        would (no body runs)."""
         from mintaka.engine.remote import RemoteTaskCall
 
-        if engine.resolve_upstream() is not None:
-            return engine.run()  # records the upstream failure here, as a thread would; no body runs
-        return self._run_remote(RemoteTaskCall.of(engine))
+        try:
+            if self._closed:
+                outer.cancel()
+                return
+            if engine.resolve_upstream() is not None:
+                _settle(outer, engine.run)
+                return
+            call = RemoteTaskCall.of(engine)
+            self._ensure_connected()
+            self._ship(call, outer)
+            outer.add_done_callback(lambda done: _remember(engine, done))
+        except BaseException as exc:
+            if self._closed:  # the flow run ended (or was interrupted) meanwhile
+                outer.cancel()
+            elif not outer.done():
+                outer.set_exception(exc)
 
-    def _run_remote(self, call: RemoteTaskCall) -> State:
-        raise NotImplementedError
+    def _ensure_connected(self) -> None:
+        if self._connected:
+            return
+        with self._lock:
+            if self._closed:
+                raise MintakaError(f"The {self.name} task runner was shut down")
+            if not self._connected:
+                self._connect()
+                self._connected = True
 
     def shutdown(self, wait: bool = True) -> None:
-        if self._drivers is not None:
-            self._drivers.shutdown(wait=wait, cancel_futures=not wait)
-            self._drivers = None
+        """Close what the runner started. With `wait=False` (an interrupted flow run), pending
+        runs are cancelled and nothing waits for running ones."""
+        with self._lock:
+            self._closed = True
+            dispatcher, self._dispatcher = self._dispatcher, None
+            connected, self._connected = self._connected, False
+        if dispatcher is not None:
+            dispatcher.shutdown(wait=wait, cancel_futures=not wait)
+        if connected:
+            if not wait:
+                self._cancel_pending()
+            self._disconnect(wait)
+
+    # -- per cluster
+    def _connect(self) -> None:
+        raise NotImplementedError
+
+    def _ship(self, call: RemoteTaskCall, outer: cf.Future) -> None:
+        raise NotImplementedError
+
+    def _cancel_pending(self) -> None:
+        raise NotImplementedError
+
+    def _disconnect(self, wait: bool) -> None:
+        raise NotImplementedError
 
 
 class DaskTaskRunner(RemoteTaskRunner):
     """Task runs on a Dask cluster: the one at `address`, else a local cluster of worker
-    processes made for the flow run (`cluster_kwargs` go to `distributed.LocalCluster`)."""
+    processes made for the flow run (`cluster_kwargs` go to `distributed.LocalCluster`,
+    `client_kwargs` to `distributed.Client`)."""
 
     name = "dask"
 
@@ -80,50 +194,106 @@ class DaskTaskRunner(RemoteTaskRunner):
         self.client_kwargs = dict(client_kwargs or {})
         self._cluster = None
         self._client = None
+        self._completed = None  # a distributed.as_completed the collector thread drains
+        self._pending: dict[str, tuple[Any, cf.Future]] = {}  # Dask key -> (Dask future, ours)
+        self._wakeup = threading.Event()
+        self._collector: threading.Thread | None = None
 
-    def _run_remote(self, call: RemoteTaskCall) -> State:
+    @property
+    def client(self):
+        """The `distributed.Client` of this flow run (None before the first submit)."""
+        return self._client
+
+    def _connect(self) -> None:
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError as exc:
+            raise MintakaError('DaskTaskRunner needs Dask: pip install "mintaka[dask]"') from exc
+        client_options = {"set_as_default": False, **self.client_kwargs}
+        if self.address:
+            client = Client(self.address, **client_options)
+        else:
+            options = {
+                "processes": True,
+                "dashboard_address": None,
+                "worker_dashboard_address": None,
+                **self.cluster_kwargs,
+            }
+            with warnings.catch_warnings():  # each process's HTTP server finds 8787 taken and picks another
+                warnings.filterwarnings("ignore", message="Port 8787 is already in use")
+                self._cluster = LocalCluster(**options)
+            try:
+                client = Client(self._cluster, **client_options)
+            except BaseException:
+                self._cluster.close(timeout=_CLOSE_TIMEOUT)
+                self._cluster = None
+                raise
+        self._client = client
+        self._completed = as_completed(loop=client.loop, with_results=True, raise_errors=False)
+        self._wakeup.clear()
+        self._collector = threading.Thread(
+            target=self._collect, args=(self._completed,), name="mintaka-dask-collector", daemon=True
+        )
+        self._collector.start()
+
+    def _ship(self, call: RemoteTaskCall, outer: cf.Future) -> None:
         from mintaka.engine.remote import run_remote
 
         key = f"{call.task.name}-{call.task_run_id}"
-        return self._dask().submit(run_remote, call, pure=False, key=key).result()
+        future = self._client.submit(run_remote, call, pure=False, key=key)
+        with self._lock:
+            self._pending[future.key] = (future, outer)
+        self._completed.add(future)
+        self._wakeup.set()
 
-    def _dask(self):
-        if self._client is None:
+    def _collect(self, completed) -> None:
+        """One thread per flow run: completes our futures as Dask's finish (results gathered on
+        Dask's event loop, concurrently)."""
+        while not self._closed or not completed.is_empty():
+            self._wakeup.wait()
+            self._wakeup.clear()
+            for future, result in completed:
+                with self._lock:
+                    _, outer = self._pending.pop(future.key, (None, None))
+                if outer is None or outer.done():
+                    continue
+                if future.status == "finished":
+                    outer.set_result(result)
+                elif future.status == "error":
+                    outer.set_exception(result[1])
+                else:
+                    outer.cancel()
+
+    def _cancel_pending(self) -> None:
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for _, outer in pending:
+            outer.cancel()
+        if pending:
             try:
-                from distributed import Client, LocalCluster
-            except ImportError as exc:
-                raise MintakaError('DaskTaskRunner needs Dask: pip install "mintaka[dask]"') from exc
-            if self.address:
-                self._client = Client(self.address, **self.client_kwargs)
-            else:
-                options = {
-                    "processes": True,
-                    "dashboard_address": None,
-                    "worker_dashboard_address": None,
-                    **self.cluster_kwargs,
-                }
-                with warnings.catch_warnings():  # each process's HTTP server finds 8787 taken and picks another
-                    warnings.filterwarnings("ignore", message="Port 8787 is already in use")
-                    self._cluster = LocalCluster(**options)
-                self._client = Client(self._cluster, **self.client_kwargs)
-        return self._client
+                self._client.cancel([future for future, _ in pending], force=True)
+            except Exception:  # the cluster is being closed anyway
+                logger.debug("Could not cancel Dask futures", exc_info=True)
+        self._completed.clear()
 
-    def shutdown(self, wait: bool = True) -> None:
-        super().shutdown(wait)
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
-
-    def duplicate(self) -> DaskTaskRunner:
-        return DaskTaskRunner(self.address, self.cluster_kwargs, self.client_kwargs)
+    def _disconnect(self, wait: bool) -> None:
+        self._wakeup.set()
+        if self._collector is not None:
+            self._collector.join(timeout=None if wait else _CLOSE_TIMEOUT)
+            self._collector = None
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = self._completed = None
+        try:
+            client.close(timeout=_CLOSE_TIMEOUT)
+        finally:
+            if cluster is not None:
+                cluster.close(timeout=_CLOSE_TIMEOUT)
 
 
 class RayTaskRunner(RemoteTaskRunner):
     """Task runs on Ray: the cluster at `address` (e.g. `ray://head:10001`), else a local Ray
-    started for the flow run and stopped after it (`init_kwargs` go to `ray.init`)."""
+    started for the flow run and stopped after it (`init_kwargs` go to `ray.init`). A Ray the
+    process already runs is used as it is, and left running."""
 
     name = "ray"
 
@@ -131,40 +301,128 @@ class RayTaskRunner(RemoteTaskRunner):
         super().__init__()
         self.address = address
         self.init_kwargs = dict(init_kwargs or {})
-        self._started_ray = False
         self._remote_fn = None
+        self._pending: dict[Any, cf.Future] = {}  # Ray ObjectRef -> ours
 
-    def _run_remote(self, call: RemoteTaskCall) -> State:
+    def _connect(self) -> None:
+        try:
+            import ray
+        except ImportError as exc:
+            raise MintakaError('RayTaskRunner needs Ray: pip install "mintaka[ray]"') from exc
+        from mintaka.engine.remote import run_remote
+
+        _ray_session.acquire(ray, self.address, self.init_kwargs)
+        self._remote_fn = ray.remote(run_remote)
+
+    def _ship(self, call: RemoteTaskCall, outer: cf.Future) -> None:
+        ref = self._remote_fn.remote(call)
+        with self._lock:
+            self._pending[ref] = outer
+        ref.future().add_done_callback(lambda done: self._finished(ref, done))
+
+    def _finished(self, ref, done: cf.Future) -> None:
+        with self._lock:
+            outer = self._pending.pop(ref, None)
+        if outer is None or outer.done():
+            return
+        from ray.exceptions import TaskCancelledError
+
+        exc = done.exception()
+        if isinstance(exc, TaskCancelledError):
+            outer.cancel()
+        elif exc is not None:
+            outer.set_exception(exc)
+        else:
+            outer.set_result(done.result())
+
+    def _cancel_pending(self) -> None:
         import ray
 
-        return ray.get(self._ray_function().remote(call))
-
-    def _ray_function(self):
-        if self._remote_fn is None:
+        with self._lock:
+            pending, self._pending = list(self._pending.items()), {}
+        for ref, outer in pending:
+            outer.cancel()
             try:
-                import ray
-            except ImportError as exc:
-                raise MintakaError('RayTaskRunner needs Ray: pip install "mintaka[ray]"') from exc
-            from mintaka.engine.remote import run_remote
+                ray.cancel(ref)
+            except Exception:
+                logger.debug("Could not cancel a Ray task", exc_info=True)
 
-            if not ray.is_initialized():
-                options = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
-                ray.init(address=self.address, **options)
-                self._started_ray = True
-            self._remote_fn = ray.remote(run_remote)
-        return self._remote_fn
+    def _disconnect(self, wait: bool) -> None:
+        import ray
 
-    def shutdown(self, wait: bool = True) -> None:
-        super().shutdown(wait)
-        if self._started_ray:
-            import ray
-
-            ray.shutdown()
-            self._started_ray = False
         self._remote_fn = None
+        _ray_session.release(ray)
 
-    def duplicate(self) -> RayTaskRunner:
-        return RayTaskRunner(self.address, self.init_kwargs)
+
+class _RaySession:
+    """Ray is initialised once per process: the first runner that needs it starts it (unless it
+    runs already), and the last runner using a Ray that a runner started stops it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._owned = False  # a runner started the running Ray
+        self.inits = 0  # how many times runners called ray.init in this process
+
+    def acquire(self, ray, address: str | None, init_kwargs: dict[str, Any]) -> None:
+        with self._lock:
+            if not ray.is_initialized():
+                options = {"include_dashboard": False, "log_to_driver": False, **init_kwargs}
+                ray.init(address=address, **options)
+                self.inits += 1
+                self._owned = True
+            elif address:
+                logger.debug("Ray is already initialised in this process: using it rather than %s", address)
+            self._users += 1
+
+    def release(self, ray) -> None:
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0 and self._owned:
+                self._owned = False
+                ray.shutdown()
+
+
+_ray_session = _RaySession()
+
+
+def _settle(outer: cf.Future, fn: Callable[[], Any]) -> None:
+    try:
+        outer.set_result(fn())
+    except BaseException as exc:
+        outer.set_exception(exc)
+
+
+def _completed_before(engine: TaskRunEngine) -> bool:
+    """Whether this call completed in an earlier attempt of the flow run (a flow retry)."""
+    ctx, key = engine.flow_ctx, getattr(engine, "call_key", None)
+    return ctx is not None and key is not None and key in getattr(ctx, "completed", {})
+
+
+def _remember(engine: TaskRunEngine, done: cf.Future) -> None:
+    """What a thread's engine does itself: a completed call is not run again by a flow retry
+    (the worker's engine cannot: its context is the worker's)."""
+    ctx, key = engine.flow_ctx, getattr(engine, "call_key", None)
+    if ctx is None or key is None or done.cancelled() or done.exception() is not None:
+        return
+    remember = getattr(ctx, "remember", None)
+    if remember is not None:
+        remember(key, done.result())
+
+
+def _pending_upstream(engine: TaskRunEngine) -> list[cf.Future] | None:
+    """The futures the run waits for (as the engine finds them: in its parameters, at any depth,
+    and `wait_for`) that are not done yet; None if one cannot call back when done."""
+    from mintaka.engine.parameters import upstream_futures
+
+    pending = []
+    for future in upstream_futures([engine.parameters, engine.wait_for]):
+        inner = getattr(future, "_inner", None)
+        if not isinstance(inner, cf.Future):
+            return None
+        if not inner.done():
+            pending.append(inner)
+    return pending
 
 
 __all__ = ["DaskTaskRunner", "RayTaskRunner", "RemoteTaskRunner"]

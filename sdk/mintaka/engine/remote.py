@@ -19,6 +19,7 @@ from mintaka.exceptions import MintakaError
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
     from mintaka.flows import Flow
+    from mintaka.schemas import FlowRun
     from mintaka.states import State
     from mintaka.tasks import Task
 
@@ -67,6 +68,21 @@ class Connection:
 
 _clients: dict[Connection, MintakaClient] = {}
 _clients_lock = threading.Lock()
+_flow_runs: dict[tuple[Connection, uuid.UUID], FlowRun] = {}  # read once per worker process
+_FLOW_RUNS_KEPT = 64
+
+
+def _flow_run(call: RemoteTaskCall, client: MintakaClient) -> FlowRun:
+    """The flow run of a call, read from the API once per process (not once per task run)."""
+    key = (call.connection, call.flow_run_id)
+    run = _flow_runs.get(key)
+    if run is None:
+        run = client.read_flow_run(call.flow_run_id)
+        with _clients_lock:
+            while len(_flow_runs) >= _FLOW_RUNS_KEPT:
+                _flow_runs.pop(next(iter(_flow_runs)))
+            _flow_runs[key] = run
+    return run
 
 
 @dataclass
@@ -116,7 +132,7 @@ def run_remote(call: RemoteTaskCall) -> State:
     client = call.connection.client()  # logs, results and nested task runs follow the context's client
     ctx = FlowRunContext(
         flow=call.flow,
-        flow_run=client.read_flow_run(call.flow_run_id),
+        flow_run=_flow_run(call, client),
         client=client,
         task_runner=SequentialTaskRunner(),
         log_prints=call.log_prints,
