@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextvars
+import functools
 import logging
 import threading
 import warnings
@@ -32,6 +33,7 @@ from mintaka.task_runners import TaskRunner
 if TYPE_CHECKING:
     from mintaka.engine.remote import RemoteTaskCall
     from mintaka.engine.task_engine import TaskRunEngine
+    from mintaka.states import State
 
 logger = logging.getLogger("mintaka.distributed")
 
@@ -120,6 +122,7 @@ class RemoteTaskRunner(TaskRunner):
         would (no body runs)."""
         from mintaka.engine.remote import RemoteTaskCall
 
+        shipped: cf.Future = cf.Future()  # completed by the cluster's side with the final state
         try:
             if self._closed:
                 outer.cancel()
@@ -129,13 +132,49 @@ class RemoteTaskRunner(TaskRunner):
                 return
             call = RemoteTaskCall.of(engine)
             self._ensure_connected()
-            self._ship(call, outer)
-            outer.add_done_callback(lambda done: _remember(engine, done))
+            self._ship(call, shipped)
         except BaseException as exc:
             if self._closed:  # the flow run ended (or was interrupted) meanwhile
                 outer.cancel()
             elif not outer.done():
-                outer.set_exception(exc)
+                outer.set_result(self._not_run(engine, exc, shipped=False))
+            return
+        shipped.add_done_callback(functools.partial(self._complete, engine, outer))
+
+    def _complete(self, engine: TaskRunEngine, outer: cf.Future, shipped: cf.Future) -> None:
+        if outer.done():  # cancelled by an interrupted flow run
+            return
+        if shipped.cancelled():
+            outer.cancel()
+        elif shipped.exception() is not None:
+            outer.set_result(self._not_run(engine, shipped.exception(), shipped=True))
+        else:
+            state = shipped.result()
+            _remember(engine, state)
+            outer.set_result(state)
+
+    def _not_run(self, engine: TaskRunEngine, exc: BaseException, shipped: bool) -> State:
+        """The final state of a run the cluster could not run or answer for (a worker died, a
+        result or a parameter did not pickle, the cluster did not start), recorded if the API
+        takes it: futures hold final states, as with threads."""
+        from mintaka.schemas import SetStateRequest, SetStateStatus
+        from mintaka.states import State, StateType
+
+        where = f"on the {self.name} cluster" if shipped else f"to the {self.name} cluster"
+        message = f"Task run could not be {'completed' if shipped else 'sent'} {where}: {type(exc).__name__}: {exc}"
+        state = State(type=StateType.CRASHED if shipped else StateType.FAILED, message=message)
+        try:
+            if shipped:
+                answer = engine.client.set_task_run_state(engine.task_run_id, SetStateRequest(state=state))
+                if answer.status is SetStateStatus.ACCEPT and answer.state is not None:
+                    state = answer.state
+                else:  # e.g. it reported COMPLETED, then its value could not come back: ours says so
+                    logger.warning("Task run %s: %s (the API kept %s)", engine.task_run_id, message, answer.state)
+            else:
+                state = engine.create_run(initial=state).state
+        except Exception:  # the API refused (e.g. the run was never created): the future still tells
+            logger.warning("Could not record the state of task run %s: %s", engine.task_run_id, message, exc_info=True)
+        return state.with_result(exc)
 
     def _ensure_connected(self) -> None:
         if self._connected:
@@ -165,7 +204,8 @@ class RemoteTaskRunner(TaskRunner):
     def _connect(self) -> None:
         raise NotImplementedError
 
-    def _ship(self, call: RemoteTaskCall, outer: cf.Future) -> None:
+    def _ship(self, call: RemoteTaskCall, shipped: cf.Future) -> None:
+        """Send the call; complete `shipped` with its final state (or the cluster's error)."""
         raise NotImplementedError
 
     def _cancel_pending(self) -> None:
@@ -229,46 +269,67 @@ class DaskTaskRunner(RemoteTaskRunner):
                 self._cluster = None
                 raise
         self._client = client
-        self._completed = as_completed(loop=client.loop, with_results=True, raise_errors=False)
+        self._completed = as_completed(loop=client.loop)
         self._wakeup.clear()
         self._collector = threading.Thread(
             target=self._collect, args=(self._completed,), name="mintaka-dask-collector", daemon=True
         )
         self._collector.start()
 
-    def _ship(self, call: RemoteTaskCall, outer: cf.Future) -> None:
+    def _ship(self, call: RemoteTaskCall, shipped: cf.Future) -> None:
         from mintaka.engine.remote import run_remote
 
         key = f"{call.task.name}-{call.task_run_id}"
         future = self._client.submit(run_remote, call, pure=False, key=key)
         with self._lock:
-            self._pending[future.key] = (future, outer)
+            self._pending[future.key] = (future, shipped)
         self._completed.add(future)
         self._wakeup.set()
 
     def _collect(self, completed) -> None:
-        """One thread per flow run: completes our futures as Dask's finish (results gathered on
-        Dask's event loop, concurrently)."""
+        """One thread per flow run: completes our futures as Dask's finish, gathering the results
+        of those finished together in one round trip."""
         while not self._closed or not completed.is_empty():
             self._wakeup.wait()
             self._wakeup.clear()
-            for future, result in completed:
-                with self._lock:
-                    _, outer = self._pending.pop(future.key, (None, None))
-                if outer is None or outer.done():
-                    continue
-                if future.status == "finished":
-                    outer.set_result(result)
-                elif future.status == "error":
-                    outer.set_exception(result[1])
-                else:
-                    outer.cancel()
+            for batch in completed.batches():
+                try:
+                    self._settle_batch(batch)
+                except Exception as exc:  # never leave a future waiting: the collector is theirs
+                    with self._lock:
+                        ours = [self._pending.pop(future.key, (None, None))[1] for future in batch]
+                    for shipped in ours:
+                        if shipped is not None and not shipped.done():
+                            shipped.set_exception(exc)
+
+    def _settle_batch(self, batch: list) -> None:
+        with self._lock:  # popped once settled: a failure midway leaves the rest to the caller
+            ours = [(future, self._pending.get(future.key, (None, None))[1]) for future in batch]
+        finished = [future for future, shipped in ours if shipped is not None and future.status == "finished"]
+        try:
+            values = dict(zip([f.key for f in finished], self._client.gather(finished), strict=True))
+        except Exception:  # one result was lost (a worker died): fetch each on its own
+            values = {}
+        for future, shipped in ours:
+            with self._lock:
+                self._pending.pop(future.key, None)
+            if shipped is None or shipped.done():
+                continue
+            if future.key in values:
+                shipped.set_result(values[future.key])
+                continue
+            try:
+                shipped.set_result(future.result())
+            except cf.CancelledError:
+                shipped.cancel()
+            except BaseException as exc:
+                shipped.set_exception(exc)
 
     def _cancel_pending(self) -> None:
         with self._lock:
             pending, self._pending = list(self._pending.values()), {}
-        for _, outer in pending:
-            outer.cancel()
+        for _, shipped in pending:
+            shipped.cancel()
         if pending:
             try:
                 self._client.cancel([future for future, _ in pending], force=True)
@@ -314,34 +375,34 @@ class RayTaskRunner(RemoteTaskRunner):
         _ray_session.acquire(ray, self.address, self.init_kwargs)
         self._remote_fn = ray.remote(run_remote)
 
-    def _ship(self, call: RemoteTaskCall, outer: cf.Future) -> None:
+    def _ship(self, call: RemoteTaskCall, shipped: cf.Future) -> None:
         ref = self._remote_fn.remote(call)
         with self._lock:
-            self._pending[ref] = outer
+            self._pending[ref] = shipped
         ref.future().add_done_callback(lambda done: self._finished(ref, done))
 
     def _finished(self, ref, done: cf.Future) -> None:
         with self._lock:
-            outer = self._pending.pop(ref, None)
-        if outer is None or outer.done():
+            shipped = self._pending.pop(ref, None)
+        if shipped is None or shipped.done():
             return
         from ray.exceptions import TaskCancelledError
 
         exc = done.exception()
         if isinstance(exc, TaskCancelledError):
-            outer.cancel()
+            shipped.cancel()
         elif exc is not None:
-            outer.set_exception(exc)
+            shipped.set_exception(exc)
         else:
-            outer.set_result(done.result())
+            shipped.set_result(done.result())
 
     def _cancel_pending(self) -> None:
         import ray
 
         with self._lock:
             pending, self._pending = list(self._pending.items()), {}
-        for ref, outer in pending:
-            outer.cancel()
+        for ref, shipped in pending:
+            shipped.cancel()
             try:
                 ray.cancel(ref)
             except Exception:
@@ -399,15 +460,13 @@ def _completed_before(engine: TaskRunEngine) -> bool:
     return ctx is not None and key is not None and key in getattr(ctx, "completed", {})
 
 
-def _remember(engine: TaskRunEngine, done: cf.Future) -> None:
+def _remember(engine: TaskRunEngine, state: State) -> None:
     """What a thread's engine does itself: a completed call is not run again by a flow retry
     (the worker's engine cannot: its context is the worker's)."""
     ctx, key = engine.flow_ctx, getattr(engine, "call_key", None)
-    if ctx is None or key is None or done.cancelled() or done.exception() is not None:
-        return
     remember = getattr(ctx, "remember", None)
-    if remember is not None:
-        remember(key, done.result())
+    if remember is not None and key is not None:
+        remember(key, state)
 
 
 def _pending_upstream(engine: TaskRunEngine) -> list[cf.Future] | None:

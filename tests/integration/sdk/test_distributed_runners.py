@@ -308,3 +308,31 @@ def test_a_flow_retry_reuses_task_runs_completed_on_the_cluster(client, tmp_path
     [run] = client.list_flow_runs(FlowRunFilter(flow_name="retried")).items
     task_runs = client.read_flow_run_detail(run.id).task_runs
     assert len(task_runs) == 3  # not run again by the retry
+
+
+@task
+def echo(value: object) -> object:
+    return value
+
+
+@task
+def returns_a_lock() -> object:
+    return threading.Lock()
+
+
+def test_what_does_not_pickle_ends_its_task_run_not_the_flow_run(client):
+    @flow(task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 1}))
+    def unpicklable() -> dict:
+        sent = echo.submit(threading.Lock()).wait()  # cannot be sent to a worker
+        returned = returns_a_lock.submit().wait()  # ran, but its value cannot come back
+        with pytest.raises(TypeError):
+            returns_a_lock.submit().result()
+        return {"sent": (sent.type, sent.message), "returned": (returned.type, returned.message)}
+
+    outcome = unpicklable()
+    assert outcome["sent"][0] is StateType.FAILED and "could not be sent to the dask cluster" in outcome["sent"][1]
+    assert outcome["returned"][0] is StateType.CRASHED
+    assert "could not be completed on the dask cluster" in outcome["returned"][1]
+    [run] = client.list_flow_runs(FlowRunFilter(flow_name="unpicklable")).items
+    recorded = {t.name: t.state.type for t in client.read_flow_run_detail(run.id).task_runs}
+    assert recorded["echo-0"] is StateType.FAILED  # recorded, though it never reached a worker
