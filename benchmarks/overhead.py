@@ -2,15 +2,17 @@
 
     python benchmarks/overhead.py [--tasks 1000] [--flows 100]
 
-Prints a table: (a) one flow with N sequential trivial tasks, (b) `.map` over N, (c) N trivial
-flow runs — ms per task / per flow run, store writes per task run, `import mintaka` time,
-time from a cold process to its first finished flow, and peak memory. Every state is
+Prints a table: (a) one flow with N sequential trivial tasks, (b) `.map` over N, (d) N async
+tasks gathered, (e) 500 async tasks sleeping 1 s each, (f) N trivial flow runs — ms per task /
+per flow run, store writes per task run, `import mintaka` time, time from a cold process to its
+first finished flow, and peak memory. Every state is
 persisted to a fresh SQLite store under a temporary MINTAKA_HOME.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import resource
 import sqlite3
@@ -96,6 +98,23 @@ def main() -> None:
     def trivial():
         return 1
 
+    @task
+    async def async_inc(x):
+        return x + 1
+
+    @task
+    async def nap(x):
+        await asyncio.sleep(1)
+        return x
+
+    @flow
+    async def gathered(n: int):
+        return sum(await asyncio.gather(*(async_inc(i) for i in range(n))))
+
+    @flow
+    async def napping(n: int):
+        return sum(await asyncio.gather(*(nap(i) for i in range(n))))
+
     def plain_sequential(n):
         return sum(plain_inc(i) for i in range(n))
 
@@ -147,12 +166,36 @@ def main() -> None:
     )
 
     t = time.perf_counter()
+    asyncio.run(gathered(n))
+    elapsed = time.perf_counter() - t
+    rows.append(
+        (
+            f"(d) {n} async tasks gathered",
+            f"{elapsed * 1000:.0f} ms",
+            f"{elapsed / n * 1000:.3f} ms/task",
+            "one event loop",
+        )
+    )
+
+    t = time.perf_counter()
+    asyncio.run(napping(500))
+    elapsed = time.perf_counter() - t
+    rows.append(
+        (
+            "(e) 500 async tasks, each sleeping 1 s",
+            f"{elapsed * 1000:.0f} ms",
+            f"{(elapsed - 1) / 500 * 1000:.3f} ms/task",
+            "beyond the 1 s of sleep",
+        )
+    )
+
+    t = time.perf_counter()
     for _ in range(args.flows):
         trivial()
     elapsed = time.perf_counter() - t
     rows.append(
         (
-            f"(c) {args.flows} trivial flow runs",
+            f"(f) {args.flows} trivial flow runs",
             f"{elapsed * 1000:.0f} ms",
             f"{elapsed / args.flows * 1000:.3f} ms/flow run",
             "",
