@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mintaka.exceptions import MintakaError
+from mintaka.exceptions import MintakaError, MintakaTimeoutError
 from mintaka.task_runners import TaskRunner
 
 if TYPE_CHECKING:
@@ -134,8 +134,10 @@ class RemoteTaskRunner(TaskRunner):
             self._ensure_connected()
             self._ship(call, shipped)
         except BaseException as exc:
-            if self._closed:  # the flow run ended (or was interrupted) meanwhile
+            if self._closed or _interrupts(exc):  # the flow run ended, or is being interrupted
                 outer.cancel()
+                if _interrupts(exc):
+                    raise
             elif not outer.done():
                 outer.set_result(self._not_run(engine, exc, shipped=False))
             return
@@ -388,11 +390,10 @@ class RayTaskRunner(RemoteTaskRunner):
             return
         from ray.exceptions import TaskCancelledError
 
-        exc = done.exception()
-        if isinstance(exc, TaskCancelledError):
+        if done.cancelled() or isinstance(done.exception(), TaskCancelledError):
             shipped.cancel()
-        elif exc is not None:
-            shipped.set_exception(exc)
+        elif done.exception() is not None:
+            shipped.set_exception(done.exception())
         else:
             shipped.set_result(done.result())
 
@@ -423,14 +424,12 @@ class _RaySession:
         self._lock = threading.Lock()
         self._users = 0
         self._owned = False  # a runner started the running Ray
-        self.inits = 0  # how many times runners called ray.init in this process
 
     def acquire(self, ray, address: str | None, init_kwargs: dict[str, Any]) -> None:
         with self._lock:
             if not ray.is_initialized():
                 options = {"include_dashboard": False, "log_to_driver": False, **init_kwargs}
                 ray.init(address=address, **options)
-                self.inits += 1
                 self._owned = True
             elif address:
                 logger.debug("Ray is already initialised in this process: using it rather than %s", address)
@@ -452,6 +451,14 @@ def _settle(outer: cf.Future, fn: Callable[[], Any]) -> None:
         outer.set_result(fn())
     except BaseException as exc:
         outer.set_exception(exc)
+        if _interrupts(exc):
+            raise
+
+
+def _interrupts(exc: BaseException) -> bool:
+    """Whether `exc` interrupts the thread it lands in (a cancellation, a flow's timeout, ^C):
+    submits run in the flow's thread, so it must reach the flow, not become a run's state."""
+    return not isinstance(exc, Exception) or isinstance(exc, MintakaTimeoutError)
 
 
 def _completed_before(engine: TaskRunEngine) -> bool:
