@@ -159,3 +159,21 @@ def test_a_not_ready_upstream_is_not_final_and_fails_the_flow(client):
     assert state.is_failed() and state.message == "1/1 states are not final."
     with pytest.raises(UpstreamTaskError):
         state.result()
+
+
+def test_a_submitted_run_that_raised_instead_of_ending_counts_as_crashed(client):
+    class Interrupted(BaseException):  # not an Exception: the task engine does not catch it
+        pass
+
+    @task
+    def interrupted():
+        raise Interrupted("stopped from outside")
+
+    @flow
+    def f():
+        interrupted.submit()
+
+    state = f(return_state=True)
+    assert state.is_failed() and state.message == "1/1 states failed."
+    with pytest.raises(Interrupted):
+        state.result()

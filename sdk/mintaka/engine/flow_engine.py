@@ -18,7 +18,7 @@ from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, Task
 from mintaka.states import State, StateType
 
 from .hooks import FLOW_HOOKS, hooks_for, run_hooks
-from .outcomes import aggregate, exception_to_failed_state, futures_to_states, return_value_to_state
+from .outcomes import aggregate, exception_to_failed_state, final_state_of, futures_to_states, return_value_to_state
 from .parameters import bind_parameters, jsonable
 from .propose import propose, seconds_until
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
@@ -285,7 +285,7 @@ class FlowRunEngine:
     def _success_proposal(self, value: Any) -> State:
         if value is None:
             # No return value: every task run and subflow of this attempt decides (Prefect 2).
-            states = [f._inner.result() for f in self.ctx.futures] + list(self.ctx.flow_run_states)
+            states = [final_state_of(f) for f in self.ctx.futures] + list(self.ctx.flow_run_states)
             if not states:
                 return State(type=StateType.COMPLETED).with_result(None)
             state = aggregate(states, None)

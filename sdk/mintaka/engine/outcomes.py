@@ -23,12 +23,22 @@ def _future_type():
     return MintakaFuture
 
 
+def final_state_of(future: Any) -> State:
+    """A finished future's final state; one whose run raised instead of ending (it was aborted
+    or interrupted) counts as CRASHED with that error."""
+    try:
+        return future._inner.result()
+    except BaseException as exc:
+        message = f"Task run did not report a final state: {type(exc).__name__}: {exc}"
+        return State(type=StateType.CRASHED, message=message).with_result(exc)
+
+
 def futures_to_states(value: Any) -> Any:
     """`value` with every future (at any depth of lists, tuples, sets, dicts) replaced by its
     final state."""
     future_type = _future_type()
     if isinstance(value, future_type):
-        return value._inner.result()  # engine code: always blocks (async callers awaited first)
+        return final_state_of(value)  # engine code: always blocks (async callers awaited first)
     if isinstance(value, list | tuple | set | frozenset):
         if not any(isinstance(v, future_type | list | tuple | set | frozenset | dict) for v in value):
             return value

@@ -9,6 +9,7 @@ run's logic exists once, whichever way it is driven.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -117,8 +118,9 @@ class WaitFor(Step):
         self.futures = futures
 
     def run(self) -> None:
-        for future in self.futures:
-            future._inner.result()
+        pending = [f._inner for f in self.futures if not f._inner.done()]
+        if pending:
+            cf.wait(pending)  # a future holding an exception is done too: it is not raised here
 
     async def arun(self) -> None:
         pending = [asyncio.wrap_future(f._inner) for f in self.futures if not f._inner.done()]
