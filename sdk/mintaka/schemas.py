@@ -185,6 +185,19 @@ class ConcurrencyLimit(BaseModel):
     active_slots: int = 0
     created: dt.datetime = Field(default_factory=utcnow)
 
+    @property
+    def id(self) -> uuid.UUID:
+        """A stable id for the limit (one limit per tag), as Prefect 2's client hands out."""
+        return uuid.uuid5(_LIMIT_NAMESPACE, self.tag)
+
+    @property
+    def concurrency_limit(self) -> int:
+        """Prefect 2's name for `limit`."""
+        return self.limit
+
+
+_LIMIT_NAMESPACE = uuid.UUID("6d696e74-616b-4100-8c69-6d6974730000")
+
 
 class ApiKeyCreate(_Input):
     name: Name

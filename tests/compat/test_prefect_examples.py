@@ -1140,15 +1140,6 @@ def test_pacc_tag_based_concurrency_control(client):
 # Prefect 2.20.17: client/orchestration.py:PrefectClient.create_concurrency_limit(tag,
 # concurrency_limit) -> UUID, read_concurrency_limit_by_tag(tag) -> ConcurrencyLimit(tag,
 # concurrency_limit, active_slots), delete_concurrency_limit_by_tag(tag).
-@pytest.mark.xfail(
-    reason=(
-        "the client has no create_concurrency_limit(tag=, concurrency_limit=), "
-        "read_concurrency_limit_by_tag(tag=) or delete_concurrency_limit_by_tag(tag=) (Mintaka: "
-        "set_concurrency_limit(ConcurrencyLimitCreate(tag, limit)), read_concurrency_limit(tag), "
-        "delete_concurrency_limit(tag); its ConcurrencyLimit has .limit, not .concurrency_limit)"
-    ),
-    strict=True,
-)
 def test_concepts_tasks_concurrency_limits_python_client(client):
     from mintaka import get_client
 
@@ -1502,23 +1493,13 @@ def test_guides_testing_disable_run_logger(client):
     test_my_favorite_task()
 
 
-@pytest.mark.xfail(
-    reason=(
-        "no mintaka.client.schemas.{filters,objects,sorting} (ModuleNotFoundError) and the client has no "
-        "read_flow_runs(flow_run_filter=, sort=, limit=) (Mintaka: list_flow_runs(FlowRunFilter(...))); "
-        "Prefect 2.20 client/orchestration.py:PrefectClient.read_flow_runs with client/schemas/filters.py "
-        "FlowRunFilter(state={'type': {'any_': [...]}}) and client/schemas/sorting.py FlowRunSort"
-    ),
-    strict=True,
-)
 def test_guides_using_the_client_last_n_completed_flow_runs(client):
     from typing import Optional
 
+    from mintaka import flow, get_client
     from mintaka.client.schemas.filters import FlowRunFilter
     from mintaka.client.schemas.objects import FlowRun
     from mintaka.client.schemas.sorting import FlowRunSort
-
-    from mintaka import flow, get_client
 
     @flow
     def job(i: int):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from mintaka.schemas import (
     ApiKey,
@@ -35,6 +36,20 @@ from mintaka.schemas import (
 from mintaka.states import State
 
 from .deployments import DeploymentClient
+
+
+def _narrowing(flow_filter: Any, run_filter: Any) -> dict[str, Any]:
+    """The one server-side condition worth asking for (the API filters by one value each)."""
+    names = flow_filter.name.any_ if flow_filter.name is not None else None
+    if names and len(names) == 1:
+        return {"flow_name": names[0]}
+    types = run_filter.state.type.any_ if run_filter.state is not None and run_filter.state.type else None
+    if types and len(types) == 1:
+        return {"state_type": types[0]}
+    tags = run_filter.tags.all_ if run_filter.tags is not None else None
+    if tags:
+        return {"tag": tags[0]}
+    return {}
 
 
 class MintakaClient(DeploymentClient, ABC):
@@ -137,6 +152,57 @@ class MintakaClient(DeploymentClient, ABC):
 
     @abstractmethod
     def clear_result_storage(self) -> None: ...
+
+    # -- Prefect 2's flow run query
+    def read_flow_runs(
+        self,
+        *,
+        flow_filter: Any = None,
+        flow_run_filter: Any = None,
+        sort: Any = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[FlowRun]:
+        """Flow runs matching Prefect 2 style filters (`mintaka.client.schemas.filters`), sorted
+        by a `FlowRunSort` (default: newest first). The API narrows by one flow name, state
+        type or tag when the filter names exactly one; the rest is matched here."""
+        from .schemas.filters import FlowFilter
+        from .schemas.filters import FlowRunFilter as PrefectFlowRunFilter
+
+        flow_filter = flow_filter or FlowFilter()
+        run_filter = flow_run_filter or PrefectFlowRunFilter()
+        query = FlowRunFilter(limit=500, **_narrowing(flow_filter, run_filter))
+        runs: list[FlowRun] = []
+        while True:
+            page = self.list_flow_runs(query)
+            runs.extend(r for r in page.items if flow_filter.matches(r) and run_filter.matches(r))
+            if not page.next_cursor:
+                break
+            query = query.model_copy(update={"cursor": page.next_cursor})
+        if sort is not None:
+            from .schemas.sorting import FlowRunSort
+
+            key, descending = FlowRunSort(sort).key()
+            runs.sort(key=key, reverse=descending)
+        runs = runs[offset:]
+        return runs[:limit] if limit is not None else runs
+
+    # -- Prefect 2's names for concurrency limits
+    def create_concurrency_limit(self, tag: str, concurrency_limit: int) -> uuid.UUID:
+        """Set the limit on `tag` (Prefect 2's name); returns the limit's id."""
+        from mintaka.schemas import ConcurrencyLimitCreate as Create
+
+        return self.set_concurrency_limit(Create(tag=tag, limit=concurrency_limit)).id
+
+    def read_concurrency_limit_by_tag(self, tag: str) -> ConcurrencyLimit:
+        return self.read_concurrency_limit(tag)
+
+    def delete_concurrency_limit_by_tag(self, tag: str) -> None:
+        self.delete_concurrency_limit(tag)
+
+    def read_concurrency_limits(self, limit: int | None = None, offset: int = 0) -> list[ConcurrencyLimit]:
+        limits = self.list_concurrency_limits()[offset:]
+        return limits[:limit] if limit is not None else limits
 
     def close(self) -> None:
         """Release connections."""
