@@ -28,8 +28,8 @@ class Flow(Generic[P, R]):
         retry_delay_seconds: RetryDelay | None = None,
         timeout_seconds: float | None = None,
         validate_parameters: bool = True,
-        persist_result: bool = False,
-        result_serializer: str = "cloudpickle",
+        persist_result: bool | None = None,
+        result_serializer: Any = "cloudpickle",
         log_prints: bool | None = None,
         task_runner: Any = None,
         flow_run_name: str | Callable[[], str] | None = None,
@@ -72,7 +72,9 @@ class Flow(Generic[P, R]):
         self.timeout_seconds = timeout_seconds
         self.validate_parameters = validate_parameters
         self.persist_result = persist_result
-        self.result_serializer = result_serializer
+        from mintaka.serializers import serializer_name
+
+        self.result_serializer = serializer_name(result_serializer)
         self.log_prints = log_prints
         self.task_runner = task_runner or ConcurrentTaskRunner()
         self.flow_run_name = flow_run_name

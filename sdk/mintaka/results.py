@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from mintaka.exceptions import MintakaError, UnfinishedRun
+from mintaka.serializers import compress, decompress, serializer_name, split
 from mintaka.states import ResultRef, State, StateType
 
 if TYPE_CHECKING:
@@ -52,15 +53,21 @@ class MissingResult(MintakaError):
 
 
 def _dumps(value: Any, serializer: str) -> bytes:
-    if serializer == "json":
-        return _dumps_json(value)
-    import cloudpickle
+    base, compression = split(serializer)
+    if base == "json":
+        blob = _dumps_json(value)
+    else:
+        import cloudpickle
 
-    return cloudpickle.dumps(value)
+        blob = cloudpickle.dumps(value)
+    return compress(blob, compression) if compression else blob
 
 
 def _loads(blob: bytes, serializer: str) -> Any:
-    if serializer == "json":
+    base, compression = split(serializer)
+    if compression:
+        blob = decompress(blob, compression)
+    if base == "json":
         return _loads_json(blob)
     import cloudpickle
 
@@ -350,8 +357,8 @@ class ResultStore(Protocol):
 
 
 def _check_serializer(serializer: str) -> None:
-    if serializer not in SERIALIZERS:
-        raise MintakaError(f"Unknown result serializer {serializer!r}; use one of {SERIALIZERS}")
+    if serializer_name(serializer) != serializer:  # names are canonical by the time they get here
+        raise MintakaError(f"Unknown result serializer {serializer!r}; use one of {SERIALIZERS} or compressed/...")
 
 
 class LocalResultStore:

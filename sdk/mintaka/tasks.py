@@ -78,7 +78,7 @@ class Task(Generic[P, R]):
         cache_key_fn: Callable[[Any, dict[str, Any]], str | None] | None = None,
         cache_expiration: dt.timedelta | None = None,
         persist_result: bool | None = None,
-        result_serializer: str = "cloudpickle",
+        result_serializer: Any = "cloudpickle",
         log_prints: bool | None = None,
         task_run_name: str | Callable[[], str] | None = None,
         on_completion: list[Callable] | None = None,
@@ -112,7 +112,9 @@ class Task(Generic[P, R]):
         self.cache_key_fn = cache_key_fn
         self.cache_expiration = cache_expiration
         self.persist_result = persist_result
-        self.result_serializer = result_serializer
+        from mintaka.serializers import serializer_name
+
+        self.result_serializer = serializer_name(result_serializer)
         self.log_prints = log_prints
         self.task_run_name = task_run_name
         self.on_completion = hooks["on_completion"]

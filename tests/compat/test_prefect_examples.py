@@ -674,18 +674,9 @@ def test_concepts_results_cache_result_in_memory_false(client):
 # "Compressing results", documents both forms).
 # Prefect 2.20.17: serializers.py:CompressedSerializer(serializer=, compressionlib=) and the
 # CompressedPickleSerializer type "compressed/pickle".
-@pytest.mark.xfail(
-    reason=(
-        "no mintaka.serializers module (ModuleNotFoundError: CompressedSerializer) and no "
-        "'compressed/<serializer>' result_serializer names; Prefect 2.20 serializers.py defines "
-        "CompressedSerializer and the 'compressed/pickle' / 'compressed/json' types"
-    ),
-    strict=True,
-)
 def test_pacc_compressed_result_serializer(client):
-    from mintaka.serializers import CompressedSerializer
-
     from mintaka import flow, task
+    from mintaka.serializers import CompressedSerializer
 
     @task(
         persist_result=True,

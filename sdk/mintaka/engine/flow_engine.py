@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
 from mintaka.exceptions import Abort, MintakaError, ParameterValidationError
 from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
+from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.states import State, StateType
 
 from .hooks import FLOW_HOOKS, hooks_for, run_hooks
@@ -293,7 +294,9 @@ class FlowRunEngine:
                 state.with_result(states)  # the caller gets the first failure raised
         else:
             state = return_value_to_state(futures_to_states(value))
-        persist = self.flow.persist_result or not self.flow.cache_result_in_memory
+        persist = self.flow.persist_result
+        if persist is None:  # a chosen serializer, or no copy in memory, means keep it (as Prefect 3)
+            persist = self.flow.result_serializer != DEFAULT_SERIALIZER or not self.flow.cache_result_in_memory
         if state.type is StateType.COMPLETED and persist and state.data is None:
             from mintaka.results import default_result_store
 

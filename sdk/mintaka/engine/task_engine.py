@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
 from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, UpstreamTaskError
 from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRun, TaskRunCreate
+from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.states import State, StateDetails, StateType
 
 from .cancellation import current_cancel_scope
@@ -289,6 +290,8 @@ class TaskRunEngine:
             return True
         if self.task.persist_result is not None:
             return self.task.persist_result
+        if self.task.result_serializer != DEFAULT_SERIALIZER:  # a chosen serializer means keep it
+            return True
         return bool(self._cache_details.get("cache_key"))
 
     def _success_proposal(self, value: Any) -> State:
