@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
-from mintaka.exceptions import Abort, MintakaError, ParameterValidationError
+from mintaka.exceptions import Abort, ParameterValidationError
 from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.states import State, StateType
 
 from .hooks import FLOW_HOOKS, hooks_for, run_hooks
 from .outcomes import aggregate, exception_to_failed_state, final_state_of, futures_to_states, return_value_to_state
-from .parameters import bind_parameters, jsonable
+from .parameters import bind_parameters, format_run_name, jsonable
 from .propose import propose, seconds_until
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
@@ -115,19 +115,8 @@ class FlowRunEngine:
         template = self.flow.flow_run_name
         if template is None:
             return None
-        try:
-            name = (
-                self._call_in_provisional_context(template)
-                if callable(template)
-                else template.format(**self.parameters)
-            )
-        except Exception as exc:
-            raise MintakaError(
-                f"flow_run_name of flow {self.flow.name!r} could not be formed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(name, str):
-            raise TypeError(f"flow_run_name callable of flow {self.flow.name!r} returned {type(name).__name__}")
-        return name
+        owner = f"flow {self.flow.name!r}"
+        return format_run_name("flow_run_name", owner, template, self.parameters, self._call_in_provisional_context)
 
     def _call_in_provisional_context(self, fn: Any) -> Any:
         """Call `fn` (a flow_run_name callable) inside a context of the run about to be created

@@ -53,6 +53,20 @@ def call_with_parameters(fn: Callable, parameters: dict[str, Any]) -> Any:
     return fn(*args, **kwargs)
 
 
+def format_run_name(option: str, owner: str, template: Any, parameters: dict[str, Any], call: Callable) -> str:
+    """A run name from `flow_run_name` / `task_run_name`: a template over the parameters (format
+    specs too: `{day:%A}`), or a callable, called through `call` (within the run's context)."""
+    from mintaka.exceptions import MintakaError
+
+    try:
+        name = call(template) if callable(template) else template.format(**parameters)
+    except Exception as exc:
+        raise MintakaError(f"{option} of {owner} could not be formed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(name, str):
+        raise TypeError(f"{option} callable of {owner} returned {type(name).__name__}")
+    return name
+
+
 def _future_type():
     from mintaka.futures import MintakaFuture
 

@@ -13,7 +13,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
-from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, UpstreamTaskError
+from mintaka.exceptions import Abort, FlowRunCancelled, UpstreamTaskError
 from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRun, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.states import State, StateDetails, StateType
@@ -21,7 +21,7 @@ from mintaka.states import State, StateDetails, StateType
 from .cancellation import current_cancel_scope
 from .hooks import TASK_HOOKS, hooks_for, run_hooks
 from .outcomes import exception_message, exception_to_failed_state
-from .parameters import check_wait_for, collect_task_inputs, resolve_futures, upstream_futures
+from .parameters import check_wait_for, collect_task_inputs, format_run_name, resolve_futures, upstream_futures
 from .propose import seconds_until
 from .steps import Body, Call, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
@@ -195,23 +195,17 @@ class TaskRunEngine:
         template = self.task.task_run_name
         if template is None:
             return self.name
+        owner = f"task {self.task.name!r}"
+        return format_run_name("task_run_name", owner, template, self.parameters, self._call_in_context)
+
+    def _call_in_context(self, fn: Any) -> Any:
+        """Call `fn` (a task_run_name callable) within the run's context, as Prefect calls it."""
+        ctx = TaskRunContext(self.task, self._provisional_run(), self.client, self.parameters, self.log_prints)
+        token = task_run_context.set(ctx)
         try:
-            if callable(template):  # called within the run's context, as Prefect calls it
-                ctx = TaskRunContext(self.task, self._provisional_run(), self.client, self.parameters, self.log_prints)
-                token = task_run_context.set(ctx)
-                try:
-                    name = template()
-                finally:
-                    task_run_context.reset(token)
-            else:
-                name = template.format(**self.parameters)
-        except Exception as exc:
-            raise MintakaError(
-                f"task_run_name of task {self.task.name!r} could not be formed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if not isinstance(name, str):
-            raise TypeError(f"task_run_name callable of task {self.task.name!r} returned {type(name).__name__}")
-        return name
+            return fn()
+        finally:
+            task_run_context.reset(token)
 
     def _provisional_run(self) -> TaskRun:
         """The run's record as it will be created (for `cache_key_fn`'s context)."""
