@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mintaka.schemas import (
     ConcurrencyLimit,
@@ -69,6 +70,12 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 
 BUSY_TIMEOUT_MS = 60_000
 SCHEMA_VERSION = 2
+
+
+def _doc(model: Any) -> str:
+    """A run or state as stored: its JSON without null fields (all default to null), so rows and
+    the pages each write touches stay small (a state is ~40% smaller)."""
+    return model.model_dump_json(exclude_none=True)
 
 
 def _encode_cursor(created: str, run_id: str) -> str:
@@ -179,7 +186,7 @@ class SQLiteStore(SQLiteRecords, Store):
                     _ts(run.expected_start_time) if run.expected_start_time else None,
                     run.work_queue_name,
                     run.deployment_name,
-                    run.model_dump_json(),
+                    _doc(run),
                 ),
             )
             conn.executemany(
@@ -264,7 +271,7 @@ class SQLiteStore(SQLiteRecords, Store):
                     run.dynamic_key,
                     _ts(run.created),
                     run.state_version,
-                    run.model_dump_json(),
+                    _doc(run),
                 ),
             ).rowcount
             if not inserted:  # the same run (by identity, or by the client's id) exists: return it
@@ -313,7 +320,7 @@ class SQLiteStore(SQLiteRecords, Store):
     def _append_states(conn: sqlite3.Connection, run_id: str, states: list[State]) -> None:
         # seq is the table's rowid: increasing across the whole file, so history sorts by it.
         conn.executemany(
-            "INSERT INTO states (run_id, doc) VALUES (?, ?)", [(run_id, s.model_dump_json()) for s in states]
+            "INSERT INTO states (run_id, doc) VALUES (?, ?)", [(run_id, _doc(s)) for s in states]
         )
 
     def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
@@ -335,7 +342,7 @@ class SQLiteStore(SQLiteRecords, Store):
                     " WHERE id = ? AND version = ?",
                     (
                         run.state_version,
-                        run.model_dump_json(),
+                        _doc(run),
                         write.state.type.value,
                         _ts(due) if due else None,
                         run_id,
@@ -345,7 +352,7 @@ class SQLiteStore(SQLiteRecords, Store):
             else:
                 updated = conn.execute(
                     "UPDATE task_runs SET version = ?, doc = ? WHERE id = ? AND version = ?",
-                    (run.state_version, run.model_dump_json(), run_id, write.expected_version),
+                    (run.state_version, _doc(run), run_id, write.expected_version),
                 ).rowcount
             if not updated:
                 raise VersionConflict(f"{write.kind} {run_id} changed since it was read")
