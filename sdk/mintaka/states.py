@@ -162,6 +162,8 @@ def _factory(state_type: StateType, default_name: str | None = None):
             if field in StateDetails.model_fields:
                 setattr(details, field, kwargs.pop(field))
         result = kwargs.pop("result", None)
+        if "data" in kwargs and not isinstance(kwargs["data"], ResultRef | None):
+            result = kwargs.pop("data")  # Prefect 2's `Completed(data=value)`: the value itself
         has_result = "data" not in kwargs and result is not None
         state = State(
             type=state_type,

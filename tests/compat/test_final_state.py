@@ -177,3 +177,12 @@ def test_a_submitted_run_that_raised_instead_of_ending_counts_as_crashed(client)
     assert state.is_failed() and state.message == "1/1 states failed."
     with pytest.raises(Interrupted):
         state.result()
+
+
+def test_a_state_made_with_data_carries_that_value(client):
+    @flow
+    def manual():
+        return Completed(message="done by hand", data={"rows": 3})
+
+    assert manual() == {"rows": 3}
+    assert Failed(data=ValueError("x")).result(raise_on_failure=False).args == ("x",)
