@@ -163,7 +163,10 @@ class Flow(Generic[P, R]):
         from mintaka.engine.flow_engine import FlowRunEngine
 
         return_state = kwargs.pop("return_state", False)
-        engine = FlowRunEngine(self, args, kwargs)
+        wait_for = kwargs.pop("wait_for", None)
+        if wait_for is not None and not isinstance(wait_for, list | tuple | set | frozenset):
+            wait_for = [wait_for]
+        engine = FlowRunEngine(self, args, kwargs, wait_for=list(wait_for or []))
         if self.isasync:
             coro = _finish_async(engine, return_state)
             return coro if should_return_coroutine() else run_coroutine_sync(coro)

@@ -9,6 +9,7 @@ import pytest
 
 from mintaka import allow_failure, flow, quote, task, unmapped
 from mintaka.exceptions import UpstreamTaskError
+from mintaka.schemas import FlowRunFilter
 from mintaka.states import State, StateType
 from mintaka.utilities import annotations
 
@@ -242,3 +243,49 @@ def test_a_timed_out_task_with_return_state_returns_timed_out_instead_of_raising
     for timed_out in (state, submitted):
         assert timed_out.type is StateType.FAILED and timed_out.name == "TimedOut"
         assert timed_out.message == "Task run exceeded timeout of 0.2 seconds TimeoutError: "
+
+
+def test_a_subflow_gets_its_futures_values_and_waits_for_wait_for(client):
+    order = []
+
+    @task
+    def produce(x):
+        time.sleep(0.05)
+        order.append("produce")
+        return x
+
+    @flow
+    def child(value):
+        order.append("child")
+        return value * 2
+
+    @flow
+    def parent():
+        gate = produce.submit(0)
+        return child(produce.submit(21), wait_for=[gate])
+
+    assert parent() == 42
+    assert order[-1] == "child" and order.count("produce") == 2
+    [run] = client.list_flow_runs(FlowRunFilter(flow_name="parent")).items
+    [link] = [t for t in client.read_flow_run_detail(run.id).task_runs if t.task_key == "subflow.child"]
+    assert set(link.task_inputs) == {"value", "wait_for"}
+
+
+def test_a_subflow_whose_upstream_failed_does_not_run(client):
+    ran = []
+
+    @flow
+    def child(value=None):
+        ran.append(value)
+
+    @flow
+    def parent():
+        failed = boom.submit()
+        with pytest.raises(UpstreamTaskError):
+            child(failed)
+        with pytest.raises(UpstreamTaskError):
+            child(wait_for=[failed])
+        return "survived"
+
+    assert parent(return_state=True).result(raise_on_failure=False) == "survived"
+    assert ran == []

@@ -20,7 +20,15 @@ from mintaka.states import State, StateType
 
 from .hooks import FLOW_HOOKS, hooks_for, run_hooks
 from .outcomes import aggregate, exception_to_failed_state, final_state_of, futures_to_states, return_value_to_state
-from .parameters import bind_parameters, format_run_name, jsonable
+from .parameters import (
+    bind_parameters,
+    check_wait_for,
+    collect_task_inputs,
+    format_run_name,
+    jsonable,
+    resolve_futures,
+    upstream_futures,
+)
 from .propose import propose, seconds_until
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
@@ -31,10 +39,14 @@ if TYPE_CHECKING:
 
 
 class FlowRunEngine:
-    def __init__(self, flow: Flow, args: tuple, kwargs: dict, flow_run: FlowRun | None = None):
+    def __init__(
+        self, flow: Flow, args: tuple, kwargs: dict, flow_run: FlowRun | None = None, wait_for: list | None = None
+    ):
         from mintaka.client import get_client
 
         self.flow = flow
+        self.wait_for = list(wait_for or [])
+        self._task_inputs: dict[str, Any] = {}
         self.parent_ctx = flow_run_context.get()
         self.client: MintakaClient = self.parent_ctx.client if self.parent_ctx else get_client()
         self.parameters = dict(flow_run.parameters) if flow_run else bind_parameters(flow.fn, args, kwargs)
@@ -176,6 +188,7 @@ class FlowRunEngine:
                 name=f"{self.flow.name}-{dynamic_key}",
                 dynamic_key=dynamic_key,
                 tags=sorted(current_tags()),
+                task_inputs=self._task_inputs,
             )
         )
         propose(self.client, "task_run", run.id, State(type=StateType.RUNNING))
@@ -199,6 +212,8 @@ class FlowRunEngine:
                 parent.flow_run_states.append(done)
                 return done
         if self.flow_run is None:
+            if parent is not None:
+                yield from self._settle_upstreams()
             self.create_run()
         ctx = self.ctx
         token = flow_run_context.set(ctx)
@@ -242,6 +257,18 @@ class FlowRunEngine:
         finally:
             ctx.task_runner.shutdown(wait=not interrupted)
             flow_run_context.reset(token)
+
+    def _settle_upstreams(self) -> Machine[None]:
+        """A subflow's futures (as parameters or `wait_for`) are waited for, recorded as its
+        upstreams and resolved to their values; one that did not complete raises
+        `UpstreamTaskError` to the caller (Prefect 2 does this for parameters; `wait_for` it
+        only records, and here it is waited for too)."""
+        upstream = upstream_futures([self.parameters, self.wait_for])
+        if upstream:
+            yield WaitFor(upstream)
+        self._task_inputs = collect_task_inputs({**self.parameters, "wait_for": self.wait_for})
+        self.parameters = resolve_futures(self.parameters)
+        check_wait_for(self.wait_for)
 
     def _start_attempt(self) -> Machine[State | None]:
         """None: run the body. A state: the run ends with it (e.g. another client owns it)."""
