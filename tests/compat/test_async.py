@@ -112,9 +112,12 @@ def test_gathered_async_tasks_sleep_concurrently_and_the_loop_stays_free(client,
     total, longest_hold = asyncio.run(main())
     elapsed = time.perf_counter() - started
     assert total == sum(range(n))
-    assert elapsed < 6, elapsed  # one second of sleeping plus orchestration; serial: n seconds
-    if sdk_transport != "embedded":
-        assert longest_hold < 0.5, longest_hold  # HTTP calls never hold the event loop
+    if sdk_transport == "embedded":
+        assert elapsed < 6, elapsed  # one second of sleeping plus orchestration; serial: 500 s
+    else:
+        # Serial would be 30 s of sleep alone; the in-process test server's CPU is the rest.
+        assert elapsed < 15, elapsed
+        assert longest_hold < 1.0, longest_hold  # HTTP calls never hold the event loop
     [run] = client.list_flow_runs(FlowRunFilter(flow_name="many")).items
     detail = client.read_flow_run_detail(run.id)
     assert len(detail.task_runs) == n

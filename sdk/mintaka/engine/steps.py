@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
-import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -198,7 +197,3 @@ async def adrive(machine: Machine[T]) -> T:
             send = await step.arun()
         except BaseException as exc:
             error = exc
-
-
-def current_thread_id() -> int:
-    return threading.get_ident()

@@ -20,7 +20,7 @@ from mintaka.states import State, StateDetails, StateType
 
 from .cancellation import current_cancel_scope
 from .hooks import TASK_HOOKS, hooks_for, run_hooks
-from .outcomes import exception_message, exception_to_failed_state
+from .outcomes import exception_to_failed_state
 from .parameters import check_wait_for, collect_task_inputs, format_run_name, resolve_futures, upstream_futures
 from .propose import seconds_until
 from .steps import Body, Call, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from mintaka.tasks import Task
 
     from .remote import RemoteTaskCall
-
-
-def _exception_message(kind: str, exc: BaseException, timeout: float | None) -> str:
-    return exception_message(kind, exc, timeout)
 
 
 class TaskRunEngine:
@@ -167,7 +163,8 @@ class TaskRunEngine:
         )
 
     def create_run(self, initial: State | None = None) -> TaskRun:
-        """Create the run now (used by runners that drive the run elsewhere)."""
+        """Create the run now (for runners that drive a run elsewhere, e.g. to record that it
+        could not be sent)."""
         self.task_run = self.client.create_task_run(self._create_body(initial))
         return self.task_run
 
