@@ -319,9 +319,7 @@ class SQLiteStore(SQLiteRecords, Store):
     @staticmethod
     def _append_states(conn: sqlite3.Connection, run_id: str, states: list[State]) -> None:
         # seq is the table's rowid: increasing across the whole file, so history sorts by it.
-        conn.executemany(
-            "INSERT INTO states (run_id, doc) VALUES (?, ?)", [(run_id, _doc(s)) for s in states]
-        )
+        conn.executemany("INSERT INTO states (run_id, doc) VALUES (?, ?)", [(run_id, _doc(s)) for s in states])
 
     def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
         rows = self._read("SELECT doc FROM states WHERE run_id = ? ORDER BY seq", (str(run_id),))
