@@ -13,18 +13,6 @@ from mintaka.logging import get_run_logger
 from mintaka.tasks import Task, task
 from mintaka.utilities.annotations import allow_failure, quote, unmapped
 
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mintaka")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
-
-
-__version__ = _version()
-
 _LAZY = {
     "State": "mintaka.states",
     "StateType": "mintaka.states",
@@ -47,6 +35,13 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed package on first use, not at import
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("mintaka")
+        except PackageNotFoundError:  # a source tree that was never installed
+            return "0+unknown"
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mintaka' has no attribute {name!r}")

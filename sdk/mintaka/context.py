@@ -61,9 +61,6 @@ class FlowRunContext:
         with self._lock:
             return str(next(self._counters[task_key])), (task_key, next(self._attempt_counters[task_key]))
 
-    def next_dynamic_key(self, task_key: str) -> str:
-        return self.next_keys(task_key)[0]
-
     def track(self, future: MintakaFuture) -> None:
         with self._lock:
             self.futures.append(future)

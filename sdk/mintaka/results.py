@@ -31,8 +31,6 @@ from mintaka.states import ResultRef, State, StateType
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
 
-SERIALIZERS = ("cloudpickle", "json")
-
 
 class FailedRun(MintakaError):
     """The run ended FAILED, CRASHED or CANCELLED and has no exception to re-raise."""
@@ -72,11 +70,6 @@ class ResultStore(Protocol):
     def read(self, key: str, serializer: str = "cloudpickle") -> Any: ...
 
 
-def _check_serializer(serializer: str) -> None:
-    if serializer_name(serializer) != serializer:  # names are canonical by the time they get here
-        raise MintakaError(f"Unknown result serializer {serializer!r}; use one of {SERIALIZERS} or compressed/...")
-
-
 class LocalResultStore:
     """Results as files in a directory (written atomically: temp file, then rename)."""
 
@@ -88,7 +81,7 @@ class LocalResultStore:
         return self.directory.as_uri()
 
     def write(self, value: Any, serializer: str = "cloudpickle", key: str | None = None) -> ResultRef:
-        _check_serializer(serializer)
+        serializer = serializer_name(serializer)
         blob = _dumps(value, serializer)  # an unencodable value fails before anything is written
         key = key or uuid.uuid4().hex
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -126,7 +119,7 @@ class S3ResultStore:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def write(self, value: Any, serializer: str = "cloudpickle", key: str | None = None) -> ResultRef:
-        _check_serializer(serializer)
+        serializer = serializer_name(serializer)
         key = key or uuid.uuid4().hex
         blob = _dumps(value, serializer)
         s3 = _s3_client()

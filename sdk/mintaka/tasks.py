@@ -166,8 +166,7 @@ class Task(Generic[P, R]):
         parameters = bind_parameters(self.fn, args, kwargs)
         flow_ctx = flow_run_context.get()
         client = flow_ctx.client if flow_ctx else get_client()
-        engine = TaskRunEngine(self, parameters, flow_ctx, client, _as_list(wait_for))
-        return engine
+        return TaskRunEngine(self, parameters, flow_ctx, client, _as_list(wait_for))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task now and return its value (`return_state=True`: its final State).

@@ -1,13 +1,6 @@
 """Real Prefect 2 code, written by others, run on Mintaka with only its imports changed:
-The Prefect 2.20.17 docs: tasks and task runners.
-
-Each test is one example from the Prefect 2.20.17 docs, Prefect's own `flows/` scripts at
-2.20.17, or a public repository of Prefect 2 users (the source is cited above each test). The
-example's code is kept as written: imports become `mintaka` imports, sleeps and loop sizes may
-shrink, and network calls (`httpx.get`) are answered locally by monkeypatching `httpx.get`;
-random failures are pinned by monkeypatching `random`. The assertions are what Prefect 2.20
-documents (or its 2.20.17 source does) for that code. Every test runs on the embedded store and
-over HTTP (the `client` fixture)."""
+The Prefect 2.20.17 docs: tasks and task runners. How each example is adapted and
+checked: tests/support/prefect_examples.py."""
 
 import asyncio
 import datetime

@@ -180,7 +180,7 @@ class FlowRunEngine:
     def _create_parent_task_run(self) -> TaskRun:
         parent = self.parent_ctx
         task_key = f"subflow.{self.flow.name}"
-        dynamic_key = self.parent_dynamic_key or parent.next_dynamic_key(task_key)
+        dynamic_key = self.parent_dynamic_key
         run = self.client.create_task_run(
             TaskRunCreate(
                 flow_run_id=parent.flow_run.id,

@@ -5,8 +5,10 @@ its traceback and never changes the run's state."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from mintaka.states import State, StateType
@@ -52,32 +54,29 @@ def hooks_for(owner: Any, state: State, table: dict[StateType, str]) -> list[Cal
 
 def run_hooks(hooks: list[Callable], kwargs: dict[str, Any], state: State, logger: Any):
     """Call each hook in turn (a coroutine when a hook is async: the step driver awaits it)."""
-    import asyncio
-
-    async def run_async() -> None:
-        for hook in hooks:
-            _announce(logger, hook, state)
-            try:
-                result = hook(**kwargs)
-                if asyncio.iscoroutine(result):
-                    await result
-            except Exception:
-                logger.error("An error was encountered while running hook %r", hook_name(hook), exc_info=True)
-            else:
-                logger.info("Hook %r finished running successfully", hook_name(hook))
-
     if any(asyncio.iscoroutinefunction(h) for h in hooks):
-        return run_async()
+        return _run_async(hooks, kwargs, state, logger)
     for hook in hooks:
-        _announce(logger, hook, state)
-        try:
+        with _reported(hook, state, logger):
             hook(**kwargs)
-        except Exception:
-            logger.error("An error was encountered while running hook %r", hook_name(hook), exc_info=True)
-        else:
-            logger.info("Hook %r finished running successfully", hook_name(hook))
     return None
 
 
-def _announce(logger: Any, hook: Callable, state: State) -> None:
+async def _run_async(hooks: list[Callable], kwargs: dict[str, Any], state: State, logger: Any) -> None:
+    for hook in hooks:
+        with _reported(hook, state, logger):
+            result = hook(**kwargs)
+            if asyncio.iscoroutine(result):
+                await result
+
+
+@contextmanager
+def _reported(hook: Callable, state: State, logger: Any) -> Iterator[None]:
+    """Announce the hook, and log (never raise) what it raised."""
     logger.info("Running hook %r in response to entering state %r", hook_name(hook), state.name)
+    try:
+        yield
+    except Exception:
+        logger.error("An error was encountered while running hook %r", hook_name(hook), exc_info=True)
+    else:
+        logger.info("Hook %r finished running successfully", hook_name(hook))
