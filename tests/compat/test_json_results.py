@@ -252,8 +252,15 @@ def test_a_type_that_cannot_be_imported_on_read_comes_back_as_its_json_form(tmp_
 
     store = LocalResultStore(tmp_path)
     ref = store.write([Local(dt.date(2024, 1, 1))], "json")
-    with caplog.at_level(logging.WARNING, logger="mintaka.results"):
-        assert store.read(ref.key, "json") == [{"when": dt.date(2024, 1, 1)}]
+    # Once the SDK has set up logging the `mintaka` logger stops propagating to the root
+    # (where caplog listens), so listen on the module's logger itself.
+    results_logger = logging.getLogger("mintaka.results")
+    results_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mintaka.results"):
+            assert store.read(ref.key, "json") == [{"when": dt.date(2024, 1, 1)}]
+    finally:
+        results_logger.removeHandler(caplog.handler)
     assert "cannot be rebuilt" in caplog.text
 
 
