@@ -28,6 +28,10 @@ class ApiUnavailable(MintakaError):
     """The orchestration API could not be reached."""
 
 
+class ApiOutageExceeded(ApiUnavailable):
+    """The API stayed unreachable for longer than `MINTAKA_API_OUTAGE_TOLERANCE`: the run ends CRASHED."""
+
+
 class ParameterValidationError(MintakaError, TypeError):
     """A flow was called with parameters that do not match its signature."""
 

@@ -1,5 +1,10 @@
 """Run loggers. Records are printed to the console and shipped to the API in batches by a
-background thread (off the hot path); `flush()` ships what is left before a run ends."""
+background thread (off the hot path); `flush()` ships what is left before a run ends.
+
+Each record gets an id here, and the server stores an id once, so a batch sent again (its
+answer was lost) records nothing twice. While the API is away records wait: in memory up to
+a bound, then in a local spool (`_log_spool`), which this process, or the next Mintaka
+process using that API, delivers once the API answers again."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import builtins
 import logging
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,13 +33,28 @@ class _ConsoleFormatter(logging.Formatter):
         return text
 
 
+# Records kept in memory while the API is away; past either bound they spill to disk.
+MAX_BUFFERED_RECORDS = 10_000
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+
+
 class APILogShipper(logging.Handler):
     """Buffers run log records and ships them to the API in batches."""
 
-    def __init__(self, interval: float = 0.5, max_batch: int = 500):
+    def __init__(
+        self,
+        interval: float = 0.5,
+        max_batch: int = 500,
+        max_records: int = MAX_BUFFERED_RECORDS,
+        max_bytes: int = MAX_BUFFERED_BYTES,
+    ):
         super().__init__()
         self.interval = interval
         self.max_batch = max_batch
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self._buffered_bytes = 0
+        self._spool_lock = threading.Lock()
         self._buffer: list[Any] = []
         self._buffer_lock = threading.Lock()
         self._wake = threading.Event()
@@ -44,22 +65,28 @@ class APILogShipper(logging.Handler):
         flow_run_id = getattr(record, "flow_run_id", None)
         if flow_run_id is None and getattr(record, "task_run_id", None) is None:
             return
+        message = self.format(record) if record.exc_info else record.getMessage()
         entry = (
             flow_run_id,
             getattr(record, "task_run_id", None),
             record.name,
             record.levelno,
-            self.format(record) if record.exc_info else record.getMessage(),
+            message,
             record.created,
             getattr(record, "client", None),
+            uuid.uuid4(),
         )
         with self._buffer_lock:
             self._buffer.append(entry)
+            self._buffered_bytes += len(message)
             full = len(self._buffer) >= self.max_batch
+            over = len(self._buffer) > self.max_records or self._buffered_bytes > self.max_bytes
         if self._thread is None:
             self._start()
         if full:
             self._wake.set()
+        if over:
+            self._spill_overflow()
 
     def _start(self) -> None:
         with self._buffer_lock:
@@ -73,33 +100,135 @@ class APILogShipper(logging.Handler):
             self._wake.clear()
             self.flush()
 
-    def flush(self) -> None:
-        """Ship everything buffered now (called at the end of every flow run)."""
-        import datetime as dt
-
-        from mintaka.schemas import LogCreate
-
+    def flush(self, final: bool = False) -> None:
+        """Ship everything buffered now (called at the end of every flow run). Records the API
+        cannot take now go back to the buffer; with `final` (the process is exiting), to the spool."""
         with self._ship_lock:
             with self._buffer_lock:
                 batch, self._buffer = self._buffer, []
-            if not batch:
-                return
+                self._buffered_bytes = 0
             by_client: dict[int, tuple[Any, list]] = {}
-            for flow_run_id, task_run_id, name, level, message, created, client in batch:
-                log = LogCreate(
-                    flow_run_id=flow_run_id,
-                    task_run_id=task_run_id,
-                    name=name[:200],
-                    level=level,
-                    message=message[:100_000],
-                    timestamp=dt.datetime.fromtimestamp(created, dt.UTC),
+            for entry in batch:
+                client = entry[6] or _default_client()
+                by_client.setdefault(id(client), (client, []))[1].append(entry)
+            if not by_client and _spool_for(_default_client()) is not None:
+                by_client[0] = (_default_client(), [])
+            for client, entries in by_client.values():
+                kept = self._ship(client, entries)
+                if kept:
+                    self._keep(client, kept, final)
+                else:
+                    self._deliver_spool(client)
+
+    def _ship(self, client: Any, entries: list) -> list:
+        """Send `entries`; returns those the API could not take now (it is away)."""
+        from mintaka.exceptions import ApiUnavailable
+
+        if not entries:
+            return []
+        try:
+            client.create_logs([_to_log(e) for e in entries])
+        except ApiUnavailable:
+            return entries  # the transport already said the API is away
+        except Exception as exc:  # logs must never break a run
+            sys.stderr.write(f"mintaka: could not ship {len(entries)} log records: {exc}\n")
+        return []
+
+    def _keep(self, client: Any, entries: list, final: bool) -> None:
+        """Records to send later: back to the front of the buffer, or to the spool."""
+        if final:
+            spooled = self._spool_entries(client, entries)
+            if spooled is not None:
+                sys.stderr.write(
+                    f"mintaka: {len(entries)} log records could not reach the API yet; they wait in"
+                    f" {spooled.parent} for the next Mintaka process using it\n"
                 )
-                by_client.setdefault(id(client), (client, []))[1].append(log)
-            for client, logs in by_client.values():
-                try:
-                    (client or _default_client()).create_logs(logs)
-                except Exception as exc:  # logs must never break a run
-                    sys.stderr.write(f"mintaka: could not ship {len(logs)} log records: {exc}\n")
+            return
+        with self._buffer_lock:
+            self._buffer[:0] = entries
+            self._buffered_bytes += sum(len(e[4]) for e in entries)
+            over = len(self._buffer) > self.max_records or self._buffered_bytes > self.max_bytes
+        if over:
+            self._spill_overflow()
+
+    def _spill_overflow(self) -> None:
+        """The buffer is over its bound: the oldest records of HTTP clients go to the spool."""
+        with self._spool_lock:
+            with self._buffer_lock:
+                entries, self._buffer = self._buffer, []
+                self._buffered_bytes = 0
+            kept, by_client = [], {}
+            for entry in entries:
+                client = entry[6] or _default_client()
+                if _spool_for(client) is None:
+                    kept.append(entry)  # an embedded API is never away: it stays in memory
+                else:
+                    by_client.setdefault(id(client), (client, []))[1].append(entry)
+            for client, spilled in by_client.values():
+                self._spool_entries(client, spilled)
+            if kept:
+                with self._buffer_lock:
+                    self._buffer[:0] = kept
+                    self._buffered_bytes += sum(len(e[4]) for e in kept)
+
+    @staticmethod
+    def _spool_entries(client: Any, entries: list):
+        spool = _spool_for(client)
+        if spool is None:
+            sys.stderr.write(f"mintaka: dropped {len(entries)} log records the API did not take\n")
+            return None
+        try:
+            return spool.write([_to_log(e) for e in entries])
+        except OSError as exc:
+            sys.stderr.write(f"mintaka: could not keep {len(entries)} log records in {spool.path}: {exc}\n")
+            return None
+
+    def _deliver_spool(self, client: Any) -> None:
+        """The API took our records: send what waits in the spool for it too."""
+        spool = _spool_for(client)
+        if spool is None or not spool.pending():
+            return
+        from mintaka.exceptions import ApiUnavailable
+
+        for path in spool.claim():
+            try:
+                logs = spool.read(path)
+                for start in range(0, len(logs), self.max_batch):
+                    client.create_logs(logs[start : start + self.max_batch])
+            except ApiUnavailable:
+                spool.release(path)
+                return
+            except Exception as exc:  # a damaged file must not stop the others
+                sys.stderr.write(f"mintaka: could not deliver spooled log records from {path}: {exc}\n")
+            path.unlink(missing_ok=True)
+
+
+def _to_log(entry: tuple) -> Any:
+    import datetime as dt
+
+    from mintaka.schemas import LogCreate
+
+    flow_run_id, task_run_id, name, level, message, created, _client, log_id = entry
+    return LogCreate(
+        id=log_id,
+        flow_run_id=flow_run_id,
+        task_run_id=task_run_id,
+        name=name[:200],
+        level=level,
+        message=message[:100_000],
+        timestamp=dt.datetime.fromtimestamp(created, dt.UTC),
+    )
+
+
+def _spool_for(client: Any):
+    """The spool of an HTTP client's API (None: an embedded API needs none)."""
+    api_url = getattr(client, "api_url", None)
+    if not api_url:
+        return None
+    from mintaka._log_spool import LogSpool
+    from mintaka.settings import get_settings
+
+    return LogSpool(get_settings().log_spool_path, api_url)
 
 
 def _default_client():
@@ -130,7 +259,7 @@ def setup_logging() -> APILogShipper:
             logger.addHandler(console)
             shipper = APILogShipper(interval=settings.log_batch_interval)
             logger.addHandler(shipper)
-            atexit.register(shipper.flush)
+            atexit.register(shipper.flush, final=True)
             _shipper = shipper
     return _shipper
 

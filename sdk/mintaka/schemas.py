@@ -183,6 +183,8 @@ class ConcurrencyLimit(BaseModel):
     tag: str
     limit: int
     active_slots: int = 0
+    # Made by the client: a record sent twice (a retry after a lost answer) is stored once.
+    id: uuid.UUID | None = None
     created: dt.datetime = Field(default_factory=utcnow)
 
     @property

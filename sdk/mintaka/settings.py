@@ -22,6 +22,18 @@ class Settings(BaseSettings):
     logging_level: str = "INFO"
     log_batch_interval: float = Field(0.5, gt=0, description="Seconds between log shipments")
     api_timeout: float = Field(30.0, gt=0)
+    api_outage_tolerance: float = Field(
+        300.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="Seconds the SDK, workers and executors keep retrying an unreachable API"
+        " before a run ends CRASHED",
+    )
+    log_spool_dir: Path | None = Field(
+        None,
+        description="Where log records the API could not take yet wait (default: the user's cache"
+        " dir, ~/.cache/mintaka/log-spool); the next Mintaka process delivers them",
+    )
     heartbeat_interval: float = Field(
         10.0, gt=0, description="Seconds between a deployed run's heartbeats; also how soon a cancel takes effect"
     )
@@ -53,6 +65,15 @@ class Settings(BaseSettings):
     @property
     def results_path(self) -> Path:
         return (self.results_dir or self.home_path / "results").expanduser()
+
+    @property
+    def log_spool_path(self) -> Path:
+        if self.log_spool_dir is not None:
+            return self.log_spool_dir.expanduser()
+        import os
+
+        cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+        return Path(cache).expanduser() / "mintaka" / "log-spool"
 
 
 class ProfileSource(PydanticBaseSettingsSource):

@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mintaka.client.retrying import single_attempt
 from mintaka.engine.cancellation import CANCEL_SIGNAL, STOPPING_STATES
-from mintaka.exceptions import MintakaError
+from mintaka.exceptions import ApiUnavailable, MintakaError
 from mintaka.states import State, StateType
 
 if TYPE_CHECKING:
@@ -121,7 +122,10 @@ class Worker:
             return []
         try:
             # Ask for more than `free`: runs we started but whose subprocess has not claimed yet come back too.
-            runs = self.client.get_work_queue_runs(self.queue, limit=free + len(self.children))
+            with single_attempt():  # the loop polls again soon; meanwhile it keeps reaping
+                runs = self.client.get_work_queue_runs(self.queue, limit=free + len(self.children))
+        except ApiUnavailable:
+            return []  # the client said once that the API is away (and will say when it is back)
         except MintakaError as exc:
             self.say(f"Could not poll work queue {self.queue!r}: {exc}")
             return []
@@ -159,7 +163,10 @@ class Worker:
     def heartbeat(self) -> None:
         for run_id, child in list(self.children.items()):
             try:
-                run = self.client.heartbeat_flow_run(run_id)
+                with single_attempt():
+                    run = self.client.heartbeat_flow_run(run_id)
+            except ApiUnavailable:
+                continue  # the client said once that the API is away
             except MintakaError as exc:
                 self.say(f"Heartbeat for flow run {run_id} failed: {exc}")
                 continue

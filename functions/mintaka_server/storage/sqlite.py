@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS logs (
     doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_by_flow_run ON logs (flow_run_id, timestamp, seq);
 CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, created TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS logs_by_id ON logs (json_extract(doc, '$.id'));
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
@@ -414,7 +415,8 @@ class SQLiteStore(SQLiteRecords, Store):
             return
         with self._write() as conn:
             conn.executemany(
-                "INSERT INTO logs (flow_run_id, task_run_id, timestamp, doc) VALUES (?, ?, ?, ?)",
+                # A record sent again (its id is taken) is ignored: each line is stored once.
+                "INSERT OR IGNORE INTO logs (flow_run_id, task_run_id, timestamp, doc) VALUES (?, ?, ?, ?)",
                 [
                     (
                         str(log.flow_run_id) if log.flow_run_id else None,

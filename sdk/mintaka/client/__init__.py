@@ -34,7 +34,12 @@ def build_client() -> MintakaClient:
     if settings.api_url:
         from .http import HttpTransport
 
-        return HttpTransport(settings.api_url, api_key=settings.api_key, timeout=settings.api_timeout)
+        return HttpTransport(
+            settings.api_url,
+            api_key=settings.api_key,
+            timeout=settings.api_timeout,
+            outage_tolerance=settings.api_outage_tolerance,
+        )
     from .embedded import EmbeddedTransport
 
     return EmbeddedTransport(settings.database_path)

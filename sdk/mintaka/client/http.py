@@ -5,16 +5,18 @@ Errors are translated here and only here: 401/403 → `Unauthorized`, 404 → `O
 409 → `Conflict`, other 4xx → `InvalidRequest` (with the server's `detail`), unreachable →
 `ApiUnavailable`.
 
-Retries with backoff: a request that never reached the server (connect error) is always
-retried; timeouts, 429 and 5xx answers only for calls that are safe to repeat (reads, upserts,
-creates the server deduplicates, and state proposals carrying an idempotency key). A flow run
-is always created under an idempotency key (a fresh one unless the caller chose it), so a
-retried create never makes two runs.
+Outages are ridden out (`retrying`): a request that never reached the server (connect error)
+is always retried; timeouts, dropped connections, 429 and 502/503/504 answers only for calls
+that are safe to repeat (reads, upserts, creates the server deduplicates, state proposals and
+log records carrying an idempotency key). Retries go on with backoff and jitter while the API
+has been away for less than the outage tolerance (`MINTAKA_API_OUTAGE_TOLERANCE`), then
+`ApiOutageExceeded`; `retries=N` caps the attempts instead (for callers that want an answer
+now). A flow run is always created under an idempotency key (a fresh one unless the caller
+chose it), so a retried create never makes two runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -23,7 +25,15 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from mintaka.exceptions import ApiUnavailable, Conflict, InvalidRequest, MintakaError, ObjectNotFound, Unauthorized
+from mintaka.exceptions import (
+    ApiOutageExceeded,
+    ApiUnavailable,
+    Conflict,
+    InvalidRequest,
+    MintakaError,
+    ObjectNotFound,
+    Unauthorized,
+)
 from mintaka.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -52,12 +62,13 @@ from mintaka.states import State
 
 from .base import MintakaClient
 from .http_deployments import HttpDeploymentMixin
+from .retrying import OUTAGE_STATUS, Backoff, Outage, parse_retry_after
 
 T = TypeVar("T")
 
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 UNAVAILABLE_STATUS = frozenset({502, 503, 504})
-MAX_RETRY_AFTER_SECONDS = 30.0
+DEFAULT_OUTAGE_TOLERANCE = 300.0
+SERVER_ERROR_RETRIES = 3  # a 500 is a fault, not an outage: retried a few times only
 
 _FLOWS = TypeAdapter(list[Flow])
 _STATES = TypeAdapter(list[State])
@@ -77,15 +88,17 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         api_url: str,
         api_key: str | None = None,
         timeout: float = 30.0,
-        retries: int = 3,
-        backoff_seconds: float = 0.2,
+        retries: int | None = None,
+        backoff_seconds: float = 0.5,
+        outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
     ):
+        """`retries`: at most that many retries of a call (None: as long as the outage window lasts)."""
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
         if httpx.URL(self.api_url).scheme not in ("http", "https"):
             raise InvalidRequest(f"The API URL must start with http:// or https:// (got {api_url!r})")
         self.retries = retries
-        self.backoff_seconds = backoff_seconds
+        self.outage = Outage(self.api_url, outage_tolerance, Backoff(first=backoff_seconds))
         headers = {"Accept": "application/json", "User-Agent": "mintaka-client"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -103,36 +116,51 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         idempotent: bool,
     ) -> httpx.Response:
         content = body.model_dump_json().encode() if isinstance(body, BaseModel) else body
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        # Bodiless writes too: the server refuses writes a web page could forge cross-site (browser_guard).
+        headers = {"Content-Type": "application/json"} if content is not None or method != "GET" else None
         attempt = 0
         while True:
+            retry_after = cause = None
             try:
                 response = self._http.request(method, path, content=content, params=params, headers=headers)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # The request never reached the server: repeating it is always safe.
-                if attempt < self.retries:
-                    attempt = self._sleep(attempt)
-                    continue
-                raise ApiUnavailable(f"Cannot reach the Mintaka API at URL: {self.api_url} ({exc})") from exc
             except httpx.TransportError as exc:
-                if idempotent and attempt < self.retries:
-                    attempt = self._sleep(attempt)
+                # A request that never reached the server (connect error) is always safe to repeat.
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                error = ApiUnavailable(
+                    f"Cannot reach the Mintaka API at URL: {self.api_url} ({exc})"
+                    if never_sent
+                    else f"Lost the connection to the Mintaka API at URL: {self.api_url} ({type(exc).__name__}: {exc})"
+                )
+                cause = exc
+                if not (never_sent or idempotent):
+                    raise error from exc
+                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            else:
+                status = response.status_code
+                if status == 500 and idempotent and attempt < self._server_error_retries:
+                    time.sleep(self.outage.backoff.delay(attempt))
+                    attempt += 1
                     continue
-                raise ApiUnavailable(
-                    f"Lost the connection to the Mintaka API at URL: {self.api_url} ({type(exc).__name__}: {exc})"
-                ) from exc
-            if response.status_code in RETRY_STATUS and idempotent and attempt < self.retries:
-                attempt = self._sleep(attempt, response.headers.get("Retry-After"))
-                continue
-            return _raise_for_status(response, self.api_url)
+                if not (idempotent and status in OUTAGE_STATUS):
+                    self.outage.answered()
+                    return _raise_for_status(response, self.api_url)
+                reason = f"{status} {response.reason_phrase}".strip()
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                error = None
+            if self.retries is not None and attempt >= self.retries:
+                if error is None:
+                    return _raise_for_status(response, self.api_url)
+                raise error from cause
+            try:
+                delay = self.outage.next_delay(attempt, reason, retry_after)
+            except ApiOutageExceeded as exceeded:
+                raise exceeded from cause
+            time.sleep(delay)
+            attempt += 1
 
-    def _sleep(self, attempt: int, retry_after: str | None = None) -> int:
-        delay = self.backoff_seconds * (2**attempt)
-        if retry_after:
-            with contextlib.suppress(ValueError):
-                delay = min(max(float(retry_after), delay), MAX_RETRY_AFTER_SECONDS)
-        time.sleep(delay)
-        return attempt + 1
+    @property
+    def _server_error_retries(self) -> int:
+        return SERVER_ERROR_RETRIES if self.retries is None else min(self.retries, SERVER_ERROR_RETRIES)
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         return self._request("GET", path, params=params, idempotent=True)
@@ -183,8 +211,9 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
 
     # -- task runs
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
-        # Within a flow run the server deduplicates on (flow run, task key, dynamic key).
-        response = self._post("task_runs", body, idempotent=body.flow_run_id is not None)
+        # Within a flow run the server deduplicates on (flow run, task key, dynamic key), and
+        # on the run's id when the client chose it (the engines always do).
+        response = self._post("task_runs", body, idempotent=body.flow_run_id is not None or body.id is not None)
         return TaskRun.model_validate_json(response.content)
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun:
@@ -200,7 +229,9 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
     # -- logs
     def create_logs(self, logs: Sequence[LogCreate]) -> None:
         if logs:
-            self._post("logs", _LOG_BATCH.dump_json(list(logs)), idempotent=False)
+            # Records with ids are stored once however often they are sent (the shipper's are).
+            keyed = all(log.id is not None for log in logs)
+            self._post("logs", _LOG_BATCH.dump_json(list(logs)), idempotent=keyed)
 
     def read_logs(
         self,

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mintaka.client.retrying import exceeded_count, exceeded_since, patience
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
-from mintaka.exceptions import Abort, ParameterValidationError
+from mintaka.exceptions import Abort, ApiOutageExceeded, ParameterValidationError
 from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
+from mintaka.settings import get_settings
 from mintaka.states import State, StateType
 
 from .hooks import FLOW_HOOKS, hooks_for, run_hooks
@@ -31,6 +33,9 @@ from .parameters import (
 )
 from .propose import propose, seconds_until
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
+
+# After the window, the engine keeps trying to report the run CRASHED for at least this long.
+OUTAGE_REPORT_GRACE_SECONDS = 60.0
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -218,6 +223,7 @@ class FlowRunEngine:
         ctx = self.ctx
         token = flow_run_context.set(ctx)
         interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
+        outages = exceeded_count(self.client)
         try:
             while True:
                 state = yield from self._start_attempt()
@@ -226,6 +232,8 @@ class FlowRunEngine:
                 ctx.new_attempt()
                 try:
                     value = yield Body(self.flow.fn, self.parameters, self.flow.timeout_seconds)
+                except ApiOutageExceeded:
+                    raise
                 except Exception as exc:
                     self._log().error("Encountered exception during execution:", exc_info=exc)
                     yield WaitFor(list(ctx.futures))
@@ -242,6 +250,9 @@ class FlowRunEngine:
                     except Exception as exc:  # e.g. the result could not be persisted: fail, never hang RUNNING
                         self._log().error("Could not record the flow run's result:", exc_info=exc)
                         proposed = exception_to_failed_state("Flow", exc, self.flow.timeout_seconds)
+                outage = exceeded_since(self.client, outages)
+                if outage is not None:  # a task run gave up on the API: the run did not really end
+                    raise outage
                 answer = yield Propose(self.client, "flow_run", self.flow_run.id, proposed)
                 state = self._adopt(answer.state, proposed)
                 if state.type is not StateType.SCHEDULED:
@@ -254,6 +265,11 @@ class FlowRunEngine:
                 parent.flow_run_states.append(state)
                 parent.remember(self.call_key, state)
             return state
+        except ApiOutageExceeded as exc:
+            interrupted = True
+            state = self._crash_after_outage(exc)
+            yield from self._hooks(state)
+            raise
         finally:
             ctx.task_runner.shutdown(wait=not interrupted)
             flow_run_context.reset(token)
@@ -340,6 +356,18 @@ class FlowRunEngine:
 
         flush_logs()
         return state
+
+    def _crash_after_outage(self, exc: ApiOutageExceeded) -> State:
+        """The API was away for longer than the window: the run ends CRASHED, reported as soon
+        as the API answers again (the report keeps trying for another window)."""
+        grace = max(get_settings().api_outage_tolerance, OUTAGE_REPORT_GRACE_SECONDS)
+        crashed = State(type=StateType.CRASHED, message=f"{exc}; the flow run was stopped")
+        try:
+            with patience(grace):
+                state = self._report(crashed)
+                return self._finish(state)
+        except ApiOutageExceeded:
+            return crashed  # never reported: the reaper ends the run once its heartbeat stops
 
     def _crash(self, exc: BaseException) -> State:
         message = f"Flow run was interrupted: {type(exc).__name__}: {exc}".rstrip(": ")

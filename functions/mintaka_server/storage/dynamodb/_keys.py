@@ -127,6 +127,14 @@ def api_key(key_id: str) -> str:
 
 
 def setting(name: str) -> str:
+def log_sort(timestamp: dt.datetime, log_id: uuid.UUID | None) -> str:
+    """A log line's sort key: in time order; a client-made id makes it the line's own (a
+    retried batch puts the same items again), else a write-order number keeps it unique."""
+    if log_id is not None:
+        return f"{ts(timestamp)}#{log_id.hex}"
+    return f"{ts(timestamp)}#{seq()}#{uuid.uuid4().hex[:8]}"
+
+
     return f"SETTING#{name}"
 
 

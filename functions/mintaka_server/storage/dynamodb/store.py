@@ -278,7 +278,7 @@ class DynamoDBStore(Store):
         items = [
             model(
                 keys.logs_of(log.flow_run_id, log.task_run_id),
-                f"{keys.ts(log.timestamp)}#{keys.seq()}#{uuid.uuid4().hex[:8]}",
+                keys.log_sort(log.timestamp, log.id),
                 doc=dump(log),
                 level=log.level,
                 expires_at=expires,
@@ -328,6 +328,7 @@ class DynamoDBStore(Store):
         model = self._model
         item = model(
             keys.api_key(record.id),
+        # A record with an id has a key of its own: sent again, it overwrites itself (stored once).
             keys.API_KEY,
             doc=dump(record),
             revoked=record.revoked.isoformat() if record.revoked else None,
