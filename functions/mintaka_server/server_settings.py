@@ -64,6 +64,14 @@ class ServerSettings(BaseSettings):
     ecs_security_groups: str = Field("", description="Comma-separated security group ids")
     ecs_assign_public_ip: bool = Field(False, description="Public IP for tasks in public subnets without NAT")
 
+    # -- issue 8, hostile input (mintaka_server.api.body_limit)
+    server_max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024 * 1024,  # the SDK sends log batches of up to 1 MiB
+        le=1024 * 1024 * 1024,
+        description="Largest request body the API accepts, in bytes (larger: 413)",
+    )
+
     @property
     def table_name(self) -> str:
         """The one DynamoDB table: `{table_prefix}mintaka` (the SAM template names it the same way)."""

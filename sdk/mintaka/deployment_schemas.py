@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from mintaka.bounds import MAX_RETRIES, DelaySeconds, JsonObject, Time
 from mintaka.schedules import Schedule
 from mintaka.schemas import IdempotencyKey, Name, Tag, _Input
 from mintaka.states import utcnow
@@ -34,7 +35,7 @@ class EventTrigger(_Input):
     """Create a run for each matching event; the event is passed as parameter `parameter`."""
 
     type: Literal["eventbridge", "sqs", "api"] = "api"
-    match: dict[str, Any] = Field(
+    match: JsonObject = Field(
         default_factory=dict, description="EventBridge-style pattern on the event's fields, e.g. {'source': ['s3']}"
     )
     queue_url: str | None = Field(None, description="sqs only: the queue whose messages trigger runs")
@@ -48,8 +49,8 @@ class DeploymentCreate(_Input):
         min_length=3, max_length=500, pattern=r"^.+:[A-Za-z_][A-Za-z0-9_]*$", examples=["flows/etl.py:etl"]
     )
     storage: CodeStorage
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    parameter_schema: dict[str, Any] | None = Field(None, description="JSON schema of the flow's parameters")
+    parameters: JsonObject = Field(default_factory=dict)
+    parameter_schema: JsonObject | None = Field(None, description="JSON schema of the flow's parameters")
     tags: list[Tag] = Field(default_factory=list)
     work_queue_name: Name = "default"
     infrastructure: Infrastructure = "process"
@@ -58,8 +59,8 @@ class DeploymentCreate(_Input):
     triggers: list[EventTrigger] = Field(default_factory=list)
     description: str | None = Field(None, max_length=5000)
     version: str | None = Field(None, max_length=200)
-    retries: int = Field(0, ge=0, le=1000, description="Flow-run retries; the server applies them")
-    retry_delay_seconds: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
+    retries: int = Field(0, ge=0, le=MAX_RETRIES, description="Flow-run retries; the server applies them")
+    retry_delay_seconds: list[DelaySeconds] = Field(default_factory=list, max_length=MAX_RETRIES)
 
 
 class Deployment(DeploymentCreate):
@@ -73,9 +74,9 @@ class Deployment(DeploymentCreate):
 
 
 class DeploymentRunCreate(_Input):
-    parameters: dict[str, Any] = Field(default_factory=dict, description="Override the deployment's parameters")
+    parameters: JsonObject = Field(default_factory=dict, description="Override the deployment's parameters")
     idempotency_key: IdempotencyKey | None = None
-    scheduled_time: dt.datetime | None = Field(None, description="Default: now")
+    scheduled_time: Time | None = Field(None, description="Default: now")
     tags: list[Tag] = Field(default_factory=list)
 
 
@@ -114,8 +115,8 @@ class EventCreate(_Input):
     id: str = Field(min_length=1, max_length=200)
     source: str = Field(min_length=1, max_length=200)
     detail_type: str | None = Field(None, max_length=200)
-    detail: dict[str, Any] = Field(default_factory=dict)
-    time: dt.datetime = Field(default_factory=utcnow)
+    detail: JsonObject = Field(default_factory=dict)
+    time: Time = Field(default_factory=utcnow)
 
 
 class EventResult(BaseModel):

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mintaka.bounds import LocalTime
+
 
 def _check_timezone(value: str) -> str:
     try:
@@ -55,7 +57,7 @@ class IntervalSchedule(_Schedule):
 
     type: Literal["interval"] = "interval"
     interval_seconds: float = Field(ge=1, le=366 * 86400)
-    anchor_date: dt.datetime | None = None
+    anchor_date: LocalTime | None = None
 
 
 class RRuleSchedule(_Schedule):

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from mintaka.bounds import MAX_RETRIES, DelaySeconds, JitterFactor, JsonObject, NoNul, Time
 from mintaka.states import State, StateType, utcnow
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
-IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), NoNul]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), NoNul]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=300), NoNul]
 
 
 class _Input(BaseModel):
@@ -25,9 +26,9 @@ class _Input(BaseModel):
 class EmpiricalPolicy(_Input):
     """Retry settings the rules engine reads when a run fails."""
 
-    retries: int = Field(0, ge=0, le=1000)
-    retry_delay_seconds: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
-    retry_jitter_factor: float | None = Field(None, ge=0)
+    retries: int = Field(0, ge=0, le=MAX_RETRIES)
+    retry_delay_seconds: list[DelaySeconds] = Field(default_factory=list, max_length=MAX_RETRIES)
+    retry_jitter_factor: JitterFactor | None = None
 
 
 class FlowCreate(_Input):
@@ -43,7 +44,7 @@ class Flow(BaseModel):
 class FlowRunCreate(_Input):
     flow_name: Name
     name: Name | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: JsonObject = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list)
     parent_task_run_id: uuid.UUID | None = None
     idempotency_key: IdempotencyKey | None = None
@@ -51,7 +52,7 @@ class FlowRunCreate(_Input):
     empirical_policy: EmpiricalPolicy = Field(default_factory=EmpiricalPolicy)
     state: State | None = Field(None, description="Initial state; PENDING when omitted")
     deployment_id: uuid.UUID | None = None
-    deployment_name: str | None = Field(None, description="FLOW/DEPLOYMENT")
+    deployment_name: str | None = Field(None, max_length=401, description="FLOW/DEPLOYMENT")
     work_queue_name: Name | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
@@ -129,8 +130,8 @@ class FlowRunFilter(_Input):
     state_type: StateType | None = None
     tag: Tag | None = None
     deployment_name: str | None = Field(None, max_length=401)
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
+    since: Time | None = None
+    until: Time | None = None
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=500)
 
@@ -167,7 +168,7 @@ class LogCreate(_Input):
     name: str = Field("mintaka", max_length=200)
     level: int = Field(20, ge=0, le=100)
     message: str = Field(max_length=100_000)
-    timestamp: dt.datetime = Field(default_factory=utcnow)
+    timestamp: Time = Field(default_factory=utcnow)
 
 
 class Log(LogCreate):
@@ -231,9 +232,9 @@ class RetryPolicySet(_Input):
     """Retries set on the server for every run in a scope, read by the rules when a run fails:
     they replace what the flow's code (or its deployment) says, with no redeploy."""
 
-    retries: int = Field(ge=0, le=1000)
-    retry_delay_seconds: list[Annotated[float, Field(ge=0, le=31_536_000)]] = Field(default_factory=list)
-    retry_jitter_factor: float | None = Field(None, ge=0, le=100)
+    retries: int = Field(ge=0, le=MAX_RETRIES)
+    retry_delay_seconds: list[DelaySeconds] = Field(default_factory=list, max_length=MAX_RETRIES)
+    retry_jitter_factor: JitterFactor | None = None
 
 
 class RetryPolicy(RetryPolicySet):

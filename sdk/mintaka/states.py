@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from mintaka.bounds import Time
+
 
 class StateType(StrEnum):
     SCHEDULED = "SCHEDULED"
@@ -49,11 +51,11 @@ class ResultRef(BaseModel):
 class StateDetails(BaseModel):
     flow_run_id: uuid.UUID | None = None
     task_run_id: uuid.UUID | None = None
-    scheduled_time: dt.datetime | None = None
+    scheduled_time: Time | None = None
     cache_key: str | None = None
-    cache_expiration: dt.datetime | None = None
+    cache_expiration: Time | None = None
     idempotency_key: str | None = None
-    pause_timeout: dt.datetime | None = None
+    pause_timeout: Time | None = None
     # Set by the client on a failure its `retry_condition_fn` declined to retry.
     retriable: bool | None = None
     # A task run asking to run even though its cache key has a live entry (its result replaces it).

@@ -11,6 +11,7 @@ from mintaka_server.services import OrchestrationService
 from mintaka_server.services.deployments import DeploymentService
 
 from .auth import RequireApiKey, auth_required, bearer_scheme
+from .body_limit import BodyLimit
 from .errors import install_error_handlers
 from .routes import PUBLIC_ROUTERS, ROUTERS
 
@@ -22,6 +23,7 @@ def create_app(
     require_api_key: bool | None = None,
     deployments: DeploymentService | None = None,
     scheduler_interval: float | None = None,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
     """An API app over `service`; by default over the embedded SQLite store in `MINTAKA_HOME`.
 
@@ -84,5 +86,10 @@ def create_app(
     from mintaka_server.ui import mount_ui
 
     mount_ui(app)
+    if max_body_bytes is None:
+        from mintaka_server.server_settings import get_server_settings
+
+        max_body_bytes = get_server_settings().server_max_body_bytes
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # 413 past `MINTAKA_SERVER_MAX_BODY_BYTES`
     install_error_handlers(app)  # last: its catch-all middleware wraps the key check too
     return app

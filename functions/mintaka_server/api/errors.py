@@ -3,11 +3,13 @@
 `ERROR_STATUS` is the one table from domain errors to HTTP status. Every error body is
 `{"detail": "<one readable message>"}`; validation errors name the bad field(s) and also list
 them under `errors`. Unexpected exceptions are logged here and answered with a generic 500:
-no traceback ever leaves the server.
+no traceback ever leaves the server. Error bodies are rendered so that any text echoed from the
+request (a lone surrogate, a NUL) cannot break the rendering itself.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound, Unauthorized
@@ -46,20 +49,31 @@ def _location(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc) or "request"
 
 
+class ErrorResponse(JSONResponse):
+    """JSON that renders whatever text it holds: characters UTF-8 cannot carry (lone surrogates
+    echoed from the request) become `?` instead of failing the response."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
+        return text.encode("utf-8", "replace")
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MintakaError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=status, headers=headers)
+    return ErrorResponse({"detail": str(exc) or type(exc).__name__}, status_code=status, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    assert isinstance(exc, RequestValidationError | ValidationError)
     errors = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
-    return JSONResponse({"detail": describe_validation_errors(errors), "errors": errors}, status_code=422)
+    if isinstance(exc, ValidationError):  # raised past the edge: a value the route's own model did not check
+        logger.warning("Validation failed in %s %s: %s", request.method, request.url.path, exc)
+    return ErrorResponse({"detail": describe_validation_errors(errors), "errors": errors}, status_code=422)
 
 
 class CatchUnhandledErrors:
@@ -86,11 +100,12 @@ class CatchUnhandledErrors:
             logger.exception("Unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if started:  # too late for a clean answer; let the server drop the connection
                 raise
-            response = JSONResponse({"detail": INTERNAL_ERROR_MESSAGE}, status_code=500)
+            response = ErrorResponse({"detail": INTERNAL_ERROR_MESSAGE}, status_code=500)
             await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(MintakaError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ValidationError, _validation_error)
     app.add_middleware(CatchUnhandledErrors)
