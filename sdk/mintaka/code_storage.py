@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mintaka._code_checks import GIT_SCHEMES, branch_problem, git_url_problem
 from mintaka.deployment_schemas import CodeStorage
 from mintaka.exceptions import InvalidRequest, MintakaError
 
@@ -33,7 +34,8 @@ from mintaka.exceptions import InvalidRequest, MintakaError
 SKIP_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache", ".pytest_cache"})
 SKIP_SUFFIXES = (".pyc", ".pyo")
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed: the same files make the same archive
-_GIT_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]*/.+$")
+# git runs with no prompt and only these transports (submodules and redirects included).
+_GIT_ENV = {"GIT_ALLOW_PROTOCOL": ":".join(GIT_SCHEMES), "GIT_TERMINAL_PROMPT": "0"}
 
 
 class CodeStorageError(MintakaError):
@@ -56,12 +58,19 @@ def parse_storage_spec(spec: str) -> tuple[str, str | None, str | None]:
     if spec.startswith("git+"):
         url, branch = spec[4:], "main"
         head, sep, tail = url.rpartition("@")
-        if sep and tail and ":" not in tail and _GIT_URL.match(head):
+        if sep and tail and ":" not in tail and _is_git_url(head):
             url, branch = head, tail
-        if "://" not in url:
-            raise InvalidRequest(f"--storage {spec!r}: expected git+URL@BRANCH, e.g. git+file:///path/to/repo@main")
+        problem = git_url_problem(url) or branch_problem(branch)
+        if problem:
+            raise InvalidRequest(
+                f"--storage {spec!r}: {problem} (expected git+URL@BRANCH, e.g. git+file:///srv/repo@main)"
+            )
         return "git", url, branch
     raise InvalidRequest(f"--storage {spec!r}: expected local, s3://BUCKET[/PREFIX] or git+URL@BRANCH")
+
+
+def _is_git_url(url: str) -> bool:
+    return git_url_problem(url) is None and ("://" not in url or bool(url.split("://", 1)[1].partition("/")[2]))
 
 
 def git_toplevel(directory: Path) -> Path | None:
@@ -118,7 +127,8 @@ def upload_archive(archive: bytes, url: str, on_progress: Callable[[int], None] 
 
 
 def fetch_code(storage: CodeStorage, home: Path) -> tuple[Path, str | None]:
-    """The directory holding the deployment's code, and the git commit it is at (git only)."""
+    """The directory holding the deployment's code, and the git commit it is at (git only).
+    A git URL and branch are checked again here (a deployment may predate the API's checks)."""
     if storage.type == "local":
         directory = Path(storage.url)
         if not directory.is_dir():
@@ -130,7 +140,11 @@ def fetch_code(storage: CodeStorage, home: Path) -> tuple[Path, str | None]:
 
 
 def fetch_git(url: str, branch: str, cache: Path) -> tuple[Path, str]:
-    """Fetch `branch` of `url` into a bare mirror and materialise its HEAD commit."""
+    """Fetch `branch` of `url` into a bare mirror and materialise its HEAD commit. The URL and
+    branch are checked (git_url_problem, branch_problem) and passed after `--`."""
+    problem = git_url_problem(url) or branch_problem(branch)
+    if problem:
+        raise CodeStorageError(f"Cannot fetch the deployment's code: {problem}")
     base = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
     base.mkdir(parents=True, exist_ok=True)
     mirror = base / "mirror.git"
@@ -138,7 +152,7 @@ def fetch_git(url: str, branch: str, cache: Path) -> tuple[Path, str]:
         if not (mirror / "HEAD").exists():
             _git("init", "--quiet", "--bare", str(mirror))
         _git(
-            "--git-dir", str(mirror), "fetch", "--quiet", "--no-tags", "--force", url,
+            "--git-dir", str(mirror), "fetch", "--quiet", "--no-tags", "--force", "--", url,
             f"+refs/heads/{branch}:refs/heads/{branch}",
             what=f"fetch branch {branch!r} of {url}",
         )  # fmt: skip
@@ -150,7 +164,7 @@ def fetch_git(url: str, branch: str, cache: Path) -> tuple[Path, str]:
             )
             if tar.returncode:
                 raise CodeStorageError(f"Cannot read commit {sha} of {url}: {tar.stderr.decode().strip()}")
-            _unpack_into(target, lambda tmp: _extract_tar(tar.stdout, tmp))
+            _unpack_into(target, lambda tmp: _extract_tar(tar.stdout, tmp, f"commit {sha} of {url}"))
     return target, sha
 
 
@@ -175,7 +189,8 @@ def fetch_s3(url: str, cache: Path) -> Path:
 
 
 def _git(*args: str, what: str | None = None) -> str:
-    done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    env = {**os.environ, **_GIT_ENV}
+    done = subprocess.run(["git", *args], capture_output=True, text=True, check=False, env=env)
     if done.returncode:
         message = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
         raise CodeStorageError(f"Cannot {what or 'run git ' + args[0]}: {message[0]}")
@@ -191,11 +206,15 @@ def _unpack_into(target: Path, fill: Callable[[Path], None]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _extract_tar(blob: bytes, directory: Path) -> None:
+def _extract_tar(blob: bytes, directory: Path, what: str) -> None:
+    """The "data" filter refuses absolute paths, `..`, devices and links leading outside."""
     import tarfile
 
-    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
-        tar.extractall(directory, filter="data")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+            tar.extractall(directory, filter="data")
+    except tarfile.FilterError as exc:
+        raise CodeStorageError(f"The code at {what} is unsafe to unpack, nothing of it runs: {exc}") from None
 
 
 def _extract_zip(blob: bytes, directory: Path, url: str) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mintaka._code_checks import entrypoint_file
 from mintaka.exceptions import InvalidRequest, MintakaError
 
 if TYPE_CHECKING:
@@ -73,7 +74,13 @@ def load_flow(entrypoint: str, root: Path | None = None) -> Flow:
     from mintaka.flows import Flow
 
     path, attr = split_entrypoint(entrypoint)
-    file = (root / path) if root is not None and not Path(path).is_absolute() else Path(path)
+    if root is not None:  # a deployment's code: the file must be inside it, symlinks followed
+        try:
+            file = entrypoint_file(root, path)
+        except ValueError as exc:
+            raise EntrypointError(f"Entrypoint {entrypoint!r}: {exc}") from None
+    else:
+        file = Path(path)
     if not file.is_file():
         raise EntrypointError(f"Entrypoint {entrypoint!r}: no file {file}")
     file = file.resolve()

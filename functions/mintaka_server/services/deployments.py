@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from mintaka._code_checks import check_code_location
 from mintaka.deployment_schemas import (
     Deployment,
     DeploymentCreate,
@@ -23,16 +24,24 @@ from mintaka.deployment_schemas import (
     WorkQueueUpdate,
 )
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import EmpiricalPolicy, FlowRun, FlowRunCreate, FlowRunFilter, SetStateRequest, SetStateStatus
+from mintaka.schemas import (
+    EmpiricalPolicy,
+    FlowRun,
+    FlowRunCreate,
+    FlowRunFilter,
+    HeartbeatCreate,
+    HeartbeatResult,
+    SetStateRequest,
+    SetStateStatus,
+)
 from mintaka.states import State, StateType
-from mintaka_server.orchestration.context import work_queue_slot
+from mintaka_server.orchestration.context import lease_expiry, work_queue_slot
 from mintaka_server.scheduling import fire_times
 
-from .orchestration import OrchestrationService
+from .orchestration import DEFAULT_HEARTBEAT_INTERVAL, OrchestrationService
 
 DEPLOYMENT = "deployment"
 WORK_QUEUE = "work_queue"
-HEARTBEAT = "heartbeat"
 DEFAULT_QUEUE = "default"
 
 
@@ -101,6 +110,7 @@ class DeploymentService:
     # -- deployments
     def upsert_deployment(self, body: DeploymentCreate) -> Deployment:
         validate_parameters(body.parameter_schema, body.parameters)
+        check_code_location(body)  # what the executor would hand to git or import: refused here first
         key = f"{body.flow_name}/{body.name}"
         existing = self.store.read_document(DEPLOYMENT, key)
         now = self.clock()
@@ -211,29 +221,23 @@ class DeploymentService:
             late += answer.status is SetStateStatus.ACCEPT  # a run claimed meanwhile stays claimed
         return late
 
-    def reap_stale_runs(self, stale_after: dt.timedelta = dt.timedelta(seconds=90)) -> int:
-        """RUNNING runs whose executor heartbeats (every deployed run's does) but has not for
-        `stale_after` are marked CRASHED: the executor was lost (killed, its machine gone). With
-        retries left the rules requeue the run instead (and `on_requeued` sends it to its queue).
-        A CANCELLING run whose executor went silent ends CANCELLED (the rules say so)."""
-        return sum(self._reap(state_type, stale_after) for state_type in (StateType.RUNNING, StateType.CANCELLING))
+    def reap_stale_runs(self) -> int:
+        """RUNNING (or CANCELLING) flow runs whose lease has expired, i.e. whose executor has not
+        heartbeat for `LEASE_INTERVALS` of the intervals it declared, are ended CRASHED (and their
+        unfinished task runs with them, freeing their slots): the executor was lost (killed, its
+        machine gone). With retries left the rules requeue a deployment's run instead (and
+        `on_requeued` sends it to its queue); a CANCELLING run ends CANCELLED. A run that never
+        declared an interval (a client that only reports states) holds no lease and is not judged."""
+        return sum(self._reap(state_type) for state_type in (StateType.RUNNING, StateType.CANCELLING))
 
-    def _reap(self, state_type: StateType, stale_after: dt.timedelta) -> int:
+    def _reap(self, state_type: StateType) -> int:
         now, reaped, cursor = self.clock(), 0, None
         while True:
             page = self.store.list_flow_runs(FlowRunFilter(state_type=state_type, limit=200, cursor=cursor))
-            for run in page.items:
-                beat = self.store.read_document(HEARTBEAT, str(run.id)) if run.deployment_name else None
-                if beat is None:
-                    continue
-                silent = now - dt.datetime.fromisoformat(beat["at"])
-                if silent <= stale_after:
-                    continue
-                message = f"No heartbeat for {silent.total_seconds():.0f} s: the run's executor was lost"
-                answer = self.orchestration.set_flow_run_state(
-                    run.id, SetStateRequest(state=State(type=StateType.CRASHED, message=message))
-                )
-                reaped += answer.status is SetStateStatus.ACCEPT
+            leases = self.store.read_leases([run.id for run in page.items])
+            for run_id, expires in leases.items():
+                if expires <= now:
+                    reaped += self.orchestration.end_silent_run(run_id, "found by the reaper")
             if not page.next_cursor:
                 return reaped
             cursor = page.next_cursor
@@ -256,10 +260,20 @@ class DeploymentService:
         return EventResult(flow_run_ids=run_ids)
 
     # -- heartbeats
-    def heartbeat_flow_run(self, run_id: uuid.UUID) -> FlowRun:
+    def heartbeat_flow_run(self, run_id: uuid.UUID, interval: float | None = None) -> FlowRun:
+        """Renew the run's lease for `LEASE_INTERVALS` x `interval` (default: the interval the run
+        declared). A running run without a lease (its executor declared none when it started)
+        gets one: its executor beats, so the reaper may judge it. The answer is the run."""
         run = self.orchestration.read_flow_run(run_id)
-        self.store.put_document(HEARTBEAT, str(run_id), {"at": self.clock().isoformat()})
+        if run.state_type in (StateType.RUNNING, StateType.CANCELLING):
+            every = interval or run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
+            self.store.renew_leases([run_id], lease_expiry(self.clock(), every), create=True)
         return run
+
+    def heartbeat(self, body: HeartbeatCreate) -> HeartbeatResult:
+        """One beat for all the runs a process executes (one write per run, none per task)."""
+        expires = lease_expiry(self.clock(), body.interval)
+        return HeartbeatResult(renewed=self.store.renew_leases(body.flow_run_ids, expires))
 
     # -- work queues
     def create_work_queue(self, body: WorkQueueCreate) -> WorkQueue:

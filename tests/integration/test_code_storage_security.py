@@ -1,0 +1,252 @@
+"""Code storage cannot be turned against the executor: git URLs and branches git would read as
+options or commands are refused (at the API, and again by the executor before it runs git),
+the entrypoint must resolve inside the fetched code, and unpacking never writes or links
+outside it. Real git, a real repository over file://, real HTTP-shaped API calls (in-process
+ASGI), and the attack strings themselves: each would create a marker file if it ran."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mintaka.code_storage import CodeStorageError, fetch_code, fetch_git, parse_storage_spec
+from mintaka.deployment_schemas import CodeStorage, Deployment, DeploymentRunCreate
+from mintaka.deployments import EntrypointError, load_flow
+from mintaka.exceptions import InvalidRequest
+from mintaka.states import StateType
+from mintaka.testing import harness
+from mintaka_server.api import create_app
+from mintaka_server.services import OrchestrationService
+from mintaka_server.services.deployments import DEPLOYMENT, DeploymentService
+from mintaka_server.storage.sqlite import SQLiteStore
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+FLOW = """
+from mintaka import flow
+
+@flow
+def hello(who: str = "git") -> str:
+    return "hello " + who
+"""
+EVIL = """
+import pathlib
+pathlib.Path({marker!r}).write_text("pwned")
+
+def f():
+    pass
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def make_repo(path: Path, files: dict[str, str], links: dict[str, str] | None = None) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "test@example.com")
+    git(path, "config", "user.name", "Test")
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    for name, target in (links or {}).items():
+        (path / name).symlink_to(target)
+    git(path, "add", "-A")
+    git(path, "commit", "-qm", "code")
+    return path
+
+
+@pytest.fixture
+def marker(tmp_path) -> Iterator[Path]:
+    path = tmp_path / "marker"
+    yield path
+    assert not path.exists(), "an attack string ran a command"
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    return make_repo(tmp_path / "repo", {"flows/hello.py": FLOW})
+
+
+def attack_urls(marker: Path) -> list[str]:
+    return [
+        f"--upload-pack=touch {marker}",
+        f"-c core.sshCommand=touch {marker}",
+        f"ext::sh -c touch% {marker}",
+        f"ext::sh -c 'touch {marker}'",
+        f"ssh://-oProxyCommand=touch%20{marker}/repo",
+        f"-oProxyCommand=touch {marker}:repo",
+        f"fd::17/{marker}",
+        f"file:///tmp/repo\n--upload-pack=touch {marker}",
+    ]
+
+
+# -- the real thing still works
+
+
+def test_a_local_repository_over_file_url_is_fetched_at_its_branch_head(repo, tmp_path):
+    directory, sha = fetch_git(f"file://{repo}", "main", tmp_path / "cache")
+    assert sha == git(repo, "rev-parse", "HEAD")
+    assert load_flow("flows/hello.py:hello", root=directory)("Ada") == "hello Ada"
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("git+file:///srv/repo@main", ("git", "file:///srv/repo", "main")),
+        ("git+https://github.com/org/repo.git@release/v2", ("git", "https://github.com/org/repo.git", "release/v2")),
+        ("git+git@github.com:org/repo.git@dev", ("git", "git@github.com:org/repo.git", "dev")),
+        ("git+ssh://git@github.com/org/repo.git", ("git", "ssh://git@github.com/org/repo.git", "main")),
+    ],
+)
+def test_ordinary_git_urls_and_branches_are_accepted(spec, expected):
+    assert parse_storage_spec(spec) == expected
+
+
+# -- git URLs and branches
+
+
+def test_attack_urls_never_reach_git_and_say_what_to_fix(marker, tmp_path):
+    for url in attack_urls(marker):
+        with pytest.raises(CodeStorageError, match="git URL") as caught:
+            fetch_git(url, "main", tmp_path / "cache")
+        assert "git URL" in str(caught.value)
+        with pytest.raises(InvalidRequest, match="--storage"):
+            parse_storage_spec(f"git+{url}")
+
+
+def test_attack_branches_never_reach_git(repo, marker, tmp_path):
+    for branch in (f"--output={marker}", f"--upload-pack=touch {marker}", "main..evil", "a b", "x\n-y", "@{-1}"):
+        with pytest.raises(CodeStorageError, match="git branch"):
+            fetch_git(f"file://{repo}", branch, tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("*/mirror.git")), "git was not even started"
+
+
+def test_only_allowed_transports_even_for_urls_git_rewrites(repo, marker, tmp_path, monkeypatch):
+    """A machine's git config could rewrite an allowed URL into ext:: and allow it (this one
+    runs the command with plain git); GIT_ALLOW_PROTOCOL, which git puts above config, stops it."""
+    config = tmp_path / "gitconfig"
+    config.write_text(
+        f'[url "ext::sh -c touch% {marker}% #"]\n\tinsteadOf = https://evil.example/\n'
+        '[protocol "ext"]\n\tallow = always\n'
+    )
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    with pytest.raises(CodeStorageError, match="Cannot fetch branch 'main'"):
+        fetch_git("https://evil.example/repo.git", "main", tmp_path / "cache")
+
+
+# -- entrypoints and unpacking
+
+
+def test_entrypoints_outside_the_fetched_code_are_refused(repo, marker, tmp_path):
+    (tmp_path / "evil.py").write_text(EVIL.format(marker=str(marker)))
+    directory, _ = fetch_git(f"file://{repo}", "main", tmp_path / "cache")
+    outside = directory.parent / "evil.py"
+    outside.write_text(EVIL.format(marker=str(marker)))
+    for entrypoint, reason in (
+        ("../evil.py:f", "contains '..'"),
+        ("flows/../../evil.py:f", "contains '..'"),
+        (f"{tmp_path / 'evil.py'}:f", "is absolute"),
+    ):
+        with pytest.raises(EntrypointError, match=reason):
+            load_flow(entrypoint, root=directory)
+
+
+def test_a_symlink_in_a_repository_pointing_outside_is_never_unpacked(marker, tmp_path):
+    (tmp_path / "evil.py").write_text(EVIL.format(marker=str(marker)))
+    sneaky = make_repo(
+        tmp_path / "sneaky",
+        {"flows/hello.py": FLOW},
+        links={"flows/evil.py": str(tmp_path / "evil.py"), "up.py": "../evil.py"},
+    )
+    with pytest.raises(CodeStorageError, match="unsafe to unpack"):
+        fetch_git(f"file://{sneaky}", "main", tmp_path / "cache")
+    assert not [p for p in (tmp_path / "cache").rglob("evil.py")], "nothing of it was unpacked"
+
+
+def test_a_symlink_in_a_local_code_directory_pointing_outside_is_not_imported(marker, tmp_path):
+    (tmp_path / "evil.py").write_text(EVIL.format(marker=str(marker)))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "flow.py").symlink_to(tmp_path / "evil.py")
+    with pytest.raises(EntrypointError, match="resolves outside the deployment's code"):
+        load_flow("flow.py:f", root=project)
+
+
+# -- at the edge: the API refuses, writing nothing
+
+
+@pytest.fixture
+def api(tmp_path) -> Iterator[TestClient]:
+    store = SQLiteStore(tmp_path / "mintaka.db")
+    deployments = DeploymentService(OrchestrationService(store))
+    with TestClient(create_app(deployments.orchestration, deployments=deployments)) as client:
+        yield client
+    store.close()
+
+
+def body(**fields) -> dict:
+    return {
+        "flow_name": "hello",
+        "name": "prod",
+        "entrypoint": "flows/hello.py:hello",
+        "storage": {"type": "git", "url": "https://github.com/org/repo.git", "branch": "main"},
+        **fields,
+    }
+
+
+def test_the_api_refuses_attack_deployments_with_a_422_saying_what_to_fix(api, marker):
+    bad = [
+        *({"storage": {"type": "git", "url": url, "branch": "main"}} for url in attack_urls(marker)),
+        {"storage": {"type": "git", "url": "https://github.com/org/repo.git", "branch": f"--output={marker}"}},
+        {"entrypoint": "../evil.py:f"},
+        {"entrypoint": "/tmp/evil.py:f"},
+        {"entrypoint": "flows/../../evil.py:f"},
+    ]
+    for fields in bad:
+        response = api.post("/api/deployments", json=body(**fields))
+        assert response.status_code == 422, (fields, response.text)
+        detail = str(response.json())
+        assert any(word in detail for word in ("git URL", "git branch", "entrypoint path")), detail
+        assert api.get("/api/deployments/hello/prod").status_code == 404, "a refused deployment writes nothing"
+    ok = api.post("/api/deployments", json=body())
+    assert ok.status_code == 200, ok.text
+
+
+# -- the executor re-checks a deployment stored before the API checked
+
+
+def test_the_executor_refuses_a_stored_attack_deployment_and_fails_the_run(marker, tmp_path):
+    from mintaka.engine.deployed import execute_flow_run
+
+    with harness(tmp_path / "home") as client:
+        store = client.service.store
+        for url in (f"--upload-pack=touch {marker}", f"ext::sh -c touch% {marker}"):
+            name = f"evil-{uuid.uuid4().hex[:6]}"
+            stored = Deployment(
+                flow_name="hello",
+                name=name,
+                entrypoint="flows/hello.py:hello",
+                storage=CodeStorage(type="git", url="https://github.com/org/repo.git", branch="main"),
+            )
+            doc = stored.model_dump(mode="json")
+            doc["storage"]["url"] = url  # as an older server may have stored it
+            store.ensure_flow("hello")
+            store.put_document(DEPLOYMENT, f"hello/{name}", doc)
+            run = client.create_deployment_run("hello", name, DeploymentRunCreate())
+            execution = execute_flow_run(run.id, client=client)
+            assert execution.state is not None and execution.state.type is StateType.FAILED
+            assert "git URL" in (execution.state.message or ""), execution.state.message
+
+
+def test_fetch_code_checks_git_storage_too(marker, tmp_path):
+    with pytest.raises(CodeStorageError, match="starts with '-'"):
+        fetch_code(CodeStorage(type="git", url=f"--upload-pack=touch {marker}", branch="main"), tmp_path)
