@@ -35,7 +35,7 @@ from .propose import propose, seconds_until
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 # After the window, the engine keeps trying to report the run CRASHED for at least this long.
-OUTAGE_REPORT_GRACE_SECONDS = 60.0
+OUTAGE_REPORT_GRACE_SECONDS = 30.0
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient

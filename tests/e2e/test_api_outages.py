@@ -1,0 +1,250 @@
+"""Flows ride out API outages (issue 8): a flow run as its own `python script.py` process over
+HTTP keeps going while its API server is killed for 30 s and started again on the same port
+and file, or while a proxy answers 502 for 60 s; every task run, state and log line is
+recorded exactly once, and the user sees one warning when the API goes and one when it is
+back. Past `MINTAKA_API_OUTAGE_TOLERANCE` the run ends CRASHED, reported once the API answers.
+Answers lost after the server acted (a proposal, a log batch) are retried without doubling."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from support.api_process import ApiProcess, FlowScript, clean_env, wait_until
+from support.flaky_proxy import FlakyProxy
+
+from mintaka.client.http import HttpTransport
+from mintaka.schemas import FlowRunFilter
+from mintaka.states import StateType
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
+TASKS = 40
+WARN_AWAY = "is unavailable"
+WARN_BACK = "is back after"
+
+FLOW_SCRIPT = """
+import os
+import time
+
+from mintaka import flow, get_run_logger, task
+
+TASKS = int(os.environ["TEST_TASKS"])
+PAUSE = float(os.environ["TEST_TASK_PAUSE"])
+
+
+@task
+def step(i):
+    get_run_logger().info("task %d done", i)
+    time.sleep(PAUSE)
+    return i
+
+
+@flow(name="outage")
+def main():
+    total = 0
+    for i in range(0, TASKS, 2):  # two task runs at a time: two threads meet the outage
+        pair = [step.submit(i), step.submit(i + 1)]
+        total += sum(f.result() for f in pair)
+        get_run_logger().info("pair %d done", i // 2)
+    return total
+
+
+if __name__ == "__main__":
+    print("RESULT", main(), flush=True)
+"""
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def api(home):
+    server = ApiProcess(home)
+    server.start()
+    yield server
+    server.stop()
+
+
+def start_flow(tmp_path: Path, home: Path, api_url: str, pause: float = 0.2, **env: str) -> FlowScript:
+    script = tmp_path / "outage_flow.py"
+    script.write_text(FLOW_SCRIPT)
+    environment = clean_env(
+        home,
+        MINTAKA_API_URL=api_url,
+        MINTAKA_LOG_SPOOL_DIR=str(tmp_path / "spool"),
+        TEST_TASKS=str(TASKS),
+        TEST_TASK_PAUSE=str(pause),
+        **env,
+    )
+    return FlowScript(script, environment)
+
+
+def task_runs_recorded(client: HttpTransport) -> int:
+    runs = client.list_flow_runs(FlowRunFilter(flow_name="outage")).items
+    return len(client.read_flow_run_detail(runs[0].id).task_runs) if runs else 0
+
+
+def the_run(client: HttpTransport):
+    (run,) = client.list_flow_runs(FlowRunFilter(flow_name="outage")).items
+    return run
+
+
+def assert_recorded_once(client: HttpTransport) -> None:
+    """The run completed; 40/40 task runs; every state and every log line exactly once."""
+    run = the_run(client)
+    assert run.state.type is StateType.COMPLETED, run.state
+    assert [s.type for s in client.read_flow_run_states(run.id)] == [
+        StateType.PENDING,
+        StateType.RUNNING,
+        StateType.COMPLETED,
+    ]
+    task_runs = client.read_flow_run_detail(run.id).task_runs
+    assert sorted(int(t.dynamic_key) for t in task_runs) == list(range(TASKS))
+    for task_run in task_runs:
+        states = [s.type for s in client.read_task_run_states(task_run.id)]
+        assert states == [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED], (task_run.name, states)
+    messages = Counter(log.message for log in client.read_logs(run.id, limit=1000))
+    assert {f"task {i} done" for i in range(TASKS)} <= set(messages)
+    assert {f"pair {i} done" for i in range(TASKS // 2)} <= set(messages)
+    doubled = {m: n for m, n in messages.items() if n > 1}
+    assert doubled == {}
+
+
+def assert_two_warnings(stderr: str) -> None:
+    assert stderr.count(WARN_AWAY) == 1, stderr
+    assert stderr.count(WARN_BACK) == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    assert "WARNING" in stderr
+
+
+def test_server_killed_for_30_s_mid_flow(tmp_path, home, api):
+    client = HttpTransport(api.url, retries=0)
+    flow = start_flow(tmp_path, home, api.url)
+    try:
+        wait_until(lambda: task_runs_recorded(client) >= 10, 60, "10 task runs")
+        api.kill()
+        time.sleep(30)
+        api.start()  # the same port, the same SQLite file
+        assert flow.wait(180) == 0, flow.stderr
+    finally:
+        flow.kill()
+    assert f"RESULT {sum(range(TASKS))}" in flow.stdout
+    assert_recorded_once(client)
+    assert_two_warnings(flow.stderr)
+    away = float(re.search(r"is back after (\d+\.\d) s", flow.stderr).group(1))  # says how long
+    assert 30 <= away < 60
+    client.close()
+
+
+def test_60_s_of_502_from_a_proxy_mid_flow(tmp_path, home, api):
+    proxy = FlakyProxy(api.url.removesuffix("/api"))
+    with proxy.serving() as base:
+        client = HttpTransport(api.url, retries=0)
+        flow = start_flow(tmp_path, home, f"{base}/api")
+        try:
+            wait_until(lambda: task_runs_recorded(client) >= 10, 60, "10 task runs")
+            proxy.failing = True
+            time.sleep(60)
+            assert proxy.requests, "the flow talks through the proxy"
+            proxy.failing = False
+            assert flow.wait(180) == 0, flow.stderr
+        finally:
+            flow.kill()
+    assert f"RESULT {sum(range(TASKS))}" in flow.stdout
+    assert_recorded_once(client)
+    assert_two_warnings(flow.stderr)
+    client.close()
+
+
+def test_an_outage_past_the_tolerance_ends_the_run_crashed(tmp_path, home, api):
+    proxy = FlakyProxy(api.url.removesuffix("/api"))
+    with proxy.serving() as base:
+        client = HttpTransport(api.url, retries=0)
+        flow = start_flow(tmp_path, home, f"{base}/api", MINTAKA_API_OUTAGE_TOLERANCE="3")
+        try:
+            wait_until(lambda: task_runs_recorded(client) >= 4, 60, "4 task runs")
+            proxy.failing = True
+            time.sleep(10)  # well past 3 s: the flow gave up, and keeps trying to say so
+            assert the_run(client).state.type is StateType.RUNNING  # nobody could tell the API yet
+            proxy.failing = False
+            code = flow.wait(120)
+        finally:
+            flow.kill()
+    run = the_run(client)
+    assert run.state.type is StateType.CRASHED
+    assert f"The Mintaka API at {base}/api was unreachable for more than 3 s" in run.state.message
+    assert code != 0
+    assert "Traceback" not in flow.stderr, flow.stderr
+    error_lines = [line for line in flow.stderr.splitlines() if line.startswith("mintaka: error:")]
+    assert error_lines == [f"mintaka: error: The Mintaka API at {base}/api was unreachable for more than 3 s"]
+    assert flow.stderr.count(WARN_AWAY) == 1
+    client.close()
+
+
+def test_lost_answers_of_a_proposal_and_a_log_batch_are_recorded_once(tmp_path, home, api):
+    proxy = FlakyProxy(api.url.removesuffix("/api"))
+    with proxy.serving() as base:
+        client = HttpTransport(api.url, retries=0)
+        flow = start_flow(tmp_path, home, f"{base}/api", pause="0.1")
+        try:
+            wait_until(lambda: task_runs_recorded(client) >= 4, 60, "4 task runs")
+            proxy.drop_after_forwarding("/set_state")
+            proxy.drop_after_forwarding("/logs")
+            assert flow.wait(120) == 0, flow.stderr
+        finally:
+            flow.kill()
+    assert sorted(path.rsplit("/", 1)[-1] for _, path, _ in proxy.dropped) == ["logs", "set_state"]
+    # Each lost request was sent again, unchanged (the same idempotency key, the same log ids).
+    for request in proxy.dropped:
+        assert proxy.requests.count(request) == 2
+    assert_recorded_once(client)
+    assert "Traceback" not in flow.stderr, flow.stderr
+    client.close()
+
+
+def test_log_records_the_api_could_not_take_are_delivered_by_the_next_process(tmp_path, home, api):
+    """A flow whose API vanished for good keeps its log lines in the spool on exit; the next
+    Mintaka process using that API delivers them, each once."""
+    proxy = FlakyProxy(api.url.removesuffix("/api"))
+    with proxy.serving() as base:
+        client = HttpTransport(api.url, retries=0)
+        flow = start_flow(tmp_path, home, f"{base}/api", MINTAKA_API_OUTAGE_TOLERANCE="2")
+        try:
+            wait_until(lambda: task_runs_recorded(client) >= 4, 60, "4 task runs")
+            proxy.failing = True
+            assert flow.wait(150) != 0  # gave up: the window, then the crash report's grace
+        finally:
+            flow.kill()
+        assert list((tmp_path / "spool").rglob("*.jsonl")), flow.stderr
+        emitted = set(re.findall(r"task \d+ done", flow.stderr))  # the console shows every line
+        run = the_run(client)
+        before = {log.message for log in client.read_logs(run.id, limit=1000)}
+        assert emitted - before, "some lines never reached the API during the run"
+        proxy.failing = False
+        again = start_flow(tmp_path, home, f"{base}/api", pause="0")  # the next process, same API
+        assert again.wait(120) == 0, again.stderr
+    after = Counter(log.message for log in client.read_logs(run.id, limit=1000))
+    assert emitted <= set(after)
+    assert {m: n for m, n in after.items() if n > 1} == {}
+    assert not [p for p in (tmp_path / "spool").rglob("*") if p.is_file()]
+    client.close()
+
+
+def test_each_log_id_is_stored_once_over_http(api):
+    """The server side of exactly-once: a batch sent twice stores its lines once."""
+    from mintaka.schemas import FlowRunCreate, LogCreate
+
+    client = HttpTransport(api.url, retries=0)
+    run = client.create_flow_run(FlowRunCreate(flow_name="logs-once"))
+    batch = [LogCreate(id=uuid.uuid4(), flow_run_id=run.id, message=f"line {i}") for i in range(3)]
+    client.create_logs(batch)
+    client.create_logs(batch)
+    assert [log.message for log in client.read_logs(run.id)] == ["line 0", "line 1", "line 2"]
+    client.close()
