@@ -15,6 +15,9 @@ from mintaka.states import State, StateType, utcnow
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), NoNul]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), NoNul]
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=300), NoNul]
+# Seconds between a run's heartbeats, as its executor declares them: the server keeps the run's
+# concurrency slots (its lease) and calls it alive for a few intervals after each beat.
+HeartbeatInterval = Annotated[float, Field(gt=0, le=86_400)]
 
 
 class _Input(BaseModel):
@@ -55,6 +58,7 @@ class FlowRunCreate(_Input):
     deployment_name: str | None = Field(None, max_length=401, description="FLOW/DEPLOYMENT")
     work_queue_name: Name | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    heartbeat_interval: HeartbeatInterval | None = Field(None, description="Declared by a run created RUNNING")
 
 
 class TaskInput(BaseModel):
@@ -88,6 +92,7 @@ class _Run(BaseModel):
     created: dt.datetime = Field(default_factory=utcnow)
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
+    heartbeat_interval: float | None = Field(None, description="Seconds between beats its executor declared")
 
     @property
     def state_type(self) -> StateType | None:
@@ -141,6 +146,9 @@ class SetStateRequest(_Input):
     force: bool = Field(False, description="Skip the rules (operators only)")
     labels: dict[str, str] = Field(
         default_factory=dict, description="Merged into the run's labels with the transition (flow runs)"
+    )
+    heartbeat_interval: HeartbeatInterval | None = Field(
+        None, description="A flow run going RUNNING: its executor heartbeats this often (its slots are leased)"
     )
 
 

@@ -274,12 +274,28 @@ def test_slot_taken_between_read_and_write_answers_wait(service, sqlite_store, f
 
 @pytest.mark.parametrize("flow_final", [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED])
 def test_task_cannot_start_in_a_finished_flow(service, flow_run, flow_final):
-    run = task_run(service, flow_run)
     propose(service, flow_run, StateType.RUNNING)
     propose(service, flow_run, flow_final)
+    run = task_run(service, flow_run)  # a late client creates it after the flow run ended
     answer = propose(service, run, StateType.RUNNING)
     assert answer.status is ABORT
     assert history(service, run) == ["Pending"]
+
+
+@pytest.mark.parametrize(
+    ("flow_final", "task_end"),
+    [(StateType.COMPLETED, "Crashed"), (StateType.FAILED, "Crashed"), (StateType.CANCELLED, "Cancelled")],
+)
+def test_a_flow_run_that_ends_ends_its_unfinished_task_runs(service, flow_run, flow_final, task_end):
+    waiting, running, done = (task_run(service, flow_run, key=key) for key in ("waiting", "running", "done"))
+    propose(service, flow_run, StateType.RUNNING)
+    propose(service, running, StateType.RUNNING)
+    propose(service, done, StateType.RUNNING)
+    propose(service, done, StateType.COMPLETED)
+    propose(service, flow_run, flow_final)
+    assert history(service, waiting) == ["Pending", task_end]
+    assert history(service, running) == ["Pending", "Running", task_end]
+    assert history(service, done) == ["Pending", "Running", "Completed"]
 
 
 def test_terminal_states_are_final(service, flow_run):

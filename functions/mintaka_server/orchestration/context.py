@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -10,6 +11,15 @@ from mintaka.schemas import EmpiricalPolicy, SetStateStatus
 from mintaka.states import State, StateType
 
 RunKind = Literal["flow_run", "task_run"]
+
+# A run is alive while its executor heartbeats; it is declared lost (its lease expires) after
+# this many of its declared intervals without one.
+LEASE_INTERVALS = 3
+
+
+def lease_expiry(now: dt.datetime, interval: float) -> dt.datetime:
+    """When the lease of a run that beat at `now`, every `interval` seconds, runs out."""
+    return now + dt.timedelta(seconds=LEASE_INTERVALS * interval)
 
 
 def work_queue_slot(name: str) -> str:
@@ -29,6 +39,7 @@ class RunSnapshot:
     held_slots: tuple[str, ...] = ()
     start_time: dt.datetime | None = None
     work_queue_name: str | None = None
+    heartbeat_interval: float | None = None  # stored on the run: it holds a lease
 
     @property
     def queue_slot(self) -> str | None:
@@ -41,9 +52,30 @@ class RunSnapshot:
 
 
 @dataclass(frozen=True)
+class SlotHolder:
+    """A run holding a slot, and the run whose heartbeat keeps it (`lessee`: the task run's flow
+    run, or the run itself) with that lease's expiry (None: no lease, it never expires)."""
+
+    holder: uuid.UUID
+    lessee: uuid.UUID
+    expires: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
 class SlotUsage:
     limit: int
     active: int
+    holders: tuple[SlotHolder, ...] = ()  # read only when the limit is full
+
+
+@dataclass(frozen=True)
+class SlotReclaim:
+    """Slots of silent holders taken back in the acquiring write: the store re-checks that each
+    lessee's lease is still expired at `now` and that the limit is still `limit`."""
+
+    tag: str
+    limit: int
+    holders: tuple[SlotHolder, ...]
 
 
 @dataclass(frozen=True)
@@ -57,6 +89,7 @@ class TransitionContext:
     cached_state: State | None = None
     concurrency: dict[str, SlotUsage] = field(default_factory=dict)
     jitter: float = 0.0  # uniform in [0, 1); the service draws it so rules stay deterministic
+    heartbeat_interval: float | None = None  # declared with the proposal (flow runs)
 
 
 @dataclass
@@ -82,6 +115,10 @@ class Decision:
     run_count: int | None = None
     start_time: dt.datetime | None = None
     end_time: dt.datetime | None = None
+    reclaim: tuple[SlotReclaim, ...] = ()
+    lease_expires: dt.datetime | None = None  # grant or renew the run's lease
+    heartbeat_interval: float | None = None  # stored on the run with the lease
+    end_lease: bool = False
 
     @property
     def is_accept(self) -> bool:

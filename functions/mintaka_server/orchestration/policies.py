@@ -36,6 +36,8 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.RetryFailedRuns,
     r.RequeueLostRuns,
     r.RenameRetryingRuns,
+    r.LeaseRunningRuns,
+    r.EndLeases,
     r.UpdateRunBookkeeping,
 )
 
@@ -60,7 +62,7 @@ def evaluate(ctx: TransitionContext, policy: tuple[type[r.Rule], ...] | None = N
 def force(ctx: TransitionContext) -> Decision:
     """Accept the proposal without rules (operator override), keeping slot bookkeeping sound."""
     decision = Decision(status=SetStateStatus.ACCEPT, state=ctx.proposed)
-    for rule in (r.ReleaseConcurrencySlots, r.UpdateRunBookkeeping):
+    for rule in (r.ReleaseConcurrencySlots, r.LeaseRunningRuns, r.EndLeases, r.UpdateRunBookkeeping):
         if rule.governs(ctx.run.state_type, decision.state.type):
             rule.apply(ctx, decision)
     return decision

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from mintaka.schemas import SetStateStatus
 from mintaka.states import TERMINAL_STATE_TYPES, State, StateType
 
-from .context import CacheInsert, Decision, TransitionContext
+from .context import CacheInsert, Decision, SlotReclaim, SlotUsage, TransitionContext, lease_expiry
 
 ALL = frozenset([*StateType, None])
 ACTIVE = frozenset(t for t in StateType if t not in TERMINAL_STATE_TYPES) | {None}
@@ -205,9 +205,22 @@ class RetrieveCachedResult(Rule):
         )
 
 
+def _free_slot(ctx: TransitionContext, tag: str, usage: SlotUsage) -> tuple[bool, SlotReclaim | None]:
+    """Whether the limit has room for one more, and the silent holders to take it back from.
+    A holder whose lessee's lease has expired (its process was killed, its machine lost) gives its
+    slot back here, so a full limit never waits on the dead, even where no reaper runs."""
+    if usage.active < usage.limit:
+        return True, None
+    silent = tuple(h for h in usage.holders if h.expires is not None and h.expires <= ctx.now)
+    if silent and usage.active - len(silent) < usage.limit:
+        return True, SlotReclaim(tag, usage.limit, silent)
+    return False, None
+
+
 class SecureTaskConcurrencySlots(Rule):
-    """Tag concurrency limits: a task starts only if every limited tag has a free slot.
-    The store re-checks the counters in the same atomic write, so a race cannot overfill."""
+    """Tag concurrency limits: a task starts only if every limited tag has a free slot (or one a
+    silent holder's expired lease frees). The store re-checks the counters (and that those leases
+    are still expired) in the same atomic write, so a race cannot overfill."""
 
     FROM_STATES = ACTIVE - {StateType.RUNNING}
     TO_STATES = frozenset({StateType.RUNNING})
@@ -217,12 +230,14 @@ class SecureTaskConcurrencySlots(Rule):
         if ctx.run.kind != "task_run" or decision.state.type is not StateType.RUNNING:
             return
         limited = [tag for tag in dict.fromkeys(ctx.run.tags) if tag in ctx.concurrency]
+        reclaim = []
         for tag in limited:
             usage = ctx.concurrency[tag]
             if usage.limit == 0:
                 decision.refuse(SetStateStatus.ABORT, ctx.run.state, f"Concurrency limit for tag {tag!r} is 0")
                 return
-            if usage.active >= usage.limit:
+            free, silent = _free_slot(ctx, tag, usage)
+            if not free:
                 decision.refuse(
                     SetStateStatus.WAIT,
                     ctx.run.state,
@@ -230,7 +245,10 @@ class SecureTaskConcurrencySlots(Rule):
                     SLOT_WAIT_SECONDS,
                 )
                 return
+            if silent:
+                reclaim.append(silent)
         decision.acquire_slots = tuple(limited)
+        decision.reclaim = tuple(reclaim)
 
 
 class SecureWorkQueueSlots(Rule):
@@ -246,7 +264,8 @@ class SecureWorkQueueSlots(Rule):
         if ctx.run.kind != "flow_run" or slot is None or slot not in ctx.concurrency:
             return
         usage = ctx.concurrency[slot]
-        if usage.active >= usage.limit:
+        free, silent = _free_slot(ctx, slot, usage)
+        if not free:
             decision.refuse(
                 SetStateStatus.WAIT,
                 ctx.run.state,
@@ -255,6 +274,7 @@ class SecureWorkQueueSlots(Rule):
             )
             return
         decision.acquire_slots = (slot,)
+        decision.reclaim = (silent,) if silent else ()
 
 
 class ReleaseConcurrencySlots(Rule):
@@ -266,6 +286,35 @@ class ReleaseConcurrencySlots(Rule):
     def apply(ctx, decision):
         if decision.state.type is not StateType.RUNNING and ctx.run.held_slots:
             decision.release_slots = ctx.run.held_slots
+
+
+class LeaseRunningRuns(Rule):
+    """A flow run whose executor declares a heartbeat interval holds a lease while it runs: the
+    lease starts with the RUNNING state (so a process killed before its first beat is still
+    found), each heartbeat renews it, and once the run has been silent for `LEASE_INTERVALS`
+    intervals its slots are anyone's and the reaper ends it. The interval is the one declared with
+    this proposal, else the one the run declared before (a retry, a resume)."""
+
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        interval = ctx.heartbeat_interval or ctx.run.heartbeat_interval
+        if ctx.run.kind == "flow_run" and interval:
+            decision.lease_expires = lease_expiry(ctx.now, interval)
+            decision.heartbeat_interval = interval
+
+
+class EndLeases(Rule):
+    """A run that ends, or goes back to waiting (a retry, a requeue), no longer has an executor to
+    hear from: its lease ends with it. Only runs that held one are touched."""
+
+    TO_STATES = TERMINAL | {StateType.SCHEDULED}
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.run.heartbeat_interval is not None and decision.state.type in EndLeases.TO_STATES:
+            decision.end_lease = True
 
 
 class RetryFailedRuns(Rule):

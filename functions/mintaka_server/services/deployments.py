@@ -29,8 +29,6 @@ from mintaka.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunFilter,
-    HeartbeatCreate,
-    HeartbeatResult,
     SetStateRequest,
     SetStateStatus,
 )
@@ -269,11 +267,6 @@ class DeploymentService:
             every = interval or run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
             self.store.renew_leases([run_id], lease_expiry(self.clock(), every), create=True)
         return run
-
-    def heartbeat(self, body: HeartbeatCreate) -> HeartbeatResult:
-        """One beat for all the runs a process executes (one write per run, none per task)."""
-        expires = lease_expiry(self.clock(), body.interval)
-        return HeartbeatResult(renewed=self.store.renew_leases(body.flow_run_ids, expires))
 
     # -- work queues
     def create_work_queue(self, body: WorkQueueCreate) -> WorkQueue:

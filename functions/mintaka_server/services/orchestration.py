@@ -48,13 +48,17 @@ from mintaka_server.orchestration import (
     evaluate,
     force,
 )
-from mintaka_server.orchestration.context import RunKind, work_queue_slot
+from mintaka_server.orchestration.context import LEASE_INTERVALS, RunKind, SlotHolder, lease_expiry, work_queue_slot
 from mintaka_server.orchestration.rules import REQUEUED, SLOT_WAIT_SECONDS
 from mintaka_server.services.api_keys import ApiKeyService
 from mintaka_server.services.retry_policies import RetryPolicyService
 from mintaka_server.storage import FlowRunClosed, SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
 Run = TypeVar("Run", FlowRun, TaskRun)
+
+# The interval of a run whose executor beats without declaring one (an older SDK): 3 of them are
+# the 90 s after which such runs were always reaped.
+DEFAULT_HEARTBEAT_INTERVAL = 30.0
 
 # Server settings: small JSON documents in the store, by name.
 RESULT_STORAGE_SETTING = "result_storage"
@@ -63,6 +67,9 @@ _ENDINGS_RETRIED = frozenset({StateType.FAILED, StateType.CRASHED})  # the retry
 
 # A transition that keeps losing races is answered with the run's state as it then stands.
 MAX_CONFLICT_RETRIES = 8
+# Silent holders one write may take slots back from (each is two items of a DynamoDB transaction).
+MAX_RECLAIMED_PER_WRITE = 20
+_LIVE = frozenset({StateType.RUNNING, StateType.CANCELLING})  # states an executor is behind
 
 
 class OrchestrationService:
@@ -112,11 +119,15 @@ class OrchestrationService:
             work_queue_name=body.work_queue_name,
             labels=body.labels,
             expected_start_time=state.state_details.scheduled_time or state.timestamp,
+            heartbeat_interval=body.heartbeat_interval if state.type is StateType.RUNNING else None,
             **_initial_bookkeeping(state),
         )
         if state.type is StateType.RUNNING:  # started at creation: history reads Pending, Running
             pending = State(type=StateType.PENDING, timestamp=state.timestamp, state_details={"flow_run_id": run_id})
-            stored = self.store.create_flow_run(run.model_copy(update={"state_version": 1}), history_before=[pending])
+            lease = lease_expiry(state.timestamp, body.heartbeat_interval) if body.heartbeat_interval else None
+            stored = self.store.create_flow_run(
+                run.model_copy(update={"state_version": 1}), history_before=[pending], lease_expires=lease
+            )
         else:
             stored = self.store.create_flow_run(run)
         return stored, stored.id == run_id
@@ -180,7 +191,8 @@ class OrchestrationService:
         pending = State(type=StateType.PENDING, timestamp=proposed.timestamp, state_details=ids)
         blank = run.model_copy(update={"state": pending, "run_count": 0, "start_time": None, "end_time": None})
         decision = evaluate(self._context("task_run", blank, proposed, read_flow_run=False))
-        if not (decision.is_accept and decision.commit):
+        if not (decision.is_accept and decision.commit) or decision.reclaim:
+            # Slots to take back from silent holders: the proposal that follows does it.
             return self.store.create_task_run(blank)
         started = blank.model_copy(
             update={
@@ -296,7 +308,12 @@ class OrchestrationService:
         return self.read_task_run(run_id)
 
     def _context(
-        self, kind: RunKind, run: FlowRun | TaskRun, proposed: State, read_flow_run: bool = True
+        self,
+        kind: RunKind,
+        run: FlowRun | TaskRun,
+        proposed: State,
+        read_flow_run: bool = True,
+        heartbeat_interval: float | None = None,
     ) -> TransitionContext:
         """Prefetch exactly the facts the rules may need for this proposal (`read_flow_run`
         False: the store checks the flow run's state in the write instead)."""
@@ -309,9 +326,9 @@ class OrchestrationService:
             if proposed.state_details.cache_key:
                 cached = self.store.read_cache(proposed.state_details.cache_key, proposed.timestamp)
             if run.tags:
-                concurrency = self._slot_usage(run.tags)
+                concurrency = self._slot_usage(run.tags, lessee=run.flow_run_id)
         if kind == "flow_run" and proposed.type is StateType.RUNNING and run.work_queue_name:
-            concurrency = self._slot_usage([work_queue_slot(run.work_queue_name)])
+            concurrency = self._slot_usage([work_queue_slot(run.work_queue_name)], lessee=run.id)
         policy = run.empirical_policy
         if run.state is not None and run.state.type is StateType.RUNNING and proposed.type in _ENDINGS_RETRIED:
             policy = self.retry_policies.effective(run)  # one set on the server wins over the code's
@@ -324,6 +341,7 @@ class OrchestrationService:
             held_slots=tuple(run.held_slots),
             start_time=run.start_time,
             work_queue_name=getattr(run, "work_queue_name", None),
+            heartbeat_interval=run.heartbeat_interval,
         )
         return TransitionContext(
             run=snapshot,
@@ -333,24 +351,38 @@ class OrchestrationService:
             cached_state=cached,
             concurrency=concurrency,
             jitter=self.rng.random(),
+            heartbeat_interval=heartbeat_interval if kind == "flow_run" else None,
         )
 
-    def _slot_usage(self, keys) -> dict[str, SlotUsage]:
-        return {
-            key: SlotUsage(limit.limit, limit.active_slots)
-            for key, limit in self.store.read_concurrency_limits(keys).items()
-        }
+    def _slot_usage(self, keys, lessee: uuid.UUID | None = None) -> dict[str, SlotUsage]:
+        """Each limit's usage; a full one also with its leased holders (the rules decide which
+        are silent), except those of `lessee`, the proposing run's own."""
+        usage = {}
+        for key, limit in self.store.read_concurrency_limits(keys).items():
+            holders: tuple[SlotHolder, ...] = ()
+            if 0 < limit.limit <= limit.active_slots:
+                holders = self._leased_holders(key, lessee)
+            usage[key] = SlotUsage(limit.limit, limit.active_slots, holders)
+        return usage
+
+    def _leased_holders(self, key: str, lessee: uuid.UUID | None) -> tuple[SlotHolder, ...]:
+        """Only read when a limit is full: a free slot costs no read of its holders."""
+        holders = [h for h in self.store.read_slot_holders(key) if h.lessee != lessee]
+        leases = self.store.read_leases(list({h.lessee for h in holders}))
+        leased = [SlotHolder(h.holder, h.lessee, leases[h.lessee]) for h in holders if h.lessee in leases]
+        leased.sort(key=lambda h: h.expires)
+        return tuple(leased[:MAX_RECLAIMED_PER_WRITE])
 
     def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
         for _ in range(MAX_CONFLICT_RETRIES):
             run = self._read_run(kind, run_id)
             proposed = _stamped(body.state, kind, run, self.clock())
-            ctx = self._context(kind, run, proposed)
+            ctx = self._context(kind, run, proposed, heartbeat_interval=body.heartbeat_interval)
             decision = force(ctx) if body.force else evaluate(ctx)
             if not (decision.is_accept and decision.commit):
                 return _answer(decision)
             try:
-                self.store.commit_transition(_write_for(kind, run, decision, body.labels))
+                self.store.commit_transition(_write_for(kind, run, decision, body.labels, ctx.now))
             except VersionConflict:
                 continue
             except SlotsUnavailable as exc:
@@ -361,6 +393,7 @@ class OrchestrationService:
                 )
             if kind == "flow_run" and _is_requeue(decision.state) and self.on_requeued is not None:
                 self._requeue(run.model_copy(update={"state": decision.state}))
+            self._after_commit(kind, run, decision)
             return _answer(decision)
         run = self._read_run(kind, run_id)
         return OrchestrationResult(
@@ -368,6 +401,48 @@ class OrchestrationService:
             state=run.state,
             details=OrchestrationDetails(reason="The run kept changing; here is its current state"),
         )
+
+    def _after_commit(self, kind: RunKind, run: FlowRun | TaskRun, decision: Decision) -> None:
+        """What follows a transition, each step its own transition: the runs whose slots it took
+        back end CRASHED (no executor is behind them), and a flow run's attempt that ended takes
+        its unfinished task runs with it. A failure here is logged: the transition stands."""
+        try:
+            for lessee in dict.fromkeys(h.lessee for reclaim in decision.reclaim for h in reclaim.holders):
+                self.end_silent_run(lessee, "found by a run waiting for its concurrency slots")
+            if kind == "flow_run" and (decision.state.is_final() or _is_requeue(decision.state)):
+                self._end_task_runs(run.id, decision.state)
+        except MintakaError:
+            logger.exception("Cleaning up after a transition of %s %s failed", kind, run.id)
+
+    def end_silent_run(self, run_id: uuid.UUID, found_by: str) -> bool:
+        """End a flow run whose lease has expired CRASHED (or requeued, or CANCELLED if it was
+        being cancelled: the rules decide). True if this call ended it."""
+        run = self.store.read_flow_run(run_id)
+        if run is None or run.state_type not in _LIVE:
+            return False
+        expires = self.store.read_leases([run_id]).get(run_id)
+        now = self.clock()
+        if expires is None or expires > now:  # it beat meanwhile: alive after all
+            return False
+        interval = run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
+        silent = (now - expires).total_seconds() + LEASE_INTERVALS * interval
+        message = f"No heartbeat for {silent:.0f} s ({found_by}): the run's executor was lost"
+        crashed = SetStateRequest(state=State(type=StateType.CRASHED, message=message))
+        answer = self._set_state("flow_run", run_id, crashed)
+        return answer.status is SetStateStatus.ACCEPT
+
+    def _end_task_runs(self, flow_run_id: uuid.UUID, ended: State) -> None:
+        """Task runs still unfinished when their flow run's attempt ended (its process died, it
+        was cancelled, requeued or forced) end too, and give back their slots: CANCELLED with a
+        cancelled flow run, else CRASHED (as Prefect's engine marks them)."""
+        for task_run in self.store.list_task_runs(flow_run_id):
+            if task_run.state is None or task_run.state.is_final():
+                continue
+            if ended.type is StateType.CANCELLED:
+                state = State(type=StateType.CANCELLED, message="Its flow run was cancelled")
+            else:
+                state = State(type=StateType.CRASHED, message=f"Its flow run ended ({ended.name}) before it finished")
+            self._set_state("task_run", task_run.id, SetStateRequest(state=state))
 
     def _requeue(self, run: FlowRun) -> None:
         try:
@@ -398,9 +473,14 @@ def _initial_bookkeeping(state: State) -> dict:
 
 
 def _write_for(
-    kind: RunKind, run: FlowRun | TaskRun, decision: Decision, labels: dict[str, str] | None = None
+    kind: RunKind, run: FlowRun | TaskRun, decision: Decision, labels: dict[str, str] | None = None, now=None
 ) -> TransitionWrite:
     return TransitionWrite(
+        reclaim=decision.reclaim,
+        now=now,
+        lease_expires=decision.lease_expires,
+        heartbeat_interval=decision.heartbeat_interval,
+        end_lease=decision.end_lease,
         labels=labels or {},
         kind=kind,
         run=run,

@@ -27,7 +27,7 @@ from mintaka.schemas import (
 )
 from mintaka.states import State, StateType
 from mintaka_server.orchestration import CacheInsert
-from mintaka_server.orchestration.context import RunKind
+from mintaka_server.orchestration.context import RunKind, SlotHolder, SlotReclaim
 
 
 class VersionConflict(Conflict):
@@ -46,6 +46,12 @@ class FlowRunClosed(Conflict):
         super().__init__(f"Flow run {flow_run_id} is {now}; its tasks may not start")
         self.flow_run_id = flow_run_id
         self.state_type = state_type
+
+
+def lessee_of(run: FlowRun | TaskRun) -> uuid.UUID:
+    """The run whose lease keeps `run`'s slots: a task run's flow run (whose process heartbeats
+    for all of its task runs), else the run itself."""
+    return getattr(run, "flow_run_id", None) or run.id
 
 
 def flow_run_not_found(flow_run_id: uuid.UUID) -> ObjectNotFound:
@@ -72,6 +78,13 @@ class TransitionWrite:
     cache_insert: CacheInsert | None = None
     expected_version: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # Slots of silent holders given back in this write (each checked: its lessee's lease has
+    # still expired at `now`, the limit is unchanged); then `acquire_slots` are taken.
+    reclaim: Sequence[SlotReclaim] = ()
+    now: dt.datetime | None = None
+    lease_expires: dt.datetime | None = None  # grant the run a lease until then
+    heartbeat_interval: float | None = None
+    end_lease: bool = False
 
     def __post_init__(self) -> None:
         if self.expected_version is None:
@@ -97,6 +110,8 @@ class TransitionWrite:
             updates["expected_start_time"] = due
         if self.labels and hasattr(self.run, "labels"):
             updates["labels"] = {**self.run.labels, **self.labels}
+        if self.heartbeat_interval is not None:
+            updates["heartbeat_interval"] = self.heartbeat_interval
         return self.run.model_copy(update=updates)
 
 
@@ -119,9 +134,12 @@ class Store(ABC):
 
     # -- runs
     @abstractmethod
-    def create_flow_run(self, run: FlowRun, history_before: Sequence[State] = ()) -> FlowRun:
-        """Insert the run with its state (history: `history_before`, then the state). A run
-        whose idempotency key is already taken is not inserted: the existing run is returned."""
+    def create_flow_run(
+        self, run: FlowRun, history_before: Sequence[State] = (), *, lease_expires: dt.datetime | None = None
+    ) -> FlowRun:
+        """Insert the run with its state (history: `history_before`, then the state), and its
+        lease until `lease_expires` if given. A run whose idempotency key is already taken is not
+        inserted: the existing run is returned."""
 
     @abstractmethod
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None: ...
@@ -147,9 +165,9 @@ class Store(ABC):
         require_open_flow_run: bool = False,
     ) -> TaskRun:
         """Insert the task run with its state (history: `history_before`, then the state) and
-        take a slot of each tag in `acquire_slots` (`SlotsUnavailable` if one is full: nothing is
-        written). Idempotent on (flow_run_id, task_key, dynamic_key): an existing run is
-        returned as it is, and no slot is taken.
+        take a slot of each tag in `acquire_slots`, held by the run under its `lessee_of` lease
+        (`SlotsUnavailable` if one is full: nothing is written). Idempotent on (flow_run_id,
+        task_key, dynamic_key): an existing run is returned as it is, and no slot is taken.
 
         The run's flow run (if it has one) is checked in the same atomic write, never read first:
         missing → `ObjectNotFound` (`flow_run_not_found`); with `require_open_flow_run`, finished
@@ -169,8 +187,27 @@ class Store(ABC):
 
     @abstractmethod
     def commit_transition(self, write: TransitionWrite) -> None:
-        """Write the new state, its history entries, run bookkeeping, slot counters and cache
-        entry atomically. Raises `VersionConflict` or `SlotsUnavailable`; then nothing is written."""
+        """Write the new state, its history entries, run bookkeeping, slot counters and holders
+        (reclaimed ones first), the run's lease and the cache entry atomically. Raises
+        `VersionConflict` or `SlotsUnavailable` (also when a reclaimed holder's lease was renewed
+        or its slot given back meanwhile); then nothing is written. Releasing a slot the run no
+        longer holds (it was reclaimed) is a no-op."""
+
+    # -- leases: a heartbeating run's hold on its slots, and the reaper's sign of life
+    @abstractmethod
+    def renew_leases(
+        self, run_ids: Sequence[uuid.UUID], expires: dt.datetime, *, create: bool = False
+    ) -> list[uuid.UUID]:
+        """Extend the leases of these runs to `expires` (never shorten one); the ids that had a
+        lease. A run without one (not started, finished) is left without, unless `create`."""
+
+    @abstractmethod
+    def read_leases(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dt.datetime]:
+        """The lease expiry of each of these runs that has one."""
+
+    @abstractmethod
+    def read_slot_holders(self, tag: str) -> list[SlotHolder]:
+        """The runs holding a slot of `tag` and their lessees (`expires` not filled in)."""
 
     # -- cache
     @abstractmethod

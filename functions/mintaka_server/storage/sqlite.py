@@ -32,8 +32,9 @@ from mintaka.schemas import (
 from mintaka.states import State, StateType, utcnow
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
+from ._sqlite_leases import SQLiteLeases, create_lease_tables
 from ._sqlite_records import SQLiteRecords, _ts
-from .port import FlowRunClosed, SlotsUnavailable, Store, TransitionWrite, VersionConflict, flow_run_not_found
+from .port import FlowRunClosed, Store, TransitionWrite, VersionConflict, flow_run_not_found, lessee_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS flows (
@@ -70,7 +71,8 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 
 BUSY_TIMEOUT_MS = 60_000
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+MIGRATES_FROM = frozenset({2})  # older schemas this one upgrades in place when it opens them
 
 
 def _doc(model: Any) -> str:
@@ -93,7 +95,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
         raise InvalidRequest("cursor: not a cursor this API returned") from exc
 
 
-class SQLiteStore(SQLiteRecords, Store):
+class SQLiteStore(SQLiteRecords, SQLiteLeases, Store):
     """Store on one SQLite file (WAL). Safe across threads and processes."""
 
     def __init__(self, path: str | Path):
@@ -115,7 +117,7 @@ class SQLiteStore(SQLiteRecords, Store):
         with self._write() as conn:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             has_tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
-            if has_tables and version != SCHEMA_VERSION:
+            if has_tables and version != SCHEMA_VERSION and version not in MIGRATES_FROM:
                 from mintaka.exceptions import MintakaError
 
                 raise MintakaError(
@@ -125,6 +127,7 @@ class SQLiteStore(SQLiteRecords, Store):
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            create_lease_tables(conn, version if has_tables else None)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- plumbing
@@ -165,7 +168,9 @@ class SQLiteStore(SQLiteRecords, Store):
         return [Flow(id=i, name=n, created=c) for i, n, c in rows]
 
     # -- flow runs
-    def create_flow_run(self, run: FlowRun, history_before: Sequence[State] = ()) -> FlowRun:
+    def create_flow_run(
+        self, run: FlowRun, history_before: Sequence[State] = (), *, lease_expires: dt.datetime | None = None
+    ) -> FlowRun:
         run_id, created = str(run.id), _ts(run.created)
         with self._write() as conn:
             if run.idempotency_key:
@@ -196,6 +201,8 @@ class SQLiteStore(SQLiteRecords, Store):
             )
             if run.state:
                 self._append_states(conn, run_id, [*history_before, run.state])
+            if lease_expires is not None:
+                self._grant_lease(conn, run.id, lease_expires)
         return run
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None:
@@ -283,7 +290,7 @@ class SQLiteStore(SQLiteRecords, Store):
                 return TaskRun.model_validate_json(existing[0])
             if run.flow_run_id is not None:  # in this transaction: raising rolls the insert back
                 self._check_flow_run(conn, run.flow_run_id, require_open_flow_run)
-            self._take_slots(conn, acquire_slots)
+            self._take_slots(conn, acquire_slots, run.id, lessee_of(run))
             if run.state:
                 self._append_states(conn, str(run.id), [*history_before, run.state])
         return run
@@ -309,15 +316,6 @@ class SQLiteStore(SQLiteRecords, Store):
 
     # -- states
     @staticmethod
-    def _take_slots(conn: sqlite3.Connection, tags: Sequence[str]) -> None:
-        for tag in tags:
-            taken = conn.execute(
-                "UPDATE concurrency_limits SET active = active + 1 WHERE tag = ? AND active < lim", (tag,)
-            ).rowcount
-            if not taken:
-                raise SlotsUnavailable(f"No free concurrency slot for tag {tag!r}")
-
-    @staticmethod
     def _append_states(conn: sqlite3.Connection, run_id: str, states: list[State]) -> None:
         # seq is the table's rowid: increasing across the whole file, so history sorts by it.
         conn.executemany("INSERT INTO states (run_id, doc) VALUES (?, ?)", [(run_id, _doc(s)) for s in states])
@@ -330,9 +328,14 @@ class SQLiteStore(SQLiteRecords, Store):
         run_id = str(write.run_id)
         run = write.updated_run()
         with self._write() as conn:
-            self._take_slots(conn, write.acquire_slots)
-            for tag in write.release_slots:
-                conn.execute("UPDATE concurrency_limits SET active = MAX(active - 1, 0) WHERE tag = ?", (tag,))
+            if write.reclaim:
+                self._reclaim_slots(conn, write.reclaim, write.now)
+            self._take_slots(conn, write.acquire_slots, write.run_id, lessee_of(write.run))
+            self._release_slots(conn, write.release_slots, write.run_id)
+            if write.lease_expires is not None:
+                self._grant_lease(conn, write.run_id, write.lease_expires)
+            elif write.end_lease:
+                self._end_lease(conn, write.run_id)
             if write.kind == "flow_run":
                 due = write.state.state_details.scheduled_time if write.state.type is StateType.SCHEDULED else None
                 updated = conn.execute(
@@ -407,6 +410,7 @@ class SQLiteStore(SQLiteRecords, Store):
 
     def delete_concurrency_limit(self, tag: str) -> bool:
         with self._write() as conn:
+            conn.execute("DELETE FROM slot_holders WHERE tag = ?", (tag,))
             return conn.execute("DELETE FROM concurrency_limits WHERE tag = ?", (tag,)).rowcount > 0
 
     # -- logs

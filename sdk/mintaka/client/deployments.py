@@ -60,6 +60,7 @@ class DeploymentClient(ABC):
         """One run per deployment whose trigger matches (idempotent per event id)."""
 
     @abstractmethod
-    def heartbeat_flow_run(self, run_id: uuid.UUID) -> FlowRun:
-        """Record that the run's executor is alive; the answer carries the run's current state
+    def heartbeat_flow_run(self, run_id: uuid.UUID, interval: float | None = None) -> FlowRun:
+        """Record that the run's executor is alive and beats every `interval` seconds (default:
+        what the run declared): its lease is renewed. The answer carries the run's current state
         (a CANCELLING state tells the executor to stop)."""

@@ -108,6 +108,7 @@ class HttpDeploymentMixin(DeploymentClient):
         # Runs are keyed by the event's id: a repeated delivery makes no second run.
         return EventResult.model_validate_json(self._request("POST", "events", body=body, idempotent=True).content)
 
-    def heartbeat_flow_run(self, run_id: uuid.UUID) -> FlowRun:
-        response = self._request("POST", f"flow_runs/{run_id}/heartbeat", idempotent=True)
+    def heartbeat_flow_run(self, run_id: uuid.UUID, interval: float | None = None) -> FlowRun:
+        params = {"interval": interval} if interval is not None else None
+        response = self._request("POST", f"flow_runs/{run_id}/heartbeat", params=params, idempotent=True)
         return FlowRun.model_validate_json(response.content)

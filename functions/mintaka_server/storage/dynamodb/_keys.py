@@ -17,6 +17,8 @@ RUN = "RUN"  # sort key of a flow-run or task-run item
 IDENTITY = "IDENTITY"  # sort key of a uniqueness item (idempotency key, task identity)
 # Sort keys of the items that are alone in their partition.
 FLOW, LIMIT, CACHE, API_KEY, SETTING = "FLOW", "LIMIT", "CACHE", "APIKEY", "SETTING"
+LEASE = "LEASE"  # sort key of a run's lease item (alone in its partition)
+HOLDER_PREFIX = "HOLDER#"  # sort keys of a limit's slot holders, beside its counter
 STATE_PREFIX = "STATE#"  # sort keys of state-history items, under the run's partition
 
 ALL_RUNS = "RUNS"  # gsi1: every flow run, newest first (a hot partition: see README)
@@ -31,6 +33,11 @@ def ts(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str) -> dt.datetime:
+    """The time `ts` wrote."""
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
 
 
 _seq_lock = threading.Lock()
@@ -107,6 +114,15 @@ def due_sk(expected_start: dt.datetime, run_id: uuid.UUID | str) -> str:
 
 def limit(tag: str) -> str:
     return f"LIMIT#{tag}"
+
+
+def holder(run_id: uuid.UUID | str) -> str:
+    """Sort key of the item saying `run_id` holds a slot (under the limit's partition)."""
+    return f"{HOLDER_PREFIX}{run_id}"
+
+
+def lease(run_id: uuid.UUID | str) -> str:
+    return f"LEASE#{run_id}"
 
 
 def cache(key: str) -> str:

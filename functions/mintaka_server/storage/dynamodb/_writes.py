@@ -14,9 +14,10 @@ from pynamodb.models import Model
 
 from mintaka.schemas import FlowRun, TaskRun
 from mintaka.states import State, StateType
+from mintaka_server.orchestration.context import SlotReclaim
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
-from ..port import TransitionWrite
+from ..port import TransitionWrite, lessee_of
 from . import _keys as keys
 from ._errors import FLOW_RUN, IDENTITY, VERSION, Role
 from ._models import dump
@@ -44,23 +45,56 @@ def _put_due(tx: Transaction, run: FlowRun, sk: str) -> None:
     tx.put(keys.DUE, sk, doc=dump(run), work_queue=run.work_queue_name, ref=str(run.id))
 
 
-def _slot_changes(tx: Transaction, acquire: Sequence[str], release: Sequence[str]) -> None:
+def _slot_changes(
+    tx: Transaction,
+    acquire: Sequence[str],
+    release: Sequence[str],
+    run: FlowRun | TaskRun,
+    reclaim: Sequence[SlotReclaim] = (),
+    now: dt.datetime | None = None,
+) -> None:
+    """Slots: each is the limit's counter plus a holder item naming the run and its lessee."""
     model = tx.model
     acquire, release = list(dict.fromkeys(acquire)), list(dict.fromkeys(release))
+    reclaimed = {item.tag: item for item in reclaim if item.tag in acquire and item.tag not in release}
+    _reclaim_holders(tx, reclaimed.values(), now)
     for tag in acquire:
         pk = keys.limit(tag)
         if tag in release:  # taken and given back at once: only the room is checked
             tx.check(pk, keys.LIMIT, model.active < model.lim, role=Role("acquire", tag))
-        else:
-            tx.update(pk, keys.LIMIT, [model.active.add(1)], model.active < model.lim, role=Role("acquire", tag))
+            continue
+        room = model.active < model.lim
+        taken_back = 0
+        if tag in reclaimed:  # the silent holders' units leave the counter as this one joins it
+            taken_back = len(reclaimed[tag].holders)
+            room = (model.lim == reclaimed[tag].limit) & (model.active < reclaimed[tag].limit + taken_back)
+        tx.update(pk, keys.LIMIT, [model.active.add(1 - taken_back)], room, role=Role("acquire", tag))
+        tx.put(pk, keys.holder(run.id), role=Role("acquire", tag), ref=str(lessee_of(run)))
     for tag in release:
         if tag not in acquire:
-            # Fails on a zero counter or a deleted limit (ADD would create it): the caller
-            # then commits again without this item, since releasing it is a no-op.
-            tx.update(keys.limit(tag), keys.LIMIT, [model.active.add(-1)], model.active > 0, role=Role("release", tag))
+            # Fails on a zero counter, a deleted limit (ADD would create it) or a slot reclaimed
+            # from this run: the caller then commits again without it, since releasing it is a no-op.
+            pk = keys.limit(tag)
+            tx.update(pk, keys.LIMIT, [model.active.add(-1)], model.active > 0, role=Role("release", tag))
+            tx.delete(pk, keys.holder(run.id), condition=model.pk.exists(), role=Role("release", tag))
 
 
-def create_flow_run(model: type[Model], run: FlowRun, history_before: Sequence[State]) -> Transaction:
+def _reclaim_holders(tx: Transaction, reclaims, now: dt.datetime | None) -> None:
+    """Delete the silent holders' items, each still naming its lessee, and check that every
+    lessee's lease is still expired: a beat in between fails the write (nothing is taken)."""
+    model, checked = tx.model, set()
+    for reclaim in reclaims:
+        role = Role("acquire", reclaim.tag)
+        for held in reclaim.holders:
+            tx.delete(keys.limit(reclaim.tag), keys.holder(held.holder), model.ref == str(held.lessee), role=role)
+            if held.lessee not in checked:
+                checked.add(held.lessee)
+                tx.check(keys.lease(held.lessee), keys.LEASE, model.expiration <= keys.ts(now), role=role)
+
+
+def create_flow_run(
+    model: type[Model], run: FlowRun, history_before: Sequence[State], lease_expires: dt.datetime | None = None
+) -> Transaction:
     tx = Transaction(model, "create flow run")
     pk, sort = keys.flow_run(run.id), keys.run_sort(run.created, run.id)
     state = run.state.type.value if run.state else None
@@ -99,6 +133,8 @@ def create_flow_run(model: type[Model], run: FlowRun, history_before: Sequence[S
         tx.put(keys.deployment_facet(run.deployment_name), sort, ref=str(run.id))
     if due := _due_sk(run):
         _put_due(tx, run, due)
+    if lease_expires is not None:
+        tx.put(keys.lease(run.id), keys.LEASE, expiration=keys.ts(lease_expires))
     return tx
 
 
@@ -137,7 +173,7 @@ def create_task_run(
         )
     if run.state:
         _put_history(tx, pk, run.state_version, [*history_before, run.state])
-    _slot_changes(tx, acquire_slots, ())
+    _slot_changes(tx, acquire_slots, (), run)
     return tx
 
 
@@ -155,7 +191,11 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
         ]
     tx.update(pk, keys.RUN, actions, model.version == write.expected_version, role=VERSION)
     _put_history(tx, pk, run.state_version, [*write.history_before, write.state])
-    _slot_changes(tx, write.acquire_slots, release)
+    _slot_changes(tx, write.acquire_slots, release, write.run, write.reclaim, write.now)
+    if write.lease_expires is not None:
+        tx.put(keys.lease(write.run_id), keys.LEASE, expiration=keys.ts(write.lease_expires))
+    elif write.end_lease:
+        tx.delete(keys.lease(write.run_id), keys.LEASE)
     if isinstance(run, FlowRun) and isinstance(write.run, FlowRun):
         old_due, new_due = _due_sk(write.run), _due_sk(run)
         if old_due and old_due != new_due:

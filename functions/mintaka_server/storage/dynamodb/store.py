@@ -27,6 +27,7 @@ from mintaka.schemas import (
     TaskRun,
 )
 from mintaka.states import State, utcnow
+from mintaka_server.orchestration.context import SlotHolder
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ..port import ApiKeyRecord, FlowRunClosed, Store, TransitionWrite, flow_run_not_found
@@ -123,9 +124,11 @@ class DynamoDBStore(Store):
         return [Flow.model_validate_json(item.doc) for item in items]
 
     # -- flow runs
-    def create_flow_run(self, run: FlowRun, history_before: Sequence[State] = ()) -> FlowRun:
+    def create_flow_run(
+        self, run: FlowRun, history_before: Sequence[State] = (), *, lease_expires: dt.datetime | None = None
+    ) -> FlowRun:
         try:
-            _writes.create_flow_run(self._model, run, history_before).commit()
+            _writes.create_flow_run(self._model, run, history_before, lease_expires).commit()
         except AlreadyExists as taken:
             ref = taken.ref or self._ref(keys.idempotency(run.idempotency_key))
             existing = self.read_flow_run(uuid.UUID(ref))
@@ -258,8 +261,47 @@ class DynamoDBStore(Store):
 
     def delete_concurrency_limit(self, tag: str) -> bool:
         deleted = self._delete(keys.limit(tag), keys.LIMIT, "delete concurrency limit")
+        for held in self._holder_items(tag):  # a limit made again later starts with no holders
+            call(held.delete, "delete concurrency limit")
         call(self._model(keys.LIMITS, tag).delete, "delete concurrency limit")
         return deleted
+
+    # -- leases and slot holders
+    def renew_leases(
+        self, run_ids: Sequence[uuid.UUID], expires: dt.datetime, *, create: bool = False
+    ) -> list[uuid.UUID]:
+        model, until = self._model, keys.ts(expires)
+        # Never shortens a lease (two executors may beat for one run, at different intervals).
+        later = model.expiration < until
+        if create:
+            later |= model.pk.does_not_exist()
+        renewed = []
+        for run_id in dict.fromkeys(run_ids):
+            item = model(keys.lease(run_id), keys.LEASE)
+            try:
+                call(lambda item=item: item.update([model.expiration.set(until)], condition=later), "renew lease")
+            except Conflict:
+                if self._get(keys.lease(run_id), keys.LEASE, "read lease") is None:
+                    continue  # no lease: the run is not running (or has ended)
+            renewed.append(run_id)
+        return renewed
+
+    def read_leases(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dt.datetime]:
+        if not run_ids:
+            return {}
+        wanted = [(keys.lease(run_id), keys.LEASE) for run_id in dict.fromkeys(run_ids)]
+        items = call(lambda: list(self._model.batch_get(wanted, consistent_read=True)), "read leases")
+        prefix = keys.lease("")
+        return {uuid.UUID(item.pk.removeprefix(prefix)): keys.parse_ts(item.expiration) for item in items}
+
+    def read_slot_holders(self, tag: str) -> list[SlotHolder]:
+        return [
+            SlotHolder(uuid.UUID(item.sk.removeprefix(keys.HOLDER_PREFIX)), uuid.UUID(item.ref))
+            for item in self._holder_items(tag)
+        ]
+
+    def _holder_items(self, tag: str) -> list[Model]:
+        return self._query("read slot holders", keys.limit(tag), self._model.sk.startswith(keys.HOLDER_PREFIX))
 
     def _delete(self, pk: str, sk: str, what: str) -> bool:
         model = self._model
