@@ -11,8 +11,10 @@ from __future__ import annotations
 import atexit
 import builtins
 import logging
+import random
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,10 +76,9 @@ class APILogShipper(logging.Handler):
             message,
             record.created,
             getattr(record, "client", None),
-            uuid.uuid4(),
         )
         with self._buffer_lock:
-            self._buffer.append(entry)
+            self._buffer.append((*entry, _next_log_id()))
             self._buffered_bytes += len(message)
             full = len(self._buffer) >= self.max_batch
             over = len(self._buffer) > self.max_records or self._buffered_bytes > self.max_bytes
@@ -201,6 +202,17 @@ class APILogShipper(logging.Handler):
             except Exception as exc:  # a damaged file must not stop the others
                 sys.stderr.write(f"mintaka: could not deliver spooled log records from {path}: {exc}\n")
             path.unlink(missing_ok=True)
+
+
+_last_id_stamp = 0
+
+
+def _next_log_id() -> uuid.UUID:
+    """A record's id, made here: increasing within the process (high 64 bits: a nanosecond
+    stamp that never repeats), so lines with equal timestamps keep their order in any store."""
+    global _last_id_stamp
+    _last_id_stamp = max(_last_id_stamp + 1, time.time_ns())  # callers hold the buffer lock
+    return uuid.UUID(int=(_last_id_stamp << 64) | random.getrandbits(64))
 
 
 def _to_log(entry: tuple) -> Any:

@@ -59,6 +59,37 @@ if __name__ == "__main__":
 """
 
 
+ASYNC_FLOW_SCRIPT = """
+import asyncio
+import os
+
+from mintaka import flow, get_run_logger, task
+
+TASKS = int(os.environ["TEST_TASKS"])
+PAUSE = float(os.environ["TEST_TASK_PAUSE"])
+
+
+@task
+async def step(i):
+    get_run_logger().info("task %d done", i)
+    await asyncio.sleep(PAUSE)
+    return i
+
+
+@flow(name="outage")
+async def main():
+    total = 0
+    for i in range(0, TASKS, 2):  # two task runs at a time, gathered on the event loop
+        total += sum(await asyncio.gather(step(i), step(i + 1)))
+        get_run_logger().info("pair %d done", i // 2)
+    return total
+
+
+if __name__ == "__main__":
+    print("RESULT", asyncio.run(main()), flush=True)
+"""
+
+
 @pytest.fixture
 def home(tmp_path) -> Path:
     return tmp_path / "home"
@@ -72,9 +103,11 @@ def api(home):
     server.stop()
 
 
-def start_flow(tmp_path: Path, home: Path, api_url: str, pause: float = 0.2, **env: str) -> FlowScript:
+def start_flow(
+    tmp_path: Path, home: Path, api_url: str, pause: float = 0.2, source: str = FLOW_SCRIPT, **env: str
+) -> FlowScript:
     script = tmp_path / "outage_flow.py"
-    script.write_text(FLOW_SCRIPT)
+    script.write_text(source)
     environment = clean_env(
         home,
         MINTAKA_API_URL=api_url,
@@ -155,6 +188,25 @@ def test_60_s_of_502_from_a_proxy_mid_flow(tmp_path, home, api):
             assert proxy.requests, "the flow talks through the proxy"
             proxy.failing = False
             assert flow.wait(180) == 0, flow.stderr
+        finally:
+            flow.kill()
+    assert f"RESULT {sum(range(TASKS))}" in flow.stdout
+    assert_recorded_once(client)
+    assert_two_warnings(flow.stderr)
+    client.close()
+
+
+def test_an_async_flow_rides_out_502s_the_same_way(tmp_path, home, api):
+    proxy = FlakyProxy(api.url.removesuffix("/api"))
+    with proxy.serving() as base:
+        client = HttpTransport(api.url, retries=0)
+        flow = start_flow(tmp_path, home, f"{base}/api", source=ASYNC_FLOW_SCRIPT)
+        try:
+            wait_until(lambda: task_runs_recorded(client) >= 10, 60, "10 task runs")
+            proxy.failing = True
+            time.sleep(8)
+            proxy.failing = False
+            assert flow.wait(120) == 0, flow.stderr
         finally:
             flow.kill()
     assert f"RESULT {sum(range(TASKS))}" in flow.stdout

@@ -1,7 +1,9 @@
 """Awaitable client methods: `async with get_client() as client: await client.read_flow_run(id)`.
 
 Over HTTP each call runs on a small pool of I/O threads (the transport's connections are
-shared and thread-safe), so the event loop never waits on the network. The embedded API is
+shared and thread-safe), so the event loop never waits on the network. The transport's
+outage policy (`retrying`: backoff, the tolerance window, one warning each way) is the same
+object for both: an awaited call is the sync call, run in the caller's context. The embedded API is
 called inline: its calls are short in-process work on the local store, and a hop to a thread
 would cost more than it frees.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import contextlib
+import contextvars
 import functools
 import threading
 from typing import TYPE_CHECKING, Any
@@ -48,7 +51,9 @@ async def acall(client: MintakaClient, method: str, *args: Any, **kwargs: Any) -
     if not _offloads(client):
         return bound(*args, **kwargs)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_io_pool(), functools.partial(bound, *args, **kwargs))
+    # In the caller's context: `retrying.patience()` and `single_attempt()` reach the thread.
+    call = functools.partial(contextvars.copy_context().run, bound, *args, **kwargs)
+    return await loop.run_in_executor(_io_pool(), call)
 
 
 class AsyncMintakaClient:

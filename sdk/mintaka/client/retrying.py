@@ -5,7 +5,8 @@ transport) remembers since when the API has been away. Each failed attempt asks 
 to wait before trying again: exponential backoff with jitter, capped per sleep, until the
 API has been away for longer than the tolerance window (`MINTAKA_API_OUTAGE_TOLERANCE`);
 then `ApiOutageExceeded`. The user sees one WARNING when the API goes away and one when it
-answers again, never one per call.
+answers again, never one per call; a single failure retried at once (a dropped connection)
+is a blip, not an outage, and says nothing.
 
 The policy holds no I/O of its own (the transport sends, the caller sleeps), so the sync
 transport and anything awaiting it share it.
@@ -31,14 +32,14 @@ MAX_RETRY_AFTER_SECONDS = 30.0
 
 logger = logging.getLogger("mintaka.client")
 
-_patience: contextvars.ContextVar[float | None] = contextvars.ContextVar("mintaka_api_patience", default=None)
+_patience: contextvars.ContextVar[list | None] = contextvars.ContextVar("mintaka_api_patience", default=None)
 
 
 @contextlib.contextmanager
 def patience(seconds: float) -> Iterator[None]:
-    """Calls in this block keep retrying for at least `seconds` from now, even past the window
-    (the engine's last report of a run's final state)."""
-    token = _patience.set(time.monotonic() + seconds)
+    """Calls in this block keep retrying for at least `seconds` from the block's first failure,
+    even past the window (the engine's last report of a run's final state)."""
+    token = _patience.set([seconds, None])  # [seconds, when the first call in the block failed]
     try:
         yield
     finally:
@@ -90,6 +91,9 @@ class Outage:
     exceeded_count: int = 0  # outages that outlasted the window (the engines compare counts)
     exceeded_message: str | None = None
     _counted_since: float | None = None
+    _failures: int = 0
+    _announced: bool = False
+    _first_reason: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def next_delay(self, attempt: int, reason: str, retry_after: float | None = None) -> float:
@@ -98,22 +102,33 @@ class Outage:
         now = self.clock()
         with self._lock:
             if self.since is None:
-                self.since = now
-                self.warn(
-                    f"The Mintaka API at {self.api_url} is unavailable ({reason}); "
-                    f"retrying for up to {self.tolerance:g} s"
-                )
+                self.since, self._failures, self._announced, self._first_reason = now, 0, False, reason
+            self._failures += 1
             since = self.since
-        if _single_attempt.get():
-            raise ApiUnavailable(f"The Mintaka API at {self.api_url} is unavailable ({reason})")
         deadline = since + self.tolerance
         extra = _patience.get()
         if extra is not None:
-            deadline = max(deadline, extra)
-        delay = self.backoff.delay(attempt, retry_after)
+            if extra[1] is None:
+                extra[1] = now
+            deadline = max(deadline, extra[1] + extra[0])
+        # One failure is a blip (a dropped connection, retried at once); a second one is an outage.
+        if self._failures >= 2 or now >= deadline:
+            self._announce()
+        if _single_attempt.get():
+            raise ApiUnavailable(f"The Mintaka API at {self.api_url} is unavailable ({reason})")
         if now >= deadline:
             raise self._exceeded(since)
-        return min(delay, max(deadline - now, 0.05))
+        return min(self.backoff.delay(attempt, retry_after), max(deadline - now, 0.05))
+
+    def _announce(self) -> None:
+        with self._lock:
+            if self._announced or self.since is None:
+                return
+            self._announced = True
+        self.warn(
+            f"The Mintaka API at {self.api_url} is unavailable ({self._first_reason}); "
+            f"retrying for up to {self.tolerance:g} s"
+        )
 
     def answered(self) -> None:
         """The API answered: an outage in progress is over."""
@@ -121,7 +136,8 @@ class Outage:
             return
         with self._lock:
             since, self.since = self.since, None
-        if since is not None:
+            announced, self._announced = self._announced, False
+        if since is not None and announced:
             self.warn(f"The Mintaka API at {self.api_url} is back after {self.clock() - since:.1f} s")
 
     def _exceeded(self, since: float) -> ApiOutageExceeded:
