@@ -90,6 +90,7 @@ class _Container:
 
         from mintaka_server.api import create_app
         from mintaka_server.api.auth import auth_required
+        from mintaka_server.api.browser_guard import allowed_hosts
         from mintaka_server.cloud import build_deployment_service
         from mintaka_server.config import build_store
         from mintaka_server.services import OrchestrationService
@@ -100,8 +101,13 @@ class _Container:
         # API keys are required on Lambda unless MINTAKA_API_AUTH=false (e.g. IAM auth at the gateway).
         # Deployments sync their schedules to EventBridge Scheduler and send runs to SQS when
         # the settings say so (see mintaka_server.cloud).
+        # Any Host: API Gateway routes only requests for its own domains here; MINTAKA_SERVER_ALLOWED_HOSTS
+        # (e.g. the custom domain) narrows that.
         self.app = create_app(
-            service, require_api_key=auth_required(default=True), deployments=build_deployment_service(service)
+            service,
+            require_api_key=auth_required(default=True),
+            deployments=build_deployment_service(service),
+            hosts=allowed_hosts(default=("*",)),
         )
         if _on_lambda():
             _route_server_logs_to_powertools()

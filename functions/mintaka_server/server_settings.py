@@ -64,6 +64,16 @@ class ServerSettings(BaseSettings):
     ecs_security_groups: str = Field("", description="Comma-separated security group ids")
     ecs_assign_public_ip: bool = Field(False, description="Public IP for tasks in public subnets without NAT")
 
+    # -- issue 8, browsers (mintaka_server.api.browser_guard)
+    server_allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated Host names the API answers to, beside loopback names and the bind address"
+        " (`*` = any). Unset: just those; on Lambda, any (API Gateway routes only its own domains)",
+    )
+    server_cors_origins: str = Field(
+        "", description="Comma-separated origins (https://ops.example.com) whose web pages may call the API"
+    )
+
     # -- issue 8, hostile input (mintaka_server.api.body_limit)
     server_max_body_bytes: int = Field(
         4 * 1024 * 1024,

@@ -210,8 +210,22 @@ class ConcurrencyLimit(BaseModel):
 _LIMIT_NAMESPACE = uuid.UUID("6d696e74-616b-4100-8c69-6d6974730000")
 
 
+class ApiKeyScope(StrEnum):
+    """What a key may do, each scope including the ones before it: `read` (GET), `write` (what an
+    SDK process and a worker report: runs, states, logs, heartbeats), `admin` (everything)."""
+
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+    def allows(self, needed: ApiKeyScope) -> bool:
+        order = list(ApiKeyScope)
+        return order.index(self) >= order.index(needed)
+
+
 class ApiKeyCreate(_Input):
     name: Name
+    scope: ApiKeyScope = ApiKeyScope.write
 
 
 class ApiKey(BaseModel):
@@ -221,6 +235,9 @@ class ApiKey(BaseModel):
     name: str
     created: dt.datetime = Field(default_factory=utcnow)
     revoked: dt.datetime | None = None
+    # Keys stored before scopes existed have none: they read as `write` (they keep running flows;
+    # managing keys, deployments and settings, and forcing states, need a new `admin` key).
+    scope: ApiKeyScope = ApiKeyScope.write
 
 
 class ApiKeyCreated(ApiKey):

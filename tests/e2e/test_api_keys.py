@@ -44,7 +44,7 @@ def auth_server(mintaka_home, serve_asgi) -> Iterator[AuthServer]:
     database = mintaka_home / "mintaka.db"
     store = SQLiteStore(database)
     service = OrchestrationService(store)
-    admin = service.create_api_key(ApiKeyCreate(name="admin"))
+    admin = service.create_api_key(ApiKeyCreate(name="admin", scope="admin"))
     with serve_asgi(create_app(service, require_api_key=True)) as base:
         yield AuthServer(url=f"{base}/api", key=admin.key, service=service, database=database)
     store.close()
@@ -81,7 +81,8 @@ def test_no_key_is_401_on_every_other_route_and_writes_nothing(auth_server):
         ("GET", "no/such/route", None),
     ]:
         kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
-        assert_refused(httpx.request(method, f"{base}/{path}", **kwargs), "API key is required")
+        json_type = {"Content-Type": "application/json"}  # else the browser guard refuses it first (415)
+        assert_refused(httpx.request(method, f"{base}/{path}", headers=json_type, **kwargs), "API key is required")
         basic = httpx.request(method, f"{base}/{path}", headers={"Authorization": "Basic YTpi"}, **kwargs)
         assert_refused(basic, "API key is required")
     assert run_count(auth_server) == 0
@@ -180,7 +181,7 @@ def test_the_sdk_without_a_key_gets_a_clear_error(auth_server):
 
 def test_cli_bootstraps_a_key_on_the_store_then_manages_keys_over_http(auth_server, run_cli):
     # No API URL: the CLI works on the embedded store (the server's), which needs no key.
-    boot = run_cli("api-key", "create", "boot", "--json")
+    boot = run_cli("api-key", "create", "boot", "--scope", "admin", "--json")
     assert boot.returncode == 0, boot.stderr
     boot_key = json.loads(boot.stdout)["key"]
     assert httpx.get(f"{auth_server.url}/flow_runs", headers=auth_server.headers(boot_key)).status_code == 200

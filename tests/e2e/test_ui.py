@@ -5,49 +5,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
 import pytest
+from support.chromium import render, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
-if CHROMIUM is None:
-    if os.environ.get("CI"):
-        raise RuntimeError("CI must install Chromium (see .ci/run) for the UI tests")
-    pytest.skip("Chromium is not installed", allow_module_level=True)
-
-
-def render(url: str) -> str:
-    """The page's DOM after its scripts ran (fetches included), as Chromium renders it."""
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+require_chromium()
 
 
 def cell_texts(html: str, table_id: str) -> list[str]:
@@ -117,7 +85,9 @@ def test_dashboard_files_are_public_but_its_data_needs_a_key(tmp_path):
     from mintaka_server.storage.sqlite import SQLiteStore
 
     store = SQLiteStore(tmp_path / "db")
-    with TestClient(create_app(OrchestrationService(store), require_api_key=True)) as client:
+    with TestClient(
+        create_app(OrchestrationService(store), require_api_key=True), base_url="http://localhost"
+    ) as client:
         assert client.get("/ui/").status_code == 200
         assert client.get("/ui/app.js").status_code == 200
         assert client.get("/api/flow_runs").status_code == 401

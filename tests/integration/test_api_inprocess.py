@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from support.servers import LOCAL
 
 from mintaka_server.api import create_app
 from mintaka_server.api.errors import INTERNAL_ERROR_MESSAGE
@@ -48,7 +49,7 @@ def clock() -> SteppingClock:
 @pytest.fixture
 def api(tmp_path, clock) -> Iterator[TestClient]:
     store = SQLiteStore(tmp_path / "mintaka.db")
-    with TestClient(create_app(OrchestrationService(store, clock=clock))) as client:
+    with TestClient(create_app(OrchestrationService(store, clock=clock)), **LOCAL) as client:
         yield client
     store.close()
 
@@ -408,7 +409,7 @@ def test_unknown_concurrency_limit_is_a_404(api):
 def test_unexpected_error_is_a_generic_500_without_traceback(tmp_path, caplog):
     store = SQLiteStore(tmp_path / "broken.db")
     store.close()  # every query now fails inside the adapter: a real, unexpected error
-    with TestClient(create_app(OrchestrationService(store))) as client:
+    with TestClient(create_app(OrchestrationService(store)), **LOCAL) as client:
         response = client.get("/api/flows")
         assert client.get("/api/health").json() == {"status": "ok"}
     assert response.status_code == 500
@@ -425,10 +426,10 @@ def test_default_app_serves_the_store_in_mintaka_home(tmp_path, monkeypatch):
     monkeypatch.delenv("MINTAKA_DATABASE", raising=False)
     reset_settings()
     try:
-        with TestClient(create_app()) as client:
+        with TestClient(create_app(), **LOCAL) as client:
             assert client.post("/api/flows", json={"name": "home"}).status_code == 201
         assert (tmp_path / "mintaka.db").exists()
-        with TestClient(create_app()) as client:
+        with TestClient(create_app(), **LOCAL) as client:
             assert [f["name"] for f in client.get("/api/flows").json()] == ["home"]
     finally:
         reset_settings()

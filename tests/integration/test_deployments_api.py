@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from support.servers import LOCAL
 
 from mintaka_server.api import create_app
 from mintaka_server.services import OrchestrationService
@@ -61,7 +62,7 @@ def deployments(store, clock) -> DeploymentService:
 
 @pytest.fixture
 def api(deployments) -> Iterator[TestClient]:
-    with TestClient(create_app(deployments.orchestration, deployments=deployments)) as client:
+    with TestClient(create_app(deployments.orchestration, deployments=deployments), **LOCAL) as client:
         yield client
 
 
@@ -226,12 +227,12 @@ def test_the_app_runs_the_scheduler_only_when_asked(tmp_path):
     service = OrchestrationService(store)
     try:
         body = deployment_body(schedules=[{"type": "interval", "interval_seconds": 30}])
-        with TestClient(create_app(service)) as plain:
+        with TestClient(create_app(service), **LOCAL) as plain:
             assert plain.post("/api/deployments", json=body).status_code == 200
             time.sleep(0.3)
             assert runs_of(plain, "etl/prod") == []
         started = dt.datetime.now(dt.UTC)
-        with TestClient(create_app(service, scheduler_interval=0.05)) as scheduled:
+        with TestClient(create_app(service, scheduler_interval=0.05), **LOCAL) as scheduled:
             deadline = time.monotonic() + 10
             while not runs_of(scheduled, "etl/prod") and time.monotonic() < deadline:
                 time.sleep(0.05)

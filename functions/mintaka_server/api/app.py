@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -12,8 +12,10 @@ from mintaka_server.services.deployments import DeploymentService
 
 from .auth import RequireApiKey, auth_required, bearer_scheme
 from .body_limit import BodyLimit
+from .browser_guard import BrowserGuard, allowed_hosts, cors_origins
 from .errors import install_error_handlers
 from .routes import PUBLIC_ROUTERS, ROUTERS
+from .unicode_guard import UnicodeGuard
 
 API_PREFIX = "/api"
 
@@ -24,6 +26,8 @@ def create_app(
     deployments: DeploymentService | None = None,
     scheduler_interval: float | None = None,
     max_body_bytes: int | None = None,
+    hosts: Collection[str] | None = None,
+    origins: Collection[str] | None = None,
 ) -> FastAPI:
     """An API app over `service`; by default over the embedded SQLite store in `MINTAKA_HOME`.
 
@@ -38,6 +42,11 @@ def create_app(
 
     A store the factory opened itself is closed when the app shuts down; a service passed in
     belongs to the caller.
+
+    Browsers (`browser_guard`): only `hosts` may be named in `Host` (None = loopback names plus
+    `MINTAKA_SERVER_ALLOWED_HOSTS`; `mintaka server start` adds its bind address, Lambda allows any
+    unless the setting names its domains), and only `origins` get CORS answers or may change
+    things cross-site (None = `MINTAKA_SERVER_CORS_ORIGINS`, none by default).
     """
     if require_api_key is None:
         require_api_key = auth_required(default=False)
@@ -82,7 +91,14 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, dependencies=documented_auth)
     if require_api_key:
         public = {f"{API_PREFIX}/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
-        app.add_middleware(RequireApiKey, verify=service.api_keys.verify, public_paths=public - {None})
+        app.add_middleware(
+            RequireApiKey, verify=service.api_keys.verify, public_paths=public - {None}, routes=app.router.routes
+        )
+    app.add_middleware(  # outside the key check: a forged or rebinding request is refused first
+        BrowserGuard,
+        hosts=allowed_hosts() if hosts is None else hosts,
+        origins=cors_origins() if origins is None else origins,
+    )
     from mintaka_server.ui import mount_ui
 
     mount_ui(app)
@@ -90,6 +106,7 @@ def create_app(
         from mintaka_server.server_settings import get_server_settings
 
         max_body_bytes = get_server_settings().server_max_body_bytes
+    app.add_middleware(UnicodeGuard)  # JSON strings must be valid Unicode (inside the limit: bodies are bounded)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # 413 past `MINTAKA_SERVER_MAX_BODY_BYTES`
     install_error_handlers(app)  # last: its catch-all middleware wraps the key check too
     return app

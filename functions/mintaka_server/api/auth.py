@@ -6,18 +6,25 @@ nothing, and missing, malformed, wrong and revoked keys (on any path, known or n
 same 401 with `WWW-Authenticate: Bearer`. The check is one `ApiKeyService.verify` (one store read,
 cached for a few seconds per process). The OpenAPI document and the docs page stay public: they
 describe the API and hold no data.
+
+A live key must also have the scope the route needs (`scopes.ROUTE_SCOPES`), or the answer is 403,
+still before the body is read. The key is left in the request's state for the routes
+(`deps.Caller`), which check what depends on the body (`force=True`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import anyio.to_thread
 from fastapi.security import HTTPBearer
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mintaka.schemas import ApiKey
+
+from .scopes import required_scope, scope_refusal
 
 # Declares the scheme in OpenAPI (the docs page's "Authorize" button); enforcement is below.
 bearer_scheme = HTTPBearer(
@@ -40,12 +47,22 @@ def auth_required(default: bool) -> bool:
 
 
 class RequireApiKey:
-    """ASGI middleware: HTTP requests outside `public_paths` need a key `verify` accepts."""
+    """ASGI middleware: HTTP requests outside `public_paths` need a key `verify` accepts, with
+    the scope their route (one of `routes`, matched here) needs."""
 
-    def __init__(self, app: ASGIApp, verify: Callable[[str], ApiKey | None], public_paths: Collection[str]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        verify: Callable[[str], ApiKey | None],
+        public_paths: Collection[str],
+        routes: Sequence[BaseRoute] = (),
+        prefix: str = "/api",
+    ):
         self.app = app
         self.verify = verify
         self.public_paths = frozenset(public_paths)
+        self.routes = routes  # the app's own list: routes added after this middleware count too
+        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope) if scope["type"] == "http" else ""
@@ -63,8 +80,27 @@ class RequireApiKey:
             )
             await response(scope, receive, send)
             return
+        refusal = self._scope_refusal(scope, key)
+        if refusal is not None:
+            await JSONResponse({"detail": refusal}, status_code=403)(scope, receive, send)
+            return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
+
+    def _scope_refusal(self, scope: Scope, key: ApiKey) -> str | None:
+        path = self._route_template(scope)
+        if path is None:  # no such route: the router answers 404 or 405
+            return None
+        method = scope["method"]
+        needed = required_scope(method, path.removeprefix(self.prefix))
+        return None if key.scope.allows(needed) else scope_refusal(key.scope, needed, f"{method} {path}")
+
+    def _route_template(self, scope: Scope) -> str | None:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return getattr(route, "path", None)
+        return None
 
 
 def _bearer_token(scope: Scope) -> str | None:

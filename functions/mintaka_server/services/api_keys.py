@@ -1,4 +1,5 @@
 """API keys: created with a random secret shown once, stored as a hash, verified in constant time.
+Each key has a scope (`read`, `write`, `admin`; see `mintaka_server.api.scopes`), fixed at creation.
 
 A key reads `mk_<id>_<secret>`: the id (12 hex characters) names the stored record, so a check
 is one `read_api_key` (GetItem), never a scan; the secret is `secrets.token_urlsafe(32)`.
@@ -48,7 +49,9 @@ class ApiKeyService:
         """A new key; the answer is the only place its secret ever appears."""
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
-        record = ApiKeyRecord(id=key_id, name=body.name, created=self.clock(), secret_hash=_hash(secret))
+        record = ApiKeyRecord(
+            id=key_id, name=body.name, created=self.clock(), scope=body.scope, secret_hash=_hash(secret)
+        )
         self.store.create_api_key(record)
         return ApiKeyCreated(**_public(record).model_dump(), key=f"{KEY_PREFIX}_{key_id}_{secret}")
 
@@ -114,4 +117,4 @@ def _hash(secret: str) -> str:
 
 
 def _public(record: ApiKeyRecord) -> ApiKey:
-    return ApiKey(id=record.id, name=record.name, created=record.created, revoked=record.revoked)
+    return ApiKey(id=record.id, name=record.name, created=record.created, revoked=record.revoked, scope=record.scope)

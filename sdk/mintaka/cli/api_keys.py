@@ -2,7 +2,7 @@
 
 Through the API by default (MINTAKA_API_URL + MINTAKA_API_KEY; with no URL, the embedded store,
 which needs no key). `--store` works on a store directly instead, with no API in between: that
-is how the first key of a server that requires keys is made.
+is how the first key of a server that requires keys is made (`--scope admin`, to make the others).
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ StoreOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+class ScopeChoice(StrEnum):
+    read = "read"
+    write = "write"
+    admin = "admin"
 
 
 @contextmanager
@@ -73,21 +79,30 @@ def _open_store(kind: StoreKind):
 @app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="What the key is for, e.g. `ci` or `alice-laptop`.")],
+    scope: Annotated[
+        ScopeChoice,
+        typer.Option(
+            help="read: GET only. write: run flows and report them (SDK, workers). admin: also keys, settings,"
+            " deployments, work queues, limits, policies and forced states.",
+        ),
+    ] = ScopeChoice.write,
     store: StoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Create a key and print it (only this once: the server keeps only its hash)."""
-    from mintaka.schemas import ApiKeyCreate
+    from mintaka.schemas import ApiKeyCreate, ApiKeyScope
 
     from ._output import console, print_json
 
     with _keys(store) as keys:
-        created = keys.create_api_key(ApiKeyCreate(name=name))
+        created = keys.create_api_key(ApiKeyCreate(name=name, scope=ApiKeyScope(scope.value)))
     if json_output:
         print_json(created)
         return
     console().print(
-        f"Created API key {created.name!r} (id {created.id}). Copy it now; it is not shown again:", soft_wrap=True
+        f"Created API key {created.name!r} (id {created.id}, scope {created.scope.value})."
+        " Copy it now; it is not shown again:",
+        soft_wrap=True,
     )
     typer.echo(created.key)
 
@@ -102,9 +117,9 @@ def ls(store: StoreOption = None, json_output: JsonOption = False) -> None:
     if json_output:
         print_json(listed)
         return
-    t = table("API keys", "ID", "Name", "Created", "Revoked")
+    t = table("API keys", "ID", "Name", "Scope", "Created", "Revoked")
     for key in listed:
-        t.add_row(key.id, key.name, when(key.created), when(key.revoked) if key.revoked else "-")
+        t.add_row(key.id, key.name, key.scope.value, when(key.created), when(key.revoked) if key.revoked else "-")
     console().print(t)
 
 

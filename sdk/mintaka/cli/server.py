@@ -43,6 +43,7 @@ def start(
     from mintaka.settings import get_settings
     from mintaka_server.api import create_app
     from mintaka_server.api.auth import auth_required
+    from mintaka_server.api.browser_guard import allowed_hosts
 
     from ._output import console
 
@@ -50,7 +51,9 @@ def start(
     if api_auth is None:
         api_auth = auth_required(default=not _is_loopback(host))
     service, where = _service(store, create_table)
-    api = create_app(service, require_api_key=api_auth, scheduler_interval=scheduler_interval or None)
+    api = create_app(
+        service, require_api_key=api_auth, scheduler_interval=scheduler_interval or None, hosts=allowed_hosts(host)
+    )
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/api"
     out = console()
@@ -63,7 +66,7 @@ def start(
         if not api.state.service.list_api_keys():
             out.print(
                 "No API key exists yet: create one on this store, no server needed, with:"
-                f" MINTAKA_HOME={settings.home_path} mintaka api-key create NAME --store sqlite",
+                f" MINTAKA_HOME={settings.home_path} mintaka api-key create NAME --scope admin --store sqlite",
                 soft_wrap=True,
             )
     else:

@@ -17,7 +17,7 @@ from mintaka.schemas import (
 )
 from mintaka.states import State
 
-from ..deps import Service
+from ..deps import Caller, Service, require_force
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -53,8 +53,12 @@ def read_flow_run_states(run_id: uuid.UUID, service: Service) -> list[State]:
 
 
 @router.post("/{run_id}/set_state")
-def set_flow_run_state(run_id: uuid.UUID, body: SetStateRequest, service: Service) -> OrchestrationResult:
-    """Propose a state; the rules engine answers ACCEPT, REJECT, WAIT or ABORT."""
+def set_flow_run_state(
+    run_id: uuid.UUID, body: SetStateRequest, service: Service, caller: Caller
+) -> OrchestrationResult:
+    """Propose a state; the rules engine answers ACCEPT, REJECT, WAIT or ABORT. `force=true`
+    (skip the rules) needs an `admin` key."""
+    require_force(caller, body)
     return service.set_flow_run_state(run_id, body)
 
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from mintaka.schemas import OrchestrationResult, SetStateRequest, TaskRun, TaskRunCreate
 from mintaka.states import State
 
-from ..deps import Service
+from ..deps import Caller, Service, require_force
 
 router = APIRouter(prefix="/task_runs", tags=["task runs"])
 
@@ -29,6 +29,10 @@ def read_task_run_states(run_id: uuid.UUID, service: Service) -> list[State]:
 
 
 @router.post("/{run_id}/set_state")
-def set_task_run_state(run_id: uuid.UUID, body: SetStateRequest, service: Service) -> OrchestrationResult:
-    """Propose a state; the rules engine answers ACCEPT, REJECT, WAIT or ABORT."""
+def set_task_run_state(
+    run_id: uuid.UUID, body: SetStateRequest, service: Service, caller: Caller
+) -> OrchestrationResult:
+    """Propose a state; the rules engine answers ACCEPT, REJECT, WAIT or ABORT. `force=true`
+    (skip the rules) needs an `admin` key."""
+    require_force(caller, body)
     return service.set_task_run_state(run_id, body)
