@@ -20,6 +20,7 @@ from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.settings import get_settings
 from mintaka.states import State, StateType
 
+from .heartbeat import heartbeat_interval, start_beating
 from .hooks import FLOW_HOOKS, hooks_for, run_hooks
 from .outcomes import aggregate, exception_to_failed_state, final_state_of, futures_to_states, return_value_to_state
 from .parameters import (
@@ -117,6 +118,7 @@ class FlowRunEngine:
                     retries=self.flow.retries, retry_delay_seconds=self.flow.retry_delay_list()
                 ),
                 state=initial,
+                heartbeat_interval=heartbeat_interval(),  # this process beats for it: its slots are leased
             )
         )
         self._started_at_creation = self.flow_run.state.type is StateType.RUNNING
@@ -224,6 +226,7 @@ class FlowRunEngine:
         token = flow_run_context.set(ctx)
         interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
         outages = exceeded_count(self.client)
+        stop_beating = start_beating(self.client, self.flow_run.id)
         try:
             while True:
                 state = yield from self._start_attempt()
@@ -272,6 +275,7 @@ class FlowRunEngine:
             raise
         finally:
             ctx.task_runner.shutdown(wait=not interrupted)
+            stop_beating()
             flow_run_context.reset(token)
 
     def _settle_upstreams(self) -> Machine[None]:

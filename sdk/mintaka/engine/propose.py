@@ -8,17 +8,23 @@ from typing import Literal
 from mintaka.client import MintakaClient
 from mintaka.clock import now, sleep
 from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus
-from mintaka.states import State
+from mintaka.states import State, StateType
 
 Kind = Literal["flow_run", "task_run"]
 _DEFAULT_WAIT = 0.1
 
 
-def _request(state: State, labels: dict[str, str] | None = None) -> SetStateRequest:
+def _request(state: State, labels: dict[str, str] | None = None, kind: Kind = "task_run") -> SetStateRequest:
     # A fresh key per proposal: a transport retry of the same request is recognised as a
     # duplicate, while a new proposal after WAIT is a new decision.
     state.state_details.idempotency_key = uuid.uuid4().hex
-    return SetStateRequest(state=state, labels=labels or {})
+    request = SetStateRequest(state=state, labels=labels or {})
+    if kind == "flow_run" and state.type is StateType.RUNNING:
+        # This process's heartbeat beats for the runs it starts: their slots are leased.
+        from .heartbeat import heartbeat_interval
+
+        request.heartbeat_interval = heartbeat_interval()
+    return request
 
 
 def _setter(client: MintakaClient, kind: Kind):
@@ -31,7 +37,7 @@ def propose(
     """`labels` are merged into a flow run's labels if (and as) the proposal is accepted."""
     setter = _setter(client, kind)
     while True:
-        answer = setter(run_id, _request(state, labels))
+        answer = setter(run_id, _request(state, labels, kind))
         if answer.status is not SetStateStatus.WAIT:
             return answer
         sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
@@ -45,7 +51,7 @@ async def apropose(
 
     method = "set_task_run_state" if kind == "task_run" else "set_flow_run_state"
     while True:
-        answer = await acall(client, method, run_id, _request(state, labels))
+        answer = await acall(client, method, run_id, _request(state, labels, kind))
         if answer.status is not SetStateStatus.WAIT:
             return answer
         await asleep(answer.details.delay_seconds or _DEFAULT_WAIT)

@@ -1,0 +1,117 @@
+"""The process's heartbeat: one daemon thread renews the lease of every flow run this process
+is running, every `MINTAKA_HEARTBEAT_INTERVAL` seconds (one request per run, none per task).
+
+A flow run declares that interval when it starts RUNNING; the server keeps its concurrency
+slots and calls it alive for three intervals after each beat. Once they pass in silence (the
+process was killed), a run waiting for those slots takes them back and the reaper ends the run.
+This thread shares the process with user code: a C call holding the GIL for longer than three
+intervals silences it. Deployed runs (`mintaka flow-run execute`) are also beaten for by a parent
+process that user code cannot block.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mintaka.client import MintakaClient
+    from mintaka.schemas import FlowRun
+
+OnBeat = Callable[["FlowRun"], None]
+
+
+def heartbeat_interval() -> float:
+    from mintaka.settings import get_settings
+
+    return get_settings().heartbeat_interval
+
+
+@dataclass
+class _Beating:
+    client: MintakaClient
+    holders: int = 0
+    listeners: list[OnBeat] = field(default_factory=list)
+
+
+class Heartbeat:
+    """The runs to beat for and the thread that does it (started on the first run)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[uuid.UUID, _Beating] = {}
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def beating(self, client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None = None) -> Iterator[None]:
+        """Beat for `run_id` while the block runs; `on_beat` gets the run each beat answers with."""
+        self._add(client, run_id, on_beat)
+        try:
+            yield
+        finally:
+            self._remove(run_id, on_beat)
+
+    def _add(self, client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None) -> None:
+        with self._lock:
+            entry = self._runs.setdefault(run_id, _Beating(client))
+            entry.holders += 1
+            if on_beat is not None:
+                entry.listeners.append(on_beat)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="mintaka-heartbeat", daemon=True)
+                self._thread.start()
+
+    def _remove(self, run_id: uuid.UUID, on_beat: OnBeat | None) -> None:
+        with self._lock:
+            entry = self._runs.get(run_id)
+            if entry is None:
+                return
+            entry.holders -= 1
+            if on_beat is not None and on_beat in entry.listeners:
+                entry.listeners.remove(on_beat)
+            if entry.holders <= 0:
+                del self._runs[run_id]
+
+    def _loop(self) -> None:
+        while True:
+            every = heartbeat_interval()
+            with self._lock:
+                if not self._runs:
+                    self._thread = None
+                    return
+                self._wake.wait(every)
+                due = [(run_id, entry.client, list(entry.listeners)) for run_id, entry in self._runs.items()]
+            for run_id, client, listeners in due:
+                self._beat(client, run_id, every, listeners)
+
+    @staticmethod
+    def _beat(client: MintakaClient, run_id: uuid.UUID, every: float, listeners: list[OnBeat]) -> None:
+        with suppress(Exception):  # a missed beat must not fail the run; the next one may pass
+            run = client.heartbeat_flow_run(run_id, every)
+            for listener in listeners:
+                listener(run)
+
+    def _after_fork(self) -> None:
+        # The thread did not survive the fork, and the runs are the parent's to beat for.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._runs = {}
+        self._thread = None
+
+
+HEARTBEAT = Heartbeat()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=HEARTBEAT._after_fork)
+
+
+def start_beating(client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None = None) -> Callable[[], None]:
+    """Beat for `run_id` until the returned function is called (for code that cannot use `with`)."""
+    beating = HEARTBEAT.beating(client, run_id, on_beat)
+    beating.__enter__()
+    return lambda: beating.__exit__(None, None, None)
