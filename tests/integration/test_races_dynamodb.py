@@ -1,6 +1,11 @@
-"""Races on one DynamoDB table through the real service, over HTTP (moto's server, or
-`AWS_ENDPOINT_URL`): exactly one winner per transition, no lost update, concurrency slots that
-never overfill, and idempotent creates that make one run however many clients race.
+"""Races on one DynamoDB table through the real service, over HTTP: exactly one winner per
+transition, no lost update, concurrency slots that never overfill, and idempotent creates that
+make one run however many clients race.
+
+Each race runs on two engines: `dynamodb` (moto's server, or `AWS_ENDPOINT_URL`) and
+`dynamodb-local` (AWS's DynamoDB Local). Only the second judges isolation: moto runs concurrent
+transactions without a lock, and tests/conftest.py serializes its requests to keep it sane. The
+repeated races (20 racers, 50 rounds) run on DynamoDB Local alone.
 
 Every racer has its own store, i.e. its own botocore client, as separate Lambda containers do.
 """
@@ -14,7 +19,7 @@ import uuid
 from collections import Counter
 
 import pytest
-from support.races import SlotOccupancy
+from support.races import SlotOccupancy, race_rounds
 
 from mintaka.schemas import (
     ConcurrencyLimitCreate,
@@ -32,16 +37,22 @@ pytestmark = pytest.mark.slow
 
 ACCEPT, REJECT, WAIT = SetStateStatus.ACCEPT, SetStateStatus.REJECT, SetStateStatus.WAIT
 N_THREADS = 20
+ROUNDS = 50  # of the repeated races on DynamoDB Local
+ROUND_RACE_TIMEOUT = 400  # seconds; ~20 s each on an idle 2-core machine
+
+ENGINES = [
+    pytest.param("dynamodb", id="dynamodb"),
+    pytest.param("dynamodb-local", id="dynamodb-local", marks=pytest.mark.dynamodb_local),
+]
 
 
-@pytest.fixture
-def connect(dynamodb_endpoint):
-    """`connect()`: a service on a new store (new client) over one fresh table."""
+def _connect(endpoint: str):
+    """`connect()`: a service on a new store (new client) over one fresh table on `endpoint`."""
     table = f"mintaka-race-{uuid.uuid4().hex[:12]}"
     stores: list[DynamoDBStore] = []
 
     def make() -> OrchestrationService:
-        store = DynamoDBStore(table, endpoint_url=dynamodb_endpoint)
+        store = DynamoDBStore(table, endpoint_url=endpoint)
         stores.append(store)
         return OrchestrationService(store)
 
@@ -50,6 +61,23 @@ def connect(dynamodb_endpoint):
     stores[0].delete_table()
     for store in stores:
         store.close()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def connect(request, engine):
+    """`connect()`: a service with its own client over one fresh table, on each engine."""
+    yield from _connect(request.getfixturevalue(f"{engine.replace('-', '_')}_endpoint"))
+
+
+@pytest.fixture
+def connect_local(dynamodb_local_endpoint):
+    """`connect()` on DynamoDB Local only: for the races whose outcome only a real engine decides."""
+    yield from _connect(dynamodb_local_endpoint)
 
 
 def run_threads(target, n_threads: int = N_THREADS, timeout: float = 120.0) -> None:
@@ -114,7 +142,7 @@ def test_threads_racing_transitions_have_one_winner_and_lose_nothing(connect):
             assert {a[4] for a in mine} == {states[step + 1].id}
 
 
-def test_concurrency_limit_two_holds_under_a_thread_race(connect):
+def test_concurrency_limit_two_holds_under_a_thread_race(connect, engine):
     setup = connect()
     setup.set_concurrency_limit(ConcurrencyLimitCreate(tag="db", limit=2))
     flow_run = setup.create_flow_run(FlowRunCreate(flow_name="limited"))
@@ -126,8 +154,8 @@ def test_concurrency_limit_two_holds_under_a_thread_race(connect):
     services = [connect() for _ in range(N_THREADS)]
     occupancy = SlotOccupancy()
     stop = threading.Event()
-    # A Query is one atomic snapshot of the partition on the in-process emulator only.
-    count_running = not os.environ.get("AWS_ENDPOINT_URL")
+    # A Query is one atomic snapshot of the partition on moto's server (serialized) only.
+    count_running = engine == "dynamodb" and not os.environ.get("AWS_ENDPOINT_URL")
 
     def worker(index: int) -> None:
         occupancy.run_through_slot(services[index], task_runs[index].id, hold=0.02, retry_sleep=0.01)
@@ -179,6 +207,102 @@ def test_racing_creates_with_one_idempotency_key_make_one_run(connect):
         StateType.RUNNING: 1,
     }
     assert [t.id for t in reader.store.list_task_runs(parent.id)] == [task_runs[0].id]
+
+
+# -- the same races, 20 racers at a time, 50 rounds, on the real engine
+
+
+def rounds_without_one_winner(results, is_winner) -> list[int]:
+    return [i for i, (_, answers) in enumerate(results) if sum(map(is_winner, answers)) != 1]
+
+
+@pytest.mark.dynamodb_local
+@pytest.mark.timeout(ROUND_RACE_TIMEOUT)
+def test_racers_proposing_for_one_state_version_have_one_winner_every_round(connect_local):
+    setup = connect_local()
+    services = [connect_local() for _ in range(N_THREADS)]
+
+    def prepare(round_: int):
+        return setup.create_flow_run(FlowRunCreate(flow_name="race", name=f"round-{round_}"))
+
+    def racer(index: int, run):
+        proposed = State(type=StateType.RUNNING, message=f"racer-{index}")
+        answer = services[index].set_flow_run_state(run.id, SetStateRequest(state=proposed))
+        return answer.status, answer.state.id
+
+    results = race_rounds(N_THREADS, ROUNDS, prepare, racer)
+
+    assert rounds_without_one_winner(results, lambda a: a[0] is ACCEPT) == []
+    for run, answers in results:
+        assert {status for status, _ in answers} == {ACCEPT, REJECT}
+        states = setup.read_flow_run_states(run.id)
+        assert [s.type for s in states] == [StateType.PENDING, StateType.RUNNING]
+        assert {state_id for _, state_id in answers} == {states[-1].id}  # losers see the winner's
+        assert setup.read_flow_run(run.id).state_version == 1
+
+
+@pytest.mark.dynamodb_local
+@pytest.mark.timeout(ROUND_RACE_TIMEOUT)
+def test_racers_for_the_last_concurrency_slot_have_one_winner_every_round(connect_local):
+    setup = connect_local()
+    services = [connect_local() for _ in range(N_THREADS)]
+
+    def prepare(round_: int):
+        tag = f"slot-{round_}"
+        setup.set_concurrency_limit(ConcurrencyLimitCreate(tag=tag, limit=1))
+        flow_run = setup.create_flow_run(FlowRunCreate(flow_name="limited"))
+        setup.set_flow_run_state(flow_run.id, SetStateRequest(state=State(type=StateType.RUNNING)))
+        tasks = [
+            setup.create_task_run(TaskRunCreate(flow_run_id=flow_run.id, task_key="t", dynamic_key=str(i), tags=[tag]))
+            for i in range(N_THREADS)
+        ]
+        return tag, flow_run, tasks
+
+    def racer(index: int, prepared):
+        _, _, tasks = prepared
+        body = SetStateRequest(state=State(type=StateType.RUNNING))
+        return services[index].set_task_run_state(tasks[index].id, body).status
+
+    results = race_rounds(N_THREADS, ROUNDS, prepare, racer)
+
+    assert rounds_without_one_winner(results, lambda status: status is ACCEPT) == []
+    for (tag, flow_run, _), answers in results:
+        assert sorted(answers, key=lambda s: s.value) == sorted(
+            [ACCEPT] + [WAIT] * (N_THREADS - 1), key=lambda s: s.value
+        )
+        assert setup.read_concurrency_limit(tag).active_slots == 1
+        running = [r for r in setup.store.list_task_runs(flow_run.id) if r.state.type is StateType.RUNNING]
+        assert len(running) == 1 and running[0].held_slots == [tag]
+
+
+@pytest.mark.dynamodb_local
+@pytest.mark.timeout(ROUND_RACE_TIMEOUT)
+def test_racers_creating_with_one_idempotency_key_have_one_winner_every_round(connect_local):
+    setup = connect_local()
+    services = [connect_local() for _ in range(N_THREADS)]
+    parent = setup.create_flow_run(FlowRunCreate(flow_name="parent"))
+
+    def prepare(round_: int):
+        return round_, [uuid.uuid4() for _ in range(N_THREADS)]  # each racer's own task run id
+
+    def racer(index: int, prepared):
+        round_, task_ids = prepared
+        body = FlowRunCreate(flow_name="once", idempotency_key=f"deploy@round-{round_}")
+        flow_run, created = services[index].create_flow_run_once(body)
+        task = TaskRunCreate(id=task_ids[index], flow_run_id=parent.id, task_key="extract", dynamic_key=str(round_))
+        task_run = services[index].create_task_run(task)
+        return created, flow_run.id, task_run.id == task_ids[index], task_run.id
+
+    results = race_rounds(N_THREADS, ROUNDS, prepare, racer)
+
+    assert rounds_without_one_winner(results, lambda a: a[0]) == []  # one flow run created...
+    assert rounds_without_one_winner(results, lambda a: a[2]) == []  # ...and one task run
+    for _, answers in results:
+        assert len({a[1] for a in answers}) == 1 and len({a[3] for a in answers}) == 1
+    flow_runs = setup.list_flow_runs(FlowRunFilter(flow_name="once", limit=500)).items
+    assert sorted(r.id for r in flow_runs) == sorted(answers[0][1] for _, answers in results)
+    task_runs = setup.store.list_task_runs(parent.id)
+    assert sorted(t.id for t in task_runs) == sorted(answers[0][3] for _, answers in results)
 
 
 # -- races the emulator cannot stage: DynamoDB's answers injected on the store's own client

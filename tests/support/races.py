@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from mintaka.schemas import SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType
@@ -61,3 +63,43 @@ class SlotOccupancy:
                 StateType.RUNNING,
                 StateType.COMPLETED,
             ]
+
+
+def race_rounds(
+    n_racers: int,
+    rounds: int,
+    prepare: Callable[[int], Any],
+    racer: Callable[[int, Any], Any],
+    timeout: float = 300.0,
+) -> list[tuple[Any, list[Any]]]:
+    """Race `n_racers` threads `rounds` times: before each round `prepare(round)` makes what
+    they race for (while every racer waits), then all race at once with `racer(index, prepared)`.
+    Returns each round's prepared value and its racers' answers (index order). The first error of
+    any racer is raised; a racer that hangs fails the race."""
+    prepared: list[Any] = []
+    answers: list[list[Any]] = [[None] * n_racers for _ in range(rounds)]
+    errors: list[BaseException] = []
+    # The barrier's action runs in one thread once all have arrived: the next round is set up
+    # while nobody races, and released at once.
+    barrier = threading.Barrier(n_racers, action=lambda: prepared.append(prepare(len(prepared))))
+
+    def run(index: int) -> None:
+        try:
+            for round_ in range(rounds):
+                barrier.wait(timeout=120)
+                answers[round_][index] = racer(index, prepared[round_])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n_racers)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), "a racer hung"
+    real = [exc for exc in errors if not isinstance(exc, threading.BrokenBarrierError)]
+    if real or errors:
+        raise (real or errors)[0]
+    return list(zip(prepared, answers, strict=True))
