@@ -62,6 +62,20 @@ class DeploymentCreate(_Input):
     retries: int = Field(0, ge=0, le=MAX_RETRIES, description="Flow-run retries; the server applies them")
     retry_delay_seconds: list[DelaySeconds] = Field(default_factory=list, max_length=MAX_RETRIES)
 
+    @field_validator("parameter_schema")
+    @classmethod
+    def _valid_json_schema(cls, value):
+        """The schema the server checks parameters with must itself be a JSON schema (2020-12)."""
+        if value is not None:
+            from jsonschema import Draft202012Validator, SchemaError
+
+            try:
+                Draft202012Validator.check_schema(value)
+            except SchemaError as exc:
+                where = "/".join(str(part) for part in exc.path) or "the schema"
+                raise ValueError(f"not a valid JSON schema at {where}: {exc.message}") from None
+        return value
+
 
 class Deployment(DeploymentCreate):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)

@@ -75,6 +75,9 @@ _STATES = TypeAdapter(list[State])
 _LOGS = TypeAdapter(list[Log])
 _LIMITS = TypeAdapter(list[ConcurrencyLimit])
 _LOG_BATCH = TypeAdapter(list[LogCreate])
+# Log lines go in requests of at most this size: under the smallest body limit a server may set
+# (MINTAKA_SERVER_MAX_BODY_BYTES >= 1 MiB), and one line (at most 100,000 characters) always fits.
+MAX_LOG_REQUEST_BYTES = 1024 * 1024
 _API_KEYS = TypeAdapter(list[ApiKey])
 _RESULT_STORAGE = TypeAdapter(ResultStorageSetting | None)
 _RETRY_POLICIES = TypeAdapter(list[RetryPolicy])
@@ -231,7 +234,8 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         if logs:
             # Records with ids are stored once however often they are sent (the shipper's are).
             keyed = all(log.id is not None for log in logs)
-            self._post("logs", _LOG_BATCH.dump_json(list(logs)), idempotent=keyed)
+            for body in _log_requests(list(logs)):
+                self._post("logs", body, idempotent=keyed)
 
     def read_logs(
         self,
@@ -301,6 +305,25 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
 
 class _NoSuchRoute(ObjectNotFound):
     """A 404 from the router itself: the API has no such route (wrong URL, or an older API)."""
+
+
+def _log_requests(logs: list[LogCreate]) -> list[bytes]:
+    """The batch as JSON request bodies of at most MAX_LOG_REQUEST_BYTES each, in order."""
+    whole = _LOG_BATCH.dump_json(logs)
+    if len(whole) <= MAX_LOG_REQUEST_BYTES:
+        return [whole]
+    bodies: list[bytes] = []
+    parts: list[bytes] = []
+    size = 2  # the brackets
+    for log in logs:
+        part = log.model_dump_json().encode()
+        if parts and size + len(part) + 1 > MAX_LOG_REQUEST_BYTES:
+            bodies.append(b"[" + b",".join(parts) + b"]")
+            parts, size = [], 2
+        parts.append(part)
+        size += len(part) + 1
+    bodies.append(b"[" + b",".join(parts) + b"]")
+    return bodies
 
 
 def _has_key(body: SetStateRequest) -> bool:
