@@ -99,8 +99,8 @@ def test_the_reaper_ends_a_cancelling_run_whose_executor_went_silent(tmp_path):
             service.orchestration, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
         )
         # Still beating five minutes on (the later clock), just slow to stop.
-        later.store.put_document("heartbeat", str(alive.id), {"at": later.clock().isoformat()})
-        assert later.reap_stale_runs(stale_after=dt.timedelta(seconds=90)) == 1
+        later.heartbeat_flow_run(alive.id)
+        assert later.reap_stale_runs() == 1
         assert client.read_flow_run(silent.id).state.type is StateType.CANCELLED
         assert client.read_flow_run(silent.id).state.message == "Stop"
         assert client.read_flow_run(alive.id).state.type is StateType.CANCELLING

@@ -236,7 +236,7 @@ def test_the_minute_tick_creates_upcoming_runs_ahead_and_sends_each_once(cloud_b
 def test_the_minute_tick_marks_late_runs_and_reaps_lost_ones(cloud_bench):
     from mintaka.schemas import SetStateRequest
     from mintaka.states import State
-    from mintaka_server.services.deployments import HEARTBEAT
+    from mintaka_server.services.deployments import DeploymentService
 
     cloud_bench.deploy()
     late = cloud_bench.deployments.create_deployment_run(
@@ -245,8 +245,8 @@ def test_the_minute_tick_marks_late_runs_and_reaps_lost_ones(cloud_bench):
     lost = cloud_bench.deployments.create_deployment_run("greet", "prod", DeploymentRunCreate())
     for state in (StateType.PENDING, StateType.RUNNING):
         cloud_bench.orchestration.set_flow_run_state(lost.id, SetStateRequest(state=State(type=state)))
-    silent_since = (utcnow() - dt.timedelta(minutes=5)).isoformat()
-    cloud_bench.orchestration.store.put_document(HEARTBEAT, str(lost.id), {"at": silent_since})
+    five_minutes_ago = DeploymentService(cloud_bench.orchestration, clock=lambda: utcnow() - dt.timedelta(minutes=5))
+    five_minutes_ago.heartbeat_flow_run(lost.id)  # its executor's last beat
 
     tick = {"rrule_tick": True, "scheduled_time": minute_floor().strftime("%Y-%m-%dT%H:%M:%SZ")}
     assert handlers.trigger(tick, LambdaContext())["flow_run_ids"] == []
@@ -257,15 +257,15 @@ def test_the_minute_tick_marks_late_runs_and_reaps_lost_ones(cloud_bench):
 def test_a_lost_run_with_retries_left_is_requeued_to_sqs_and_a_worker_finishes_it(cloud_bench):
     from mintaka.schemas import SetStateRequest
     from mintaka.states import State
-    from mintaka_server.services.deployments import HEARTBEAT
+    from mintaka_server.services.deployments import DeploymentService
 
     cloud_bench.deploy(retries=1)
     run = cloud_bench.deployments.create_deployment_run("greet", "prod", DeploymentRunCreate())
     [first] = sqs_batch(cloud_bench.endpoint, cloud_bench.queue_url())["Records"]  # a worker took it...
     for state in (StateType.PENDING, StateType.RUNNING):
         cloud_bench.orchestration.set_flow_run_state(run.id, SetStateRequest(state=State(type=state)))
-    silent_since = (utcnow() - dt.timedelta(minutes=5)).isoformat()  # ...and its Lambda timed out
-    cloud_bench.orchestration.store.put_document(HEARTBEAT, str(run.id), {"at": silent_since})
+    five_minutes_ago = DeploymentService(cloud_bench.orchestration, clock=lambda: utcnow() - dt.timedelta(minutes=5))
+    five_minutes_ago.heartbeat_flow_run(run.id)  # its last beat; then its Lambda timed out
 
     tick = {"rrule_tick": True, "scheduled_time": minute_floor().strftime("%Y-%m-%dT%H:%M:%SZ")}
     handlers.trigger(tick, LambdaContext())

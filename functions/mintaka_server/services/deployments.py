@@ -235,7 +235,7 @@ class DeploymentService:
             leases = self.store.read_leases([run.id for run in page.items])
             for run_id, expires in leases.items():
                 if expires <= now:
-                    reaped += self.orchestration.end_silent_run(run_id, "found by the reaper")
+                    reaped += self.orchestration.end_silent_run(run_id, "found by the reaper", now)
             if not page.next_cursor:
                 return reaped
             cursor = page.next_cursor

@@ -6,6 +6,7 @@ laptop and one on Lambda go through the same validation, rules and writes.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
 import uuid
@@ -393,7 +394,7 @@ class OrchestrationService:
                 )
             if kind == "flow_run" and _is_requeue(decision.state) and self.on_requeued is not None:
                 self._requeue(run.model_copy(update={"state": decision.state}))
-            self._after_commit(kind, run, decision)
+            self._after_commit(kind, run, decision, ctx.now)
             return _answer(decision)
         run = self._read_run(kind, run_id)
         return OrchestrationResult(
@@ -402,26 +403,26 @@ class OrchestrationService:
             details=OrchestrationDetails(reason="The run kept changing; here is its current state"),
         )
 
-    def _after_commit(self, kind: RunKind, run: FlowRun | TaskRun, decision: Decision) -> None:
+    def _after_commit(self, kind: RunKind, run: FlowRun | TaskRun, decision: Decision, now: dt.datetime) -> None:
         """What follows a transition, each step its own transition: the runs whose slots it took
         back end CRASHED (no executor is behind them), and a flow run's attempt that ended takes
         its unfinished task runs with it. A failure here is logged: the transition stands."""
         try:
             for lessee in dict.fromkeys(h.lessee for reclaim in decision.reclaim for h in reclaim.holders):
-                self.end_silent_run(lessee, "found by a run waiting for its concurrency slots")
+                self.end_silent_run(lessee, "found by a run waiting for its concurrency slots", now)
             if kind == "flow_run" and (decision.state.is_final() or _is_requeue(decision.state)):
                 self._end_task_runs(run.id, decision.state)
         except MintakaError:
             logger.exception("Cleaning up after a transition of %s %s failed", kind, run.id)
 
-    def end_silent_run(self, run_id: uuid.UUID, found_by: str) -> bool:
-        """End a flow run whose lease has expired CRASHED (or requeued, or CANCELLED if it was
-        being cancelled: the rules decide). True if this call ended it."""
+    def end_silent_run(self, run_id: uuid.UUID, found_by: str, now: dt.datetime | None = None) -> bool:
+        """End a flow run whose lease has expired by `now` CRASHED (or requeued, or CANCELLED if
+        it was being cancelled: the rules decide). True if this call ended it."""
         run = self.store.read_flow_run(run_id)
         if run is None or run.state_type not in _LIVE:
             return False
         expires = self.store.read_leases([run_id]).get(run_id)
-        now = self.clock()
+        now = now or self.clock()
         if expires is None or expires > now:  # it beat meanwhile: alive after all
             return False
         interval = run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
