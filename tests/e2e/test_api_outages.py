@@ -8,6 +8,9 @@ Answers lost after the server acted (a proposal, a log batch) are retried withou
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -287,6 +290,43 @@ def test_log_records_the_api_could_not_take_are_delivered_by_the_next_process(tm
     assert {m: n for m, n in after.items() if n > 1} == {}
     assert not [p for p in (tmp_path / "spool").rglob("*") if p.is_file()]
     client.close()
+
+
+def test_a_worker_keeps_polling_through_an_outage(tmp_path, home, api):
+    """`mintaka worker start` behind a proxy answering 502: one warning, polls on (its loop
+    never blocks on the API, so it keeps reaping and answering signals), one when it is back."""
+    proxy = FlakyProxy(api.url.removesuffix("/api"))
+    with proxy.serving() as base:
+        output = tmp_path / "worker.log"
+
+        def polls() -> int:
+            return sum(1 for _, path, _ in proxy.requests if path.split("?")[0].endswith("/get_runs"))
+
+        with output.open("w") as out:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "mintaka.cli", "worker", "start", "-q", "outage-q", "--poll-interval", "0.5"],
+                env=clean_env(home, MINTAKA_API_URL=f"{base}/api", PYTHONUNBUFFERED="1"),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_until(lambda: polls() >= 2, 60, "the worker's first polls")
+            proxy.failing = True
+            during = polls()
+            wait_until(lambda: polls() >= during + 4, 30, "polls while the API is away")
+            proxy.failing = False
+            after = polls()
+            wait_until(lambda: polls() >= after + 2, 30, "polls once the API is back")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(30) == 0
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    log = output.read_text()
+    assert log.count(WARN_AWAY) == 1, log
+    assert log.count(WARN_BACK) == 1, log
+    assert "Traceback" not in log and "Could not poll" not in log, log
 
 
 def test_each_log_id_is_stored_once_over_http(api):
