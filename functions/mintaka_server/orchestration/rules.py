@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from mintaka.schemas import SetStateStatus
-from mintaka.states import TERMINAL_STATE_TYPES, State, StateType
+from mintaka.states import TERMINAL_STATE_TYPES, State, StateDetails, StateType
 
 from .context import CacheInsert, Decision, SlotReclaim, SlotUsage, TransitionContext, lease_expiry
 
@@ -109,7 +109,7 @@ class CancelRunsThatHaveNotStarted(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        decision.state = _cancelled(decision.state.message, ctx.now)
+        decision.state = _cancelled(decision.state.message, ctx)
 
 
 class CancellingRunsEndCancelled(Rule):
@@ -124,11 +124,15 @@ class CancellingRunsEndCancelled(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        decision.state = _cancelled(ctx.run.state.message, ctx.now)
+        decision.state = _cancelled(ctx.run.state.message, ctx)
 
 
-def _cancelled(message: str | None, now: dt.datetime) -> State:
-    return State(type=StateType.CANCELLED, timestamp=now, message=message or "Cancelled")
+def _cancelled(message: str | None, ctx: TransitionContext) -> State:
+    # The proposal's key stays on the state that replaced it: the same proposal sent again
+    # (its answer was lost) is then a duplicate, answered as the first, not a REJECT.
+    key = ctx.proposed.state_details.idempotency_key
+    details = StateDetails(idempotency_key=key) if key else StateDetails()
+    return State(type=StateType.CANCELLED, timestamp=ctx.now, message=message or "Cancelled", state_details=details)
 
 
 class ResumeOnlyWithinThePause(Rule):
