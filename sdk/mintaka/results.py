@@ -8,12 +8,16 @@ flows need no code change to persist to the team's bucket.
 
 `result_serializer="json"` writes readable JSON and reads back the same Python types, as
 Prefect 2's JSONSerializer does (and more exactly: see `_dumps_json`).
+
+Every result written carries a digest, and a reader checks where a reference points and its
+digest before it deserialises anything (`mintaka._result_trust`; README, "Trust model").
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
 import uuid
 import weakref
@@ -24,6 +28,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from mintaka._json_codec import _dumps_json, _loads_json
+from mintaka._result_trust import SECRET_NAME, UntrustedResult, digest, digest_matches, key_problem, parse_secret
 from mintaka.exceptions import MintakaError, UnfinishedRun
 from mintaka.serializers import compress, decompress, serializer_name, split
 from mintaka.states import ResultRef, State, StateType
@@ -65,9 +70,38 @@ def _loads(blob: bytes, serializer: str) -> Any:
 class ResultStore(Protocol):
     url: str
 
-    def write(self, value: Any, serializer: str = "cloudpickle", key: str | None = None) -> ResultRef: ...
+    def write(
+        self, value: Any, serializer: str = "cloudpickle", key: str | None = None, scope: str | None = None
+    ) -> ResultRef: ...
 
     def read(self, key: str, serializer: str = "cloudpickle") -> Any: ...
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def secret(self) -> bytes: ...
+
+
+def _new_key(key: str | None) -> str:
+    key = key or uuid.uuid4().hex
+    problem = key_problem(key)
+    if problem:
+        raise MintakaError(f"Cannot write the result: {problem}")
+    return key
+
+
+# Each storage's signing secret, read (or created) once per process.
+_secrets: dict[str, bytes] = {}
+_secrets_lock = threading.Lock()
+
+
+def _cached_secret(store: Any) -> bytes:
+    secret = _secrets.get(store.url)
+    if secret is None:
+        with _secrets_lock:
+            secret = _secrets.get(store.url)
+            if secret is None:
+                secret = _secrets[store.url] = store._load_secret()
+    return secret
 
 
 class LocalResultStore:
@@ -80,22 +114,52 @@ class LocalResultStore:
     def url(self) -> str:
         return self.directory.as_uri()
 
-    def write(self, value: Any, serializer: str = "cloudpickle", key: str | None = None) -> ResultRef:
+    def write(
+        self, value: Any, serializer: str = "cloudpickle", key: str | None = None, scope: str | None = None
+    ) -> ResultRef:
+        """Persist `value`; the reference carries a digest over the bytes and `scope` (the
+        cache key it is written for, if any)."""
         serializer = serializer_name(serializer)
         blob = _dumps(value, serializer)  # an unencodable value fails before anything is written
-        key = key or uuid.uuid4().hex
+        key = _new_key(key)
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / key
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(blob)
         os.replace(tmp, path)
-        return ResultRef(storage=self.url, key=key, serializer=serializer)
+        signed = digest(self.secret(), key, serializer, blob, scope)
+        return ResultRef(storage=self.url, key=key, serializer=serializer, digest=signed)
 
     def read(self, key: str, serializer: str = "cloudpickle") -> Any:
+        return _loads(self.read_bytes(key), serializer)
+
+    def read_bytes(self, key: str) -> bytes:
+        path = (self.directory / key).resolve()
+        if path.parent != self.directory:  # a link leading out of the directory
+            raise UntrustedResult(f"Persisted result {key} in {self.url} leads outside it; not loaded")
         try:
-            return _loads((self.directory / key).read_bytes(), serializer)
+            return path.read_bytes()
         except FileNotFoundError as exc:
             raise MissingResult(f"Persisted result {key} is missing from {self.url}") from exc
+
+    def secret(self) -> bytes:
+        return _cached_secret(self)
+
+    def _load_secret(self) -> bytes:
+        path = self.directory / SECRET_NAME
+        if not path.exists():  # created whole or not at all: written aside, then linked into place
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.directory / f"{SECRET_NAME}.{uuid.uuid4().hex}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: theirs is the key
+            finally:
+                tmp.unlink(missing_ok=True)
+        return parse_secret(path.read_text(), str(path))
 
 
 class S3ResultStore:
@@ -118,20 +182,48 @@ class S3ResultStore:
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
-    def write(self, value: Any, serializer: str = "cloudpickle", key: str | None = None) -> ResultRef:
+    def write(
+        self, value: Any, serializer: str = "cloudpickle", key: str | None = None, scope: str | None = None
+    ) -> ResultRef:
+        """Persist `value`; the reference carries a digest (see LocalResultStore.write)."""
         serializer = serializer_name(serializer)
-        key = key or uuid.uuid4().hex
+        key = _new_key(key)
         blob = _dumps(value, serializer)
         s3 = _s3_client()
         with _s3_errors(self, key, "write"):
             s3.put_object(Bucket=self.bucket, Key=self.object_key(key), Body=blob)
-        return ResultRef(storage=self.url, key=key, serializer=serializer)
+        signed = digest(self.secret(), key, serializer, blob, scope)
+        return ResultRef(storage=self.url, key=key, serializer=serializer, digest=signed)
 
     def read(self, key: str, serializer: str = "cloudpickle") -> Any:
+        return _loads(self.read_bytes(key), serializer)
+
+    def read_bytes(self, key: str) -> bytes:
         s3 = _s3_client()
         with _s3_errors(self, key, "read"):
-            blob = s3.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
-        return _loads(blob, serializer)
+            return s3.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"].read()
+
+    def secret(self) -> bytes:
+        return _cached_secret(self)
+
+    def _load_secret(self) -> bytes:
+        with contextlib.suppress(MissingResult):
+            return parse_secret(self.read_bytes(SECRET_NAME).decode(), f"{self.url}/{SECRET_NAME}")
+        from botocore.exceptions import ClientError
+
+        with _s3_errors(self, SECRET_NAME, "write"):
+            try:  # only if absent: two first writers agree on the first one's key
+                s3 = _s3_client()
+                s3.put_object(
+                    Bucket=self.bucket, Key=self.object_key(SECRET_NAME), Body=secrets.token_hex(32), IfNoneMatch="*"
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                ):
+                    raise
+        return parse_secret(self.read_bytes(SECRET_NAME).decode(), f"{self.url}/{SECRET_NAME}")
 
 
 _s3_clients: dict[tuple[str | None, ...], Any] = {}
@@ -189,9 +281,48 @@ def result_store(url: str) -> ResultStore:
     raise MintakaError(f"Result storage {url!r} is not readable by this client (use file:// or s3://)")
 
 
-def read_result(ref: ResultRef) -> Any:
-    """Load a persisted result from wherever its reference points."""
-    return result_store(ref.storage).read(ref.key, ref.serializer)
+def read_result(ref: ResultRef, scope: str | None = None, store: ResultStore | None = None) -> Any:
+    """Load a persisted result, once checked: it must lie in the reader's own result storage
+    (`store`, by default `default_result_store()`) and match its digest (`scope`: the cache
+    key it was written for). A result written before digests, in the reader's storage, reads.
+    Raises UntrustedResult (nothing is deserialised) or MissingResult."""
+    own = store or default_result_store()
+    return _loads(_checked_bytes(ref, own, scope, require_digest=False), ref.serializer)
+
+
+def cached_result_problem(ref: ResultRef, scope: str | None, store: ResultStore) -> str | None:
+    """Why a cache hit's result may not be used (the task runs instead), or None. It must pass
+    `read_result`'s checks and have a digest; its bytes are read, never deserialised here."""
+    try:
+        _checked_bytes(ref, store, scope, require_digest=True)
+    except MintakaError as exc:  # untrusted, missing, or unreadable: the task computes it again
+        return str(exc)
+    return None
+
+
+def _checked_bytes(ref: ResultRef, own: ResultStore, scope: str | None, require_digest: bool) -> bytes:
+    problem = _location_problem(ref, own)
+    if problem is None and ref.digest is None and require_digest:
+        problem = "it has no digest (written before Mintaka recorded them)"
+    if problem:
+        raise UntrustedResult(f"Result reference {ref.key[:80]!r} not loaded: {problem}")
+    blob = own.read_bytes(ref.key)
+    if ref.digest is not None and not digest_matches(own.secret(), ref.key, ref.serializer, blob, scope, ref.digest):
+        raise UntrustedResult(
+            f"Result {ref.key!r} in {own.url} not loaded: its digest does not match (it was not written "
+            "there for this reference by a client of that storage)"
+        )
+    return blob
+
+
+def _location_problem(ref: ResultRef, own: ResultStore) -> str | None:
+    try:
+        theirs = result_store(ref.storage).url
+    except MintakaError:
+        theirs = None
+    if theirs != own.url:
+        return f"it points into {ref.storage[:200]!r}, not this client's result storage {own.url}"
+    return key_problem(ref.key)
 
 
 # The store each client persists to by default, asked of its API once (per client, not per result).
@@ -265,7 +396,7 @@ def resolve_state_result(state: State, raise_on_failure: bool = True) -> Any:
     if state._has_result:
         return state._result
     if state.data is not None:
-        value = read_result(state.data)
+        value = read_result(state.data, scope=state.state_details.cache_key)
         state.with_result(value)
         return value
     return None

@@ -46,6 +46,9 @@ class ResultRef(BaseModel):
     storage: str = Field(description="Result store URL, e.g. file:///home/me/.mintaka/results")
     key: str
     serializer: str = "cloudpickle"
+    # `hmac-sha256:HEX` of the stored bytes, keyed by a secret kept in the result storage itself
+    # (see mintaka.results): a reader checks it before deserialising. None: written before digests.
+    digest: str | None = Field(None, max_length=100)
 
 
 class StateDetails(BaseModel):

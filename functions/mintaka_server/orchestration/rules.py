@@ -62,11 +62,27 @@ class PreventTransitionsFromTerminalStates(Rule):
 
     @staticmethod
     def apply(ctx, decision):
+        if _reopens_refused_cache_hit(ctx, decision):
+            return
         decision.refuse(
             SetStateStatus.REJECT,
             ctx.run.state,
             f"Run is already finished ({ctx.run.state.name}); terminal states are final",
         )
+
+
+def _reopens_refused_cache_hit(ctx: TransitionContext, decision: Decision) -> bool:
+    """A task run served from the cache, whose client refused the cached result (it failed the
+    client's checks: see mintaka.results), goes back to PENDING to run, refreshing the entry.
+    It never ran: nothing it did is undone."""
+    current = ctx.run.state
+    return (
+        ctx.run.kind == "task_run"
+        and current.type is StateType.COMPLETED
+        and current.name == "Cached"
+        and decision.state.type is StateType.PENDING
+        and bool(ctx.proposed.state_details.refresh_cache)
+    )
 
 
 class PreventDuplicateTransitions(Rule):

@@ -49,6 +49,7 @@ class TaskRunEngine:
         self.task_run: TaskRun | None = None
         self._task_inputs = collect_task_inputs(parameters)  # before futures are resolved
         self._cache_details: dict[str, Any] = {}
+        self._refused_cache_hit = False  # a cache hit failed our checks: run, and replace the entry
         # The id and key are ours before the run exists, so a future can name its run at once
         # and the run is created by whoever starts it (one write: straight into RUNNING).
         self.task_run_id = uuid.uuid4()
@@ -104,6 +105,9 @@ class TaskRunEngine:
                     raise Abort(reason)
                 if not (answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING):
                     state = answer.state  # cached, already finished, or owned by another client
+                    if self._refuse_cache_hit(state):
+                        first = (yield Propose(self.client, "task_run", self.task_run.id, self._reopen())).state
+                        continue
                     break
                 # Never mutate a run the client returned: the embedded API may share it.
                 self.task_run = self.task_run.model_copy(
@@ -111,6 +115,9 @@ class TaskRunEngine:
                 )
             elif first.type is not StateType.RUNNING:
                 state = first  # finished at creation (cached)
+                if self._refuse_cache_hit(state):
+                    first = (yield Propose(self.client, "task_run", self.task_run.id, self._reopen())).state
+                    continue
                 break
             first = None
             try:
@@ -228,7 +235,7 @@ class TaskRunEngine:
                 if self.task.cache_expiration is not None:
                     details["cache_expiration"] = now() + self.task.cache_expiration
                 self._cache_details = {k: v for k, v in details.items() if k.startswith("cache")}
-        if self.task.refresh_cache:
+        if self.task.refresh_cache or self._refused_cache_hit:
             details["refresh_cache"] = True
         return State(type=StateType.RUNNING, state_details=StateDetails(**details))
 
@@ -241,6 +248,27 @@ class TaskRunEngine:
             return self.task.cache_key_fn(ctx, self.parameters)
         finally:
             task_run_context.reset(token)
+
+    def _refuse_cache_hit(self, state: State) -> bool:
+        """Whether `state` is a cache hit whose result fails this client's checks (it is outside
+        our result storage, or its digest does not match): then, once, the task runs instead."""
+        key = self._cache_details.get("cache_key")
+        if self._refused_cache_hit or not key or state.name != "Cached" or state.data is None:
+            return False
+        from mintaka.results import cached_result_problem, default_result_store
+
+        problem = cached_result_problem(state.data, key, default_result_store(self.client))
+        if problem is None:
+            return False
+        self._logger().warning("Cached result for key %r not used, the task runs instead: %s", key, problem)
+        self._refused_cache_hit = True
+        return True
+
+    @staticmethod
+    def _reopen() -> State:
+        """Back to PENDING from a refused cache hit (the rules allow it only from "Cached")."""
+        message = "The cached result failed this client's checks; the task runs instead"
+        return State(type=StateType.PENDING, message=message, state_details=StateDetails(refresh_cache=True))
 
     def _enter(self) -> Any:
         token = task_run_context.set(self._context())
@@ -294,7 +322,8 @@ class TaskRunEngine:
         if self._should_persist():
             from mintaka.results import default_result_store
 
-            proposed.data = default_result_store().write(value, self.task.result_serializer)
+            scope = self._cache_details.get("cache_key")  # a cached result verifies only for its key
+            proposed.data = default_result_store().write(value, self.task.result_serializer, scope=scope)
         return proposed
 
     def _failure_proposal(self, exc: BaseException) -> State:
