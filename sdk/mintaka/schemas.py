@@ -171,6 +171,8 @@ class OrchestrationResult(BaseModel):
 
 
 class LogCreate(_Input):
+    # Made by the client: a record sent twice (a retry after a lost answer) is stored once.
+    id: uuid.UUID | None = None
     flow_run_id: uuid.UUID | None = None
     task_run_id: uuid.UUID | None = None
     name: str = Field("mintaka", max_length=200)
@@ -192,8 +194,6 @@ class ConcurrencyLimit(BaseModel):
     tag: str
     limit: int
     active_slots: int = 0
-    # Made by the client: a record sent twice (a retry after a lost answer) is stored once.
-    id: uuid.UUID | None = None
     created: dt.datetime = Field(default_factory=utcnow)
 
     @property

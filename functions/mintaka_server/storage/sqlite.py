@@ -65,8 +65,8 @@ CREATE TABLE IF NOT EXISTS logs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, flow_run_id TEXT, task_run_id TEXT, timestamp TEXT NOT NULL,
     doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS logs_by_flow_run ON logs (flow_run_id, timestamp, seq);
-CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, created TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS logs_by_id ON logs (json_extract(doc, '$.id'));
+CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, created TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 

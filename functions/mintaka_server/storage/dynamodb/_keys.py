@@ -132,6 +132,14 @@ def cache(key: str) -> str:
     return f"CACHE#{key}"
 
 
+def log_sort(timestamp: dt.datetime, log_id: uuid.UUID | None) -> str:
+    """A log line's sort key: in time order; a client-made id makes it the line's own (a
+    retried batch puts the same items again), else a write-order number keeps it unique."""
+    if log_id is not None:
+        return f"{ts(timestamp)}#{log_id.hex}"
+    return f"{ts(timestamp)}#{seq()}#{uuid.uuid4().hex[:8]}"
+
+
 def logs_of(flow_run_id: uuid.UUID | None, task_run_id: uuid.UUID | None) -> str:
     if flow_run_id is not None:
         return f"LOGS#{flow_run_id}"
@@ -143,14 +151,6 @@ def api_key(key_id: str) -> str:
 
 
 def setting(name: str) -> str:
-def log_sort(timestamp: dt.datetime, log_id: uuid.UUID | None) -> str:
-    """A log line's sort key: in time order; a client-made id makes it the line's own (a
-    retried batch puts the same items again), else a write-order number keeps it unique."""
-    if log_id is not None:
-        return f"{ts(timestamp)}#{log_id.hex}"
-    return f"{ts(timestamp)}#{seq()}#{uuid.uuid4().hex[:8]}"
-
-
     return f"SETTING#{name}"
 
 

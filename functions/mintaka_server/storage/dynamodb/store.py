@@ -328,6 +328,7 @@ class DynamoDBStore(Store):
             for log in logs
         ]
 
+        # A record with an id has a key of its own: sent again, it overwrites itself (stored once).
         def write() -> None:  # BatchWriteItem, 25 at a time; puts of fixed keys are safe to resend
             with model.batch_write() as batch:
                 for item in items:
@@ -370,7 +371,6 @@ class DynamoDBStore(Store):
         model = self._model
         item = model(
             keys.api_key(record.id),
-        # A record with an id has a key of its own: sent again, it overwrites itself (stored once).
             keys.API_KEY,
             doc=dump(record),
             revoked=record.revoked.isoformat() if record.revoked else None,
