@@ -159,7 +159,8 @@ class RemoteTaskRunner(TaskRunner):
         """The final state of a run the cluster could not run or answer for (a worker died, a
         result or a parameter did not pickle, the cluster did not start), recorded if the API
         takes it: futures hold final states, as with threads."""
-        from mintaka.schemas import SetStateRequest, SetStateStatus
+        from mintaka.engine.propose import propose
+        from mintaka.schemas import SetStateStatus
         from mintaka.states import State, StateType
 
         where = f"on the {self.name} cluster" if shipped else f"to the {self.name} cluster"
@@ -167,7 +168,8 @@ class RemoteTaskRunner(TaskRunner):
         state = State(type=StateType.CRASHED if shipped else StateType.FAILED, message=message)
         try:
             if shipped:
-                answer = engine.client.set_task_run_state(engine.task_run_id, SetStateRequest(state=state))
+                # Keyed (as every proposal): sent again after a lost answer, it is recorded once.
+                answer = propose(engine.client, "task_run", engine.task_run_id, state)
                 if answer.status is SetStateStatus.ACCEPT and answer.state is not None:
                     state = answer.state
                 else:  # e.g. it reported COMPLETED, then its value could not come back: ours says so

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from mintaka.client.retrying import Backoff, Outage, exceeded_count, exceeded_since, patience, single_attempt
+from mintaka.client.retrying import Backoff, Outage, patience, single_attempt
 from mintaka.exceptions import ApiOutageExceeded, ApiUnavailable
 
 URL = "http://api.example/api"
@@ -78,15 +78,13 @@ def test_past_the_window_every_call_gives_up_at_once(outage, clock):
     outage.next_delay(0, "ConnectError")
     clock.now += 59
     assert outage.next_delay(5, "ConnectError") <= 1  # never sleeps past the window
-    count = exceeded_count(_Client(outage))
+    count = outage.exceeded_count
     clock.now += 1
     with pytest.raises(ApiOutageExceeded, match=f"The Mintaka API at {URL} was unreachable for more than 60 s"):
         outage.next_delay(6, "ConnectError")
     with pytest.raises(ApiOutageExceeded):
         outage.next_delay(0, "ConnectError")  # another call of the same outage: no new wait
     assert outage.exceeded_count == count + 1  # one outage, counted once
-    assert isinstance(exceeded_since(_Client(outage), count), ApiOutageExceeded)
-    assert exceeded_since(_Client(outage), outage.exceeded_count) is None
 
 
 def test_a_new_outage_gets_a_new_window(outage, clock, warnings):
@@ -121,8 +119,3 @@ def test_single_attempt_notes_the_outage_but_never_waits(outage, warnings):
             outage.next_delay(0, "503 Service Unavailable")
         assert not isinstance(raised.value, ApiOutageExceeded)
     assert len(warnings) == 1 and outage.since is not None
-
-
-class _Client:
-    def __init__(self, outage: Outage):
-        self.outage = outage

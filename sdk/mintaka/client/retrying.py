@@ -88,8 +88,7 @@ class Outage:
     clock: Callable[[], float] = time.monotonic
     warn: Callable[[str], None] = logger.warning
     since: float | None = None
-    exceeded_count: int = 0  # outages that outlasted the window (the engines compare counts)
-    exceeded_message: str | None = None
+    exceeded_count: int = 0  # outages that outlasted the window
     _counted_since: float | None = None
     _failures: int = 0
     _announced: bool = False
@@ -146,7 +145,6 @@ class Outage:
             if self._counted_since != since:  # the first call to give up on this outage
                 self._counted_since = since
                 self.exceeded_count += 1
-                self.exceeded_message = message
                 install_excepthook()
         return ApiOutageExceeded(message)  # one per raise: threads never share a traceback
 
@@ -154,19 +152,6 @@ class Outage:
 def outage_of(client: object) -> Outage | None:
     """The outage tracker of a client's transport (None: an embedded API has no outages)."""
     return getattr(client, "outage", None)
-
-
-def exceeded_since(client: object, count: int) -> ApiOutageExceeded | None:
-    """The error of an outage that outlasted the window after `exceeded_count` was `count`."""
-    outage = outage_of(client)
-    if outage is None or outage.exceeded_count == count or outage.exceeded_message is None:
-        return None
-    return ApiOutageExceeded(outage.exceeded_message)
-
-
-def exceeded_count(client: object) -> int:
-    outage = outage_of(client)
-    return outage.exceeded_count if outage is not None else 0
 
 
 _hook_installed = False
@@ -203,8 +188,6 @@ __all__ = [
     "OUTAGE_STATUS",
     "Backoff",
     "Outage",
-    "exceeded_count",
-    "exceeded_since",
     "outage_of",
     "parse_retry_after",
     "patience",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mintaka.client.retrying import exceeded_count, exceeded_since, patience
+from mintaka.client.retrying import patience
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
 from mintaka.exceptions import Abort, ApiOutageExceeded, ParameterValidationError
 from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
@@ -225,7 +225,6 @@ class FlowRunEngine:
         ctx = self.ctx
         token = flow_run_context.set(ctx)
         interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
-        outages = exceeded_count(self.client)
         stop_beating = start_beating(self.client, self.flow_run.id)
         try:
             while True:
@@ -253,7 +252,7 @@ class FlowRunEngine:
                     except Exception as exc:  # e.g. the result could not be persisted: fail, never hang RUNNING
                         self._log().error("Could not record the flow run's result:", exc_info=exc)
                         proposed = exception_to_failed_state("Flow", exc, self.flow.timeout_seconds)
-                outage = exceeded_since(self.client, outages)
+                outage = _outage_in(ctx.futures)
                 if outage is not None:  # a task run gave up on the API: the run did not really end
                     raise outage
                 answer = yield Propose(self.client, "flow_run", self.flow_run.id, proposed)
@@ -377,3 +376,15 @@ class FlowRunEngine:
         message = f"Flow run was interrupted: {type(exc).__name__}: {exc}".rstrip(": ")
         state = self._report(State(type=StateType.CRASHED, message=message))
         return self._finish(state)
+
+
+def _outage_in(futures: list) -> ApiOutageExceeded | None:
+    """The error of a task run (all are done) that gave up because the API was away too long."""
+    for future in futures:
+        try:
+            future._inner.result()
+        except ApiOutageExceeded as exc:
+            return exc
+        except BaseException:  # any other ending is the run's own state
+            pass
+    return None
