@@ -1,7 +1,7 @@
 """Hostile input at the API edge: a corpus generated per route and per field
 (`support.hostile_requests`) is answered without a single 5xx, and a refused request writes
 nothing: in-process (ASGI) on a real SQLite file, a sample over real HTTP (uvicorn), and the
-date and number cases on DynamoDB (moto's server). Plus the request-size limit (413) under
+date, number and text cases on DynamoDB (moto's server). Plus the request-size limit (413) under
 uvicorn and the Lambda handler, and the SDK's log batches that stay under it."""
 
 from __future__ import annotations
@@ -310,11 +310,11 @@ def test_a_sample_of_the_corpus_over_http(tmp_path):
     assert not problems, f"{len(problems)} of {sent} hostile requests:\n" + "\n".join(problems[:40])
 
 
-# -- DynamoDB (moto's server): the times and numbers that reach the store
+# -- DynamoDB (moto's server): the times, numbers and text that reach the store
 
 
 @pytest.mark.slow
-def test_times_and_numbers_on_dynamodb(dynamodb_endpoint):
+def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint):
     import boto3
 
     from mintaka_server.storage.dynamodb import DynamoDBStore
@@ -328,7 +328,9 @@ def test_times_and_numbers_on_dynamodb(dynamodb_endpoint):
         return dynamodb.scan(TableName=table, Select="COUNT")["Count"]
 
     stored_routes = ("/flow_runs", "/task_runs", "/logs", "/runs", "/events", "/set_state", "/retry_policies")
-    corpus = [c for c in CORPUS if c.kind in ("time", "number") and any(r in c.route for r in stored_routes)]
+    reaching = [c for c in CORPUS if any(r in c.route for r in stored_routes)]
+    texts = [c for c in reaching if c.kind == "text"]
+    corpus = [c for c in reaching if c.kind in ("time", "number")] + texts[::3]  # keys, sizes, surrogates
     app = create_app(OrchestrationService(store), require_api_key=False)
     try:
         with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:

@@ -1,15 +1,16 @@
 """Filters for `read_flow_runs`, with Prefect 2's names and operators (`any_`, `not_any_`,
 `all_`, `like_`, `before_`, `after_`, `is_null_`): `FlowRunFilter(state={"type": {"any_":
-["COMPLETED"]}})`. Every field is optional; the given ones must all match."""
+["COMPLETED"]}})`. Every field is optional; the given ones must all match. Times are read as
+UTC when naive (runs' times are aware) and must lie between 1900 and 2999."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mintaka.bounds import Time
 from mintaka.schemas import FlowRun
 from mintaka.states import StateType
 
@@ -29,8 +30,8 @@ class _Any(_Filter):
 
 
 class _Times(_Filter):
-    before_: dt.datetime | None = None
-    after_: dt.datetime | None = None
+    before_: Time | None = None
+    after_: Time | None = None
     is_null_: bool | None = None
 
 
