@@ -65,7 +65,8 @@ class Worker:
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.say = say
-        self.command = command or [sys.executable, "-m", "mintaka.cli", "flow-run", "execute"]
+        # --inline: the flow runs in that subprocess itself; this worker heartbeats for it.
+        self.command = command or [sys.executable, "-m", "mintaka.cli", "flow-run", "execute", "--inline"]
         self.children: dict[uuid.UUID, _Child] = {}
         self.finished: dict[uuid.UUID, int] = {}  # run id -> exit code
         self._stop = threading.Event()
@@ -164,7 +165,7 @@ class Worker:
         for run_id, child in list(self.children.items()):
             try:
                 with single_attempt():
-                    run = self.client.heartbeat_flow_run(run_id)
+                    run = self.client.heartbeat_flow_run(run_id, self.heartbeat_interval)
             except ApiUnavailable:
                 continue  # the client said once that the API is away
             except MintakaError as exc:

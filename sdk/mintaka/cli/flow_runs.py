@@ -163,15 +163,34 @@ def resume(run_id: Annotated[str, typer.Argument(metavar="ID", help="A paused fl
 
 
 @app.command("execute")
-def execute(run_id: Annotated[str, typer.Argument(metavar="ID", help="A run created by a deployment.")]) -> None:
+def execute(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="A run created by a deployment.")],
+    inline: Annotated[
+        bool,
+        typer.Option(
+            "--inline",
+            hidden=True,
+            help="Run the flow in this process; the caller heartbeats for it (a worker, a supervising process).",
+        ),
+    ] = False,
+) -> None:
     """Run a deployment's flow run here: claim it, fetch its code, run the flow, report.
-    Exit code 0 if it completed (or another executor has it), else 1."""
+    The flow runs in a child process; this one heartbeats for it, so code holding the GIL
+    cannot make a live run look lost. Exit code 0 if it completed (or another executor has it), else 1."""
     from mintaka.engine.deployed import execute_flow_run
 
     from ._output import console, parse_id
 
+    rid = parse_id(run_id, "flow run id")
+    if not inline:
+        import sys
+
+        from mintaka.engine.deployed import supervise_flow_run
+
+        command = [sys.executable, "-m", "mintaka.cli", "flow-run", "execute", "--inline", str(rid)]
+        raise typer.Exit(supervise_flow_run(rid, command))
     _exit_on_sigterm()
-    execution = execute_flow_run(parse_id(run_id, "flow run id"))
+    execution = execute_flow_run(rid)
     console().print(execution.message, soft_wrap=True, markup=False)
     if execution.cancelled:
         # A cancelled task body may be stuck in a blocking call; its thread must not keep this

@@ -15,9 +15,9 @@ under that token is this process's to run. The RUNNING proposal still admits one
 from __future__ import annotations
 
 import os
-import threading
+import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,6 +27,7 @@ from mintaka.schemas import SetStateStatus
 from mintaka.states import State, StateType
 
 from .cancellation import STOPPING_STATES, CancelScope
+from .heartbeat import HEARTBEAT
 from .propose import propose
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 GIT_COMMIT_LABEL = "mintaka.git.commit"
 CLAIM_LABEL = "mintaka.claim"
 CLAIM_ENV = "MINTAKA_FLOW_RUN_CLAIM"
+_FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass
@@ -111,30 +113,57 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, cla
 
 @contextmanager
 def _heartbeats(client: MintakaClient, run_id: uuid.UUID, scope: CancelScope) -> Iterator[None]:
-    """Tell the API this executor is alive while the flow runs (in a worker subprocess, a
-    Fargate task or a Lambda alike), so the reaper can tell a lost run from a long one. The
-    answer is the run: once it is being cancelled, the flow is interrupted."""
-    from mintaka.settings import get_settings
+    """The process's heartbeat beats for the run while the flow runs; its answer is the run:
+    once it is being cancelled, the flow is interrupted. (That thread shares the process with
+    user code; `supervise_flow_run` beats from a parent process too, which user code cannot block.)"""
 
-    every = get_settings().heartbeat_interval
-    stop = threading.Event()
+    def on_beat(run) -> None:
+        if run.state is not None and run.state.type in STOPPING_STATES:
+            scope.cancel()
 
-    def beat() -> None:
-        while True:
-            with suppress(Exception):  # a missed beat must not fail the run; the next one may pass
-                run = client.heartbeat_flow_run(run_id)
-                if run.state is not None and run.state.type in STOPPING_STATES and not stop.is_set():
-                    scope.cancel()
-            if stop.wait(every):
-                return
-
-    thread = threading.Thread(target=beat, name="mintaka-heartbeat", daemon=True)
-    thread.start()
-    try:
+    with HEARTBEAT.beating(client, run_id, on_beat):
         yield
+
+
+def supervise_flow_run(run_id: uuid.UUID, command: Sequence[str], client: MintakaClient | None = None) -> int:
+    """Run `command` (this run's `flow-run execute --inline`) as a child process and heartbeat for
+    the run from here until it exits: a task holding the GIL in a C call, or a busy loop, cannot
+    silence this process, so the reaper never takes a live run for a lost one; both processes
+    killed, the run's lease lapses and it is reaped. SIGTERM and SIGINT are passed on to the child
+    (it reports the run). A child that dies without ending the run (killed, out of memory) leaves
+    it CRASHED. Returns the child's exit code (128 + N if killed by signal N)."""
+    import subprocess
+
+    from mintaka.client import get_client
+
+    from .heartbeat import heartbeat_interval
+
+    client = client or get_client()
+    every = heartbeat_interval()
+    child = subprocess.Popen(list(command))
+    forwarded = {signum: signal.signal(signum, lambda signum, _: child.send_signal(signum)) for signum in _FORWARDED}
+    try:
+        while True:
+            try:
+                code = child.wait(timeout=every)
+                break
+            except subprocess.TimeoutExpired:
+                with suppress(Exception):  # a missed beat must not stop the run; the next one may pass
+                    client.heartbeat_flow_run(run_id, every)
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        for signum, previous in forwarded.items():
+            signal.signal(signum, previous)
+    if code not in (0, 1):  # 0: completed or not ours; 1: it ended otherwise and said so
+        _crash_if_unfinished(client, run_id, code)
+    return 128 - code if code < 0 else code
+
+
+def _crash_if_unfinished(client: MintakaClient, run_id: uuid.UUID, code: int) -> None:
+    with suppress(MintakaError):
+        run = client.read_flow_run(run_id)
+        if run.state is not None and run.state.type in (StateType.RUNNING, StateType.CANCELLING):
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            propose(client, "flow_run", run_id, State(type=StateType.CRASHED, message=f"The flow's process {how}"))
 
 
 def _cancel_unfinished_task_runs(client: MintakaClient, run_id: uuid.UUID) -> None:
