@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from mintaka.exceptions import Conflict
+from mintaka.schemas import ApiKeyScope
 from mintaka_server.storage import ApiKeyRecord
 
 
@@ -28,6 +29,17 @@ class TestApiKeys:
         with pytest.raises(Conflict):
             store.create_api_key(key("a").model_copy(update={"secret_hash": "other"}))
         assert store.read_api_key("a").secret_hash == "hash-a"
+
+    def test_the_scope_is_kept(self, store):
+        for key_id, scope in [("r", ApiKeyScope.read), ("w", ApiKeyScope.write), ("x", ApiKeyScope.admin)]:
+            store.create_api_key(key(key_id).model_copy(update={"scope": scope}))
+        assert [(k.id, k.scope) for k in store.list_api_keys()] == [
+            ("r", ApiKeyScope.read),
+            ("w", ApiKeyScope.write),
+            ("x", ApiKeyScope.admin),
+        ]
+        store.revoke_api_key("x", dt.datetime(2024, 6, 1, tzinfo=dt.UTC))
+        assert store.read_api_key("x").scope is ApiKeyScope.admin
 
     def test_revoke_keeps_the_first_time(self, store):
         store.create_api_key(key("a"))

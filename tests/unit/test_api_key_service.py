@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import sqlite3
 
 import pytest
+from pydantic import ValidationError
 
 from mintaka.exceptions import ObjectNotFound
-from mintaka.schemas import ApiKeyCreate
+from mintaka.schemas import ApiKeyCreate, ApiKeyScope
 from mintaka.states import utcnow
 from mintaka_server.services import ApiKeyService, OrchestrationService
 from mintaka_server.services.api_keys import parse_key
@@ -128,3 +130,34 @@ def test_the_orchestration_service_exposes_keys_and_settings_under_the_client_na
     assert service.read_result_storage().url == "s3://b/p"
     service.clear_result_storage()
     assert service.read_result_storage() is None
+
+
+def test_a_key_has_the_scope_it_was_made_with_write_by_default(keys):
+    assert keys.create(ApiKeyCreate(name="ci")).scope is ApiKeyScope.write
+    viewer = keys.create(ApiKeyCreate(name="viewer", scope="read"))
+    assert viewer.scope is ApiKeyScope.read and keys.verify(viewer.key).scope is ApiKeyScope.read
+    assert [k.scope for k in keys.list()] == [ApiKeyScope.write, ApiKeyScope.read]
+    with pytest.raises(ValidationError, match=r"read.*write.*admin"):
+        ApiKeyCreate(name="root", scope="root")
+
+
+def test_a_key_stored_before_scopes_existed_reads_as_write(keys, sqlite_store, tmp_path):
+    created = keys.create(ApiKeyCreate(name="old", scope="admin"))
+    with contextlib.closing(sqlite3.connect(tmp_path / "mintaka.db")) as db, db:
+        (doc,) = db.execute("SELECT doc FROM api_keys WHERE id = ?", (created.id,)).fetchone()
+        legacy = {k: v for k, v in json.loads(doc).items() if k != "scope"}  # as an older version wrote it
+        db.execute("UPDATE api_keys SET doc = ? WHERE id = ?", (json.dumps(legacy), created.id))
+    assert keys.verify(created.key).scope is ApiKeyScope.write
+
+
+def test_scopes_nest():
+    read, write, admin = ApiKeyScope.read, ApiKeyScope.write, ApiKeyScope.admin
+    assert [(a.value, b.value) for a in ApiKeyScope for b in ApiKeyScope if a.allows(b)] == [
+        ("read", "read"),
+        ("write", "read"),
+        ("write", "write"),
+        ("admin", "read"),
+        ("admin", "write"),
+        ("admin", "admin"),
+    ]
+    assert not read.allows(write) and not write.allows(admin) and admin.allows(read)

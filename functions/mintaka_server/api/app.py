@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from mintaka_server.services import OrchestrationService
 from mintaka_server.services.deployments import DeploymentService
 
-from .auth import RequireApiKey, auth_required, bearer_scheme
+from .auth import RequireApiKey, auth_required, bearer_scheme, require_scope
 from .body_limit import BodyLimit
 from .browser_guard import BrowserGuard, allowed_hosts, cors_origins
 from .errors import install_error_handlers
@@ -86,14 +86,13 @@ def create_app(
     app.state.require_api_key = require_api_key
     for router in PUBLIC_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
-    documented_auth = [Depends(bearer_scheme)] if require_api_key else []  # OpenAPI only
+    # The bearer scheme documents the key in OpenAPI; the middleware checks it, `require_scope` its scope.
+    documented_auth = [Depends(bearer_scheme), Depends(require_scope)] if require_api_key else []
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=documented_auth)
     if require_api_key:
         public = {f"{API_PREFIX}/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
-        app.add_middleware(
-            RequireApiKey, verify=service.api_keys.verify, public_paths=public - {None}, routes=app.router.routes
-        )
+        app.add_middleware(RequireApiKey, verify=service.api_keys.verify, public_paths=public - {None})
     app.add_middleware(  # outside the key check: a forged or rebinding request is refused first
         BrowserGuard,
         hosts=allowed_hosts() if hosts is None else hosts,

@@ -7,19 +7,20 @@ same 401 with `WWW-Authenticate: Bearer`. The check is one `ApiKeyService.verify
 cached for a few seconds per process). The OpenAPI document and the docs page stay public: they
 describe the API and hold no data.
 
-A live key must also have the scope the route needs (`scopes.ROUTE_SCOPES`), or the answer is 403,
-still before the body is read. The key is left in the request's state for the routes
-(`deps.Caller`), which check what depends on the body (`force=True`).
+The key is left in the request's state. Once routed, `require_scope` (a dependency of every keyed
+route) checks the key has the scope its route needs (`scopes.ROUTE_SCOPES`), or answers 403
+before the body is validated or the route runs; a route checks what depends on the body itself
+(`force=true`, `deps.require_force`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 
 import anyio.to_thread
+from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mintaka.schemas import ApiKey
@@ -33,6 +34,7 @@ bearer_scheme = HTTPBearer(
     description="An API key from `mintaka api-key create NAME`, sent as `Authorization: Bearer mk_…`",
 )
 
+API_PREFIX = "/api"
 MISSING_KEY = "An API key is required: send `Authorization: Bearer <key>`"
 REFUSED_KEY = "The API key is invalid or revoked"
 
@@ -47,22 +49,12 @@ def auth_required(default: bool) -> bool:
 
 
 class RequireApiKey:
-    """ASGI middleware: HTTP requests outside `public_paths` need a key `verify` accepts, with
-    the scope their route (one of `routes`, matched here) needs."""
+    """ASGI middleware: HTTP requests outside `public_paths` need a key `verify` accepts."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        verify: Callable[[str], ApiKey | None],
-        public_paths: Collection[str],
-        routes: Sequence[BaseRoute] = (),
-        prefix: str = "/api",
-    ):
+    def __init__(self, app: ASGIApp, verify: Callable[[str], ApiKey | None], public_paths: Collection[str]):
         self.app = app
         self.verify = verify
         self.public_paths = frozenset(public_paths)
-        self.routes = routes  # the app's own list: routes added after this middleware count too
-        self.prefix = prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope) if scope["type"] == "http" else ""
@@ -80,27 +72,22 @@ class RequireApiKey:
             )
             await response(scope, receive, send)
             return
-        refusal = self._scope_refusal(scope, key)
-        if refusal is not None:
-            await JSONResponse({"detail": refusal}, status_code=403)(scope, receive, send)
-            return
         scope.setdefault("state", {})["api_key"] = key
         await self.app(scope, receive, send)
 
-    def _scope_refusal(self, scope: Scope, key: ApiKey) -> str | None:
-        path = self._route_template(scope)
-        if path is None:  # no such route: the router answers 404 or 405
-            return None
-        method = scope["method"]
-        needed = required_scope(method, path.removeprefix(self.prefix))
-        return None if key.scope.allows(needed) else scope_refusal(key.scope, needed, f"{method} {path}")
 
-    def _route_template(self, scope: Scope) -> str | None:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return getattr(route, "path", None)
-        return None
+def require_scope(request: Request) -> None:
+    """Dependency of every keyed route: 403 unless the request's key has the route's scope."""
+    key: ApiKey | None = request.scope.get("state", {}).get("api_key")
+    route = request.scope.get("route")
+    if key is None or route is None:  # no key required here (the middleware let it through)
+        return
+    # The route as declared (`/flow_runs/{run_id}/set_state`); FastAPI versions differ on whether
+    # the app's `/api` prefix is part of it.
+    path = route.path[len(API_PREFIX) :] if route.path.startswith(f"{API_PREFIX}/") else route.path
+    needed = required_scope(request.method, path)
+    if not key.scope.allows(needed):
+        raise HTTPException(403, detail=scope_refusal(key.scope, needed, f"{request.method} {API_PREFIX}{path}"))
 
 
 def _bearer_token(scope: Scope) -> str | None:
