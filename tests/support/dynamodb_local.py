@@ -104,6 +104,21 @@ def _install(directory: Path) -> Path:
     return jar
 
 
+def _kill_me_with_my_parent():
+    """A `preexec_fn` (Linux): the server gets SIGKILL if the test process dies without stopping
+    it (kill -9, a CI timeout), so no JVM outlives its tests. None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -172,6 +187,7 @@ class DynamoDBLocal:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group, ended whole by stop()
+                    preexec_fn=_kill_me_with_my_parent(),
                 )
             self.endpoint = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + timeout
