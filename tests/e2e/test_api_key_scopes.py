@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from deploy_support import EXAMPLE, spawn, wait_for  # noqa: F401 - spawn is a fixture
 from fastapi.routing import APIRoute
 
 from mintaka import flow, task
@@ -192,3 +193,24 @@ def test_every_route_is_in_the_scope_table():
     writes = {(m, p) for m, p in declared if m not in ("GET", "HEAD")}
     assert writes <= set(ROUTE_SCOPES), f"classify these in mintaka_server/api/scopes.py: {writes - set(ROUTE_SCOPES)}"
     assert set(ROUTE_SCOPES) <= declared, f"no such routes: {set(ROUTE_SCOPES) - declared}"
+
+
+def test_a_worker_with_a_write_key_runs_what_an_admin_deployed(server, run_cli, spawn):  # noqa: F811
+    assert run_cli("config", "set", "api_key", server.keys["admin"]).returncode == 0  # the operator's profile
+    for args in (
+        ["work-queue", "create", "scoped"],
+        ["deploy", f"{EXAMPLE}:greet", "--name", "w", "--queue", "scoped"],
+    ):
+        made = run_cli(*args, api_url=server.url)
+        assert made.returncode == 0, made.stderr
+
+    worker_env = {"MINTAKA_API_KEY": server.keys["write"]}  # wins over the profile
+    worker = spawn("worker", "start", "--queue", "scoped", "--poll-interval", "0.5", api_url=server.url, env=worker_env)
+    run = server.call("write", "POST", "deployments/greet/w/runs", {"parameters": {"name": "Scoped"}}).json()
+    final = wait_for(
+        lambda: (state := server.service.read_flow_run(run["id"]).state).is_final() and state,
+        90,
+        what=lambda: f"the run to finish: {worker.output()}",
+    )
+    assert final.type is StateType.COMPLETED, worker.output()
+    assert "403" not in worker.output()
