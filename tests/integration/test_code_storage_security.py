@@ -6,9 +6,12 @@ ASGI), and the attack strings themselves: each would create a marker file if it 
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
 import uuid
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -188,7 +191,8 @@ def test_a_symlink_in_a_local_code_directory_pointing_outside_is_not_imported(ma
 def api(tmp_path) -> Iterator[TestClient]:
     store = SQLiteStore(tmp_path / "mintaka.db")
     deployments = DeploymentService(OrchestrationService(store))
-    with TestClient(create_app(deployments.orchestration, deployments=deployments)) as client:
+    app = create_app(deployments.orchestration, deployments=deployments)
+    with TestClient(app, base_url="http://localhost") as client:  # a loopback Host, as a local client sends
         yield client
     store.close()
 
@@ -250,3 +254,41 @@ def test_the_executor_refuses_a_stored_attack_deployment_and_fails_the_run(marke
 def test_fetch_code_checks_git_storage_too(marker, tmp_path):
     with pytest.raises(CodeStorageError, match="starts with '-'"):
         fetch_code(CodeStorage(type="git", url=f"--upload-pack=touch {marker}", branch="main"), tmp_path)
+
+
+# -- S3 archives (moto's server, or AWS_ENDPOINT_URL)
+
+
+@pytest.fixture
+def code_bucket(monkeypatch) -> Iterator[str]:
+    boto3 = pytest.importorskip("boto3")
+    moto = None
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        moto = pytest.importorskip("moto.server").ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        host, port = moto.get_host_and_port()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    name = f"code-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=name)
+    yield name
+    if moto is not None:
+        moto.stop()
+
+
+@pytest.mark.parametrize("member", ["../evil.py", "/tmp/evil-abs.py", "flows/../../evil.py"])
+def test_an_s3_archive_with_a_path_leading_outside_is_never_unpacked(member, code_bucket, marker, tmp_path):
+    import boto3
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("flows/hello.py", FLOW)
+        archive.writestr(member, EVIL.format(marker=str(marker)))
+    boto3.client("s3").put_object(Bucket=code_bucket, Key="p/code.zip", Body=buffer.getvalue())
+    with pytest.raises(CodeStorageError, match="unsafe path"):
+        fetch_code(CodeStorage(type="s3", url=f"s3://{code_bucket}/p/code.zip"), tmp_path / "home")
+    assert not list((tmp_path / "home").rglob("*.py")), "nothing of it was unpacked"
+    assert not (tmp_path / "evil.py").exists() and not Path("/tmp/evil-abs.py").exists()
