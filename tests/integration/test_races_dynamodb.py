@@ -262,9 +262,8 @@ def test_racers_for_the_last_concurrency_slot_have_one_winner_every_round(connec
         task = TaskRunCreate(flow_run_id=flow_run.id, task_key="t", dynamic_key=str(index), tags=[tag])
         task_run = services[index].create_task_run(task)
         start.wait(timeout=120)
-        return (
-            services[index].set_task_run_state(task_run.id, SetStateRequest(state=State(type=StateType.RUNNING))).status
-        )
+        running = SetStateRequest(state=State(type=StateType.RUNNING))
+        return services[index].set_task_run_state(task_run.id, running).status
 
     results = race_rounds(N_THREADS, ROUNDS, prepare, racer)
 
