@@ -306,3 +306,40 @@ def test_a_poisoned_s3_cache_entry_is_never_loaded(attack, server, buckets, mark
         set_client(previous)
         alice.close()
         reset_settings()
+
+
+# -- the rule that lets a refused cache hit run
+
+
+def test_only_a_cached_task_run_proposing_refresh_goes_back_to_pending(tmp_path):
+    from mintaka.schemas import SetStateRequest, SetStateStatus, TaskRunCreate
+    from mintaka.states import State, StateDetails, StateType
+
+    store = SQLiteStore(tmp_path / "rules.db")
+    service = OrchestrationService(store)
+    ref = ResultRef(storage="file:///tmp/results", key="k1", digest="hmac-sha256:" + "a" * 64)
+
+    def run_to(state: State):
+        run = service.create_task_run(TaskRunCreate(task_key="t", name="t"))
+        service.set_task_run_state(run.id, SetStateRequest(state=state))
+        return run
+
+    def propose(run, **details):
+        pending = State(type=StateType.PENDING, state_details=StateDetails(**details))
+        return service.set_task_run_state(run.id, SetStateRequest(state=pending))
+
+    cached_details = StateDetails(cache_key="k")
+    writer = run_to(State(type=StateType.RUNNING, state_details=cached_details))
+    completed = State(type=StateType.COMPLETED, data=ref, state_details=cached_details)
+    service.set_task_run_state(writer.id, SetStateRequest(state=completed))
+    hit = run_to(State(type=StateType.RUNNING, state_details=cached_details))
+    assert service.read_task_run(hit.id).state.name == "Cached"
+
+    assert propose(hit).status is SetStateStatus.REJECT  # without refresh_cache: terminal is final
+    assert propose(writer, refresh_cache=True).status is SetStateStatus.REJECT  # it ran: final
+    reopened = propose(hit, refresh_cache=True)
+    assert reopened.status is SetStateStatus.ACCEPT and reopened.state.type is StateType.PENDING
+    running = State(type=StateType.RUNNING, state_details=StateDetails(cache_key="k", refresh_cache=True))
+    answer = service.set_task_run_state(hit.id, SetStateRequest(state=running))
+    assert answer.state.type is StateType.RUNNING, "refresh_cache: the cache rule lets it run"
+    store.close()
