@@ -224,6 +224,15 @@ def _nested(depth: int) -> list:
     return value
 
 
+def test_the_largest_legitimate_bodies_fit(sqlite_world):
+    """A 3 MB parameters dict and a 3.9 MB log batch are under the default 4 MiB limit."""
+    world, _ = sqlite_world
+    parameters = {f"p{i}": "v" * 1000 for i in range(3000)}
+    created = world.client.post("/api/flow_runs", json={"flow_name": "big-parameters", "parameters": parameters})
+    assert created.status_code == 201, created.text[:200]
+    assert world.client.get(f"/api/flow_runs/{created.json()['id']}/summary").json()["parameters"] == parameters
+
+
 def test_messages_name_the_field_and_what_is_allowed(sqlite_world):
     world, _ = sqlite_world
     cases_and_words = [
@@ -336,6 +345,12 @@ def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint):
         with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
             run_id, task_id = seed(client)
             sent, problems = check(World(app, client, run_id, task_id), corpus, items)
+            # Parameters past DynamoDB's 400 KB item: refused before the flow is written.
+            before = items()
+            big = client.post("/api/flow_runs", json={"flow_name": "too-big", "parameters": {"x": "a" * 500_000}})
+            assert big.status_code == 422 and "by reference" in big.json()["detail"], big.text
+            assert items() == before
+            assert "too-big" not in {flow["name"] for flow in client.get("/api/flows").json()}
     finally:
         store.delete_table()
         store.close()

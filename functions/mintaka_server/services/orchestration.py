@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from mintaka.exceptions import MintakaError, ObjectNotFound
+from mintaka.exceptions import InvalidRequest, MintakaError, ObjectNotFound
 from mintaka.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -98,14 +98,15 @@ class OrchestrationService:
         return self.create_flow_run_once(body)[0]
 
     def create_flow_run_once(self, body: FlowRunCreate) -> tuple[FlowRun, bool]:
-        """The run, and whether this call created it (False: its idempotency key was taken)."""
-        flow = self.store.ensure_flow(body.flow_name)
+        """The run, and whether this call created it (False: its idempotency key was taken).
+
+        The run is built and checked before anything is written: a refused run leaves no flow."""
         run_id = uuid.uuid4()
         state = self._initial_state(body.state, flow_run_id=run_id)
         run = FlowRun(
             id=run_id,
-            flow_id=flow.id,
-            flow_name=flow.name,
+            flow_id=uuid.UUID(int=0),  # the flow's, once it is ensured below
+            flow_name=body.flow_name,
             name=body.name or _run_name(),
             parameters=body.parameters,
             tags=body.tags,
@@ -123,6 +124,9 @@ class OrchestrationService:
             heartbeat_interval=body.heartbeat_interval if state.type is StateType.RUNNING else None,
             **_initial_bookkeeping(state),
         )
+        _check_record_size(self.store, run)
+        flow = self.store.ensure_flow(body.flow_name)
+        run = run.model_copy(update={"flow_id": flow.id, "flow_name": flow.name})
         if state.type is StateType.RUNNING:  # started at creation: history reads Pending, Running
             pending = State(type=StateType.PENDING, timestamp=state.timestamp, state_details={"flow_run_id": run_id})
             lease = lease_expiry(state.timestamp, body.heartbeat_interval) if body.heartbeat_interval else None
@@ -502,6 +506,19 @@ def _answer(decision: Decision) -> OrchestrationResult:
         state=decision.state,
         details=OrchestrationDetails(reason=decision.reason, delay_seconds=decision.delay_seconds),
     )
+
+
+def _check_record_size(store: Store, run: FlowRun) -> None:
+    """Refuse a run its store cannot hold (DynamoDB: 400 KB an item) before anything is written."""
+    limit = getattr(store, "max_record_bytes", None)
+    if limit is None:
+        return
+    size = len(run.model_dump_json(exclude_defaults=True).encode())
+    if size > limit:
+        raise InvalidRequest(
+            f"The flow run would take {size} bytes in the store, which holds at most {limit} per run: "
+            "pass large parameters by reference (a path or URL) instead of by value"
+        )
 
 
 def _found(value, missing: str) -> object:

@@ -51,6 +51,9 @@ class DynamoDBStore(Store):
     resolve it (AWS_REGION on Lambda). The botocore client is built here, once per store, and is
     safe to share between threads."""
 
+    # A run's item: its document plus keys and facets, under DynamoDB's 400 KB (the service checks it).
+    max_record_bytes = 380_000
+
     def __init__(
         self,
         table_name: str,
