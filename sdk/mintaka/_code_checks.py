@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 GIT_SCHEMES = ("https", "ssh", "git", "file")
 # `user@host:path`, git's scp-like ssh syntax; the user and host may not look like options.
 _SCP_LIKE = re.compile(r"^(?:[A-Za-z0-9._~][A-Za-z0-9._~-]*@)?[A-Za-z0-9_][A-Za-z0-9._-]*:(?!//)(?P<path>.+)$")
-_HOST = re.compile(
-    r"^(?:[A-Za-z0-9._~%][A-Za-z0-9._~%-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::\d+)?$"
-)
+_HOST = re.compile(r"^(?:[A-Za-z0-9._~%][^@/\s]*@)?(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::\d+)?$")
 # Characters git refuses in a ref name (git check-ref-format), plus DEL and the control characters.
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _URL_EXAMPLE = "e.g. https://github.com/org/repo.git, git@github.com:org/repo.git or file:///srv/repo"

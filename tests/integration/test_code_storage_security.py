@@ -86,6 +86,7 @@ def attack_urls(marker: Path) -> list[str]:
         f"ext::sh -c touch% {marker}",
         f"ext::sh -c 'touch {marker}'",
         f"ssh://-oProxyCommand=touch%20{marker}/repo",
+        f"ssh://-oProxyCommand=touch%20{marker}@host/repo",
         f"-oProxyCommand=touch {marker}:repo",
         f"fd::17/{marker}",
         f"file:///tmp/repo\n--upload-pack=touch {marker}",
@@ -108,6 +109,13 @@ def test_a_local_repository_over_file_url_is_fetched_at_its_branch_head(repo, tm
         ("git+https://github.com/org/repo.git@release/v2", ("git", "https://github.com/org/repo.git", "release/v2")),
         ("git+git@github.com:org/repo.git@dev", ("git", "git@github.com:org/repo.git", "dev")),
         ("git+ssh://git@github.com/org/repo.git", ("git", "ssh://git@github.com/org/repo.git", "main")),
+        ("git+ssh://git@host:2222/repo.git@v1", ("git", "ssh://git@host:2222/repo.git", "v1")),
+        (
+            "git+https://x-token:s3cr%40t@git.example.com/r.git@main",
+            ("git", "https://x-token:s3cr%40t@git.example.com/r.git", "main"),
+        ),
+        ("git+git://git.example.com/r.git", ("git", "git://git.example.com/r.git", "main")),
+        ("git+file://localhost/srv/repo@feature/x-1", ("git", "file://localhost/srv/repo", "feature/x-1")),
     ],
 )
 def test_ordinary_git_urls_and_branches_are_accepted(spec, expected):
