@@ -35,7 +35,11 @@ class Settings(BaseSettings):
         " dir, ~/.cache/mintaka/log-spool); the next Mintaka process delivers them",
     )
     heartbeat_interval: float = Field(
-        10.0, gt=0, description="Seconds between a deployed run's heartbeats; also how soon a cancel takes effect"
+        10.0,
+        gt=0,
+        le=86_400,
+        description="Seconds between a running flow run's heartbeats: silent for three of them, it is taken for"
+        " lost (its slots go to others, the reaper ends it); also how soon a cancel takes effect",
     )
     api_auth: bool | None = Field(
         None,
