@@ -28,30 +28,36 @@ def _control_char(value: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
+def redact(url: str) -> str:
+    """`url` with the password of its credentials (`user:token@`) hidden, for messages."""
+    return re.sub(r"(://[^/@:]*):[^@/]*@", r"\1:***@", url)
+
+
 def git_url_problem(url: str) -> str | None:
     """Why `url` may not be fetched with git, or None if it may."""
+    shown = redact(url)
     if not url or url != url.strip():
-        return f"git URL {url!r} is empty or has surrounding spaces"
+        return f"git URL {shown!r} is empty or has surrounding spaces"
     if _control_char(url):
-        return f"git URL {url!r} contains a control character"
+        return f"git URL {shown!r} contains a control character"
     if url.startswith("-"):
-        return f"git URL {url!r} starts with '-' (git would read it as an option); use a URL, {_URL_EXAMPLE}"
+        return f"git URL {shown!r} starts with '-' (git would read it as an option); use a URL, {_URL_EXAMPLE}"
     if "://" in url:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in GIT_SCHEMES:
-            return f"git URL {url!r}: scheme {scheme!r} is not allowed (use {', '.join(GIT_SCHEMES)}; {_URL_EXAMPLE})"
+            return f"git URL {shown!r}: scheme {scheme!r} is not allowed (use {', '.join(GIT_SCHEMES)}; {_URL_EXAMPLE})"
         if scheme == "file":
             if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-                return f"git URL {url!r}: a file URL reads file:///absolute/path/to/repo"
+                return f"git URL {shown!r}: a file URL reads file:///absolute/path/to/repo"
         elif not _HOST.match(parts.netloc) or not parts.path.strip("/"):
-            return f"git URL {url!r}: expected {scheme}://[user@]host[:port]/path/to/repo"
+            return f"git URL {shown!r}: expected {scheme}://[user@]host[:port]/path/to/repo"
         return None
     if "::" in url:  # git's `transport::address` syntax (ext::, fd::, remote helpers)
-        return f"git URL {url!r}: transport '::' syntax is not allowed; use a URL, {_URL_EXAMPLE}"
+        return f"git URL {shown!r}: transport '::' syntax is not allowed; use a URL, {_URL_EXAMPLE}"
     if _SCP_LIKE.match(url):
         return None
-    return f"git URL {url!r} is not a git URL git may fetch here; {_URL_EXAMPLE}"
+    return f"git URL {shown!r} is not a git URL git may fetch here; {_URL_EXAMPLE}"
 
 
 def branch_problem(branch: str) -> str | None:

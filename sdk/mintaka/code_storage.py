@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mintaka._code_checks import GIT_SCHEMES, branch_problem, git_url_problem
+from mintaka._code_checks import GIT_SCHEMES, branch_problem, git_url_problem, redact
 from mintaka.deployment_schemas import CodeStorage
 from mintaka.exceptions import InvalidRequest, MintakaError
 
@@ -63,7 +63,7 @@ def parse_storage_spec(spec: str) -> tuple[str, str | None, str | None]:
         problem = git_url_problem(url) or branch_problem(branch)
         if problem:
             raise InvalidRequest(
-                f"--storage {spec!r}: {problem} (expected git+URL@BRANCH, e.g. git+file:///srv/repo@main)"
+                f"--storage {redact(spec)!r}: {problem} (expected git+URL@BRANCH, e.g. git+file:///srv/repo@main)"
             )
         return "git", url, branch
     raise InvalidRequest(f"--storage {spec!r}: expected local, s3://BUCKET[/PREFIX] or git+URL@BRANCH")
@@ -154,7 +154,7 @@ def fetch_git(url: str, branch: str, cache: Path) -> tuple[Path, str]:
         _git(
             "--git-dir", str(mirror), "fetch", "--quiet", "--no-tags", "--force", "--", url,
             f"+refs/heads/{branch}:refs/heads/{branch}",
-            what=f"fetch branch {branch!r} of {url}",
+            what=f"fetch branch {branch!r} of {redact(url)}",
         )  # fmt: skip
         sha = _git("--git-dir", str(mirror), "rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}").strip()
         target = base / sha
@@ -163,8 +163,8 @@ def fetch_git(url: str, branch: str, cache: Path) -> tuple[Path, str]:
                 ["git", "--git-dir", str(mirror), "archive", "--format=tar", sha], capture_output=True, check=False
             )
             if tar.returncode:
-                raise CodeStorageError(f"Cannot read commit {sha} of {url}: {tar.stderr.decode().strip()}")
-            _unpack_into(target, lambda tmp: _extract_tar(tar.stdout, tmp, f"commit {sha} of {url}"))
+                raise CodeStorageError(f"Cannot read commit {sha} of {redact(url)}: {tar.stderr.decode().strip()}")
+            _unpack_into(target, lambda tmp: _extract_tar(tar.stdout, tmp, f"commit {sha} of {redact(url)}"))
     return target, sha
 
 

@@ -300,3 +300,13 @@ def test_an_s3_archive_with_a_path_leading_outside_is_never_unpacked(member, cod
         fetch_code(CodeStorage(type="s3", url=f"s3://{code_bucket}/p/code.zip"), tmp_path / "home")
     assert not list((tmp_path / "home").rglob("*.py")), "nothing of it was unpacked"
     assert not (tmp_path / "evil.py").exists() and not Path("/tmp/evil-abs.py").exists()
+
+
+def test_a_token_in_a_refused_url_is_not_echoed(api):
+    url = "http://x-token:ghp_SECRET@github.com/org/repo.git"
+    response = api.post("/api/deployments", json=body(storage={"type": "git", "url": url, "branch": "main"}))
+    assert response.status_code == 422 and "scheme 'http' is not allowed" in response.text
+    assert "ghp_SECRET" not in response.text and "x-token:***@" in response.text
+    with pytest.raises(InvalidRequest) as caught:
+        parse_storage_spec(f"git+{url}@main")
+    assert "ghp_SECRET" not in str(caught.value)
