@@ -38,6 +38,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 class ScopeChoice(StrEnum):
+    """`mintaka.schemas.ApiKeyScope`'s values, without importing the schemas when the CLI starts."""
+
     read = "read"
     write = "write"
     admin = "admin"

@@ -51,9 +51,8 @@ def start(
     if api_auth is None:
         api_auth = auth_required(default=not _is_loopback(host))
     service, where = _service(store, create_table)
-    api = create_app(
-        service, require_api_key=api_auth, scheduler_interval=scheduler_interval or None, hosts=allowed_hosts(host)
-    )
+    hosts = allowed_hosts(host)
+    api = create_app(service, require_api_key=api_auth, scheduler_interval=scheduler_interval or None, hosts=hosts)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/api"
     out = console()
@@ -61,6 +60,7 @@ def start(
     out.print(f"Store: {where}", soft_wrap=True)
     out.print(f"Scheduler: {f'every {scheduler_interval:g}s' if scheduler_interval else 'off'}", soft_wrap=True)
     out.print(f"Point the SDK and CLI at it with: export MINTAKA_API_URL={url}", soft_wrap=True)
+    out.print(f"Answers to Host: {', '.join(hosts)} (more: MINTAKA_SERVER_ALLOWED_HOSTS)", soft_wrap=True)
     if api_auth:
         out.print("API keys: required (Authorization: Bearer …; also export MINTAKA_API_KEY=…)", soft_wrap=True)
         if not api.state.service.list_api_keys():
