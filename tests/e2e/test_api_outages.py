@@ -28,6 +28,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 TASKS = 40
 WARN_AWAY = "is unavailable"
+# A running flow run holds a lease: the server takes it for lost after three heartbeat intervals
+# of silence (30 s by default), whatever the client tolerates. Outages longer than that need a
+# longer interval, declared by the run: here the last beat before the outage, the outage and
+# the client's next try (backoff: at most 10 s) fit in three intervals.
+LEASE_FOR_30_S = "25"
+LEASE_FOR_60_S = "40"
 WARN_BACK = "is back after"
 
 FLOW_SCRIPT = """
@@ -162,7 +168,7 @@ def assert_two_warnings(stderr: str) -> None:
 
 def test_server_killed_for_30_s_mid_flow(tmp_path, home, api):
     client = HttpTransport(api.url, retries=0)
-    flow = start_flow(tmp_path, home, api.url)
+    flow = start_flow(tmp_path, home, api.url, MINTAKA_HEARTBEAT_INTERVAL=LEASE_FOR_30_S)
     try:
         wait_until(lambda: task_runs_recorded(client) >= 10, 60, "10 task runs")
         api.kill()
@@ -183,7 +189,7 @@ def test_60_s_of_502_from_a_proxy_mid_flow(tmp_path, home, api):
     proxy = FlakyProxy(api.url.removesuffix("/api"))
     with proxy.serving() as base:
         client = HttpTransport(api.url, retries=0)
-        flow = start_flow(tmp_path, home, f"{base}/api")
+        flow = start_flow(tmp_path, home, f"{base}/api", MINTAKA_HEARTBEAT_INTERVAL=LEASE_FOR_60_S)
         try:
             wait_until(lambda: task_runs_recorded(client) >= 10, 60, "10 task runs")
             proxy.failing = True
