@@ -73,17 +73,20 @@ def _new_key(key: str | None) -> str:
 
 
 # Each storage's signing secret, read (or created) once per process.
-_secrets: dict[str, bytes] = {}
+_secrets: dict[tuple[Any, ...], bytes] = {}
 _secrets_lock = threading.Lock()
 
 
-def _cached_secret(store: Any) -> bytes:
-    secret = _secrets.get(store.url)
+def _cached_secret(store: Any, *version: Any) -> bytes:
+    """The store's secret, loaded once per `(url, *version)` (a local key file's inode and
+    mtime: a directory wiped and started afresh is noticed)."""
+    cache_key = (store.url, *version)
+    secret = _secrets.get(cache_key)
     if secret is None:
         with _secrets_lock:
-            secret = _secrets.get(store.url)
+            secret = _secrets.get(cache_key)
             if secret is None:
-                secret = _secrets[store.url] = store._load_secret()
+                secret = _secrets[cache_key] = store._load_secret()
     return secret
 
 
@@ -126,7 +129,11 @@ class LocalResultStore:
             raise MissingResult(f"Persisted result {key} is missing from {self.url}") from exc
 
     def secret(self) -> bytes:
-        return _cached_secret(self)
+        try:
+            found = (self.directory / SECRET_NAME).stat()
+        except FileNotFoundError:
+            return self._load_secret()  # made now; cached from the next call on
+        return _cached_secret(self, found.st_ino, found.st_mtime_ns)
 
     def _load_secret(self) -> bytes:
         path = self.directory / SECRET_NAME
