@@ -69,7 +69,7 @@ class BrowserGuard:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = _refusal(self, scope) if scope["type"] == "http" else None
+        refusal = self.refusal(scope) if scope["type"] == "http" else None
         if refusal is None:
             await self.app(scope, receive, send)
             return
@@ -85,32 +85,38 @@ class BrowserGuard:
     def origin_allowed(self, origin: str, host: str) -> bool:
         return self.any_origin or _origin(origin) in self.origins or _same_origin(origin, host)
 
-
-def _refusal(guard: BrowserGuard, scope: Scope) -> tuple[int, str] | None:
-    headers = _headers(scope)
-    host = headers.get("host", "")
-    if not guard.host_allowed(host):
-        return 400, (
-            f"Host {host!r} is not allowed: this server answers only to the names it is configured for"
-            " (DNS-rebinding protection). Reach it by one of them, or add the name to"
-            " MINTAKA_SERVER_ALLOWED_HOSTS (comma-separated; `*` allows any)"
-        )
-    if scope["method"] not in STATE_CHANGING:
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """(status, message) for a request this guard refuses; None to let it through."""
+        headers = _headers(scope)
+        host = headers.get("host", "")
+        if not self.host_allowed(host):
+            return 400, _BAD_HOST.format(host=host)
+        method = scope["method"]
+        if method not in STATE_CHANGING:
+            return None
+        origin = headers.get("origin")
+        if origin is not None and not self.origin_allowed(origin, host):
+            return 403, _FOREIGN_ORIGIN.format(method=method, origin=origin)
+        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media_type != "application/json" and "authorization" not in headers:
+            return 415, _NOT_JSON.format(method=method, media_type=media_type or "no content type")
         return None
-    origin = headers.get("origin")
-    if origin is not None and not guard.origin_allowed(origin, host):
-        return 403, (
-            f"Cross-origin {scope['method']} from {origin!r} refused: only the server's own origin and"
-            " MINTAKA_SERVER_CORS_ORIGINS (comma-separated origins, e.g. https://ops.example.com) may change things"
-        )
-    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != "application/json" and "authorization" not in headers:
-        return 415, (
-            f"A {scope['method']} must be sent with `Content-Type: application/json` (even without a body)"
-            f" or an `Authorization` header; got {media_type or 'no content type'!r}. Browsers cannot send"
-            " either cross-site without CORS, so this refuses forged requests from web pages"
-        )
-    return None
+
+
+_BAD_HOST = (
+    "Host {host!r} is not allowed: this server answers only to the names it is configured for"
+    " (DNS-rebinding protection). Reach it by one of them, or add the name to"
+    " MINTAKA_SERVER_ALLOWED_HOSTS (comma-separated; `*` allows any)"
+)
+_FOREIGN_ORIGIN = (
+    "Cross-origin {method} from {origin!r} refused: only the server's own origin and"
+    " MINTAKA_SERVER_CORS_ORIGINS (comma-separated origins, e.g. https://ops.example.com) may change things"
+)
+_NOT_JSON = (
+    "A {method} must be sent with `Content-Type: application/json` (even without a body) or an"
+    " `Authorization` header; got {media_type!r}. Browsers cannot send either cross-site without CORS,"
+    " so this refuses forged requests from web pages"
+)
 
 
 def _headers(scope: Scope) -> dict[str, str]:
