@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 import warnings
 from collections.abc import Iterator
 
@@ -359,9 +360,15 @@ def test_heartbeat_answers_the_run_state(api, store):
     run = new_run(api)
     propose(api, run["id"], "PENDING")
     propose(api, run["id"], "RUNNING")
-    beat = api.post(f"/api/flow_runs/{run['id']}/heartbeat")
+    beat = api.post(f"/api/flow_runs/{run['id']}/heartbeat", params={"interval": 5})
     assert beat.status_code == 200 and beat.json()["state"]["type"] == "RUNNING"
-    assert store.read_document("heartbeat", run["id"]) is not None
+    # The run's lease: alive for three of the intervals its executor declared, from the beat.
+    [expires] = store.read_leases([uuid.UUID(run["id"])]).values()
+    running_since = dt.datetime.fromisoformat(beat.json()["state"]["timestamp"])
+    assert dt.timedelta(seconds=15) <= expires - running_since < dt.timedelta(seconds=20)
+    for bad in ("0", "-1", "1e9", "nan", "soon"):
+        refused = api.post(f"/api/flow_runs/{run['id']}/heartbeat", params={"interval": bad})
+        assert refused.status_code == 422 and "interval" in refused.text
     propose(api, run["id"], "CANCELLING")
     assert api.post(f"/api/flow_runs/{run['id']}/heartbeat").json()["state"]["type"] == "CANCELLING"
     missing = api.post("/api/flow_runs/00000000-0000-0000-0000-000000000000/heartbeat")
