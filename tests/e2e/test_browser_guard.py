@@ -258,3 +258,15 @@ def test_a_page_on_another_origin_in_chromium_changes_nothing(server, serve_asgi
     assert len(arrived) == 3, server.recorder.seen  # Chromium sent them; the guard refused them
     assert all(h.get("origin") == attacker for _, _, h in arrived)
     assert not server.paused() and server.run_count() == 0
+
+
+def test_the_cli_server_on_loopback_refuses_rebinding_and_forged_writes(start_cli_server):
+    server = start_cli_server()  # `mintaka server start --host 127.0.0.1`: no keys
+    port = server.url.split(":")[2].split("/")[0]
+    assert httpx.get(f"{server.url}/flow_runs", headers={"Host": f"rebind.attacker.example:{port}"}).status_code == 400
+    forged = httpx.post(
+        f"{server.url}/flow_runs", content='{"flow_name": "etl"}', headers={"Content-Type": "text/plain"}
+    )
+    assert forged.status_code == 415
+    assert httpx.get(f"{server.url}/flow_runs").json()["items"] == []
+    assert httpx.post(f"{server.url}/flow_runs", json={"flow_name": "etl"}).status_code == 201
