@@ -9,8 +9,8 @@ describe the API and hold no data.
 
 The key is left in the request's state. Once routed, `require_scope` (a dependency of every keyed
 route) checks the key has the scope its route needs (`scopes.ROUTE_SCOPES`), or answers 403
-before the body is validated or the route runs; a route checks what depends on the body itself
-(`force=true`, `deps.require_force`).
+before the body is validated or the route runs (a body that is not JSON at all is a 422 first);
+a route checks what depends on the body itself (`force=true`, `deps.require_force`).
 """
 
 from __future__ import annotations
@@ -79,12 +79,12 @@ class RequireApiKey:
 def require_scope(request: Request) -> None:
     """Dependency of every keyed route: 403 unless the request's key has the route's scope."""
     key: ApiKey | None = request.scope.get("state", {}).get("api_key")
-    route = request.scope.get("route")
-    if key is None or route is None:  # no key required here (the middleware let it through)
+    if key is None:  # no key required here (the middleware let it through)
         return
     # The route as declared (`/flow_runs/{run_id}/set_state`); FastAPI versions differ on whether
-    # the app's `/api` prefix is part of it.
-    path = route.path[len(API_PREFIX) :] if route.path.startswith(f"{API_PREFIX}/") else route.path
+    # the app's `/api` prefix is part of it. No route known: the strictest reading (admin to write).
+    path = getattr(request.scope.get("route"), "path", "")
+    path = path[len(API_PREFIX) :] if path.startswith(f"{API_PREFIX}/") else path
     needed = required_scope(request.method, path)
     if not key.scope.allows(needed):
         raise HTTPException(403, detail=scope_refusal(key.scope, needed, f"{request.method} {API_PREFIX}{path}"))
