@@ -163,12 +163,14 @@ def _template(route: str) -> str:
     return route.replace(RUN, "{run_id}").replace(TASK, "{run_id}")
 
 
+@pytest.mark.timeout(600)
 def test_no_hostile_request_is_a_server_error_or_writes_when_refused(sqlite_world):
     world, writes = sqlite_world
     sent, problems = check(world, CORPUS, writes.version)
     assert not problems, f"{len(problems)} of {sent} hostile requests:\n" + "\n".join(problems[:40])
 
 
+@pytest.mark.timeout(600)
 def test_routes_the_corpus_does_not_know_get_generic_hostile_requests(sqlite_world):
     world, writes = sqlite_world
     known = {_template(c.route) for c in CORPUS}
@@ -302,6 +304,7 @@ def test_error_rendering_survives_what_it_echoes(sqlite_world):
 # -- over real HTTP (uvicorn)
 
 
+@pytest.mark.timeout(600)
 def test_a_sample_of_the_corpus_over_http(tmp_path):
     store = SQLiteStore(tmp_path / "mintaka.db")
     app = create_app(OrchestrationService(store), require_api_key=False)
@@ -323,6 +326,7 @@ def test_a_sample_of_the_corpus_over_http(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~1,200 requests on moto, each a few round trips
 def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint):
     import boto3
 
@@ -339,7 +343,8 @@ def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint):
     stored_routes = ("/flow_runs", "/task_runs", "/logs", "/runs", "/events", "/set_state", "/retry_policies")
     reaching = [c for c in CORPUS if any(r in c.route for r in stored_routes)]
     texts = [c for c in reaching if c.kind == "text"]
-    corpus = [c for c in reaching if c.kind in ("time", "number")] + texts[::3]  # keys, sizes, surrogates
+    segments = [c for c in CORPUS if c.kind in ("path", "query")]  # keys: NUL, 3,000 characters
+    corpus = [c for c in reaching if c.kind in ("time", "number")] + texts[::3] + segments[::3]
     app = create_app(OrchestrationService(store), require_api_key=False)
     try:
         with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as client:
