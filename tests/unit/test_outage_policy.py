@@ -119,3 +119,10 @@ def test_single_attempt_notes_the_outage_but_never_waits(outage, warnings):
             outage.next_delay(0, "503 Service Unavailable")
         assert not isinstance(raised.value, ApiOutageExceeded)
     assert len(warnings) == 1 and outage.since is not None
+
+
+def test_a_capped_call_reports_its_own_failure_without_a_warning(outage, warnings):
+    for attempt in range(3):  # `mintaka flow-run ls` at a terminal: a few quick tries, then one error line
+        outage.next_delay(attempt, "ConnectError", quiet=True)
+    outage.answered()
+    assert warnings == []

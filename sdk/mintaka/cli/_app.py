@@ -61,10 +61,21 @@ def _root(
     """Mintaka: code-as-workflows orchestration."""
 
 
+# Commands that run flows ride out API outages for the whole window (MINTAKA_API_OUTAGE_TOLERANCE);
+# the others answer a person at a terminal, and give up after a few quick retries.
+_RIDE_OUT = (("worker", "start"), ("flow-run", "execute"))
+INTERACTIVE_RETRIES = 3
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `mintaka` console script."""
+    from mintaka.client.retrying import at_most
+
+    args = list(argv) if argv is not None else sys.argv[1:]
+    rides_out = any(tuple(args[i : i + 2]) in _RIDE_OUT for i in range(len(args)))
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="mintaka")
+        with at_most(None if rides_out else INTERACTIVE_RETRIES):
+            app(args=args, prog_name="mintaka")
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # the CLI edge: one line, never a traceback

@@ -62,7 +62,7 @@ from mintaka.states import State
 
 from .base import MintakaClient
 from .http_deployments import HttpDeploymentMixin
-from .retrying import OUTAGE_STATUS, Backoff, Outage, parse_retry_after
+from .retrying import OUTAGE_STATUS, Backoff, Outage, parse_retry_after, retry_cap
 
 T = TypeVar("T")
 
@@ -121,6 +121,8 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         content = body.model_dump_json().encode() if isinstance(body, BaseModel) else body
         # Bodiless writes too: the server refuses writes a web page could forge cross-site (browser_guard).
         headers = {"Content-Type": "application/json"} if content is not None or method != "GET" else None
+        retries = self.retries if self.retries is not None else retry_cap()
+        server_error_retries = SERVER_ERROR_RETRIES if retries is None else min(retries, SERVER_ERROR_RETRIES)
         attempt = 0
         while True:
             retry_after = cause = None
@@ -140,7 +142,7 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             else:
                 status = response.status_code
-                if status == 500 and idempotent and attempt < self._server_error_retries:
+                if status == 500 and idempotent and attempt < server_error_retries:
                     time.sleep(self.outage.backoff.delay(attempt))
                     attempt += 1
                     continue
@@ -150,20 +152,16 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
                 reason = f"{status} {response.reason_phrase}".strip()
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 error = None
-            if self.retries is not None and attempt >= self.retries:
+            if retries is not None and attempt >= retries:
                 if error is None:
                     return _raise_for_status(response, self.api_url)
                 raise error from cause
             try:
-                delay = self.outage.next_delay(attempt, reason, retry_after)
+                delay = self.outage.next_delay(attempt, reason, retry_after, quiet=retries is not None)
             except ApiOutageExceeded as exceeded:
                 raise exceeded from cause
             time.sleep(delay)
             attempt += 1
-
-    @property
-    def _server_error_retries(self) -> int:
-        return SERVER_ERROR_RETRIES if self.retries is None else min(self.retries, SERVER_ERROR_RETRIES)
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
         return self._request("GET", path, params=params, idempotent=True)

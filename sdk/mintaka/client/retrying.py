@@ -61,6 +61,24 @@ def single_attempt() -> Iterator[None]:
         _single_attempt.reset(token)
 
 
+_retry_cap: contextvars.ContextVar[int | None] = contextvars.ContextVar("mintaka_api_retry_cap", default=None)
+
+
+@contextlib.contextmanager
+def at_most(retries: int | None) -> Iterator[None]:
+    """Calls in this block retry at most `retries` times (None: for the whole window), then
+    raise what they met: for a person at a terminal, who wants an answer now."""
+    token = _retry_cap.set(retries)
+    try:
+        yield
+    finally:
+        _retry_cap.reset(token)
+
+
+def retry_cap() -> int | None:
+    return _retry_cap.get()
+
+
 @dataclass
 class Backoff:
     """Exponential backoff with "equal jitter": attempt n waits between half and all of
@@ -95,9 +113,10 @@ class Outage:
     _first_reason: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def next_delay(self, attempt: int, reason: str, retry_after: float | None = None) -> float:
+    def next_delay(self, attempt: int, reason: str, retry_after: float | None = None, *, quiet: bool = False) -> float:
         """How long to wait before attempt `attempt + 1`; raises `ApiOutageExceeded` when the
-        API has been away for longer than the window (and this call has no extra patience)."""
+        API has been away for longer than the window (and this call has no extra patience).
+        `quiet`: the caller will report a failure itself (a capped call): no warning from here."""
         now = self.clock()
         with self._lock:
             if self.since is None:
@@ -111,7 +130,7 @@ class Outage:
                 extra[1] = now
             deadline = max(deadline, extra[1] + extra[0])
         # One failure is a blip (a dropped connection, retried at once); a second one is an outage.
-        if self._failures >= 2 or now >= deadline:
+        if not quiet and (self._failures >= 2 or now >= deadline):
             self._announce()
         if _single_attempt.get():
             raise ApiUnavailable(f"The Mintaka API at {self.api_url} is unavailable ({reason})")
@@ -188,8 +207,10 @@ __all__ = [
     "OUTAGE_STATUS",
     "Backoff",
     "Outage",
+    "at_most",
     "outage_of",
     "parse_retry_after",
     "patience",
+    "retry_cap",
     "single_attempt",
 ]
