@@ -50,6 +50,8 @@ PAUSE = float(os.environ["TEST_TASK_PAUSE"])
 def step(i):
     get_run_logger().info("task %d done", i)
     time.sleep(PAUSE)
+    if os.environ.get("TEST_LOG_AFTER_PAUSE"):
+        get_run_logger().info("task %d slept", i)
     return i
 
 
@@ -276,18 +278,20 @@ def test_log_records_the_api_could_not_take_are_delivered_by_the_next_process(tm
     proxy = FlakyProxy(api.url.removesuffix("/api"))
     with proxy.serving() as base:
         client = HttpTransport(api.url, retries=0)
-        flow = start_flow(tmp_path, home, f"{base}/api", MINTAKA_API_OUTAGE_TOLERANCE="2")
+        flow = start_flow(
+            tmp_path, home, f"{base}/api", pause="1.5", MINTAKA_API_OUTAGE_TOLERANCE="2", TEST_LOG_AFTER_PAUSE="1"
+        )
         try:
-            wait_until(lambda: task_runs_recorded(client) >= 4, 60, "4 task runs")
-            proxy.failing = True
+            wait_until(lambda: "task 4 done" in flow.stderr, 60, "task 4 to start", interval=0.05)
+            proxy.failing = True  # task 4 logs again after its pause: that line cannot reach the API
             assert flow.wait(150) != 0  # gave up: the window, then the crash report's grace
         finally:
             flow.kill()
         assert list((tmp_path / "spool").rglob("*.jsonl")), flow.stderr
-        emitted = set(re.findall(r"task \d+ done", flow.stderr))  # the console shows every line
+        emitted = set(re.findall(r"task \d+ (?:done|slept)", flow.stderr))  # the console shows every line
         run = the_run(client)
         before = {log.message for log in client.read_logs(run.id, limit=1000)}
-        assert emitted - before, "some lines never reached the API during the run"
+        assert "task 4 slept" in emitted - before, "a line made while the API was away waits in the spool"
         proxy.failing = False
         again = start_flow(tmp_path, home, f"{base}/api", pause="0")  # the next process, same API
         assert again.wait(120) == 0, again.stderr
