@@ -11,6 +11,7 @@ surrogate travels as the JSON escape `\\ud800` and NaN as the literal `NaN`.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -114,7 +115,33 @@ PATH_SEGMENTS = [
     "-1",
     "9" * 30,
 ]
-QUERY_VALUES = ["", "\x00", "2" + "0" * 30, str(2**63), "-1", "NaN", "1e308", "0001-01-01T00:00:00+14:00", "x" * 3000]
+
+
+def _cursor(text: str) -> str:
+    """A page cursor as the API makes them (URL-safe base64 of a JSON list), with forged contents."""
+    return base64.urlsafe_b64encode(text.encode("utf-8", "surrogatepass")).decode()
+
+
+FORGED_CURSORS = [
+    _cursor('["\\ud800", "x"]'),  # decodes to a lone surrogate
+    _cursor('["\\ud800"]'),
+    _cursor("[1e308, 1180591620717411303424]"),
+    _cursor('["9999-12-31T23:59:59-14:00", "x"]'),
+    _cursor("[" * 150 + "]" * 150),
+    _cursor("\udcff"),
+]
+QUERY_VALUES = [
+    "",
+    "\x00",
+    "2" + "0" * 30,
+    str(2**63),
+    "-1",
+    "NaN",
+    "1e308",
+    "0001-01-01T00:00:00+14:00",
+    "x" * 3000,
+    *FORGED_CURSORS,
+]
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,9 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 
     try:
         created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return str(created), str(run_id)
+        created, run_id = str(created), str(run_id)
+        (created + run_id).encode()  # a forged cursor may decode to text SQLite cannot bind
+        return created, run_id
     except Exception as exc:
         raise InvalidRequest("cursor: not a cursor this API returned") from exc
 

@@ -171,6 +171,7 @@ def decode_cursor(cursor: str) -> str:
         (sort_key,) = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         if not isinstance(sort_key, str):
             raise TypeError(sort_key)
+        sort_key.encode()  # a forged cursor may decode to text botocore cannot send
         return sort_key
     except Exception as exc:
         raise InvalidRequest("cursor: not a cursor this API returned") from exc
