@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from mintaka.bounds import MAX_RETRIES, DelaySeconds, JsonObject, Time
+from mintaka.bounds import MAX_RETRIES, DelaySeconds, JsonObject, NoNul, Time
 from mintaka.schedules import Schedule
 from mintaka.schemas import IdempotencyKey, Name, Tag, _Input
 from mintaka.states import utcnow
@@ -126,8 +126,8 @@ class WorkQueue(WorkQueueCreate):
 class EventCreate(_Input):
     """An event from any source; `id` makes delivery idempotent (one run per event per deployment)."""
 
-    id: str = Field(min_length=1, max_length=200)
-    source: str = Field(min_length=1, max_length=200)
+    id: Annotated[str, NoNul] = Field(min_length=1, max_length=200)
+    source: Annotated[str, NoNul] = Field(min_length=1, max_length=200)
     detail_type: str | None = Field(None, max_length=200)
     detail: JsonObject = Field(default_factory=dict)
     time: Time = Field(default_factory=utcnow)

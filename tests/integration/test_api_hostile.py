@@ -259,6 +259,8 @@ def test_messages_name_the_field_and_what_is_allowed(sqlite_world):
         ("/api/flow_runs", {"flow_name": "a\x00b"}, ["body.flow_name", "NUL"]),
         ("/api/logs", [{"message": "m", "timestamp": "0001-01-01T00:00:00+14:00"}], ["body.0.timestamp", "1900"]),
         ("/api/concurrency_limits", {"tag": "t", "limit": 2**63}, ["body.limit", "less than or equal to"]),
+        ("/api/events", {"id": "a\x00b", "source": "s"}, ["body.id", "NUL"]),
+        ("/api/work_queues", {"name": "q", "priority": 10**30}, ["body.priority", "less than or equal to 1000"]),
     ]
     for path, body, words in cases_and_words:
         answer = world.client.post(path, json=body)
