@@ -339,6 +339,80 @@ def test_a_worker_keeps_polling_through_an_outage(tmp_path, home, api):
     assert "Traceback" not in log and "Could not poll" not in log, log
 
 
+DEPLOYED_FLOW = """
+import time
+
+from mintaka import flow, get_run_logger, task
+
+
+@task
+def step(i):
+    get_run_logger().info("task %d done", i)
+    time.sleep(0.5)
+    return i
+
+
+@flow(name="deployed-outage")
+def main():
+    return sum(step(i) for i in range(12))
+"""
+
+
+def test_a_deployed_run_rides_out_an_outage_on_a_worker(tmp_path, home, api):
+    """`mintaka worker start` and the `flow-run execute` process it starts, both behind a proxy
+    that answers 502 for 15 s in the middle of the run: the run completes, each once."""
+    (tmp_path / "deployed_outage.py").write_text(DEPLOYED_FLOW)
+    cli = [sys.executable, "-m", "mintaka.cli"]
+    deploy = [*cli, "deploy", f"{tmp_path / 'deployed_outage.py'}:main", "--name", "ride", "--queue", "rq"]
+    env = clean_env(home, MINTAKA_API_URL=api.url)
+    subprocess.run(deploy, env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run([*cli, "deployment", "run", "deployed-outage/ride"], env=env, check=True, capture_output=True)
+    client = HttpTransport(api.url, retries=0)
+    proxy = FlakyProxy(api.url.removesuffix("/api"))
+    with proxy.serving() as base:
+        output = tmp_path / "worker.log"
+        with output.open("w") as out:
+            worker = subprocess.Popen(
+                [*cli, "worker", "start", "-q", "rq", "--poll-interval", "0.5"],
+                env=clean_env(home, MINTAKA_API_URL=f"{base}/api", PYTHONUNBUFFERED="1"),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+
+            def run():
+                return client.list_flow_runs(FlowRunFilter(flow_name="deployed-outage")).items[0]
+
+            wait_until(lambda: len(client.read_flow_run_detail(run().id).task_runs) >= 3, 90, "3 task runs")
+            proxy.failing = True
+            time.sleep(15)
+            proxy.failing = False
+            wait_until(lambda: run().state is not None and run().state.is_final(), 120, "the run to end")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    log = output.read_text()
+    finished = run()
+    assert finished.state.type is StateType.COMPLETED, log
+    task_runs = client.read_flow_run_detail(finished.id).task_runs
+    assert sorted(int(t.dynamic_key) for t in task_runs) == list(range(12))
+    for task_run in task_runs:
+        states = [s.type for s in client.read_task_run_states(task_run.id)]
+        assert states == [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED], (task_run.name, states)
+    history = [s.type for s in client.read_flow_run_states(finished.id)]
+    assert history.count(StateType.RUNNING) == 1 and history[-1] is StateType.COMPLETED, history
+    messages = Counter(log.message for log in client.read_logs(finished.id, limit=1000))
+    assert {f"task {i} done" for i in range(12)} <= set(messages)
+    assert {m: n for m, n in messages.items() if n > 1} == {}
+    assert "Traceback" not in log, log
+    assert log.count(WARN_AWAY) >= 1 and log.count(WARN_AWAY) == log.count(WARN_BACK), log
+    client.close()
+
+
 def test_each_log_id_is_stored_once_over_http(api):
     """The server side of exactly-once: a batch sent twice stores its lines once."""
     from mintaka.schemas import FlowRunCreate, LogCreate
