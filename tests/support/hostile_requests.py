@@ -187,6 +187,7 @@ _DEPLOYMENT = {
 
 BASELINES = [
     Baseline("POST", "/api/flows", {"name": "hostile-flow"}),
+    Baseline("GET", "/api/flows"),
     Baseline(
         "POST",
         "/api/flow_runs",
@@ -290,6 +291,8 @@ BASELINES = [
     Baseline("GET", "/api/retry_policies/flow/hostile-flow"),
     Baseline("DELETE", "/api/retry_policies/tag/none-such"),
     Baseline("DELETE", "/api/concurrency_limits/none-such"),
+    Baseline("DELETE", "/api/deployments/hostile/gone"),
+    Baseline("DELETE", "/api/settings/result-storage"),
     Baseline("GET", "/api/health"),
 ]
 for _kind in ("flow_runs", "task_runs"):
