@@ -542,6 +542,27 @@ def test_the_sdk_splits_log_batches_to_fit_the_smallest_body_limit(tmp_path):
         store.close()
 
 
+def test_the_sdk_reports_a_body_over_the_limit_at_once(tmp_path):
+    """Over real HTTP a too-large request reads as the server's 413 message, not as an outage to
+    ride out (the client would otherwise retry it for minutes)."""
+    from mintaka.client.http import HttpTransport
+    from mintaka.exceptions import InvalidRequest
+    from mintaka.schemas import FlowRunCreate
+
+    store = SQLiteStore(tmp_path / "mintaka.db")
+    app = create_app(OrchestrationService(store), require_api_key=False)
+    try:
+        with serve_in_thread(app) as url:
+            client = HttpTransport(url.replace("127.0.0.1", "localhost") + "/api")
+            started = time.monotonic()
+            with pytest.raises(InvalidRequest, match="MINTAKA_SERVER_MAX_BODY_BYTES"):
+                client.create_flow_run(FlowRunCreate(flow_name="huge", parameters={"x": "a" * 6_000_000}))
+            assert time.monotonic() - started < 20
+            assert client.list_flows() == []
+    finally:
+        store.close()
+
+
 def _flow_run_create():
     from mintaka.schemas import FlowRunCreate
 
