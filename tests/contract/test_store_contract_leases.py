@@ -178,6 +178,17 @@ class TestReclaimingSilentHolders:
         assert active(store, "gpu") == 2
 
 
+def test_a_flow_runs_unfinished_task_runs_are_listed_alone(store, running, new_task_run, transition):
+    flow_run = running()
+    waiting, going, done, failed = (new_task_run(flow_run.id, task_key=key) for key in ("w", "g", "d", "f"))
+    store.commit_transition(transition(going, State(type=StateType.RUNNING)))
+    for run, end in ((done, StateType.COMPLETED), (failed, StateType.FAILED)):
+        store.commit_transition(transition(run, State(type=StateType.RUNNING)))
+        store.commit_transition(transition(store.read_task_run(run.id), State(type=end)))
+    assert [run.id for run in store.list_unfinished_task_runs(flow_run.id)] == [waiting.id, going.id]
+    assert store.list_unfinished_task_runs(running().id) == []
+
+
 def test_lease_times_keep_microseconds(store, running, at):
     run = running(None)
     when = at(0) + dt.timedelta(microseconds=123456)

@@ -440,9 +440,7 @@ class OrchestrationService:
         """Task runs still unfinished when their flow run's attempt ended (its process died, it
         was cancelled, requeued or forced) end too, and give back their slots: CANCELLED with a
         cancelled flow run, else CRASHED (as Prefect's engine marks them)."""
-        for task_run in self.store.list_task_runs(flow_run_id):
-            if task_run.state is None or task_run.state.is_final():
-                continue
+        for task_run in self.store.list_unfinished_task_runs(flow_run_id):
             if ended.type is StateType.CANCELLED:
                 state = State(type=StateType.CANCELLED, message="Its flow run was cancelled")
             else:

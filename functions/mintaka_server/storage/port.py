@@ -180,6 +180,10 @@ class Store(ABC):
     def list_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
         """Task runs of a flow run, in creation order."""
 
+    @abstractmethod
+    def list_unfinished_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
+        """Task runs of a flow run not in a terminal state (a flow run ending reads only these)."""
+
     # -- states
     @abstractmethod
     def read_state_history(self, kind: RunKind, run_id: uuid.UUID) -> list[State]:

@@ -29,7 +29,7 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import State, StateType, utcnow
+from mintaka.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ._sqlite_leases import SQLiteLeases, create_lease_tables
@@ -313,6 +313,15 @@ class SQLiteStore(SQLiteRecords, SQLiteLeases, Store):
     def list_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
         rows = self._read(
             "SELECT doc FROM task_runs WHERE flow_run_id = ? ORDER BY created, rowid", (str(flow_run_id),)
+        )
+        return [TaskRun.model_validate_json(doc) for (doc,) in rows]
+
+    def list_unfinished_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
+        finished = ",".join(f"'{t.value}'" for t in TERMINAL_STATE_TYPES)
+        rows = self._read(
+            "SELECT doc FROM task_runs WHERE flow_run_id = ?"
+            f" AND COALESCE(json_extract(doc, '$.state.type'), '') NOT IN ({finished}) ORDER BY created, rowid",
+            (str(flow_run_id),),
         )
         return [TaskRun.model_validate_json(doc) for (doc,) in rows]
 

@@ -159,6 +159,7 @@ def create_task_run(
         condition=model.pk.does_not_exist(),
         doc=dump(run),
         version=run.state_version,
+        state_type=run.state.type.value if run.state else None,
         gsi1pk=keys.task_runs_of(parent) if parent else None,
         gsi1sk=f"{keys.ts(run.created)}#{keys.seq()}#{run.id}" if parent else None,
     )
@@ -182,10 +183,13 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
     tx = Transaction(model, f"set {write.kind.replace('_', ' ')} state")
     run = write.updated_run()
     pk = keys.run_pk(write.kind, write.run_id)
-    actions = [model.doc.set(dump(run)), model.version.set(run.state_version)]
+    actions = [
+        model.doc.set(dump(run)),
+        model.version.set(run.state_version),
+        model.state_type.set(write.state.type.value),
+    ]
     if isinstance(run, FlowRun):
         actions += [
-            model.state_type.set(write.state.type.value),
             model.gsi3pk.set(keys.state_runs(write.state.type.value)),
             model.gsi3sk.set(keys.run_sort(run.created, run.id)),
         ]

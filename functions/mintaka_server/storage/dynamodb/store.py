@@ -26,7 +26,7 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import State, utcnow
+from mintaka.states import TERMINAL_STATE_TYPES, State, utcnow
 from mintaka_server.orchestration.context import SlotHolder
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
@@ -203,6 +203,15 @@ class DynamoDBStore(Store):
     def list_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
         items = self._query("list task runs", keys.task_runs_of(flow_run_id), index=self._model.gsi1)
         return [TaskRun.model_validate_json(item.doc) for item in items]
+
+    def list_unfinished_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
+        # Task-run items carry their state type (items written before they did pass the filter).
+        unfinished = ~self._model.state_type.is_in(*(t.value for t in TERMINAL_STATE_TYPES))
+        items = self._query(
+            "list task runs", keys.task_runs_of(flow_run_id), index=self._model.gsi1, filter_condition=unfinished
+        )
+        runs = [TaskRun.model_validate_json(item.doc) for item in items]
+        return [run for run in runs if run.state is None or not run.state.is_final()]
 
     # -- states
     def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
