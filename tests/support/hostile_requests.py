@@ -207,7 +207,12 @@ BASELINES = [
     Baseline(
         "POST",
         "/api/flow_runs",
-        {"flow_name": "hostile-running", "empirical_policy": _POLICY, "state": _state("RUNNING")},
+        {
+            "flow_name": "hostile-running",
+            "empirical_policy": _POLICY,
+            "state": _state("RUNNING"),
+            "heartbeat_interval": 10,
+        },
     ),
     Baseline(
         "POST",
@@ -233,7 +238,7 @@ BASELINES = [
         f"/api/flow_runs/{RUN}/logs",
         query={"limit": "10", "offset": "0", "min_level": "0", "newest_first": "true"},
     ),
-    Baseline("POST", f"/api/flow_runs/{RUN}/heartbeat"),
+    Baseline("POST", f"/api/flow_runs/{RUN}/heartbeat", query={"interval": "10"}),
     Baseline("GET", f"/api/task_runs/{TASK}"),
     Baseline("GET", f"/api/task_runs/{TASK}/states"),
     Baseline(
@@ -304,11 +309,10 @@ for _kind in ("flow_runs", "task_runs"):
         {**_state("COMPLETED", cache_key="ck", cache_expiration=TIME), "data": _RESULT},
         _state("FAILED"),
     ):
-        BASELINES.append(
-            Baseline(
-                "POST", f"/api/{_kind}/{_target}/set_state", {"state": _proposal, "force": False, "labels": {"a": "b"}}
-            )
-        )
+        _body = {"state": _proposal, "force": False, "labels": {"a": "b"}}
+        if _proposal["type"] == "RUNNING" and _kind == "flow_runs":
+            _body["heartbeat_interval"] = 10  # the run's lease on its slots
+        BASELINES.append(Baseline("POST", f"/api/{_kind}/{_target}/set_state", _body))
 
 
 @dataclass(frozen=True)
