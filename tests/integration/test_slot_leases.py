@@ -105,8 +105,11 @@ def test_slots_of_a_killed_process_come_back_to_the_processes_waiting_for_them(s
     holder = start(script, "holder", env)
     wait_until(lambda: client.read_concurrency_limit("gpu").active_slots == LIMIT, 60, "the holder to take 3/3")
     waiters = [start(script, "waiter", env) for _ in range(WAITERS)]
-    time.sleep(2 * INTERVAL)  # they wait: every slot is held by a live process
+    # They wait, past the 3-interval lease: the holder is alive and its heartbeat renews it.
+    time.sleep(5 * INTERVAL)
     assert all(w.poll() is None for w in waiters)
+    [alive] = client.list_flow_runs(FlowRunFilter(flow_name="holder")).items
+    assert alive.state.type is StateType.RUNNING
     assert client.read_concurrency_limit("gpu").active_slots == LIMIT
 
     os.kill(holder.pid, signal.SIGKILL)
