@@ -28,6 +28,11 @@ class ApiUnavailable(MintakaError):
     """The orchestration API could not be reached."""
 
 
+class StoreBusy(MintakaError):
+    """The store was throttled or contended past its retries; nothing was written, so sending the
+    request again is safe (the API answers 503 with Retry-After)."""
+
+
 class ApiOutageExceeded(ApiUnavailable):
     """The API stayed unreachable for longer than `MINTAKA_API_OUTAGE_TOLERANCE`: the run ends CRASHED."""
 

@@ -389,3 +389,19 @@ def test_other_vendor_errors_become_mintaka_errors_raised_from_them(store):
     assert not isinstance(raised.value, botocore.exceptions.BotoCoreError | botocore.exceptions.ClientError)
     assert isinstance(raised.value.__cause__, pynamodb.exceptions.PynamoDBException)
     assert "AccessDeniedException" in str(raised.value)
+
+
+def test_contention_outlasting_the_retries_is_a_503_to_retry_not_a_400(store):
+    from fastapi.testclient import TestClient
+    from support.servers import LOCAL
+
+    from mintaka_server.api.app import create_app
+
+    service = OrchestrationService(store)
+    run = service.create_flow_run(FlowRunCreate(flow_name="contended"))
+    inject(store, "GetItem", [error("ThrottlingException")] * 50)
+    with TestClient(create_app(service=service, require_api_key=False), **LOCAL) as api:
+        answer = api.get(f"/api/flow_runs/{run.id}/summary")
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["Retry-After"] == "1"
+    assert "retry shortly" in answer.json()["detail"]

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound, Unauthorized
+from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound, StoreBusy, Unauthorized
 
 logger = logging.getLogger("mintaka_server.api")
 
@@ -30,9 +30,11 @@ ERROR_STATUS: Sequence[tuple[type[MintakaError], int]] = (
     (ObjectNotFound, 404),
     (Conflict, 409),
     (InvalidRequest, 422),
+    (StoreBusy, 503),
     (MintakaError, 400),
 )
 
+STORE_BUSY_RETRY_AFTER_SECONDS = 1
 INTERNAL_ERROR_MESSAGE = "Internal server error; the server log has the details"
 
 
@@ -62,6 +64,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MintakaError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:  # transient and nothing was written: the client's retry is safe
+        headers = {"Retry-After": str(STORE_BUSY_RETRY_AFTER_SECONDS)}
     return ErrorResponse({"detail": str(exc) or type(exc).__name__}, status_code=status, headers=headers)
 
 

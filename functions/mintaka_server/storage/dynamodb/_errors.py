@@ -18,7 +18,7 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from mintaka.exceptions import Conflict, InvalidRequest, MintakaError
+from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, StoreBusy
 
 from ..port import SlotsUnavailable, VersionConflict
 
@@ -124,7 +124,7 @@ def _gave_up(exc: BaseException, what: str, roles: Sequence[Role]) -> MintakaErr
     for role, reason in zip(roles, reasons, strict=False):
         if role.kind == "version" and reason is not None and reason.code == "TransactionConflict":
             return VersionConflict(f"{what}: the run is being changed by another request")
-    return MintakaError(f"DynamoDB {what}: still throttled or conflicting after {MAX_ATTEMPTS} attempts")
+    return StoreBusy(f"DynamoDB {what}: still throttled or conflicting after {MAX_ATTEMPTS} attempts; retry shortly")
 
 
 def translate(exc: BaseException, what: str, roles: Sequence[Role] = ()) -> MintakaError | None:
