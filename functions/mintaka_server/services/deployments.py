@@ -36,7 +36,8 @@ from mintaka.states import State, StateType
 from mintaka_server.orchestration.context import lease_expiry, work_queue_slot
 from mintaka_server.scheduling import fire_times
 
-from .orchestration import DEFAULT_HEARTBEAT_INTERVAL, OrchestrationService
+from ._leases import DEFAULT_HEARTBEAT_INTERVAL
+from .orchestration import OrchestrationService
 
 DEPLOYMENT = "deployment"
 WORK_QUEUE = "work_queue"

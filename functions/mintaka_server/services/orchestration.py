@@ -6,7 +6,6 @@ laptop and one on Lambda go through the same validation, rules and writes.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import uuid
@@ -49,17 +48,14 @@ from mintaka_server.orchestration import (
     evaluate,
     force,
 )
-from mintaka_server.orchestration.context import LEASE_INTERVALS, RunKind, SlotHolder, lease_expiry, work_queue_slot
+from mintaka_server.orchestration.context import RunKind, lease_expiry, work_queue_slot
 from mintaka_server.orchestration.rules import REQUEUED, SLOT_WAIT_SECONDS
+from mintaka_server.services._leases import LeaseKeeping
 from mintaka_server.services.api_keys import ApiKeyService
 from mintaka_server.services.retry_policies import RetryPolicyService
 from mintaka_server.storage import FlowRunClosed, SlotsUnavailable, Store, TransitionWrite, VersionConflict
 
 Run = TypeVar("Run", FlowRun, TaskRun)
-
-# The interval of a run whose executor beats without declaring one (an older SDK): 3 of them are
-# the 90 s after which such runs were always reaped.
-DEFAULT_HEARTBEAT_INTERVAL = 30.0
 
 # Server settings: small JSON documents in the store, by name.
 RESULT_STORAGE_SETTING = "result_storage"
@@ -68,12 +64,9 @@ _ENDINGS_RETRIED = frozenset({StateType.FAILED, StateType.CRASHED})  # the retry
 
 # A transition that keeps losing races is answered with the run's state as it then stands.
 MAX_CONFLICT_RETRIES = 8
-# Silent holders one write may take slots back from (each is two items of a DynamoDB transaction).
-MAX_RECLAIMED_PER_WRITE = 20
-_LIVE = frozenset({StateType.RUNNING, StateType.CANCELLING})  # states an executor is behind
 
 
-class OrchestrationService:
+class OrchestrationService(LeaseKeeping):
     """Flows, runs, states, logs and concurrency limits, orchestrated by the core policy."""
 
     def __init__(self, store: Store, clock: Callable = utcnow, rng: random.Random | None = None):
@@ -359,25 +352,6 @@ class OrchestrationService:
             heartbeat_interval=heartbeat_interval if kind == "flow_run" else None,
         )
 
-    def _slot_usage(self, keys, lessee: uuid.UUID | None = None) -> dict[str, SlotUsage]:
-        """Each limit's usage; a full one also with its leased holders (the rules decide which
-        are silent), except those of `lessee`, the proposing run's own."""
-        usage = {}
-        for key, limit in self.store.read_concurrency_limits(keys).items():
-            holders: tuple[SlotHolder, ...] = ()
-            if 0 < limit.limit <= limit.active_slots:
-                holders = self._leased_holders(key, lessee)
-            usage[key] = SlotUsage(limit.limit, limit.active_slots, holders)
-        return usage
-
-    def _leased_holders(self, key: str, lessee: uuid.UUID | None) -> tuple[SlotHolder, ...]:
-        """Only read when a limit is full: a free slot costs no read of its holders."""
-        holders = [h for h in self.store.read_slot_holders(key) if h.lessee != lessee]
-        leases = self.store.read_leases(list({h.lessee for h in holders}))
-        leased = [SlotHolder(h.holder, h.lessee, leases[h.lessee]) for h in holders if h.lessee in leases]
-        leased.sort(key=lambda h: h.expires)
-        return tuple(leased[:MAX_RECLAIMED_PER_WRITE])
-
     def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
         for _ in range(MAX_CONFLICT_RETRIES):
             run = self._read_run(kind, run_id)
@@ -406,46 +380,6 @@ class OrchestrationService:
             state=run.state,
             details=OrchestrationDetails(reason="The run kept changing; here is its current state"),
         )
-
-    def _after_commit(self, kind: RunKind, run: FlowRun | TaskRun, decision: Decision, now: dt.datetime) -> None:
-        """What follows a transition, each step its own transition: the runs whose slots it took
-        back end CRASHED (no executor is behind them), and a flow run's attempt that ended takes
-        its unfinished task runs with it. A failure here is logged: the transition stands."""
-        try:
-            for lessee in dict.fromkeys(h.lessee for reclaim in decision.reclaim for h in reclaim.holders):
-                self.end_silent_run(lessee, "found by a run waiting for its concurrency slots", now)
-            if kind == "flow_run" and (decision.state.is_final() or _is_requeue(decision.state)):
-                self._end_task_runs(run.id, decision.state)
-        except MintakaError:
-            logger.exception("Cleaning up after a transition of %s %s failed", kind, run.id)
-
-    def end_silent_run(self, run_id: uuid.UUID, found_by: str, now: dt.datetime | None = None) -> bool:
-        """End a flow run whose lease has expired by `now` CRASHED (or requeued, or CANCELLED if
-        it was being cancelled: the rules decide). True if this call ended it."""
-        run = self.store.read_flow_run(run_id)
-        if run is None or run.state_type not in _LIVE:
-            return False
-        expires = self.store.read_leases([run_id]).get(run_id)
-        now = now or self.clock()
-        if expires is None or expires > now:  # it beat meanwhile: alive after all
-            return False
-        interval = run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
-        silent = (now - expires).total_seconds() + LEASE_INTERVALS * interval
-        message = f"No heartbeat for {silent:.0f} s ({found_by}): the run's executor was lost"
-        crashed = SetStateRequest(state=State(type=StateType.CRASHED, message=message))
-        answer = self._set_state("flow_run", run_id, crashed)
-        return answer.status is SetStateStatus.ACCEPT
-
-    def _end_task_runs(self, flow_run_id: uuid.UUID, ended: State) -> None:
-        """Task runs still unfinished when their flow run's attempt ended (its process died, it
-        was cancelled, requeued or forced) end too, and give back their slots: CANCELLED with a
-        cancelled flow run, else CRASHED (as Prefect's engine marks them)."""
-        for task_run in self.store.list_unfinished_task_runs(flow_run_id):
-            if ended.type is StateType.CANCELLED:
-                state = State(type=StateType.CANCELLED, message="Its flow run was cancelled")
-            else:
-                state = State(type=StateType.CRASHED, message=f"Its flow run ended ({ended.name}) before it finished")
-            self._set_state("task_run", task_run.id, SetStateRequest(state=state))
 
     def _requeue(self, run: FlowRun) -> None:
         try:
