@@ -168,3 +168,26 @@ def test_a_dead_executor_is_reaped_within_three_intervals_and_a_tick(
     assert took < 3 * INTERVAL + REAPER_TICK + 5
     [task_run] = client.read_flow_run_detail(run.id).task_runs
     assert task_run.state.type is StateType.CRASHED
+
+
+def test_a_flow_process_killed_under_a_live_executor_is_reported_crashed_at_once(
+    live_server,
+    run_cli,
+    spawn,  # noqa: F811
+    project,
+    tmp_path,
+):
+    url, pid_file = live_server.url, tmp_path / "flow-pid"
+    client = HttpTransport(url)
+    deployed = run_cli("deploy", f"{project}:stuck", "--name", "oom", api_url=url)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    run = client.create_deployment_run("stuck", "oom", DeploymentRunCreate(parameters={"pid_file": str(pid_file)}))
+    executor = spawn("flow-run", "execute", str(run.id), api_url=url, env={"MINTAKA_HEARTBEAT_INTERVAL": "30"})
+    wait_for(pid_file.exists, 60, what=executor.output)
+    wait_for(lambda: client.read_flow_run(run.id).state.type is StateType.RUNNING, 30, what=executor.output)
+
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # as the OOM killer would
+    assert executor.process.wait(timeout=30) == 128 + signal.SIGKILL, executor.output()
+    crashed = client.read_flow_run(run.id).state  # no reaper here, and 30 s intervals: the parent said so
+    assert crashed.type is StateType.CRASHED and "killed by signal 9" in crashed.message
+    assert [t.state.type for t in client.read_flow_run_detail(run.id).task_runs] == [StateType.CRASHED]
