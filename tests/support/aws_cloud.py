@@ -163,9 +163,14 @@ def eventbridge_event(source: str, detail_type: str, detail: dict[str, Any], eve
 def http_api_event(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """An API Gateway HTTP API (payload v2) event for the `$default` route."""
     raw = json.dumps(body) if body is not None else None
-    headers = {"host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com", "accept": "application/json"}
+    # JSON even when bodiless, as the SDK sends it: the API refuses other writes without a key.
+    headers = {
+        "host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+        "accept": "application/json",
+        "content-type": "application/json",
+    }
     if raw is not None:
-        headers.update({"content-type": "application/json", "content-length": str(len(raw))})
+        headers["content-length"] = str(len(raw))
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": "$default",
