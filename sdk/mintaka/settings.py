@@ -26,8 +26,7 @@ class Settings(BaseSettings):
         300.0,
         ge=0,
         le=7 * 24 * 3600,
-        description="Seconds the SDK, workers and executors keep retrying an unreachable API"
-        " before a run ends CRASHED",
+        description="Seconds the SDK, workers and executors keep retrying an unreachable API before a run ends CRASHED",
     )
     log_spool_dir: Path | None = Field(
         None,
