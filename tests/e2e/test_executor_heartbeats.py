@@ -39,7 +39,7 @@ FLOWS = textwrap.dedent(
 
 
     @flow
-    def gil(n: int = 27, report: str = "gil-held-seconds") -> str:
+    def gil(n: int = 28, report: str = "gil-held-seconds") -> str:
         ticks = [time.monotonic()]
         done = threading.Event()
 
@@ -118,7 +118,7 @@ def test_a_task_holding_the_gil_for_longer_than_the_lease_is_not_reaped(
     deployed = run_cli("deploy", f"{project}:gil", "--name", "fargate-like", api_url=url)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     run = client.create_deployment_run(
-        "gil", "fargate-like", DeploymentRunCreate(parameters={"n": 27, "report": str(report)})
+        "gil", "fargate-like", DeploymentRunCreate(parameters={"n": 28, "report": str(report)})
     )
     executor = spawn("flow-run", "execute", str(run.id), api_url=url, env={"MINTAKA_HEARTBEAT_INTERVAL": str(INTERVAL)})
     assert executor.process.wait(timeout=240) == 0, executor.output()

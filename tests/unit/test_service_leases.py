@@ -72,6 +72,19 @@ class TestTheReaperFollowsTheDeclaredInterval:
         clock.advance(0.2)
         assert reaper.reap_stale_runs() == 1
 
+    def test_a_server_back_from_downtime_gives_live_runs_a_fresh_term_not_a_reaping(self, service, reaper, clock):
+        run, task = started(service, interval=1)
+        done, _ = started(service, interval=1, name="done")
+        service.set_flow_run_state(done.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
+        clock.advance(30)  # the server was down for 30 s; the run's process kept waiting for it
+        assert reaper.resume_leases() == 1  # the finished run holds no lease to resume
+        assert reaper.reap_stale_runs() == 0
+        clock.advance(2.9)
+        assert reaper.reap_stale_runs() == 0
+        clock.advance(0.2)  # still silent three intervals after the restart: lost after all
+        assert reaper.reap_stale_runs() == 1
+        assert state_of(service, run) is StateType.CRASHED and state_of(service, task) is StateType.CRASHED
+
     def test_a_run_that_declares_nothing_and_never_beats_is_not_judged(self, service, reaper, clock):
         run, _ = started(service, interval=None)
         clock.advance(10_000)

@@ -79,8 +79,12 @@ class LeaseKeeping:
     def _end_task_runs(self, flow_run_id: uuid.UUID, ended: State) -> None:
         """Task runs still unfinished when their flow run's attempt ended (its process died, it
         was cancelled, requeued or forced) end too, and give back their slots: CANCELLED with a
-        cancelled flow run, else CRASHED (as Prefect's engine marks them)."""
+        cancelled flow run, else CRASHED (as Prefect's engine marks them). PENDING ones are left
+        as they are: they never started and hold no slot, and a NotReady one (its upstream failed)
+        is a final answer Prefect keeps."""
         for task_run in self.store.list_unfinished_task_runs(flow_run_id):
+            if task_run.state_type is StateType.PENDING:
+                continue
             if ended.type is StateType.CANCELLED:
                 state = State(type=StateType.CANCELLED, message="Its flow run was cancelled")
             else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from mintaka._code_checks import check_code_location
@@ -227,19 +227,35 @@ class DeploymentService:
         machine gone). With retries left the rules requeue a deployment's run instead (and
         `on_requeued` sends it to its queue); a CANCELLING run ends CANCELLED. A run that never
         declared an interval (a client that only reports states) holds no lease and is not judged."""
-        return sum(self._reap(state_type) for state_type in (StateType.RUNNING, StateType.CANCELLING))
+        now = self.clock()
+        return sum(
+            self.orchestration.end_silent_run(run.id, "found by the reaper", now)
+            for run, expires in self._leased_runs()
+            if expires <= now
+        )
 
-    def _reap(self, state_type: StateType) -> int:
-        now, reaped, cursor = self.clock(), 0, None
-        while True:
-            page = self.store.list_flow_runs(FlowRunFilter(state_type=state_type, limit=200, cursor=cursor))
-            leases = self.store.read_leases([run.id for run in page.items])
-            for run_id, expires in leases.items():
-                if expires <= now:
-                    reaped += self.orchestration.end_silent_run(run_id, "found by the reaper", now)
-            if not page.next_cursor:
-                return reaped
-            cursor = page.next_cursor
+    def resume_leases(self) -> int:
+        """Give every live lease one fresh term (never shorten one): for a server starting up, which
+        cannot know whether the runs' executors were beating for it while it was down. Without this
+        a restart longer than three intervals would reap runs whose processes are alive and only
+        waiting for the API, and hand their slots to others. Returns how many leases it extended."""
+        now, resumed = self.clock(), 0
+        for run, _ in self._leased_runs():
+            every = run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
+            resumed += len(self.store.renew_leases([run.id], lease_expiry(now, every)))
+        return resumed
+
+    def _leased_runs(self) -> Iterator[tuple[FlowRun, dt.datetime]]:
+        """RUNNING and CANCELLING flow runs holding a lease, with its expiry, page by page."""
+        for state_type in (StateType.RUNNING, StateType.CANCELLING):
+            cursor = None
+            while True:
+                page = self.store.list_flow_runs(FlowRunFilter(state_type=state_type, limit=200, cursor=cursor))
+                leases = self.store.read_leases([run.id for run in page.items])
+                yield from ((run, leases[run.id]) for run in page.items if run.id in leases)
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
 
     # -- events
     def create_event(self, body: EventCreate) -> EventResult:

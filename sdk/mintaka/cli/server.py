@@ -71,6 +71,11 @@ def start(
             )
     else:
         out.print("API keys: not required (--api-auth to require them)", soft_wrap=True)
+    # Before anything is reaped or reclaimed: the runs' executors may have been beating for this
+    # server while it was down.
+    resumed = api.state.deployments.resume_leases()
+    if resumed:
+        out.print(f"Leases: {resumed} running flow run(s) given a fresh term while their executors reconnect")
     uvicorn.run(api, host=host, port=port, log_level=log_level.lower())
 
 

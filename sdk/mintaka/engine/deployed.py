@@ -135,6 +135,7 @@ def supervise_flow_run(run_id: uuid.UUID, command: Sequence[str], client: Mintak
     import subprocess
 
     from mintaka.client import get_client
+    from mintaka.client.retrying import single_attempt
 
     from .heartbeat import heartbeat_interval
 
@@ -148,7 +149,9 @@ def supervise_flow_run(run_id: uuid.UUID, command: Sequence[str], client: Mintak
                 code = child.wait(timeout=every)
                 break
             except subprocess.TimeoutExpired:
-                with suppress(Exception):  # a missed beat must not stop the run; the next one may pass
+                # One try per beat: a beat retried through an outage would hold back noticing the
+                # child's exit, and the next beat comes soon anyway.
+                with suppress(Exception), single_attempt():
                     client.heartbeat_flow_run(run_id, every)
     finally:
         for signum, previous in forwarded.items():

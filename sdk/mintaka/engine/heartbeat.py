@@ -19,11 +19,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mintaka.client.retrying import single_attempt
+
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
     from mintaka.schemas import FlowRun
 
 OnBeat = Callable[["FlowRun"], None]
+RETRY_MISSED_BEAT_SECONDS = 1.0
 
 
 def heartbeat_interval() -> float:
@@ -79,23 +82,32 @@ class Heartbeat:
                 del self._runs[run_id]
 
     def _loop(self) -> None:
+        missed = False
         while True:
             every = heartbeat_interval()
             with self._lock:
                 if not self._runs:
                     self._thread = None
                     return
-                self._wake.wait(every)
+                # After a missed beat, try again soon: the lease runs out three intervals after the
+                # last beat that got through, so the first beat after an outage must not wait long.
+                self._wake.wait(min(every, RETRY_MISSED_BEAT_SECONDS) if missed else every)
                 due = [(run_id, entry.client, list(entry.listeners)) for run_id, entry in self._runs.items()]
-            for run_id, client, listeners in due:
-                self._beat(client, run_id, every, listeners)
+            missed = not all([self._beat(client, run_id, every, listeners) for run_id, client, listeners in due])
 
     @staticmethod
-    def _beat(client: MintakaClient, run_id: uuid.UUID, every: float, listeners: list[OnBeat]) -> None:
-        with suppress(Exception):  # a missed beat must not fail the run; the next one may pass
-            run = client.heartbeat_flow_run(run_id, every)
+    def _beat(client: MintakaClient, run_id: uuid.UUID, every: float, listeners: list[OnBeat]) -> bool:
+        # A missed beat must not fail the run. One try per beat (the loop tries again soon): a
+        # beat retried through an outage would hold back the beats of the process's other runs.
+        try:
+            with single_attempt():
+                run = client.heartbeat_flow_run(run_id, every)
+        except Exception:
+            return False
+        with suppress(Exception):
             for listener in listeners:
                 listener(run)
+        return True
 
     def _after_fork(self) -> None:
         # The thread did not survive the fork, and the runs are the parent's to beat for.
