@@ -79,17 +79,23 @@ class LeaseKeeping:
     def _end_task_runs(self, flow_run_id: uuid.UUID, ended: State) -> None:
         """Task runs still unfinished when their flow run's attempt ended (its process died, it
         was cancelled, requeued or forced) end too, and give back their slots: CANCELLED with a
-        cancelled flow run, else CRASHED (as Prefect's engine marks them). PENDING ones are left
-        as they are: they never started and hold no slot, and a NotReady one (its upstream failed)
-        is a final answer Prefect keeps."""
+        cancelled flow run, else CRASHED (as Prefect's engine marks them). A NotReady one (PENDING
+        because an upstream failed) is left as it is: that is its final answer in Prefect 2."""
         for task_run in self.store.list_unfinished_task_runs(flow_run_id):
-            if task_run.state_type is StateType.PENDING:
+            if (
+                task_run.state is not None
+                and task_run.state.type is StateType.PENDING
+                and task_run.state.name == NOT_READY
+            ):
                 continue
             if ended.type is StateType.CANCELLED:
                 state = State(type=StateType.CANCELLED, message="Its flow run was cancelled")
             else:
                 state = State(type=StateType.CRASHED, message=f"Its flow run ended ({ended.name}) before it finished")
             self._set_state("task_run", task_run.id, SetStateRequest(state=state))
+
+
+NOT_READY = "NotReady"  # the name the SDK gives a task run whose upstream failed
 
 
 def _requeued(state: State) -> bool:
