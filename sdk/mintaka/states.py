@@ -29,6 +29,8 @@ class StateType(StrEnum):
     PAUSED = "PAUSED"
 
 
+# The PENDING state of a task run whose upstream did not complete: Prefect 2 leaves it there.
+NOT_READY = "NotReady"
 TERMINAL_STATE_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
 
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}

@@ -10,7 +10,7 @@ import uuid
 
 from mintaka.exceptions import MintakaError
 from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus, TaskRun
-from mintaka.states import State, StateType
+from mintaka.states import NOT_READY, State, StateType
 from mintaka_server.orchestration import Decision, SlotUsage
 from mintaka_server.orchestration.context import LEASE_INTERVALS, RunKind, SlotHolder
 from mintaka_server.orchestration.rules import REQUEUED
@@ -93,9 +93,6 @@ class LeaseKeeping:
             else:
                 state = State(type=StateType.CRASHED, message=f"Its flow run ended ({ended.name}) before it finished")
             self._set_state("task_run", task_run.id, SetStateRequest(state=state))
-
-
-NOT_READY = "NotReady"  # the name the SDK gives a task run whose upstream failed
 
 
 def _requeued(state: State) -> bool:

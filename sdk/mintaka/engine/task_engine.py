@@ -16,7 +16,7 @@ from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_r
 from mintaka.exceptions import Abort, FlowRunCancelled, UpstreamTaskError
 from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRun, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
-from mintaka.states import State, StateDetails, StateType
+from mintaka.states import NOT_READY, State, StateDetails, StateType
 
 from .cancellation import current_cancel_scope
 from .hooks import TASK_HOOKS, hooks_for, run_hooks
@@ -192,7 +192,7 @@ class TaskRunEngine:
             self.parameters = resolve_futures(self.parameters)
             check_wait_for(self.wait_for)
         except UpstreamTaskError as exc:
-            return State(type=StateType.PENDING, name="NotReady", message=str(exc)).with_result(exc)
+            return State(type=StateType.PENDING, name=NOT_READY, message=str(exc)).with_result(exc)
         return None
 
     def _run_name(self) -> str:
