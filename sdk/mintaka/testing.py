@@ -6,7 +6,8 @@
         with harness():
             assert my_flow() == 42
 
-or use the `mintaka_harness` pytest fixture (`pytest_plugins = ["mintaka.testing"]`).
+or take the `mintaka_harness` pytest fixture: installing mintaka registers it with pytest
+(entry point `pytest11`, module `mintaka.pytest_plugin`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 from mintaka.client import MintakaClient
@@ -55,14 +56,7 @@ def harness(home: str | Path | None = None, time_skipping: bool = False) -> Iter
             reset_settings()
 
 
-try:
-    import pytest
-
-    @pytest.fixture
-    def mintaka_harness() -> Iterator[MintakaClient]:
-        """A fresh embedded store for one test."""
-        with harness() as client:
-            yield client
-
-except ImportError:  # pytest is optional for users of the harness context manager
-    pass
+# `pytest_plugins = ["mintaka.testing"]` still works (the pytest11 entry point makes it unneeded);
+# pytest is optional for users of the harness context manager.
+with suppress(ImportError):
+    from mintaka.pytest_plugin import mintaka_harness  # noqa: F401
