@@ -13,6 +13,7 @@ from mintaka_server.services.deployments import DeploymentService
 from .auth import RequireApiKey, auth_required, bearer_scheme, require_scope
 from .body_limit import BodyLimit
 from .browser_guard import BrowserGuard, allowed_hosts, cors_origins
+from .docs import mount_docs
 from .errors import install_error_handlers
 from .routes import PUBLIC_ROUTERS, ROUTERS
 from .unicode_guard import UnicodeGuard
@@ -77,13 +78,14 @@ def create_app(
         title="Mintaka orchestration API",
         version="0.1.0",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # mount_docs: Swagger UI from the package's own assets, not a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.service = service
     app.state.deployments = deployments
     app.state.require_api_key = require_api_key
+    docs_paths = mount_docs(app, f"{API_PREFIX}/docs")
     for router in PUBLIC_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     # The bearer scheme documents the key in OpenAPI; the middleware checks it, `require_scope` its scope.
@@ -91,8 +93,8 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, dependencies=documented_auth)
     if require_api_key:
-        public = {f"{API_PREFIX}/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
-        app.add_middleware(RequireApiKey, verify=service.api_keys.verify, public_paths=public - {None})
+        public = {f"{API_PREFIX}/health", app.openapi_url, *docs_paths}
+        app.add_middleware(RequireApiKey, verify=service.api_keys.verify, public_paths=public)
     app.add_middleware(  # outside the key check: a forged or rebinding request is refused first
         BrowserGuard,
         hosts=allowed_hosts() if hosts is None else hosts,
