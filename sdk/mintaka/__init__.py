@@ -27,7 +27,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from mintaka.client import get_client
+    from mintaka import runtime
+    from mintaka.client import get_async_client, get_client
     from mintaka.futures import MintakaFuture
     from mintaka.pausing import pause_flow_run, resume_flow_run
     from mintaka.states import State, StateType
@@ -52,6 +53,12 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def __dir__() -> list[str]:
+    """The public names, the lazy ones included (a module's own `dir()` would miss them until first
+    use): what `dir(mintaka)`, editors and REPL completion show."""
+    return sorted(__all__)
+
+
 __all__ = [
     "ConcurrentTaskRunner",
     "Flow",
@@ -64,12 +71,14 @@ __all__ = [
     "TaskRunContext",
     "allow_failure",
     "flow",
+    "get_async_client",
     "get_client",
     "get_run_context",
     "get_run_logger",
     "pause_flow_run",
     "quote",
     "resume_flow_run",
+    "runtime",
     "tags",
     "task",
     "unmapped",
