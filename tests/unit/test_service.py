@@ -556,3 +556,44 @@ def test_default_run_names_are_nearly_all_distinct(service):
     assert len(set(names)) >= 990  # ~370,000 two-word names: about one pair in 1,000 collides
     assert all(name.count("-") >= 1 and name == name.lower() for name in names)
     assert service.create_flow_run(FlowRunCreate(flow_name="etl")).name.count("-") >= 1
+
+
+def test_the_next_proposal_for_a_run_this_service_wrote_reads_nothing(counted):
+    service, store = counted
+    flow_run = service.create_flow_run(FlowRunCreate(flow_name="etl"))
+    body = TaskRunCreate(flow_run_id=flow_run.id, task_key="t", state=State(type=StateType.RUNNING))
+    run = service.create_task_run(body)
+    store.calls.clear()
+    assert propose(service, run, StateType.COMPLETED).status is ACCEPT
+    assert store.calls == ["commit_transition"]
+    assert [s.name for s in service.read_task_run_states(run.id)] == ["Pending", "Running", "Completed"]
+
+
+def test_a_run_another_writer_moved_is_answered_from_its_stored_state(sqlite_store, clock):
+    """The run this service remembers writing is only a guess: another writer (here a second
+    service on the same file, as another process would be) moved it since. Both ways round, the
+    answer is the one the stored state gets."""
+    mine = OrchestrationService(sqlite_store, clock=clock, rng=random.Random(0))
+    other = OrchestrationService(sqlite_store, clock=clock, rng=random.Random(1))
+    flow_run = mine.create_flow_run(FlowRunCreate(flow_name="etl"))
+    propose(mine, flow_run, StateType.RUNNING)
+    run = mine.create_task_run(
+        TaskRunCreate(flow_run_id=flow_run.id, task_key="t", state=State(type=StateType.RUNNING))
+    )
+
+    # Remembered RUNNING, stored COMPLETED: a late FAILED is refused, not committed over it.
+    forced = SetStateRequest(state=State(type=StateType.COMPLETED, data=REF), force=True)
+    assert other.set_task_run_state(run.id, forced).status is ACCEPT
+    answer = propose(mine, run, StateType.FAILED)
+    assert answer.status is REJECT and answer.state.type is StateType.COMPLETED
+
+    # Remembered COMPLETED (its own last write), stored RUNNING again: FAILED is accepted.
+    second = mine.create_task_run(
+        TaskRunCreate(flow_run_id=flow_run.id, task_key="u", state=State(type=StateType.RUNNING))
+    )
+    assert propose(mine, second, StateType.COMPLETED, data=REF).status is ACCEPT
+    reopened = SetStateRequest(state=State(type=StateType.RUNNING), force=True)
+    assert other.set_task_run_state(second.id, reopened).status is ACCEPT
+    answer = propose(mine, second, StateType.FAILED)
+    assert answer.status is ACCEPT and answer.state.type is StateType.FAILED
+    assert sqlite_store.read_task_run(second.id).state.type is StateType.FAILED

@@ -6,12 +6,14 @@ laptop and one on Lambda go through the same validation, rules and writes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from mintaka._ids import new_id
 from mintaka.exceptions import InvalidRequest, MintakaError, ObjectNotFound
 from mintaka.schemas import (
     ApiKey,
@@ -64,6 +66,9 @@ _ENDINGS_RETRIED = frozenset({StateType.FAILED, StateType.CRASHED})  # the retry
 
 # A transition that keeps losing races is answered with the run's state as it then stands.
 MAX_CONFLICT_RETRIES = 8
+# Runs this service wrote last, by id: the next proposal for one skips its read. Safe because
+# every write of a run is conditional on its version (a stale entry only costs a conflict).
+RECENT_RUNS = 4096
 
 
 class OrchestrationService(LeaseKeeping):
@@ -78,6 +83,14 @@ class OrchestrationService(LeaseKeeping):
         # Called with a flow run the rules requeued (its executor was lost), so that it reaches
         # its work queue again; the deployment service sets it when its queue needs a message.
         self.on_requeued: Callable[[FlowRun], None] | None = None
+        self._recent: dict[uuid.UUID, FlowRun | TaskRun] = {}
+
+    def _remember(self, run: FlowRun | TaskRun) -> None:
+        recent = self._recent
+        if len(recent) >= RECENT_RUNS:
+            with contextlib.suppress(KeyError, StopIteration, RuntimeError):  # another thread got there first
+                del recent[next(iter(recent))]
+        recent[run.id] = run
 
     # -- flows
     def create_flow(self, body: FlowCreate) -> Flow:
@@ -94,7 +107,7 @@ class OrchestrationService(LeaseKeeping):
         """The run, and whether this call created it (False: its idempotency key was taken).
 
         The run is built and checked before anything is written: a refused run leaves no flow."""
-        run_id = uuid.uuid4()
+        run_id = new_id()
         state = self._initial_state(body.state, flow_run_id=run_id)
         run = FlowRun(
             id=run_id,
@@ -158,7 +171,7 @@ class OrchestrationService(LeaseKeeping):
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
         """The store checks the flow run in the same write (missing: `ObjectNotFound`); it is
         never read first."""
-        run_id = body.id or uuid.uuid4()
+        run_id = body.id or new_id()
         state = self._initial_state(body.state, flow_run_id=body.flow_run_id, task_run_id=run_id)
         run = TaskRun(
             id=run_id,
@@ -174,8 +187,12 @@ class OrchestrationService(LeaseKeeping):
             **_initial_bookkeeping(state),
         )
         if state.type is StateType.RUNNING:
-            return self._create_started_task_run(run)
-        return self.store.create_task_run(run)
+            created = self._create_started_task_run(run)
+        else:
+            created = self.store.create_task_run(run)
+        if created.id == run_id:  # an existing run answered instead may be older than its store row
+            self._remember(created)
+        return created
 
     def _create_started_task_run(self, run: TaskRun) -> TaskRun:
         """A task run created straight into RUNNING (one write instead of two) passes the same
@@ -353,23 +370,33 @@ class OrchestrationService(LeaseKeeping):
         )
 
     def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        recent = self._recent.pop(run_id, None)
         for _ in range(MAX_CONFLICT_RETRIES):
-            run = self._read_run(kind, run_id)
+            run = recent if recent is not None else self._read_run(kind, run_id)
             proposed = _stamped(body.state, kind, run, self.clock())
             ctx = self._context(kind, run, proposed, heartbeat_interval=body.heartbeat_interval)
             decision = force(ctx) if body.force else evaluate(ctx)
             if not (decision.is_accept and decision.commit):
+                if recent is not None:  # answer only from the stored run, never a remembered one
+                    recent = None
+                    continue
                 return _answer(decision)
+            write = _write_for(kind, run, decision, body.labels, ctx.now)
             try:
-                self.store.commit_transition(_write_for(kind, run, decision, body.labels, ctx.now))
+                self.store.commit_transition(write)
             except VersionConflict:
+                recent = None
                 continue
             except SlotsUnavailable as exc:
+                if recent is not None:
+                    recent = None
+                    continue
                 return OrchestrationResult(
                     status=SetStateStatus.WAIT,
                     state=run.state,
                     details=OrchestrationDetails(reason=str(exc), delay_seconds=SLOT_WAIT_SECONDS),
                 )
+            self._remember(write.updated_run())
             if kind == "flow_run" and _is_requeue(decision.state) and self.on_requeued is not None:
                 self._requeue(run.model_copy(update={"state": decision.state}))
             self._after_commit(kind, run, decision, ctx.now)

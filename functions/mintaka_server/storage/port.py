@@ -95,7 +95,14 @@ class TransitionWrite:
         return self.run.id
 
     def updated_run(self) -> FlowRun | TaskRun:
-        """The run document after this transition (adapters write it; no read needed)."""
+        """The run document after this transition (adapters write it; no read needed). Built
+        once: the service keeps the same object as the run it last wrote."""
+        built = self.__dict__.get("_updated_run")
+        if built is None:
+            built = self.__dict__["_updated_run"] = self._build_updated_run()
+        return built
+
+    def _build_updated_run(self) -> FlowRun | TaskRun:
         held = [t for t in self.run.held_slots if t not in self.release_slots]
         held += [t for t in self.acquire_slots if t not in held]
         updates: dict = {"state": self.state, "state_version": self.expected_version + 1, "held_slots": held}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from mintaka._ids import new_id
 from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
 from mintaka.exceptions import Abort, FlowRunCancelled, UpstreamTaskError
 from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRun, TaskRunCreate
@@ -52,7 +52,7 @@ class TaskRunEngine:
         self._refused_cache_hit = False  # a cache hit failed our checks: run, and replace the entry
         # The id and key are ours before the run exists, so a future can name its run at once
         # and the run is created by whoever starts it (one write: straight into RUNNING).
-        self.task_run_id = uuid.uuid4()
+        self.task_run_id = new_id()
         if flow_ctx is not None:
             self.dynamic_key, self.call_key = flow_ctx.next_keys(task.task_key)
         else:
