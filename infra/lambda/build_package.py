@@ -7,7 +7,8 @@ Any Python 3.8+ runs it; the package targets the template's runtime, Python 3.13
 Steps, each one `pip` or the standard library:
 1. the `mintaka` project itself (packages `mintaka` and `mintaka_server`), `--no-deps`: the CLI's,
    HTTP client's and local server's dependencies never reach Lambda;
-2. `infra/lambda/requirements.txt` as wheels for the Lambda platform (CPython 3.13 on arm64
+2. `infra/lambda/requirements.txt` (generated from pyproject.toml by gen_requirements.py; on
+   Python 3.11+ the build refuses a stale one) as wheels for the Lambda platform (CPython 3.13 on arm64
    Graviton by default: `--platform manylinux2014_aarch64 --only-binary=:all:`), so the build runs
    on any machine without Docker;
 3. boto3, botocore and s3transfer removed (the Lambda Python runtime provides them: ~25 MB saved);
@@ -61,6 +62,7 @@ def pip(*args: str) -> None:
 
 def build(target: Path, platform: str = LAMBDA_PLATFORM, compile_bytecode: bool = True) -> Path:
     """Fill `target` with the package; `platform="local"` builds for this machine instead."""
+    check_requirements()
     target = Path(target).resolve()
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,6 +74,20 @@ def build(target: Path, platform: str = LAMBDA_PLATFORM, compile_bytecode: bool 
     if compile_bytecode:
         compile_for_lambda(target, platform)
     return target
+
+
+def check_requirements() -> None:
+    """Refuse a requirements.txt that no longer matches pyproject.toml (checked where Python has
+    tomllib, 3.11+; older build machines trust the committed file, which CI checks)."""
+    import importlib.util
+
+    if importlib.util.find_spec("tomllib") is None:
+        return
+    spec = importlib.util.spec_from_file_location("gen_requirements", REQUIREMENTS.with_name("gen_requirements.py"))
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    if REQUIREMENTS.read_text() != generator.render():
+        raise SystemExit(f"{REQUIREMENTS} is stale: run python infra/lambda/gen_requirements.py")
 
 
 def clean_copy(dest: Path) -> Path:
