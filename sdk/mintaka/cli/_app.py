@@ -27,7 +27,7 @@ app = typer.Typer(
     name="mintaka",
     help="Mintaka: code-as-workflows orchestration.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
 app.add_typer(server.app, name="server")
