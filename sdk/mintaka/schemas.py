@@ -7,7 +7,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from mintaka.bounds import MAX_RETRIES, DelaySeconds, JitterFactor, JsonObject, NoNul, Time
 from mintaka.states import State, StateType, utcnow
@@ -130,15 +130,40 @@ class FlowRunPage(BaseModel):
     next_cursor: str | None = None
 
 
+def _as_list(value: Any) -> Any:
+    """One value given where a list is allowed (`state_type=FAILED`) is a list of one."""
+    return [value] if value is not None and not isinstance(value, list | tuple | set) else value
+
+
+Contains = Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul]
+
+
 class FlowRunFilter(_Input):
     flow_name: Name | None = None
-    state_type: StateType | None = None
-    tag: Tag | None = None
+    state_type: Annotated[list[StateType] | None, BeforeValidator(_as_list)] = Field(
+        None, max_length=len(StateType), description="Any of these (repeat the parameter)"
+    )
+    tag: Annotated[list[Tag] | None, BeforeValidator(_as_list)] = Field(
+        None, max_length=10, description="All of these (repeat the parameter)"
+    )
     deployment_name: str | None = Field(None, max_length=401)
+    name_contains: Contains | None = Field(None, description="Run names containing this, any case")
+    flow_contains: Contains | None = Field(None, description="Flow names containing this, any case")
     since: Time | None = None
     until: Time | None = None
+    sort: Literal["newest", "oldest"] | None = Field(None, description="newest (the default) or oldest first")
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=500)
+
+    @property
+    def oldest_first(self) -> bool:
+        return self.sort == "oldest"
+
+    def matches_text(self, run: FlowRun) -> bool:
+        """The substring filters (stores apply them after their indexes narrowed the runs)."""
+        return (not self.name_contains or self.name_contains.casefold() in run.name.casefold()) and (
+            not self.flow_contains or self.flow_contains.casefold() in run.flow_name.casefold()
+        )
 
 
 class SetStateRequest(_Input):

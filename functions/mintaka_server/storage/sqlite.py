@@ -8,9 +8,7 @@ the lock instead of failing with "database is locked".
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import sqlite3
 import threading
 import uuid
@@ -23,8 +21,6 @@ from mintaka.schemas import (
     ConcurrencyLimit,
     Flow,
     FlowRun,
-    FlowRunFilter,
-    FlowRunPage,
     Log,
     LogCreate,
     TaskRun,
@@ -34,6 +30,7 @@ from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ._sqlite_leases import SQLiteLeases, create_lease_tables
 from ._sqlite_records import SQLiteRecords, _ts
+from ._sqlite_views import SQLiteViews
 from .port import FlowRunClosed, Store, TransitionWrite, VersionConflict, flow_run_not_found, lessee_of
 
 SCHEMA = """
@@ -81,23 +78,7 @@ def _doc(model: Any) -> str:
     return model.model_dump_json(exclude_none=True)
 
 
-def _encode_cursor(created: str, run_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created, run_id]).encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[str, str]:
-    from mintaka.exceptions import InvalidRequest
-
-    try:
-        created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        created, run_id = str(created), str(run_id)
-        (created + run_id).encode()  # a forged cursor may decode to text SQLite cannot bind
-        return created, run_id
-    except Exception as exc:
-        raise InvalidRequest("cursor: not a cursor this API returned") from exc
-
-
-class SQLiteStore(SQLiteRecords, SQLiteLeases, Store):
+class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
     """Store on one SQLite file (WAL). Safe across threads and processes."""
 
     def __init__(self, path: str | Path):
@@ -211,43 +192,9 @@ class SQLiteStore(SQLiteRecords, SQLiteLeases, Store):
         rows = self._read("SELECT doc FROM flow_runs WHERE id = ?", (str(run_id),))
         return FlowRun.model_validate_json(rows[0][0]) if rows else None
 
-    def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
-        if flt.tag:
-            sql = "SELECT r.created, r.id, r.doc FROM flow_run_tags t JOIN flow_runs r ON r.id = t.run_id"
-            where, params = ["t.tag = ?"], [flt.tag]
-            col = "t."
-        else:
-            sql, where, params, col = "SELECT r.created, r.id, r.doc FROM flow_runs r", [], [], "r."
-        if flt.flow_name:
-            where.append("r.flow_name = ?")
-            params.append(flt.flow_name)
-        if flt.state_type:
-            where.append("r.state_type = ?")
-            params.append(flt.state_type.value)
-        if flt.deployment_name:
-            where.append("r.deployment_name = ?")
-            params.append(flt.deployment_name)
-        if flt.since:
-            where.append(f"{col}created >= ?")
-            params.append(_ts(flt.since))
-        if flt.until:
-            where.append(f"{col}created < ?")
-            params.append(_ts(flt.until))
-        if flt.cursor:
-            created, run_id = _decode_cursor(flt.cursor)
-            where.append(f"({col}created < ? OR ({col}created = ? AND r.id < ?))")
-            params += [created, created, run_id]
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {col}created DESC, r.id DESC LIMIT ?"
-        params.append(flt.limit + 1)
-        rows = self._read(sql, params)
-        items = [FlowRun.model_validate_json(doc) for _, _, doc in rows[: flt.limit]]
-        next_cursor = None
-        if len(rows) > flt.limit:
-            created, run_id, _ = rows[flt.limit - 1]
-            next_cursor = _encode_cursor(created, run_id)
-        return FlowRunPage(items=items, next_cursor=next_cursor)
+    def read_flow_run_state_type(self, run_id: uuid.UUID) -> StateType | None:
+        rows = self._read("SELECT state_type FROM flow_runs WHERE id = ?", (str(run_id),))
+        return StateType(rows[0][0]) if rows and rows[0][0] else None
 
     def list_due_flow_runs(
         self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100

@@ -9,9 +9,11 @@ key condition on the same sort key: `since` inclusive, `until` exclusive.
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
 import operator
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from pynamodb.models import Model
 
@@ -29,9 +31,9 @@ FACET_BATCH = 100  # BatchGetItem's limit
 
 def _key_range(attribute, lower: str | None, upper: str | None):
     if lower and upper:
-        return attribute.between(lower, upper)  # inclusive: the item at `upper` is dropped below
+        return attribute.between(lower, upper)  # inclusive: the items at the ends are dropped below
     if upper:
-        return attribute < upper
+        return attribute <= upper
     if lower:
         return attribute >= lower
     return None
@@ -41,78 +43,118 @@ def _page_size(want: int, filtered: bool) -> int:
     return min(max(want * 4, 50), 1000) if filtered else want
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The sort keys a page may hold: `lower` inclusive, `after` and `before` exclusive (the
+    cursor is one of them, by the page's direction)."""
+
+    lower: str | None
+    after: str | None
+    before: str | None
+    forward: bool
+
+    @property
+    def low(self) -> str | None:
+        return max((bound for bound in (self.lower, self.after) if bound), default=None)
+
+    def key_range(self, attribute):
+        return _key_range(attribute, self.low, self.before)
+
+    def holds(self, sort: str) -> bool:
+        return (
+            (self.lower is None or sort >= self.lower)
+            and (self.after is None or sort > self.after)
+            and (self.before is None or sort < self.before)
+        )
+
+
 def list_flow_runs(model: type[Model], flt: FlowRunFilter) -> FlowRunPage:
     lower = keys.ts(flt.since) if flt.since else None
-    bounds = [keys.ts(flt.until)] if flt.until else []
+    before = keys.ts(flt.until) if flt.until else None
+    after = None
     if flt.cursor:
-        bounds.append(keys.decode_cursor(flt.cursor))
-    upper = min(bounds) if bounds else None
-    if lower and upper and lower >= upper:
+        cursor = keys.decode_cursor(flt.cursor)
+        if flt.oldest_first:
+            after = cursor
+        else:
+            before = min(before, cursor) if before else cursor
+    window = _Window(lower, after, before, forward=flt.oldest_first)
+    if window.low and before and window.low >= before:
         return FlowRunPage(items=[])
     want = flt.limit + 1
-    runs = list(itertools.islice(_matching_runs(model, flt, lower, upper, want), want))
+    runs = (run for run in _matching_runs(model, flt, window, want) if flt.matches_text(run))
+    found = list(itertools.islice(runs, want))
     next_cursor = None
-    if len(runs) > flt.limit:
-        last = runs[flt.limit - 1]
+    if len(found) > flt.limit:
+        last = found[flt.limit - 1]
         next_cursor = keys.encode_cursor(keys.run_sort(last.created, last.id))
-    return FlowRunPage(items=runs[: flt.limit], next_cursor=next_cursor)
+    return FlowRunPage(items=found[: flt.limit], next_cursor=next_cursor)
 
 
-def _matching_runs(
-    model: type[Model], flt: FlowRunFilter, lower: str | None, upper: str | None, want: int
-) -> Iterator[FlowRun]:
-    state = flt.state_type.value if flt.state_type else None
+def _matching_runs(model: type[Model], flt: FlowRunFilter, window: _Window, want: int) -> Iterator[FlowRun]:
+    states = list(dict.fromkeys(flt.state_type or ()))
+    tags = list(dict.fromkeys(flt.tag or ()))
+    text = bool(flt.name_contains or flt.flow_contains)
     conditions = []
-    if state and (flt.state_type in IN_FLIGHT or not flt.flow_name):
-        index, partition, sort_name = model.gsi3, keys.state_runs(state), "gsi3sk"
+    by_state = states and (all(s in IN_FLIGHT for s in states) or not flt.flow_name)
+    if by_state:
+        # One query per state on its own index, merged in sort-key order.
         if flt.flow_name:
             conditions.append(model.flow_name == flt.flow_name)
+        index, sort_name = model.gsi3, "gsi3sk"
+        partitions = [keys.state_runs(s.value) for s in states]
     elif flt.flow_name:
-        index, partition, sort_name = model.gsi2, keys.flow_runs_of(flt.flow_name), "gsi2sk"
-        if state:
-            conditions.append(model.state_type == state)
-    elif flt.deployment_name or flt.tag:
-        yield from _from_facet(model, flt, lower, upper, want)
+        index, sort_name = model.gsi2, "gsi2sk"
+        partitions = [keys.flow_runs_of(flt.flow_name)]
+        if states:
+            conditions.append(model.state_type.is_in(*(s.value for s in states)))
+    elif flt.deployment_name or tags:
+        yield from _from_facet(model, flt, window, want)
         return
     else:
-        index, partition, sort_name = model.gsi1, keys.ALL_RUNS, "gsi1sk"
-    if flt.tag:
-        conditions.append(model.tags.contains(flt.tag))
+        index, sort_name, partitions = model.gsi1, "gsi1sk", [keys.ALL_RUNS]
+    conditions += [model.tags.contains(tag) for tag in tags]
     if flt.deployment_name:
         conditions.append(model.deployment == flt.deployment_name)
     condition = functools.reduce(operator.and_, conditions) if conditions else None
-    items = index.query(
-        partition,
-        _key_range(getattr(model, sort_name), lower, upper),
-        filter_condition=condition,
-        scan_index_forward=False,
-        page_size=_page_size(want, condition is not None),
-    )
+    streams = [
+        index.query(
+            partition,
+            window.key_range(getattr(model, sort_name)),
+            filter_condition=condition,
+            scan_index_forward=window.forward,
+            page_size=_page_size(want, condition is not None or text),
+        )
+        for partition in partitions
+    ]
+    sort_of = operator.attrgetter(sort_name)
+    items = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=sort_of, reverse=not window.forward)
     for item in items:
-        if upper is None or getattr(item, sort_name) < upper:
+        if window.holds(sort_of(item)):
             yield FlowRun.model_validate_json(item.doc)
 
 
-def _from_facet(
-    model: type[Model], flt: FlowRunFilter, lower: str | None, upper: str | None, want: int
-) -> Iterator[FlowRun]:
+def _from_facet(model: type[Model], flt: FlowRunFilter, window: _Window, want: int) -> Iterator[FlowRun]:
     """Runs by tag or deployment: the facet items (keys only, in the base table) in order, the
-    runs themselves by BatchGetItem, the other of tag/deployment checked on the run."""
+    runs themselves by BatchGetItem, the rest of the filter checked on the run."""
+    tags = list(dict.fromkeys(flt.tag or ()))
     if flt.deployment_name:
         partition = keys.deployment_facet(flt.deployment_name)
     else:
-        partition = keys.tag_facet(flt.tag)
+        partition = keys.tag_facet(tags[0])
     matches: Callable[[FlowRun], bool] = lambda run: (  # noqa: E731
-        (not flt.tag or flt.tag in run.tags) and (not flt.deployment_name or run.deployment_name == flt.deployment_name)
+        all(tag in run.tags for tag in tags)
+        and (not flt.deployment_name or run.deployment_name == flt.deployment_name)
+        and (not flt.state_type or (run.state is not None and run.state.type in flt.state_type))
     )
     batch = min(want, FACET_BATCH)
     facets = model.query(
         partition,
-        _key_range(model.sk, lower, upper),
-        scan_index_forward=False,
+        window.key_range(model.sk),
+        scan_index_forward=window.forward,
         page_size=batch,
     )
-    facets = (item for item in facets if upper is None or item.sk < upper)
+    facets = (item for item in facets if window.holds(item.sk))
     while chunk := list(itertools.islice(facets, batch)):
         found = model.batch_get([(keys.flow_run(item.ref), keys.RUN) for item in chunk])
         by_id = {item.pk: FlowRun.model_validate_json(item.doc) for item in found}

@@ -19,6 +19,7 @@ from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ..port import TransitionWrite, lessee_of
 from . import _keys as keys
+from . import stats
 from ._errors import FLOW_RUN, IDENTITY, VERSION, Role
 from ._models import dump
 from ._tx import Transaction
@@ -135,6 +136,7 @@ def create_flow_run(
         _put_due(tx, run, due)
     if lease_expires is not None:
         tx.put(keys.lease(run.id), keys.LEASE, expiration=keys.ts(lease_expires))
+    stats.count_changes(tx, run, None, run.state.type if run.state else None)
     return tx
 
 
@@ -206,6 +208,7 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
             tx.delete(keys.DUE, old_due)
         if new_due:
             _put_due(tx, run, new_due)
+        stats.count_changes(tx, run, write.run.state.type if write.run.state else None, write.state.type)
     if entry := write.cache_insert:
         tx.put(
             keys.cache(entry.key),

@@ -26,13 +26,13 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import TERMINAL_STATE_TYPES, State, utcnow
+from mintaka.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
 from mintaka_server.orchestration.context import SlotHolder
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ..port import ApiKeyRecord, FlowRunClosed, Store, TransitionWrite, flow_run_not_found
 from . import _keys as keys
-from . import _writes
+from . import _writes, stats
 from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
 from ._models import build_item_model, dump
@@ -146,6 +146,17 @@ class DynamoDBStore(Store):
 
     def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
         return call(lambda: list_flow_runs(self._model, flt), "list flow runs")
+
+    def count_flow_runs(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        flow_name: str | None = None,
+        deployment_name: str | None = None,
+    ) -> dict[dt.datetime, dict[StateType, int]]:
+        """Runs created in [since, until) (whole hours), per hour and current state: counters, no Scan."""
+        return call(lambda: stats.count_flow_runs(self._model, since, until, flow_name, deployment_name), "count runs")
 
     def list_due_flow_runs(
         self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100

@@ -1,0 +1,140 @@
+"""SQLite reads behind the dashboard: filtered flow-run pages and run counts per hour and state.
+
+Mixed into `SQLiteStore` (its `_read()`, `_lock` and `_conn`). Nothing here writes: counts are a
+GROUP BY over the `(state_type, created)` index every transition keeps anyway, so the hot path
+pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+
+from mintaka.exceptions import InvalidRequest
+from mintaka.schemas import FlowRun, FlowRunFilter, FlowRunPage
+from mintaka.states import StateType
+
+from ._sqlite_records import _ts
+
+HOUR_PREFIX = 13  # len("2024-05-01T12"): the hour of a stored timestamp
+
+
+def _icontains(haystack: str | None, needle: str) -> bool:
+    return haystack is not None and needle in haystack.casefold()
+
+
+def encode_cursor(created: str, run_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created, run_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        created, run_id = str(created), str(run_id)
+        (created + run_id).encode()  # a forged cursor may decode to text SQLite cannot bind
+        return created, run_id
+    except Exception as exc:
+        raise InvalidRequest("cursor: not a cursor this API returned") from exc
+
+
+def _hour(prefix: str) -> dt.datetime:
+    return dt.datetime.strptime(prefix, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC)
+
+
+class SQLiteViews:
+    """Flow-run listing and counting; needs the host's `_read()`, `_lock` and `_conn`."""
+
+    def _ensure_functions(self) -> None:
+        if not getattr(self, "_view_functions", False):
+            with self._lock:
+                # Python's casefold, so both stores agree on "any case" (SQLite's lower() is ASCII only).
+                self._conn.create_function("mintaka_icontains", 2, _icontains, deterministic=True)
+                self._view_functions = True
+
+    def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
+        self._ensure_functions()
+        tags = list(dict.fromkeys(flt.tag or ()))
+        if tags:
+            sql = "SELECT r.created, r.id, r.doc FROM flow_run_tags t JOIN flow_runs r ON r.id = t.run_id"
+            where, params, col = ["t.tag = ?"], [tags[0]], "t."
+            for tag in tags[1:]:
+                where.append(
+                    "EXISTS (SELECT 1 FROM flow_run_tags o"
+                    " WHERE o.tag = ? AND o.created = r.created AND o.run_id = r.id)"
+                )
+                params.append(tag)
+        else:
+            sql, where, params, col = "SELECT r.created, r.id, r.doc FROM flow_runs r", [], [], "r."
+        if flt.flow_name:
+            where.append("r.flow_name = ?")
+            params.append(flt.flow_name)
+        if flt.state_type:
+            types = list(dict.fromkeys(t.value for t in flt.state_type))
+            where.append(f"r.state_type IN ({','.join('?' * len(types))})")
+            params += types
+        if flt.deployment_name:
+            where.append("r.deployment_name = ?")
+            params.append(flt.deployment_name)
+        if flt.flow_contains:
+            where.append("mintaka_icontains(r.flow_name, ?)")
+            params.append(flt.flow_contains.casefold())
+        if flt.name_contains:
+            where.append("mintaka_icontains(json_extract(r.doc, '$.name'), ?)")
+            params.append(flt.name_contains.casefold())
+        if flt.since:
+            where.append(f"{col}created >= ?")
+            params.append(_ts(flt.since))
+        if flt.until:
+            where.append(f"{col}created < ?")
+            params.append(_ts(flt.until))
+        after, order = (">", "ASC") if flt.oldest_first else ("<", "DESC")
+        if flt.cursor:
+            created, run_id = decode_cursor(flt.cursor)
+            where.append(f"({col}created {after} ? OR ({col}created = ? AND r.id {after} ?))")
+            params += [created, created, run_id]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {col}created {order}, r.id {order} LIMIT ?"
+        params.append(flt.limit + 1)
+        rows = self._read(sql, params)
+        items = [FlowRun.model_validate_json(doc) for _, _, doc in rows[: flt.limit]]
+        next_cursor = None
+        if len(rows) > flt.limit:
+            created, run_id, _ = rows[flt.limit - 1]
+            next_cursor = encode_cursor(created, run_id)
+        return FlowRunPage(items=items, next_cursor=next_cursor)
+
+    def count_flow_runs(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        flow_name: str | None = None,
+        deployment_name: str | None = None,
+    ) -> dict[dt.datetime, dict[StateType, int]]:
+        # `state_type IN (every type)` lets the planner walk the (state_type, created) index once
+        # per type: a covering range scan, no table rows read. A flow or deployment narrows on
+        # its own index first.
+        where, params = ["created >= ?", "created < ?"], [_ts(since), _ts(until)]
+        index = "flow_runs_by_state"
+        if flow_name is not None:
+            where.append("flow_name = ?")
+            params.append(flow_name)
+            index = "flow_runs_by_flow"
+        if deployment_name is not None:
+            where.append("deployment_name = ?")
+            params.append(deployment_name)
+            index = "flow_runs_by_deployment"
+        types = [t.value for t in StateType]
+        where.append(f"state_type IN ({','.join('?' * len(types))})")
+        params += types
+        rows = self._read(
+            f"SELECT substr(created, 1, {HOUR_PREFIX}) AS hour, state_type, COUNT(*) FROM flow_runs"
+            f" INDEXED BY {index} WHERE {' AND '.join(where)} GROUP BY hour, state_type",
+            params,
+        )
+        counts: dict[dt.datetime, dict[StateType, int]] = {}
+        for hour, state_type, n in rows:
+            counts.setdefault(_hour(hour), {})[StateType(state_type)] = n
+        return counts

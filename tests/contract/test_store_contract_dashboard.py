@@ -1,0 +1,118 @@
+"""Store contract for the dashboard's reads: filtered flow-run pages (several states, all of several
+tags, name and flow substrings, oldest first) and run counts per hour and current state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from mintaka.schemas import FlowRunFilter
+from mintaka.states import State, StateType
+
+
+def page_ids(store, **filters) -> list[uuid.UUID]:
+    """Every run matching `filters`, following cursors to the end (2 a page, to cross pages)."""
+    ids, cursor = [], None
+    filters.setdefault("limit", 2)
+    while True:
+        page = store.list_flow_runs(FlowRunFilter(cursor=cursor, **filters))
+        ids += [run.id for run in page.items]
+        if page.next_cursor is None:
+            return ids
+        cursor = page.next_cursor
+
+
+class TestListFilters:
+    def test_any_of_several_states(self, store, new_flow_run, transition, at):
+        failed = new_flow_run(created=at(1))
+        store.commit_transition(transition(failed, State(type=StateType.FAILED)))
+        crashed = new_flow_run(created=at(2))
+        store.commit_transition(transition(crashed, State(type=StateType.CRASHED)))
+        pending = new_flow_run(created=at(3))
+        done = new_flow_run(created=at(4))
+        store.commit_transition(transition(done, State(type=StateType.COMPLETED)))
+        assert page_ids(store, state_type=["FAILED", "CRASHED"]) == [crashed.id, failed.id]
+        assert page_ids(store, state_type=["FAILED", "CRASHED"], flow_name="etl") == [crashed.id, failed.id]
+        assert page_ids(store, state_type=["PENDING", "COMPLETED"], sort="oldest") == [pending.id, done.id]
+
+    def test_every_tag_must_match(self, store, new_flow_run, at):
+        both = new_flow_run(created=at(1), tags=["prod", "nightly"])
+        new_flow_run(created=at(2), tags=["prod"])
+        new_flow_run(created=at(3), tags=["nightly"])
+        both_later = new_flow_run(created=at(4), tags=["nightly", "prod", "eu"])
+        assert page_ids(store, tag=["prod", "nightly"]) == [both_later.id, both.id]
+        assert page_ids(store, tag=["nightly", "prod"], sort="oldest") == [both.id, both_later.id]
+        assert page_ids(store, tag=["prod", "missing"]) == []
+
+    def test_name_and_flow_substrings_ignore_case(self, store, new_flow_run, at):
+        a = new_flow_run("Nightly-ETL", name="Brave-Otter", created=at(1))
+        b = new_flow_run("etl", name="calm-otter", created=at(2))
+        c = new_flow_run("report", name="Otterly-Ünique", created=at(3))
+        new_flow_run("report", name="plain", created=at(4))
+        assert page_ids(store, name_contains="OTTER") == [c.id, b.id, a.id]
+        assert page_ids(store, name_contains="üNIQUE") == [c.id]
+        assert page_ids(store, flow_contains="etl") == [b.id, a.id]
+        assert page_ids(store, flow_contains="ETL", name_contains="brave") == [a.id]
+        assert page_ids(store, name_contains="otter", tag="none") == []
+        assert page_ids(store, name_contains="%") == []  # not a wildcard
+
+    def test_oldest_first_pages_through_ties_without_gaps(self, store, new_flow_run, at):
+        runs = [new_flow_run(created=at(i // 3)) for i in range(10)]
+        ids = page_ids(store, sort="oldest", limit=3)
+        assert len(ids) == len(set(ids)) == 10
+        created = [store.read_flow_run(i).created for i in ids]
+        assert created == sorted(created)
+        assert set(ids) == {r.id for r in runs}
+        assert page_ids(store, sort="newest", limit=3) == list(reversed(ids))
+
+    def test_oldest_first_keeps_the_time_window(self, store, new_flow_run, at):
+        runs = {i: new_flow_run(created=at(i), tags=["t"]) for i in range(6)}
+        expected = [runs[2].id, runs[3].id]
+        assert page_ids(store, sort="oldest", since=at(2), until=at(4), limit=1) == expected
+        assert page_ids(store, sort="oldest", since=at(2), until=at(4), tag="t", limit=1) == expected
+        assert page_ids(store, sort="oldest", since=at(2), until=at(4), state_type="PENDING", limit=1) == expected
+
+
+class TestCountFlowRuns:
+    def test_counts_per_hour_by_current_state(self, store, new_flow_run, transition, at):
+        hour = dt.timedelta(hours=1)
+        a = new_flow_run("etl", created=at(0))
+        b = new_flow_run("etl", created=at(60))
+        new_flow_run("report", created=at(3600 + 5))
+        new_flow_run("etl", created=at(2 * 3600), state=State(type=StateType.SCHEDULED))
+        store.commit_transition(transition(a, State(type=StateType.RUNNING)))
+        store.commit_transition(transition(store.read_flow_run(a.id), State(type=StateType.FAILED)))
+        store.commit_transition(transition(b, State(type=StateType.COMPLETED)))
+        first = at(0).replace(minute=0, second=0)
+        counts = store.count_flow_runs(first, first + 3 * hour)
+        assert counts == {
+            first: {StateType.FAILED: 1, StateType.COMPLETED: 1},
+            first + hour: {StateType.PENDING: 1},
+            first + 2 * hour: {StateType.SCHEDULED: 1},
+        }
+        assert store.count_flow_runs(first, first + 3 * hour, flow_name="etl") == {
+            first: {StateType.FAILED: 1, StateType.COMPLETED: 1},
+            first + 2 * hour: {StateType.SCHEDULED: 1},
+        }
+        assert store.count_flow_runs(first + hour, first + 2 * hour) == {first + hour: {StateType.PENDING: 1}}
+        assert store.count_flow_runs(first, first + 3 * hour, flow_name="nope") == {}
+
+    def test_counts_by_deployment(self, store, new_flow_run, transition, at):
+        run = new_flow_run("etl", created=at(0), deployment_name="etl/prod")
+        new_flow_run("etl", created=at(1))
+        store.commit_transition(transition(run, State(type=StateType.CANCELLED)))
+        first = at(0).replace(minute=0, second=0)
+        counts = store.count_flow_runs(first, first + dt.timedelta(hours=1), deployment_name="etl/prod")
+        assert counts == {first: {StateType.CANCELLED: 1}}
+
+    def test_a_transition_lost_to_a_race_counts_nothing(self, store, new_flow_run, transition, at):
+        from mintaka_server.storage import VersionConflict
+
+        run = new_flow_run(created=at(0))
+        store.commit_transition(transition(run, State(type=StateType.RUNNING)))
+        with pytest.raises(VersionConflict):  # written from the stale read: refused whole
+            store.commit_transition(transition(run, State(type=StateType.FAILED)))
+        first = at(0).replace(minute=0, second=0)
+        assert store.count_flow_runs(first, first + dt.timedelta(hours=1)) == {first: {StateType.RUNNING: 1}}
