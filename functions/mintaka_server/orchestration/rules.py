@@ -375,7 +375,9 @@ def _schedule_retry(ctx: TransitionContext, decision: Decision, name: str) -> No
     attempt = max(ctx.run.run_count - 1, 0)
     delay = delays[min(attempt, len(delays) - 1)] if delays else 0.0
     if policy.retry_jitter_factor:
-        delay += delay * policy.retry_jitter_factor * ctx.jitter
+        # Clamped: rounding must not carry a delay past its documented bound.
+        ceiling = delay * (1 + policy.retry_jitter_factor)
+        delay = min(delay + delay * policy.retry_jitter_factor * ctx.jitter, ceiling)
     ended = decision.state
     decision.history_before.append(ended)
     decision.state = State(
