@@ -1,79 +1,187 @@
-"""The dashboard in a real headless Chromium: runs made without a server are listed, and a
-run's page shows its states, task runs and logs."""
+"""The dashboard in a real headless Chromium (Playwright): runs made by real flows are listed and
+filtered, a run's page shows its states, timeline, logs and tracebacks, the live tail grows while a
+run runs, and the Cancel / Resume buttons move runs as a user's click should."""
 
 from __future__ import annotations
 
-import os
+import datetime as dt
 import re
-import subprocess
-import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from support.chromium import render, require_chromium
+from support.browser import browser, page, require_browser, run_flow_script, screenshot, screenshot_dir  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 
-require_chromium()
+require_browser()
 
+from playwright.sync_api import expect  # noqa: E402
 
-def cell_texts(html: str, table_id: str) -> list[str]:
-    table = re.search(rf'<table[^>]*id="{table_id}".*?</table>', html, re.S)
-    assert table, f"no table #{table_id}"
-    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", table.group(0), re.S)]
+SEED = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "examples")!r})
+import etl, deployable
+etl.etl(10)
+deployable.broken("the source is down", return_state=True)
+"""
+
+TICKS = """
+import time
+from mintaka import flow, task, get_run_logger
+
+@task
+def tick(i: int) -> int:
+    get_run_logger().info("tick %d", i)
+    time.sleep(0.3)
+    return i
+
+@flow
+def ticking(n: int = 40) -> int:
+    return sum(tick(i) for i in range(n))
+
+ticking()
+"""
 
 
 @pytest.fixture
 def seeded_server(mintaka_home, start_cli_server):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MINTAKA_")}
-    subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "etl.py")],
-        env={**env, "MINTAKA_HOME": str(mintaka_home)},
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    """`mintaka server start` over a store with an ETL run (and its subflow `load`) and a failed run."""
+    run_flow_script(mintaka_home, SEED)
     return start_cli_server()
 
 
-def test_runs_list_shows_runs_made_without_a_server(seeded_server):
-    base = seeded_server.url.removesuffix("/api")
-    html = render(f"{base}/ui/#/")
-    assert 'data-ready="true"' in html
-    body = html[html.index('id="runs"') :]
-    assert body.count('class="state COMPLETED"') == 2  # etl and its subflow load
-    assert ">etl<" in body and ">load<" in body
-
-    filtered = render(f"{base}/ui/#/?flow=load")
-    rows = filtered[filtered.index('id="runs"') : filtered.index("</tbody>", filtered.index('id="runs"'))]
-    assert ">load<" in rows and ">etl<" not in rows
+def ui(server) -> str:
+    return server.url.removesuffix("/api") + "/ui/"
 
 
-def test_run_page_shows_states_task_runs_and_logs(seeded_server):
-    base = seeded_server.url.removesuffix("/api")
-    run = httpx.get(f"{seeded_server.url}/flow_runs", params={"flow_name": "etl"}).json()["items"][0]
-    html = render(f"{base}/ui/#/runs/{run['id']}")
-    assert 'data-ready="true"' in html
-    timeline = re.search(r'id="timeline">(.*?)</div>', html, re.S).group(1)
-    assert re.findall(r'class="state [A-Z]+"[^>]*>([^<]+)<', timeline) == ["Pending", "Running", "Completed"]
-    tasks = cell_texts(html, "task-runs")
-    extract = tasks.index("extract-0")
-    assert tasks[extract + 1] == "Completed" and tasks[extract + 2] == "2"  # retried once
-    assert sum(1 for t in tasks if t.startswith("transform-")) == 10
-    logs = " ".join(cell_texts(html, "logs"))
-    assert "Sum of squares of 1..10: 385" in logs
+def runs_of(server, flow: str) -> list[dict]:
+    return httpx.get(f"{server.url}/flow_runs", params={"flow_name": flow}).json()["items"]
 
 
-def test_unknown_run_shows_the_error(seeded_server):
-    base = seeded_server.url.removesuffix("/api")
-    html = render(f"{base}/ui/#/runs/00000000-0000-0000-0000-000000000000")
-    assert 'data-ready="error"' in html and "No flow run with id" in html
+def test_runs_list_shows_runs_made_without_a_server_and_filters_them(seeded_server, page, screenshot_dir):  # noqa: F811
+    page.goto(ui(seeded_server) + "#/runs")
+    runs = page.get_by_role("table", name="Flow runs")
+    expect(runs.get_by_role("row")).to_have_count(4)  # the header, etl, load, broken
+    expect(runs.get_by_role("row", name=re.compile(r"\betl\b.*Completed"))).to_have_count(1)
+    expect(runs.get_by_role("row", name=re.compile(r"\bload\b.*Completed"))).to_have_count(1)
+    expect(runs.get_by_role("row", name=re.compile(r"\bbroken\b.*Failed"))).to_have_count(1)
+    screenshot(page, screenshot_dir, "flow-runs")
+
+    page.get_by_role("textbox", name="Flow", exact=True).fill("loa")  # a substring of the flow's name
+    page.get_by_role("textbox", name="Flow", exact=True).press("Enter")
+    expect(page).to_have_url(re.compile(r"flow=loa"))
+    expect(runs.get_by_role("row")).to_have_count(2)
+    expect(runs.get_by_role("link", name="load", exact=True)).to_be_visible()
+
+    page.get_by_role("textbox", name="Flow", exact=True).fill("no-such-flow")
+    page.get_by_role("textbox", name="Flow", exact=True).press("Enter")
+    expect(page.get_by_text("No runs match these filters.")).to_be_visible()
+
+
+def test_a_typed_query_filters_and_lives_in_the_url(seeded_server, page):  # noqa: F811
+    page.goto(ui(seeded_server) + "#/runs")
+    query = page.get_by_role("searchbox", name="Query")
+    query.fill("state:failed since:7d")
+    query.press("Enter")
+    expect(page).to_have_url(re.compile(r"state=FAILED.*since=7d"))
+    runs = page.get_by_role("table", name="Flow runs")
+    expect(runs.get_by_role("row")).to_have_count(2)
+    expect(runs.get_by_role("link", name="broken", exact=True)).to_be_visible()
+
+    page.reload()  # the filters are in the URL: a reload (or a shared link) shows the same list
+    expect(page.get_by_role("searchbox", name="Query")).to_have_value("state:failed since:7d")
+    expect(runs.get_by_role("row")).to_have_count(2)
+
+    query.fill("colour:blue")
+    query.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text('Unknown filter "colour:"')
+
+
+def test_run_page_shows_states_timeline_task_runs_and_logs(seeded_server, page, screenshot_dir):  # noqa: F811
+    run = runs_of(seeded_server, "etl")[0]
+    page.goto(ui(seeded_server) + f"#/runs/{run['id']}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Completed")
+    history = page.get_by_role("list", name="State history")
+    expect(history.get_by_role("listitem")).to_have_text([re.compile(n) for n in ("Pending", "Running", "Completed")])
+
+    timeline = page.get_by_role("list", name="Timeline")
+    expect(timeline.get_by_role("listitem")).to_have_count(12)  # extract, 10 transforms, load (the subflow)
+    extract = timeline.get_by_role("listitem").filter(has_text="extract-0")
+    expect(extract).to_contain_text("Completed")
+    expect(extract).to_contain_text("2 attempts")  # its first call failed and was retried
+    expect(timeline.get_by_role("link", name=re.compile(r"^transform-\d, Completed"))).to_have_count(10)
+
+    logs = page.get_by_role("list", name="Log lines")
+    expect(logs).to_contain_text("Sum of squares of 1..10: 385")
+    expect(logs).to_contain_text("ConnectionError: source timed out")
+    screenshot(page, screenshot_dir, "flow-run")
+
+    page.get_by_label("Level").select_option("WARNING")
+    expect(logs).not_to_contain_text("Sum of squares")
+    expect(logs).to_contain_text("Retrying")
+    page.get_by_label("Level").select_option("0")
+    page.get_by_role("searchbox", name="Search logs").fill("sum of squares")
+    expect(logs.get_by_role("listitem")).to_have_count(1)
+
+    timeline.get_by_role("link", name=re.compile(r"^extract-0")).click()  # a task run has its own page
+    expect(page.get_by_role("heading", level=1)).to_contain_text("extract-0")
+    expect(page.get_by_role("list", name="State history")).to_contain_text("Retrying")
+    expect(page.get_by_role("list", name="Log lines")).to_contain_text("source timed out")
+    expect(page.get_by_role("list", name="Log lines")).not_to_contain_text("Sum of squares")
+    screenshot(page, screenshot_dir, "task-run")
+
+
+def test_a_failed_run_shows_why_with_its_traceback(seeded_server, page):  # noqa: F811
+    run = runs_of(seeded_server, "broken")[0]
+    page.goto(ui(seeded_server) + f"#/runs/{run['id']}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Failed")
+    expect(page.locator(".message")).to_contain_text("RuntimeError")
+    traceback = page.get_by_role("list", name="Log lines").get_by_role("listitem").filter(has_text="Traceback")
+    expect(traceback).to_contain_text("Traceback (most recent call last):")
+    expect(traceback).to_contain_text("raise RuntimeError(reason)")
+    expect(traceback).to_contain_text("RuntimeError: the source is down")
+    # The traceback keeps its lines: the frames read top to bottom, not run together.
+    text = traceback.locator("pre").inner_text()
+    assert text.index("Traceback") < text.index("deployable.py") < text.index("RuntimeError: the source is down")
+    assert "\n" in text
+
+
+def test_the_live_tail_grows_while_a_run_runs(mintaka_home, start_cli_server, page):  # noqa: F811
+    server = start_cli_server()
+    process = run_flow_script(mintaka_home, TICKS, api_url=server.url, wait=False)
+    try:
+        deadline = time.monotonic() + 30
+        while not (runs := runs_of(server, "ticking")) or runs[0]["state"]["type"] != "RUNNING":
+            assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        page.goto(ui(server) + f"#/runs/{runs[0]['id']}")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Running")
+        expect(page.get_by_label("Live tail")).to_be_checked()
+        timeline = page.get_by_role("list", name="Timeline")
+        expect(timeline.get_by_role("link", name=re.compile(r"^tick-0, Completed"))).to_be_visible()
+        logs = page.get_by_role("list", name="Log lines")
+        expect(logs).to_contain_text("tick 1")
+        count = page.get_by_role("status", name="Log line count")
+        first = int(count.inner_text().split()[0])
+        expect(count).not_to_have_text(f"{first} lines", timeout=10_000)  # grew, no reload
+        assert int(count.inner_text().split()[0]) > first
+        assert process.poll() is None, "the run ended before the tail was seen to grow"
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Completed", timeout=40_000)
+        expect(logs).to_contain_text("tick 39")
+    finally:
+        process.kill() if process.poll() is None else None
+        process.communicate()
+
+
+def test_unknown_run_shows_the_error(seeded_server, page):  # noqa: F811
+    page.goto(ui(seeded_server) + "#/runs/00000000-0000-0000-0000-000000000000")
+    expect(page.get_by_role("alert")).to_contain_text("No flow run with id")
 
 
 def test_root_redirects_to_the_dashboard(seeded_server):
-    base = seeded_server.url.removesuffix("/api")
-    response = httpx.get(f"{base}/", follow_redirects=False)
+    response = httpx.get(seeded_server.url.removesuffix("/api") + "/", follow_redirects=False)
     assert response.status_code in (302, 307) and response.headers["location"] == "/ui/"
 
 
@@ -89,46 +197,40 @@ def test_dashboard_files_are_public_but_its_data_needs_a_key(tmp_path):
         create_app(OrchestrationService(store), require_api_key=True), base_url="http://localhost"
     ) as client:
         assert client.get("/ui/").status_code == 200
-        assert client.get("/ui/app.js").status_code == 200
+        for asset in ("app.js", "pages/run.js", "vendor/preact/preact.js", "vendor/uplot/uPlot.esm.js"):
+            response = client.get(f"/ui/{asset}")
+            assert response.status_code == 200 and "javascript" in response.headers["content-type"], asset
         assert client.get("/api/flow_runs").status_code == 401
     store.close()
 
 
-# -- buttons, clicked in Chromium: a same-origin harness page loads the dashboard in an iframe,
-# clicks like a user (element.click() dispatches a real click), waits for the page to re-render,
-# and reports what the dashboard then shows.
+def test_the_key_prompt_appears_when_auth_is_on(tmp_path, page):  # noqa: F811
+    from support.servers import serve_in_thread
 
-HARNESS = """<!doctype html><html><body><pre id="result">pending</pre>
-<iframe id="ui" src="/ui/#/runs/{run_id}" width="1200" height="800"></iframe>
-<script>
-const frame = document.getElementById("ui"), result = document.getElementById("result");
-const ready = (d) => d && d.body && d.body.dataset.ready === "true" && d.querySelector("h1 .state");
-function poll(check, then, tries = 400) {{
-  const value = check();
-  if (value) then(value); else if (tries > 0) setTimeout(() => poll(check, then, tries - 1), 25);
-  else result.textContent = "timeout: " + (frame.contentDocument.body.innerText || "").slice(0, 300);
-}}
-frame.onload = () => poll(() => ready(frame.contentDocument), () => {{
-  const doc = frame.contentDocument;
-  const button = doc.getElementById("{button}");
-  if (!button) {{ result.textContent = "no button #{button}"; return; }}
-  button.click();
-  poll(() => {{
-    const state = doc.querySelector("h1 .state");
-    return state && state.textContent !== "{before}" && state.textContent;
-  }}, (state) => {{
-    const buttons = [...doc.querySelectorAll(".actions button")].map((b) => b.id).join(",");
-    result.textContent = "state=" + state + ";buttons=" + buttons;
-  }});
-}});
-</script></body></html>"""
+    from mintaka.schemas import ApiKeyCreate
+    from mintaka_server.api import create_app
+    from mintaka_server.services import OrchestrationService
+    from mintaka_server.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "db")
+    service = OrchestrationService(store)
+    key = service.api_keys.create(ApiKeyCreate(name="ui")).key
+    with serve_in_thread(create_app(service, require_api_key=True)) as base:
+        page.goto(f"{base}/ui/#/runs")
+        dialog = page.get_by_role("dialog", name="This API needs an API key")
+        dialog.get_by_label("API key").fill(key)
+        dialog.get_by_role("button", name="Save").click()
+        expect(dialog).to_be_hidden()
+        expect(page.get_by_text("No runs yet")).to_be_visible()
+    store.close()
+
+
+# -- the run actions, clicked as a user does
 
 
 @pytest.fixture
-def clickable(tmp_path):
-    """A live API on a fresh store plus `/harness?...` pages; yields (base URL, orchestration service)."""
-    from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse
+def served(tmp_path):
+    """(base URL, orchestration service) of a live API on a fresh store."""
     from support.servers import serve_in_thread
 
     from mintaka_server.api import create_app
@@ -137,41 +239,39 @@ def clickable(tmp_path):
 
     store = SQLiteStore(tmp_path / "ui.db")
     service = OrchestrationService(store)
-    outer = FastAPI()
-
-    @outer.get("/harness", response_class=HTMLResponse)
-    def harness(run_id: str, button: str, before: str) -> str:
-        return HARNESS.format(run_id=run_id, button=button, before=before)
-
-    outer.mount("/", create_app(service))
-    with serve_in_thread(outer) as base:
+    with serve_in_thread(create_app(service)) as base:
         yield base, service
     store.close()
 
 
-def test_cancel_button_cancels_a_scheduled_run(clickable):
+def test_cancel_button_cancels_a_scheduled_run(served, page):  # noqa: F811
     from mintaka.schemas import FlowRunCreate
     from mintaka.states import State, StateType
 
-    base, service = clickable
+    base, service = served
     run = service.create_flow_run(FlowRunCreate(flow_name="nightly", state=State(type=StateType.SCHEDULED)))
-    html = render(f"{base}/harness?run_id={run.id}&button=cancel-run&before=Scheduled")
-    assert "state=Cancelled;buttons=<" in html.replace("</pre>", "<"), html[:500]
+    page.goto(f"{base}/ui/#/runs/{run.id}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Scheduled")
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Cancelled")
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     final = service.read_flow_run(run.id).state
     assert (final.type, final.message) == (StateType.CANCELLED, "Cancelled from the dashboard")
 
 
-def test_resume_button_resumes_a_paused_run(clickable):
-    import datetime as dt
-
+def test_resume_button_resumes_a_paused_run(served, page):  # noqa: F811
     from mintaka.schemas import FlowRunCreate, SetStateRequest
     from mintaka.states import State, StateType, utcnow
 
-    base, service = clickable
+    base, service = served
     run = service.create_flow_run(FlowRunCreate(flow_name="approval", state=State(type=StateType.RUNNING)))
     pause = State(type=StateType.PAUSED, state_details={"pause_timeout": utcnow() + dt.timedelta(minutes=5)})
     service.set_flow_run_state(run.id, SetStateRequest(state=pause))
-    html = render(f"{base}/harness?run_id={run.id}&button=resume-run&before=Paused")
-    assert "state=Running;buttons=cancel-run<" in html.replace("</pre>", "<"), html[:500]
+    page.goto(f"{base}/ui/#/runs/{run.id}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Running")
+    expect(page.get_by_role("button", name="Resume")).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
     assert service.read_flow_run(run.id).state.type is StateType.RUNNING
     assert service.read_flow_run(run.id).run_count == 1  # a resume is not a new attempt

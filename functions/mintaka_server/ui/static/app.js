@@ -1,152 +1,113 @@
-// Mintaka dashboard: a small hash-routed page over the JSON API (no build step).
-"use strict";
+// Mintaka dashboard: Preact + htm as vendored ES modules (no build step), hash-routed, polling
+// the JSON API (only its public endpoints: anything the page does, a script can do).
 
-const API = new URL("../api", window.location.href).pathname.replace(/\/$/, "");
-const app = document.getElementById("app");
-const LEVELS = { 10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL" };
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { api, onKeyNeeded, saveKey } from "./lib/api.js";
+import { usePoll, useRoute } from "./lib/hooks.js";
+import { parseText, toParams } from "./lib/query.js";
+import { html } from "./lib/ui.js";
+import { DashboardPage } from "./pages/dashboard.js";
+import { DeploymentPage, DeploymentsPage } from "./pages/deployments.js";
+import { FlowsPage } from "./pages/flows.js";
+import { LimitsPage } from "./pages/limits.js";
+import { FlowRunPage } from "./pages/run.js";
+import { RunsPage } from "./pages/runs.js";
+import { SettingsPage, applyTheme } from "./pages/settings.js";
+import { TaskRunPage } from "./pages/task_run.js";
+import { WorkQueuesPage } from "./pages/work_queues.js";
 
-async function api(path, params, payload) {
-  const url = new URL(API + path, window.location.origin);
-  Object.entries(params || {}).forEach(([k, v]) => { if (v !== "" && v != null) url.searchParams.set(k, v); });
-  const headers = {};
-  const key = localStorage.getItem("mintaka.apiKey");
-  if (key) headers.Authorization = `Bearer ${key}`;
-  const init = { headers };
-  if (payload !== undefined) {
-    Object.assign(init, { method: "POST", body: JSON.stringify(payload) });
-    headers["Content-Type"] = "application/json";
-  }
-  const response = await fetch(url, init);
-  if (response.status === 401) { askForKey(); throw new Error("This API needs an API key"); }
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.detail || response.statusText);
-  return body;
+const NAV = [
+  ["/", "Dashboard"],
+  ["/runs", "Flow runs"],
+  ["/flows", "Flows"],
+  ["/deployments", "Deployments"],
+  ["/work-queues", "Work queues"],
+  ["/concurrency-limits", "Concurrency limits"],
+  ["/settings", "Settings"],
+];
+
+function page({ path, query }) {
+  const [, first, ...rest] = path.split("/");
+  if (first === "runs" && rest.length) return html`<${FlowRunPage} key=${rest[0]} id=${rest[0]} />`;
+  if (first === "runs") return html`<${RunsPage} query=${query} />`;
+  if (first === "task-runs" && rest.length) return html`<${TaskRunPage} key=${rest[0]} id=${rest[0]} />`;
+  if (first === "flows") return html`<${FlowsPage} />`;
+  if (first === "deployments" && rest.length >= 2)
+    return html`<${DeploymentPage} flowName=${decodeURIComponent(rest[0])} name=${decodeURIComponent(rest.slice(1).join("/"))} />`;
+  if (first === "deployments") return html`<${DeploymentsPage} />`;
+  if (first === "work-queues") return html`<${WorkQueuesPage} />`;
+  if (first === "concurrency-limits") return html`<${LimitsPage} />`;
+  if (first === "settings") return html`<${SettingsPage} />`;
+  if (!first) return html`<${DashboardPage} query=${query} />`;
+  return html`<h1>Not found</h1><p>No page at <code>${path}</code>. <a href="#/">The dashboard</a>.</p>`;
 }
 
-function askForKey() {
-  const dialog = document.getElementById("key-dialog");
-  if (dialog.open) return;
-  document.getElementById("key-save").onclick = () => {
-    localStorage.setItem("mintaka.apiKey", document.getElementById("key-input").value.trim());
-    route();
-  };
-  dialog.showModal();
-}
-
-const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-const badge = (state) => state ? `<span class="state ${esc(state.type)}" title="${esc(state.message || "")}">${esc(state.name)}</span>` : "";
-const when = (iso) => iso ? new Date(iso).toLocaleString() : "";
-function duration(run) {
-  if (!run.start_time) return "";
-  const end = run.end_time ? new Date(run.end_time) : new Date();
-  const seconds = (end - new Date(run.start_time)) / 1000;
-  return seconds < 60 ? `${seconds.toFixed(2)} s` : `${(seconds / 60).toFixed(1)} min`;
-}
-
-function runRows(runs) {
-  return runs.map((r) => `<tr data-run="${esc(r.id)}">
-      <td><a href="#/runs/${esc(r.id)}">${esc(r.name)}</a></td><td>${esc(r.flow_name)}</td>
-      <td>${badge(r.state)}</td><td>${when(r.start_time || r.created)}</td><td>${duration(r)}</td>
-      <td>${(r.tags || []).map(esc).join(", ")}</td></tr>`).join("");
-}
-
-async function listRuns(query) {
-  const filters = { flow_name: query.get("flow") || "", state_type: query.get("state") || "", limit: 50 };
-  app.innerHTML = `<h1>Flow runs</h1>
-    <form class="filters" id="filters">
-      <input name="flow" placeholder="Flow name" value="${esc(filters.flow_name)}">
-      <select name="state"><option value="">Any state</option>${["SCHEDULED", "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "CRASHED", "PAUSED"]
-        .map((s) => `<option ${s === filters.state_type ? "selected" : ""}>${s}</option>`).join("")}</select>
-      <button>Filter</button>
-    </form>
-    <table><thead><tr><th>Run</th><th>Flow</th><th>State</th><th>Started</th><th>Duration</th><th>Tags</th></tr></thead>
-    <tbody id="runs"></tbody></table>
-    <p><button id="more" hidden>Load more</button> <span id="count" class="muted"></span></p>`;
-  document.getElementById("filters").onsubmit = (e) => {
-    e.preventDefault();
-    const form = new FormData(e.target);
-    location.hash = `#/?flow=${encodeURIComponent(form.get("flow"))}&state=${encodeURIComponent(form.get("state"))}`;
-  };
-  let cursor = null, shown = 0;
-  const more = document.getElementById("more");
-  async function page() {
-    const result = await api("/flow_runs", { ...filters, cursor });
-    document.getElementById("runs").insertAdjacentHTML("beforeend", runRows(result.items));
-    shown += result.items.length;
-    cursor = result.next_cursor;
-    more.hidden = !cursor;
-    document.getElementById("count").textContent = shown ? `${shown} run${shown === 1 ? "" : "s"}` : "No runs yet: run a flow, then refresh.";
-  }
-  more.onclick = page;
-  await page();
-}
-
-async function showRun(id) {
-  const [run, logs] = await Promise.all([api(`/flow_runs/${id}`), api(`/flow_runs/${id}/logs`, { limit: 1000 })]);
-  const timeline = run.states.map((s) => `${badge(s)}<span class="muted mono">${new Date(s.timestamp).toLocaleTimeString()}</span>`)
-    .join('<span class="arrow">→</span>');
-  const tasks = run.task_runs.map((t) => `<tr><td>${esc(t.name)}</td><td>${badge(t.state)}</td><td>${t.run_count}</td>
-      <td>${duration(t)}</td><td>${(t.tags || []).map(esc).join(", ")}</td></tr>`).join("");
-  const logRows = logs.map((l) => `<tr><td class="muted">${new Date(l.timestamp).toLocaleTimeString()}</td>
-      <td>${LEVELS[l.level] || l.level}</td><td>${esc(l.message)}</td></tr>`).join("");
-  const type = run.state ? run.state.type : "";
-  const actions = [
-    type === "PAUSED" ? '<button id="resume-run">Resume</button>' : "",
-    ["SCHEDULED", "PENDING", "RUNNING", "PAUSED"].includes(type) ? '<button id="cancel-run" class="danger">Cancel run</button>' : "",
-  ].join(" ");
-  app.innerHTML = `<h1>${esc(run.flow_name)} / ${esc(run.name)} ${badge(run.state)}</h1>
-    <p class="muted mono">${esc(run.id)}${run.deployment_name ? ` · deployment ${esc(run.deployment_name)}` : ""}</p>
-    ${actions.trim() ? `<p class="actions">${actions} <span id="action-error" class="error"></span></p>` : ""}
-    ${run.state && run.state.message ? `<p class="${run.state.type === "COMPLETED" ? "" : "error"}">${esc(run.state.message)}</p>` : ""}
-    <h2>States</h2><div class="timeline" id="timeline">${timeline}</div>
-    <h2>Task runs (${run.task_runs.length})</h2>
-    <table id="task-runs"><thead><tr><th>Task run</th><th>State</th><th>Attempts</th><th>Duration</th><th>Tags</th></tr></thead>
-    <tbody>${tasks || '<tr><td colspan="5" class="muted">No task runs</td></tr>'}</tbody></table>
-    <h2>Parameters</h2><pre>${esc(JSON.stringify(run.parameters, null, 2))}</pre>
-    <h2>Logs (${logs.length})</h2>
-    <table class="logs" id="logs"><tbody>${logRows || '<tr><td class="muted">No logs</td></tr>'}</tbody></table>`;
-  const propose = (state) => async () => {
-    const answer = await api(`/flow_runs/${id}/set_state`, {}, { state });
-    if (answer.status !== "ACCEPT") document.getElementById("action-error").textContent = answer.details.reason || answer.status;
-    else await route();
-  };
-  const cancel = document.getElementById("cancel-run");
-  if (cancel) cancel.onclick = propose({ type: "CANCELLING", message: "Cancelled from the dashboard" });
-  const resume = document.getElementById("resume-run");
-  if (resume) resume.onclick = propose({ type: "RUNNING", message: "Resumed from the dashboard" });
-}
-
-async function listFlows() {
-  const flows = await api("/flows");
-  app.innerHTML = `<h1>Flows</h1><table><thead><tr><th>Flow</th><th>Created</th></tr></thead><tbody>${flows
-    .map((f) => `<tr><td><a href="#/?flow=${encodeURIComponent(f.name)}">${esc(f.name)}</a></td><td>${when(f.created)}</td></tr>`)
-    .join("")}</tbody></table>`;
-}
-
-async function listDeployments() {
-  let deployments = [];
-  try { deployments = await api("/deployments"); } catch (e) { /* older servers have no deployments */ }
-  app.innerHTML = `<h1>Deployments</h1><table><thead><tr><th>Deployment</th><th>Queue</th><th>Infrastructure</th><th>Schedules</th></tr></thead><tbody>${deployments
-    .map((d) => `<tr><td>${esc(d.flow_name)}/${esc(d.name)}</td><td>${esc(d.work_queue_name)}</td><td>${esc(d.infrastructure)}</td>
-      <td>${d.schedule_paused ? "paused" : (d.schedules || []).map((s) => esc(s.cron || s.rrule || `every ${s.interval_seconds}s`)).join(", ")}</td></tr>`)
-    .join("") || '<tr><td colspan="4" class="muted">No deployments</td></tr>'}</tbody></table>`;
-}
-
-async function route() {
-  const [path, search] = (location.hash.slice(1) || "/").split("?");
-  const query = new URLSearchParams(search || "");
+function viewHref(query) {
   try {
-    if (path.startsWith("/runs/")) await showRun(path.slice(6));
-    else if (path === "/flows") await listFlows();
-    else if (path === "/deployments") await listDeployments();
-    else await listRuns(query);
-    document.getElementById("status").textContent = "";
-    document.body.dataset.ready = "true";
-  } catch (error) {
-    app.innerHTML = `<p class="error" id="error">${esc(error.message)}</p>`;
-    document.body.dataset.ready = "error";
+    return `#/runs?${toParams(parseText(query))}`;
+  } catch {
+    return "#/runs";
   }
 }
 
-window.addEventListener("hashchange", route);
-route();
+function SavedViews({ current }) {
+  const views = usePoll(() => api("/saved_views"), [], { interval: 15000 });
+  useEffect(() => {
+    window.addEventListener("mintaka:views", views.reload);
+    return () => window.removeEventListener("mintaka:views", views.reload);
+  }, [views.reload]);
+  if (views.error) return null; // a server without saved views: the sidebar shows none
+  const remove = (name) => async () => {
+    await api(`/saved_views/${encodeURIComponent(name)}`, { method: "DELETE" }).catch(() => null);
+    views.reload();
+  };
+  return html`<nav class="views" aria-label="Saved views">
+    <h2>Saved views</h2>
+    ${(views.data || []).length === 0 && html`<p class="muted small">Filter the runs, then “Save view”.</p>`}
+    <ul>${(views.data || []).map((view) => {
+      const href = viewHref(view.query);
+      return html`<li key=${view.name}>
+        <a href=${href} title=${view.query} aria-current=${current === href ? "page" : undefined}>${view.name}</a>
+        <button type="button" class="icon" onClick=${remove(view.name)} aria-label=${`Delete the view ${view.name}`}>×</button>
+      </li>`;
+    })}</ul>
+  </nav>`;
+}
+
+function KeyDialog({ onDone }) {
+  const [key, setKey] = useState("");
+  return html`<div class="dialog-backdrop">
+    <form class="dialog" role="dialog" aria-modal="true" aria-labelledby="key-title"
+      onSubmit=${(e) => (e.preventDefault(), saveKey(key.trim()), onDone())}>
+      <h2 id="key-title">This API needs an API key</h2>
+      <label for="key-input">API key</label>
+      <input id="key-input" type="password" value=${key} onInput=${(e) => setKey(e.target.value)} autocomplete="off" placeholder="mk_…" autofocus />
+      <button type="submit">Save</button>
+    </form>
+  </div>`;
+}
+
+function App() {
+  const route = useRoute();
+  const [needKey, setNeedKey] = useState(false);
+  const [generation, setGeneration] = useState(0);
+  useEffect(() => onKeyNeeded(() => setNeedKey(true)), []);
+  const current = window.location.hash || "#/";
+  const section = `/${route.path.split("/")[1]}`;
+  return html`<a class="skip" href="#main" onClick=${(e) => (e.preventDefault(), document.getElementById("main").focus())}>Skip to content</a>
+    <aside class="sidebar">
+      <a href="#/" class="brand" aria-label="Mintaka dashboard">✦ Mintaka</a>
+      <nav aria-label="Pages"><ul>${NAV.map(([path, text]) => html`<li><a href=${`#${path}`}
+        aria-current=${section === (path === "/" ? "/" : path) ? "page" : undefined}>${text}</a></li>`)}</ul></nav>
+      <${SavedViews} current=${current} key=${generation} />
+      <a class="muted small" href="../api/docs">API docs</a>
+    </aside>
+    <main id="main" tabindex="-1" key=${generation}>${page(route)}</main>
+    ${needKey && html`<${KeyDialog} onDone=${() => (setNeedKey(false), setGeneration((n) => n + 1))} />`}`;
+}
+
+applyTheme();
+const root = document.getElementById("app");
+root.textContent = ""; // the "Loading…" placeholder
+render(html`<${App} />`, root);

@@ -1,0 +1,136 @@
+// The dashboard: runs over time stacked by state, counts per state, late and failed runs first
+// with their messages, and work-queue health, all through the filter bar.
+
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import { api } from "../lib/api.js";
+import { FilterBar } from "../lib/filters.js";
+import { navigate, usePoll } from "../lib/hooks.js";
+import { fromParams, toParams } from "../lib/query.js";
+import { ErrorBox, Loading, StateBadge, html, relative, when } from "../lib/ui.js";
+import { QueueTable } from "./work_queues.js";
+
+// Range → bucket size: 24 to 36 bars whatever the range.
+const RANGES = [["1h", 3600, 120], ["6h", 6 * 3600, 600], ["24h", 86400, 3600], ["7d", 7 * 86400, 6 * 3600], ["30d", 30 * 86400, 86400]];
+const ORDER = ["COMPLETED", "RUNNING", "PENDING", "SCHEDULED", "PAUSED", "CANCELLING", "CANCELLED", "CRASHED", "FAILED"];
+const label = (type) => type.charAt(0) + type.slice(1).toLowerCase();
+const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+
+function StackedChart({ stats }) {
+  const box = useRef(null);
+  const [theme, setTheme] = useState(0);
+  useEffect(() => {
+    const onTheme = () => setTheme((n) => n + 1);
+    window.addEventListener("mintaka:theme", onTheme);
+    return () => window.removeEventListener("mintaka:theme", onTheme);
+  }, []);
+  useEffect(() => {
+    if (!box.current) return undefined;
+    const xs = stats.buckets.map((b) => new Date(b.start).getTime() / 1000);
+    const types = ORDER.filter((t) => stats.buckets.some((b) => b.counts[t]));
+    // Stacked by hand: each series is the running total, drawn tallest first so the shorter
+    // ones paint over it; the tooltip still reads each state's own count.
+    const totals = [];
+    let running = xs.map(() => 0);
+    for (const type of types) {
+      running = running.map((sum, i) => sum + (stats.buckets[i].counts[type] || 0));
+      totals.push({ type, values: running });
+    }
+    totals.reverse();
+    const bars = uPlot.paths.bars({ size: [0.8, 60] });
+    const axis = cssVar("--fg-muted");
+    const chart = new uPlot(
+      {
+        width: box.current.clientWidth || 600,
+        height: 220,
+        legend: { show: false },
+        cursor: { points: { show: false } },
+        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max, 1)] } },
+        axes: [{ stroke: axis, grid: { stroke: "transparent" } }, { stroke: axis, grid: { stroke: cssVar("--border") } }],
+        series: [{}, ...totals.map(({ type }) => ({ label: label(type), fill: cssVar(`--state-${type}`), stroke: cssVar(`--state-${type}`), paths: bars, points: { show: false } }))],
+      },
+      [xs, ...totals.map((t) => t.values)],
+      box.current,
+    );
+    const onResize = () => chart.setSize({ width: box.current.clientWidth || 600, height: 220 });
+    window.addEventListener("resize", onResize);
+    return () => {
+      window.removeEventListener("resize", onResize);
+      chart.destroy();
+    };
+  }, [JSON.stringify(stats.buckets), theme]);
+  const rows = stats.buckets.filter((b) => Object.values(b.counts).some(Boolean));
+  return html`<figure class="chart">
+    <div ref=${box} class="chart-canvas" role="img" aria-label="Flow runs over time, stacked by state"></div>
+    <details class="chart-data">
+      <summary>Chart data</summary>
+      <table aria-label="Runs per time bucket">
+        <thead><tr><th>From</th>${ORDER.map((t) => html`<th>${label(t)}</th>`)}</tr></thead>
+        <tbody>${rows.map((b) => html`<tr><td>${when(b.start)}</td>${ORDER.map((t) => html`<td>${b.counts[t] || 0}</td>`)}</tr>`)}</tbody>
+      </table>
+    </details>
+  </figure>`;
+}
+
+function StateCounts({ totals, filters }) {
+  return html`<ul class="counts" aria-label="Runs per state">
+    ${ORDER.filter((t) => totals[t] || ["COMPLETED", "FAILED", "RUNNING"].includes(t)).map(
+      (type) => html`<li><a href=${`#/runs?${toParams({ ...filters, state: [type] })}`} class="count">
+        <${StateBadge} type=${type} /> <strong class="count-value">${totals[type] || 0}</strong></a></li>`,
+    )}
+  </ul>`;
+}
+
+function Attention({ stats }) {
+  const failures = stats.recent_failures || [];
+  const late = stats.late || [];
+  return html`<section class="attention">
+    <h2>Needs attention</h2>
+    ${failures.length === 0 && late.length === 0 && html`<p class="muted">Nothing failed or late in this range.</p>`}
+    <ul class="attention-list" aria-label="Late and failed runs">
+      ${late.map((run) => html`<li key=${run.id}><${StateBadge} state=${run.state} /> <a href=${`#/runs/${run.id}`}>${run.flow_name} / ${run.name}</a>
+        <span class="muted">due ${relative(run.expected_start_time || run.next_scheduled_start_time)}</span></li>`)}
+      ${failures.map(({ flow_run: run, message }) => html`<li key=${run.id}><${StateBadge} state=${run.state} />
+        <a href=${`#/runs/${run.id}`}>${run.flow_name} / ${run.name}</a> <span class="muted">${when(run.end_time || run.created)}</span>
+        <div class="failure-message">${message || run.state?.message}</div></li>`)}
+    </ul>
+  </section>`;
+}
+
+export function DashboardPage({ query }) {
+  const filters = fromParams(query);
+  const range = RANGES.find((r) => r[0] === (query.get("range") || "24h")) || RANGES[2];
+  const stats = usePoll(() => {
+    const until = new Date();
+    const since = new Date(until.getTime() - range[1] * 1000);
+    return api("/flow_runs/stats", {
+      params: {
+        since: since.toISOString(), until: until.toISOString(), bucket_seconds: range[2],
+        flow_name: filters.flow, deployment_name: filters.deployment,
+      },
+    });
+  }, [query.toString()]);
+  const queues = usePoll(() => api("/work_queues"), []);
+  const setRange = (value) => {
+    const params = toParams(filters);
+    params.set("range", value);
+    navigate("/", params);
+  };
+  // Older servers route `/flow_runs/stats` to `/flow_runs/{id}` (422: not a UUID) or have no such route.
+  const unavailable = stats.error && ([404, 405].includes(stats.error.status) || (stats.error.status === 422 && /UUID/i.test(stats.error.message)));
+  return html`<h1>Dashboard</h1>
+    <${FilterBar} filters=${filters} path="/" />
+    <div class="range" role="group" aria-label="Chart range">
+      ${RANGES.map(([value]) => html`<button type="button" aria-pressed=${value === range[0]} onClick=${() => setRange(value)}>${value}</button>`)}
+    </div>
+    ${unavailable
+      ? html`<p class="muted">This server has no run statistics (<code>/api/flow_runs/stats</code>): see the <a href="#/runs">flow runs</a>.</p>`
+      : html`<${ErrorBox} error=${stats.error} />
+        ${stats.data
+          ? html`<${StateCounts} totals=${stats.data.totals} filters=${filters} />
+            <${StackedChart} stats=${stats.data} />
+            <${Attention} stats=${stats.data} />`
+          : !stats.error && html`<${Loading} />`}`}
+    <h2>Work queues</h2>
+    ${queues.data ? html`<${QueueTable} queues=${queues.data} compact=${true} />` : html`<${ErrorBox} error=${queues.error} />`}`;
+}

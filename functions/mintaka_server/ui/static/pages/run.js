@@ -1,0 +1,127 @@
+// A flow run: its state and actions, parameters, state history, a timeline of its task runs
+// (and subflows), and its logs.
+
+import { useState } from "preact/hooks";
+import { api } from "../lib/api.js";
+import { usePoll } from "../lib/hooks.js";
+import { LogView } from "../lib/logs.js";
+import { ErrorBox, Loading, StateBadge, Tags, clock, duration, html, runTime, seconds, when } from "../lib/ui.js";
+
+const LIVE = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"];
+const TERMINAL = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"];
+
+export function StateHistory({ states }) {
+  return html`<ol class="history" aria-label="State history">
+    ${states.map((s) => html`<li><${StateBadge} state=${s} /> <time class="muted">${when(s.timestamp)}</time>
+      ${s.message && html` <span class="muted">${s.message}</span>`}</li>`)}
+  </ol>`;
+}
+
+/** A Gantt of `runs` (task runs) over the span of `parent`; each bar links to its run's page. */
+export function Timeline({ runs, parent, now = Date.now() }) {
+  if (!runs.length) return html`<p class="muted">No task runs</p>`;
+  const starts = runs.map((r) => (r.start_time ? new Date(r.start_time).getTime() : null)).filter((t) => t != null);
+  const ends = runs.map((r) => (r.end_time ? new Date(r.end_time).getTime() : now));
+  const begin = Math.min(...starts, parent.start_time ? new Date(parent.start_time).getTime() : Infinity);
+  const finish = Math.max(...ends, parent.end_time ? new Date(parent.end_time).getTime() : 0, begin + 1);
+  const span = finish - begin || 1;
+  const names = Object.fromEntries(runs.map((r) => [r.id, r.name]));
+  const sorted = [...runs].sort((a, b) => new Date(a.start_time || a.created) - new Date(b.start_time || b.created));
+  return html`<div class="gantt" role="list" aria-label="Timeline">
+    <div class="gantt-scale muted" aria-hidden="true"><span>${clock(new Date(begin).toISOString())}</span><span>${seconds(span / 1000)}</span></div>
+    ${sorted.map((run) => {
+      const start = run.start_time ? new Date(run.start_time).getTime() : null;
+      const end = run.end_time ? new Date(run.end_time).getTime() : now;
+      const left = start == null ? 0 : ((start - begin) / span) * 100;
+      const width = start == null ? 0 : Math.max(((end - start) / span) * 100, 0.5);
+      const upstream = Object.values(run.task_inputs || {}).flat().map((i) => names[i.id]).filter(Boolean);
+      const label = `${run.name}, ${run.state?.name || ""}${run.start_time ? `, ${duration(run, now)}` : ", not started"}`;
+      return html`<div class="gantt-row" role="listitem" key=${run.id}>
+        <a class="gantt-name" href=${`#/task-runs/${run.id}`} aria-label=${label}>${run.name}</a>
+        <span class="gantt-track">
+          ${start != null && html`<span class=${`gantt-bar state-bg-${run.state?.type}`} style=${`left:${left}%;width:${width}%`}
+            title=${`${run.name}: ${run.state?.name} ${duration(run, now)}`}></span>`}
+        </span>
+        <span class="gantt-meta"><${StateBadge} state=${run.state} /> ${duration(run, now)}
+          ${run.run_count > 1 && html` <span class="attempts">${run.run_count} attempts</span>`}
+          ${upstream.length > 0 && html` <span class="muted">after ${[...new Set(upstream)].join(", ")}</span>`}</span>
+      </div>`;
+    })}
+  </div>`;
+}
+
+export function Actions({ run, kind = "flow_runs", reload }) {
+  const [message, setMessage] = useState(null);
+  const type = run.state?.type;
+  const propose = (state) => async () => {
+    setMessage(null);
+    try {
+      const answer = await api(`/${kind}/${run.id}/set_state`, { body: { state } });
+      if (answer.status !== "ACCEPT") setMessage(answer.details?.reason || `The server answered ${answer.status}`);
+    } catch (error) {
+      setMessage(error.message);
+    }
+    reload();
+  };
+  const retry = async () => {
+    setMessage(null);
+    try {
+      await api(`/${kind}/${run.id}/retry`, { method: "POST", body: {} });
+    } catch (error) {
+      if (error.status === 404 || error.status === 405) return propose({ type: "SCHEDULED", name: "AwaitingRetry", message: "Retried from the dashboard" })();
+      setMessage(error.message);
+    }
+    reload();
+  };
+  return html`<p class="actions">
+    ${type === "PAUSED" && html`<button type="button" onClick=${propose({ type: "RUNNING", message: "Resumed from the dashboard" })}>Resume</button>`}
+    ${["SCHEDULED", "PENDING", "RUNNING", "PAUSED"].includes(type) &&
+    html`<button type="button" class="danger" onClick=${propose({ type: "CANCELLING", message: "Cancelled from the dashboard" })}>Cancel run</button>`}
+    ${kind === "flow_runs" && TERMINAL.includes(type) && html`<button type="button" onClick=${retry}>Retry</button>`}
+    ${message && html`<span class="error" role="alert">${message}</span>`}
+  </p>`;
+}
+
+export function Parameters({ parameters }) {
+  const text = JSON.stringify(parameters || {}, null, 2);
+  const large = text.length > 400 || text.split("\n").length > 12;
+  return html`<details class="parameters" open=${!large}>
+    <summary>Parameters (${Object.keys(parameters || {}).length})</summary>
+    <pre>${text}</pre>
+  </details>`;
+}
+
+export function FlowRunPage({ id }) {
+  const detail = usePoll(() => api(`/flow_runs/${id}`), [id]);
+  const run = detail.data;
+  if (!run) return detail.error ? html`<h1>Flow run</h1><${ErrorBox} error=${detail.error} />` : html`<${Loading} />`;
+  const taskNames = Object.fromEntries(run.task_runs.map((t) => [t.id, t.name]));
+  const time = runTime(run);
+  const commit = run.labels?.["mintaka.git.commit"];
+  return html`<article class="run-page">
+    <h1><a href=${`#/runs?flow=${encodeURIComponent(run.flow_name)}`}>${run.flow_name}</a> / ${run.name} <${StateBadge} state=${run.state} /></h1>
+    <p class="muted mono">${run.id}</p>
+    <${ErrorBox} error=${detail.error} />
+    ${run.state?.message && html`<p class=${run.state.type === "COMPLETED" ? "message" : "message error"}>${run.state.message}</p>`}
+    <${Actions} run=${run} reload=${detail.reload} />
+    <dl class="facts">
+      <dt>${time.label}</dt><dd>${time.text}</dd>
+      <dt>Duration</dt><dd>${duration(run) || "—"}</dd>
+      <dt>Attempts</dt><dd>${run.run_count}</dd>
+      ${run.deployment_name && html`<dt>Deployment</dt><dd><a href=${`#/deployments/${run.deployment_name}`}>${run.deployment_name}</a></dd>`}
+      ${run.work_queue_name && html`<dt>Work queue</dt><dd>${run.work_queue_name}</dd>`}
+      ${run.flow_version && html`<dt>Version</dt><dd class="mono">${run.flow_version}</dd>`}
+      ${commit && html`<dt>Commit</dt><dd class="mono">${commit}</dd>`}
+      ${run.state?.data && html`<dt>Result</dt><dd class="mono">${JSON.stringify(run.state.data)}</dd>`}
+      ${run.parent_task_run_id && html`<dt>Parent</dt><dd><a href=${`#/task-runs/${run.parent_task_run_id}`}>the task run that called it</a></dd>`}
+      ${run.tags?.length > 0 && html`<dt>Tags</dt><dd><${Tags} tags=${run.tags} /></dd>`}
+    </dl>
+    <${Parameters} parameters=${run.parameters} />
+    <h2>State history</h2>
+    <${StateHistory} states=${run.states} />
+    <h2>Task runs (${run.task_runs.length})</h2>
+    <${Timeline} runs=${run.task_runs} parent=${run} />
+    <h2>Logs</h2>
+    <${LogView} path=${`/flow_runs/${id}/logs`} live=${LIVE.includes(run.state?.type)} taskNames=${taskNames} />
+  </article>`;
+}
