@@ -3,6 +3,7 @@
 from . import (
     api_keys,
     concurrency_limits,
+    dashboard,
     deployments,
     events,
     flow_runs,
@@ -20,6 +21,7 @@ PUBLIC_ROUTERS = (health.router,)
 
 # With API keys required, every route here needs one.
 ROUTERS = (
+    dashboard.router,  # first: its /flow_runs/stats and /flows/summary are not run ids or flow names
     flows.router,
     flow_runs.router,
     task_runs.router,

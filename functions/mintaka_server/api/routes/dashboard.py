@@ -1,0 +1,65 @@
+"""The dashboard's reads and saved views: flow-run activity per time bucket, flows with their
+latest run, and named filter queries kept server-side (anything the UI shows, a script can read)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from mintaka.bounds import Time
+from mintaka_server.services.dashboard import DashboardService, FlowRunStats, FlowSummary, SavedView, SavedViewBody
+
+from ..deps import Service
+
+router = APIRouter(tags=["dashboard"])
+
+
+def get_dashboard(service: Service) -> DashboardService:
+    return DashboardService(service.store, service.clock)
+
+
+Dashboard = Annotated[DashboardService, Depends(get_dashboard)]
+
+
+@router.get("/flow_runs/stats")
+def flow_run_stats(
+    dashboard: Dashboard,
+    since: Annotated[Time | None, Query(description="Start (rounded down to the hour); default until - 24 h")] = None,
+    until: Annotated[Time | None, Query(description="End (rounded up to the hour); default now")] = None,
+    bucket_seconds: Annotated[
+        int | None, Query(ge=3600, le=30 * 86_400, description="A multiple of 3600; default fits 720 buckets")
+    ] = None,
+    flow_name: Annotated[str | None, Query(max_length=200)] = None,
+    deployment_name: Annotated[str | None, Query(max_length=401)] = None,
+) -> FlowRunStats:
+    """Flow runs per bucket of their creation time, by current state (range 1 hour to 30 days,
+    at most 720 buckets), with totals, late runs and the latest failures and their messages."""
+    return dashboard.flow_run_stats(since, until, bucket_seconds, flow_name, deployment_name)
+
+
+@router.get("/flows/summary")
+def flows_summary(dashboard: Dashboard) -> list[FlowSummary]:
+    """Every flow with its newest run and its runs of the last 7 days counted by state."""
+    return dashboard.flows_summary()
+
+
+@router.get("/saved_views")
+def list_saved_views(dashboard: Dashboard) -> list[SavedView]:
+    """Saved views (named filter queries), by name."""
+    return dashboard.list_saved_views()
+
+
+@router.put("/saved_views/{name}")
+def put_saved_view(name: str, body: SavedViewBody, dashboard: Dashboard) -> SavedView:
+    """Create or replace a view (name ≤ 100 characters, query ≤ 2,000); its creation time stays."""
+    return dashboard.put_saved_view(name, body)
+
+
+@router.delete("/saved_views/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_saved_view(name: str, dashboard: Dashboard) -> Response:
+    dashboard.delete_saved_view(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+__all__ = ["router"]

@@ -1,0 +1,212 @@
+"""What the dashboard reads and keeps: run activity per time bucket, flows with their latest run
+and counts, and saved views. Only store reads that are cheap on both stores (index range scans on
+SQLite; Query/GetItem on DynamoDB) serve it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated, Protocol
+
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
+
+from mintaka.bounds import NoNul
+from mintaka.exceptions import InvalidRequest, ObjectNotFound
+from mintaka.schemas import Flow, FlowRun, FlowRunFilter
+from mintaka.states import StateType, utcnow
+from mintaka_server.storage import Store
+
+HOUR = dt.timedelta(hours=1)
+MIN_RANGE, MAX_RANGE = HOUR, dt.timedelta(days=30)
+MAX_BUCKETS = 720
+DEFAULT_RANGE = dt.timedelta(hours=24)
+SUMMARY_WINDOW = dt.timedelta(days=7)
+SHOWN = 10  # late runs and recent failures the dashboard lists
+SAVED_VIEW = "saved_view"  # document kind
+
+ViewName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), NoNul]
+ViewQuery = Annotated[str, StringConstraints(max_length=2000), NoNul]
+_VIEW_NAME = TypeAdapter(ViewName)
+
+
+class CountingStore(Protocol):
+    """Both stores count flow runs per creation hour and current state (`count_flow_runs`)."""
+
+    def count_flow_runs(
+        self,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        flow_name: str | None = None,
+        deployment_name: str | None = None,
+    ) -> dict[dt.datetime, dict[StateType, int]]: ...
+
+
+class Bucket(BaseModel):
+    start: dt.datetime
+    counts: dict[StateType, int]
+
+
+class RunFailure(BaseModel):
+    flow_run: FlowRun
+    message: str
+
+
+class FlowRunStats(BaseModel):
+    since: dt.datetime
+    until: dt.datetime
+    bucket_seconds: int
+    buckets: list[Bucket]
+    totals: dict[StateType, int]
+    late: list[FlowRun] = Field(description="SCHEDULED runs past due, earliest first")
+    recent_failures: list[RunFailure] = Field(description="FAILED and CRASHED runs in range, newest first")
+
+
+class FlowSummary(Flow):
+    last_run: FlowRun | None
+    run_counts: dict[StateType, int] = Field(description="Runs created in the last 7 days, by current state")
+
+
+class SavedViewBody(BaseModel):
+    model_config = {"extra": "forbid"}
+    query: ViewQuery
+
+
+class SavedView(BaseModel):
+    name: str
+    query: str
+    created: dt.datetime
+
+
+def _floor_hour(value: dt.datetime) -> dt.datetime:
+    value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(value: dt.datetime) -> dt.datetime:
+    floor = _floor_hour(value)
+    return floor if floor == value else floor + HOUR
+
+
+def stats_window(
+    since: dt.datetime | None, until: dt.datetime | None, bucket_seconds: int | None, now: dt.datetime
+) -> tuple[dt.datetime, dt.datetime, int]:
+    """The whole hours covering [since, until) and the bucket size; `InvalidRequest` says what
+    is wrong with a range or bucket size the stores cannot count."""
+    until = _ceil_hour(until or now)
+    since = _floor_hour(since or until - DEFAULT_RANGE)
+    span = until - since
+    if span < MIN_RANGE or span > MAX_RANGE:
+        raise InvalidRequest(
+            f"since/until: the range must be 1 hour to 30 days (got {span}, from {since.isoformat()}"
+            f" to {until.isoformat()} in whole hours)"
+        )
+    seconds = int(span.total_seconds())
+    bucket = bucket_seconds or max(3600, -(-seconds // MAX_BUCKETS) // 3600 * 3600)
+    if bucket % 3600:
+        raise InvalidRequest(f"bucket_seconds: runs are counted per hour; use a multiple of 3600 (got {bucket})")
+    if -(-seconds // bucket) > MAX_BUCKETS:
+        raise InvalidRequest(f"bucket_seconds: at most {MAX_BUCKETS} buckets (got {-(-seconds // bucket)})")
+    return since, until, bucket
+
+
+class DashboardService:
+    """Aggregates for the dashboard over a store; `clock` says what "now" is (late runs)."""
+
+    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow):
+        self.store = store
+        self.clock = clock
+
+    @property
+    def _counting(self) -> CountingStore:
+        return self.store  # type: ignore[return-value]
+
+    # -- activity
+    def flow_run_stats(
+        self,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        bucket_seconds: int | None = None,
+        flow_name: str | None = None,
+        deployment_name: str | None = None,
+    ) -> FlowRunStats:
+        since, until, bucket = stats_window(since, until, bucket_seconds, self.clock())
+        counts = self._counting.count_flow_runs(since, until, flow_name=flow_name, deployment_name=deployment_name)
+        step = dt.timedelta(seconds=bucket)
+        buckets = [Bucket(start=since + i * step, counts={}) for i in range(-(-(until - since) // step))]
+        totals: dict[StateType, int] = {}
+        for hour, per_state in counts.items():
+            target = buckets[(hour - since) // step].counts
+            for state, n in per_state.items():
+                target[state] = target.get(state, 0) + n
+                totals[state] = totals.get(state, 0) + n
+        failures = self.store.list_flow_runs(
+            FlowRunFilter(
+                state_type=[StateType.FAILED, StateType.CRASHED],
+                flow_name=flow_name,
+                deployment_name=deployment_name,
+                since=since,
+                until=until,
+                limit=SHOWN,
+            )
+        ).items
+        return FlowRunStats(
+            since=since,
+            until=until,
+            bucket_seconds=bucket,
+            buckets=buckets,
+            totals=totals,
+            late=self._late(flow_name, deployment_name),
+            recent_failures=[RunFailure(flow_run=run, message=_message(run)) for run in failures],
+        )
+
+    def _late(self, flow_name: str | None, deployment_name: str | None) -> list[FlowRun]:
+        due = self.store.list_due_flow_runs(self.clock(), limit=100)
+        return [
+            run
+            for run in due
+            if (flow_name is None or run.flow_name == flow_name)
+            and (deployment_name is None or run.deployment_name == deployment_name)
+        ][:SHOWN]
+
+    def flows_summary(self) -> list[FlowSummary]:
+        until = _ceil_hour(self.clock())
+        since = until - SUMMARY_WINDOW
+        summaries = []
+        for flow in self.store.list_flows():
+            counts = self._counting.count_flow_runs(since, until, flow_name=flow.name)
+            totals: dict[StateType, int] = {}
+            for per_state in counts.values():
+                for state, n in per_state.items():
+                    totals[state] = totals.get(state, 0) + n
+            last = self.store.list_flow_runs(FlowRunFilter(flow_name=flow.name, limit=1)).items
+            summaries.append(FlowSummary(**flow.model_dump(), last_run=last[0] if last else None, run_counts=totals))
+        return summaries
+
+    # -- saved views
+    def list_saved_views(self) -> list[SavedView]:
+        return [SavedView.model_validate(doc) for doc in self.store.list_documents(SAVED_VIEW)]
+
+    def put_saved_view(self, name: str, body: SavedViewBody) -> SavedView:
+        name = _view_name(name)
+        existing = self.store.read_document(SAVED_VIEW, name)
+        created = SavedView.model_validate(existing).created if existing else self.clock()
+        view = SavedView(name=name, query=body.query, created=created)
+        self.store.put_document(SAVED_VIEW, name, view.model_dump(mode="json"))
+        return view
+
+    def delete_saved_view(self, name: str) -> None:
+        if not self.store.delete_document(SAVED_VIEW, _view_name(name)):
+            raise ObjectNotFound(f"No saved view named {name!r}")
+
+
+def _view_name(name: str) -> str:
+    try:
+        return _VIEW_NAME.validate_python(name)
+    except ValidationError:
+        raise InvalidRequest("name: a saved view's name is 1 to 100 characters (no NUL)") from None
+
+
+def _message(run: FlowRun) -> str:
+    state = run.state
+    return (state.message if state is not None and state.message else "") or (state.name if state else "")

@@ -1,0 +1,141 @@
+"""The dashboard's endpoints over real HTTP (uvicorn on a loopback port, a real SQLite file, a
+clock the test sets): list filters, activity stats, flows summary and saved views."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from support.servers import serve_in_thread
+
+from mintaka_server.api import create_app
+from mintaka_server.services import OrchestrationService
+from mintaka_server.storage.sqlite import SQLiteStore
+
+NOW = dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def api(tmp_path) -> Iterator[httpx.Client]:
+    store = SQLiteStore(tmp_path / "mintaka.db")
+    service = OrchestrationService(store, clock=lambda: NOW)
+    with (
+        serve_in_thread(create_app(service)) as url,
+        httpx.Client(
+            base_url=f"{url}/api",
+            timeout=30,
+            headers={"Content-Type": "application/json"},  # as the SDK sends
+        ) as client,
+    ):
+        yield client
+    store.close()
+
+
+def new_run(api, flow: str = "etl", **body) -> dict:
+    response = api.post("/flow_runs", json={"flow_name": flow, **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def move(api, run: dict, state_type: str, message: str | None = None) -> None:
+    state = {"type": state_type, **({"message": message} if message else {})}
+    response = api.post(f"/flow_runs/{run['id']}/set_state", json={"state": state, "force": True})
+    assert response.status_code == 200 and response.json()["status"] == "ACCEPT", response.text
+
+
+def test_list_filters_combine_and_page_oldest_first(api):
+    a = new_run(api, "nightly-etl", name="brave-otter", tags=["prod", "eu"])
+    b = new_run(api, "etl", name="calm-otter", tags=["prod"])
+    c = new_run(api, "report", name="otterly", tags=["prod", "eu"])
+    move(api, a, "RUNNING")
+    move(api, a, "FAILED")
+    move(api, c, "CRASHED")
+
+    def ids(**params) -> list[str]:
+        response = api.get("/flow_runs", params=params)
+        assert response.status_code == 200, response.text
+        return [run["id"] for run in response.json()["items"]]
+
+    assert ids(state_type=["FAILED", "CRASHED"], tag=["prod", "eu"]) == [c["id"], a["id"]]
+    assert ids(name_contains="OTTER", flow_contains="ETL", sort="oldest") == [a["id"], b["id"]]
+    first = api.get("/flow_runs", params={"sort": "oldest", "limit": 1}).json()
+    rest = api.get("/flow_runs", params={"sort": "oldest", "cursor": first["next_cursor"]}).json()
+    assert [r["id"] for r in first["items"] + rest["items"]] == [a["id"], b["id"], c["id"]]
+    refused = api.get("/flow_runs", params={"sort": "sideways"})
+    assert refused.status_code == 422 and "sort" in refused.text
+    assert api.get("/flow_runs", params={"state_type": "NOPE"}).status_code == 422
+
+
+def test_stats_count_runs_per_bucket_by_current_state_with_failures_and_late_runs(api):
+    done = new_run(api)
+    failed = new_run(api, "report")
+    move(api, done, "COMPLETED")
+    move(api, failed, "FAILED", message="ValueError: bad row 7")
+    due = (NOW - dt.timedelta(minutes=5)).isoformat()
+    late = new_run(api, state={"type": "SCHEDULED", "state_details": {"scheduled_time": due}})
+    response = api.get(
+        "/flow_runs/stats",
+        params={"since": (NOW - dt.timedelta(hours=3)).isoformat(), "until": NOW.isoformat()},
+    )
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    assert stats["bucket_seconds"] == 3600 and len(stats["buckets"]) == 4  # 09:00 .. 12:00, whole hours
+    assert stats["buckets"][-1] == {
+        "start": "2024-05-01T12:00:00Z",
+        "counts": {"COMPLETED": 1, "FAILED": 1, "SCHEDULED": 1},
+    }
+    assert stats["totals"] == {"COMPLETED": 1, "FAILED": 1, "SCHEDULED": 1}
+    assert [f["flow_run"]["id"] for f in stats["recent_failures"]] == [failed["id"]]
+    assert stats["recent_failures"][0]["message"] == "ValueError: bad row 7"
+    assert [run["id"] for run in stats["late"]] == [late["id"]]
+    of_report = api.get("/flow_runs/stats", params={"flow_name": "report"}).json()
+    assert of_report["totals"] == {"FAILED": 1} and of_report["late"] == []
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"since": "2024-05-01T00:00:00Z", "until": "2024-06-15T00:00:00Z"}, "1 hour to 30 days"),
+        ({"since": "2024-05-01T12:00:00Z", "until": "2024-05-01T11:00:00Z"}, "1 hour to 30 days"),
+        ({"bucket_seconds": 5400}, "multiple of 3600"),
+        ({"bucket_seconds": 60}, "bucket_seconds"),
+        ({"since": "yesterday"}, "since"),
+    ],
+)
+def test_stats_refuse_ranges_they_cannot_count(api, params, says):
+    response = api.get("/flow_runs/stats", params=params)
+    assert response.status_code == 422, response.text
+    assert says in response.json()["detail"]
+
+
+def test_flows_summary_has_each_flows_last_run_and_counts(api):
+    new_run(api)
+    last = new_run(api)
+    move(api, last, "COMPLETED")
+    api.post("/flows", json={"name": "idle"})
+    summary = {flow["name"]: flow for flow in api.get("/flows/summary").json()}
+    assert summary["etl"]["last_run"]["id"] == last["id"]
+    assert summary["etl"]["run_counts"] == {"PENDING": 1, "COMPLETED": 1}
+    assert summary["idle"]["last_run"] is None and summary["idle"]["run_counts"] == {}
+
+
+def test_saved_views_survive_and_refuse_bad_input_without_writing(api):
+    assert api.get("/saved_views").json() == []
+    saved = api.put("/saved_views/failures", json={"query": "state:failed since:7d"})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["query"] == "state:failed since:7d"
+    again = api.put("/saved_views/failures", json={"query": "state:crashed"}).json()
+    assert again["created"] == saved.json()["created"]
+    for bad in (
+        api.put("/saved_views/x", json={"query": "q" * 2001}),
+        api.put("/saved_views/" + "n" * 101, json={"query": "ok"}),
+        api.put("/saved_views/x", json={"query": "ok", "extra": 1}),
+        api.put("/saved_views/x", json={}),
+    ):
+        assert bad.status_code == 422, bad.text
+    assert [(v["name"], v["query"]) for v in api.get("/saved_views").json()] == [("failures", "state:crashed")]
+    assert api.delete("/saved_views/failures").status_code == 204
+    assert api.delete("/saved_views/failures").status_code == 404
+    assert api.get("/saved_views").json() == []
