@@ -116,3 +116,47 @@ class TestCountFlowRuns:
             store.commit_transition(transition(run, State(type=StateType.FAILED)))
         first = at(0).replace(minute=0, second=0)
         assert store.count_flow_runs(first, first + dt.timedelta(hours=1)) == {first: {StateType.RUNNING: 1}}
+
+
+class TestDashboardService:
+    """The dashboard's service over each store: the same answers whichever store serves them."""
+
+    def test_stats_buckets_totals_and_failures(self, store, new_flow_run, transition, at):
+        from mintaka_server.services.dashboard import DashboardService
+
+        ok = new_flow_run("etl", created=at(0))
+        bad = new_flow_run("etl", created=at(2 * 3600))
+        store.commit_transition(transition(ok, State(type=StateType.COMPLETED)))
+        store.commit_transition(transition(bad, State(type=StateType.CRASHED, message="killed by signal 9")))
+        dashboard = DashboardService(store, clock=lambda: at(3 * 3600))
+        stats = dashboard.flow_run_stats(since=at(-3600), bucket_seconds=7200)
+        assert [(b.start, b.counts) for b in stats.buckets] == [
+            (at(-3600), {StateType.COMPLETED: 1}),
+            (at(3600), {StateType.CRASHED: 1}),
+        ]
+        assert stats.totals == {StateType.COMPLETED: 1, StateType.CRASHED: 1}
+        assert [(f.flow_run.id, f.message) for f in stats.recent_failures] == [(bad.id, "killed by signal 9")]
+        summary = dashboard.flows_summary()
+        assert [(s.name, s.last_run.id, s.run_counts) for s in summary] == [
+            ("etl", bad.id, {StateType.COMPLETED: 1, StateType.CRASHED: 1})
+        ]
+
+    def test_saved_views_round_trip_and_a_refused_one_writes_nothing(self, store):
+        from mintaka.exceptions import InvalidRequest, ObjectNotFound
+        from mintaka_server.services.dashboard import DashboardService, SavedViewBody
+
+        dashboard = DashboardService(store)
+        dashboard.put_saved_view("b-failures", SavedViewBody(query="state:failed"))
+        dashboard.put_saved_view("a-etl", SavedViewBody(query="flow:etl since:7d"))
+        with pytest.raises(InvalidRequest, match="name"):
+            dashboard.put_saved_view("x" * 101, SavedViewBody(query="q"))
+        with pytest.raises(InvalidRequest, match="name"):
+            dashboard.put_saved_view("bad\x00name", SavedViewBody(query="q"))
+        assert [(v.name, v.query) for v in dashboard.list_saved_views()] == [
+            ("a-etl", "flow:etl since:7d"),
+            ("b-failures", "state:failed"),
+        ]
+        dashboard.delete_saved_view("a-etl")
+        with pytest.raises(ObjectNotFound):
+            dashboard.delete_saved_view("a-etl")
+        assert [v.name for v in dashboard.list_saved_views()] == ["b-failures"]
