@@ -5,6 +5,7 @@ SQLite; Query/GetItem on DynamoDB) serve it."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Annotated, Protocol
 
@@ -92,22 +93,23 @@ def stats_window(
     since: dt.datetime | None, until: dt.datetime | None, bucket_seconds: int | None, now: dt.datetime
 ) -> tuple[dt.datetime, dt.datetime, int]:
     """The whole hours covering [since, until) and the bucket size; `InvalidRequest` says what
-    is wrong with a range or bucket size the stores cannot count."""
-    until = _ceil_hour(until or now)
-    since = _floor_hour(since or until - DEFAULT_RANGE)
+    is wrong with a range or bucket size the stores cannot count. The limits apply to the range
+    asked for: rounding it out to whole hours may add one bucket (30 days from now: 721 hours)."""
+    until = until or now
+    since = since or until - DEFAULT_RANGE
     span = until - since
     if span < MIN_RANGE or span > MAX_RANGE:
         raise InvalidRequest(
             f"since/until: the range must be 1 hour to 30 days (got {span}, from {since.isoformat()}"
-            f" to {until.isoformat()} in whole hours)"
+            f" to {until.isoformat()})"
         )
-    seconds = int(span.total_seconds())
-    bucket = bucket_seconds or max(3600, -(-seconds // MAX_BUCKETS) // 3600 * 3600)
+    seconds = span.total_seconds()
+    bucket = bucket_seconds or max(3600, math.ceil(seconds / MAX_BUCKETS / 3600) * 3600)
     if bucket % 3600:
         raise InvalidRequest(f"bucket_seconds: runs are counted per hour; use a multiple of 3600 (got {bucket})")
-    if -(-seconds // bucket) > MAX_BUCKETS:
-        raise InvalidRequest(f"bucket_seconds: at most {MAX_BUCKETS} buckets (got {-(-seconds // bucket)})")
-    return since, until, bucket
+    if math.ceil(seconds / bucket) > MAX_BUCKETS:
+        raise InvalidRequest(f"bucket_seconds: at most {MAX_BUCKETS} buckets (got {math.ceil(seconds / bucket)})")
+    return _floor_hour(since), _ceil_hour(until), bucket
 
 
 class DashboardService:

@@ -24,6 +24,14 @@ def _icontains(haystack: str | None, needle: str) -> bool:
     return haystack is not None and needle in haystack.casefold()
 
 
+def _contains(column: str, needle: str) -> str:
+    """SQL for `column` containing `needle` in any case. An ASCII needle is matched by SQLite's own
+    lower() and instr() (~10x faster than a Python callback per row); other text by casefold."""
+    if needle.isascii():
+        return f"instr(lower({column}), ?) > 0"
+    return f"mintaka_icontains({column}, ?)"
+
+
 def encode_cursor(created: str, run_id: str) -> str:
     return base64.urlsafe_b64encode(json.dumps([created, run_id]).encode()).decode()
 
@@ -77,10 +85,10 @@ class SQLiteViews:
             where.append("r.deployment_name = ?")
             params.append(flt.deployment_name)
         if flt.flow_contains:
-            where.append("mintaka_icontains(r.flow_name, ?)")
+            where.append(_contains("r.flow_name", flt.flow_contains))
             params.append(flt.flow_contains.casefold())
         if flt.name_contains:
-            where.append("mintaka_icontains(json_extract(r.doc, '$.name'), ?)")
+            where.append(_contains("json_extract(r.doc, '$.name')", flt.name_contains))
             params.append(flt.name_contains.casefold())
         if flt.since:
             where.append(f"{col}created >= ?")
