@@ -7,25 +7,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-from support.browser import browser, page, require_browser, run_flow_script, screenshot, screenshot_dir  # noqa: F401
-
-ROOT = Path(__file__).resolve().parents[2]
+from support.browser import (  # noqa: F401
+    SEED,
+    browser,
+    page,
+    require_browser,
+    run_flow_script,
+    screenshot,
+    screenshot_dir,
+)
 
 require_browser()
 
 from playwright.sync_api import expect  # noqa: E402
-
-SEED = f"""
-import sys
-sys.path.insert(0, {str(ROOT / "examples")!r})
-import etl, deployable
-etl.etl(10)
-deployable.broken("the source is down", return_state=True)
-"""
 
 TICKS = """
 import time

@@ -20,6 +20,16 @@ CHROMIUM = next(
     ),
     None,
 )
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# Real runs for the dashboard: an ETL run (a retried task, ten mapped ones, a subflow `load`) and a
+# failed run whose traceback names the cause.
+SEED = f"""
+import sys
+sys.path.insert(0, {str(EXAMPLES)!r})
+import etl, deployable
+etl.etl(10)
+deployable.broken("the source is down", return_state=True)
+"""
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -45,15 +55,24 @@ def require_browser() -> None:
         pytest.skip(missing, allow_module_level=True)
 
 
+_shared: dict = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for the whole session. Each test module imports this fixture (so each
+    has its own session-scoped copy); they share one Playwright, which allows one per thread."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
+    if _shared["users"] == 0:
+        _shared["playwright"] = sync_playwright().start()
+        _shared["browser"] = _shared["playwright"].chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+    _shared["users"] += 1
+    yield _shared["browser"]
+    _shared["users"] -= 1
+    if _shared["users"] == 0:
+        _shared.pop("browser").close()
+        _shared.pop("playwright").stop()
 
 
 @pytest.fixture

@@ -37,10 +37,9 @@ export async function api(path, { params, method, body } = {}) {
   const key = localStorage.getItem(KEY);
   if (key) headers.Authorization = `Bearer ${key}`;
   const init = { method: method || (body === undefined ? "GET" : "POST"), headers };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    headers["Content-Type"] = "application/json";
-  }
+  // Every write says JSON, bodiless ones too: the API's browser guard refuses other writes.
+  if (init.method !== "GET") headers["Content-Type"] = "application/json";
+  if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(url, init);
   if (response.status === 401) keyListeners.forEach((listener) => listener());
   if (response.status === 204) return null;

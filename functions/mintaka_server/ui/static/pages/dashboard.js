@@ -10,8 +10,8 @@ import { fromParams, toParams } from "../lib/query.js";
 import { ErrorBox, Loading, StateBadge, html, relative, when } from "../lib/ui.js";
 import { QueueTable } from "./work_queues.js";
 
-// Range → bucket size: 24 to 36 bars whatever the range.
-const RANGES = [["1h", 3600, 120], ["6h", 6 * 3600, 600], ["24h", 86400, 3600], ["7d", 7 * 86400, 6 * 3600], ["30d", 30 * 86400, 86400]];
+// Range → bucket size (the server counts per hour, so buckets are whole hours).
+const RANGES = [["1h", 3600, 3600], ["6h", 6 * 3600, 3600], ["24h", 86400, 3600], ["7d", 7 * 86400, 6 * 3600], ["30d", 30 * 86400, 86400]];
 const ORDER = ["COMPLETED", "RUNNING", "PENDING", "SCHEDULED", "PAUSED", "CANCELLING", "CANCELLED", "CRASHED", "FAILED"];
 const label = (type) => type.charAt(0) + type.slice(1).toLowerCase();
 const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";

@@ -114,13 +114,13 @@ function RunForm({ deployment, onCreated }) {
       const type = fieldType(spec);
       const id = `param-${name}`;
       return html`<div class="field">
-        <label for=${id}>${spec.title || name}${required.has(name) ? " *" : ""} <span class="muted">${type}</span></label>
+        <label for=${id}>${spec.title || name}${required.has(name) ? " *" : ""}</label>
         ${type === "boolean"
           ? html`<select id=${id} value=${values[name]} onChange=${(e) => setValues({ ...values, [name]: e.target.value })}>
               <option value="">(default)</option><option value="true">true</option><option value="false">false</option></select>`
           : html`<input id=${id} name=${name} value=${values[name]} required=${required.has(name)} inputmode=${["integer", "number"].includes(type) ? "decimal" : undefined}
-              onInput=${(e) => setValues({ ...values, [name]: e.target.value })} />`}
-        ${spec.description && html`<small class="muted">${spec.description}</small>`}
+              aria-describedby=${`${id}-help`} onInput=${(e) => setValues({ ...values, [name]: e.target.value })} />`}
+        <small class="muted" id=${`${id}-help`}>${type}${spec.description ? `: ${spec.description}` : ""}</small>
       </div>`;
     })}
     <div class="field"><label for="run-name">Run name</label><input id="run-name" value=${runName} onInput=${(e) => setRunName(e.target.value)} placeholder="generated" /></div>

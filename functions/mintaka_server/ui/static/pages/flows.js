@@ -5,7 +5,8 @@ import { usePoll } from "../lib/hooks.js";
 import { ErrorBox, Loading, StateBadge, html, when } from "../lib/ui.js";
 
 export function FlowsPage() {
-  const flows = usePoll(() => api("/flows"), []);
+  // `/flows/summary` adds each flow's last run and 7-day counts; older servers have only `/flows`.
+  const flows = usePoll(() => api("/flows/summary").catch((e) => ([404, 405, 422].includes(e.status) ? api("/flows") : Promise.reject(e))), []);
   const list = flows.data || [];
   return html`<h1>Flows</h1>
     <${ErrorBox} error=${flows.error} />
