@@ -140,6 +140,23 @@ def test_deployment_schedule_in_words_pause_and_run_with_a_validated_form(server
     assert run["deployment_name"] == "greet/weekday"
 
 
+def test_a_cancelled_deployed_run_can_be_retried(server, page):  # noqa: F811
+    created = httpx.post(f"{server.url}/deployments/greet/weekday/runs", json={"parameters": {"name": "Ada"}})
+    run = created.json()
+    page.goto(ui(server) + f"#/runs/{run['id']}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Scheduled")
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)  # nothing to retry yet
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Cancelled")
+
+    page.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Scheduled")
+    expect(page.get_by_text('"name": "Ada"')).to_be_visible()
+    runs = httpx.get(f"{server.url}/flow_runs", params={"flow_name": "greet"}).json()["items"]
+    scheduled = [r for r in runs if r["state"]["type"] == "SCHEDULED"]
+    assert [r["parameters"] for r in scheduled] == [{"name": "Ada"}], runs
+
+
 def test_pausing_a_work_queue_shows_it_paused(server, page, screenshot_dir):  # noqa: F811
     page.goto(ui(server) + "#/work-queues")
     row = page.get_by_role("row", name=re.compile(r"^default"))

@@ -34,7 +34,7 @@ function StackedChart({ stats }) {
     let running = xs.map(() => 0);
     for (const type of types) {
       running = running.map((sum, i) => sum + (stats.buckets[i].counts[type] || 0));
-      totals.push({ type, values: running });
+      totals.push({ type, values: running.map((n) => n || null) }); // no bar where there is none
     }
     totals.reverse();
     const bars = uPlot.paths.bars({ size: [0.8, 60] });
