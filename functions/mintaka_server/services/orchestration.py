@@ -51,7 +51,8 @@ from mintaka_server.orchestration import (
     force,
 )
 from mintaka_server.orchestration.context import RunKind, lease_expiry, work_queue_slot
-from mintaka_server.orchestration.rules import REQUEUED, SLOT_WAIT_SECONDS
+from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED, REQUEUED, SLOT_WAIT_SECONDS
+from mintaka_server.services._deferred_starts import DEFAULT_DELAY, DeferredStart, DeferredStarts
 from mintaka_server.services._leases import LeaseKeeping
 from mintaka_server.services.api_keys import ApiKeyService
 from mintaka_server.services.retry_policies import RetryPolicyService
@@ -84,6 +85,16 @@ class OrchestrationService(LeaseKeeping):
         # its work queue again; the deployment service sets it when its queue needs a message.
         self.on_requeued: Callable[[FlowRun], None] | None = None
         self._recent: dict[uuid.UUID, FlowRun | TaskRun] = {}
+        # One write per short task (the embedded transport turns it on): see `_deferred_starts`.
+        self.deferred_starts: DeferredStarts | None = None
+
+    def defer_task_starts(self, delay: float = DEFAULT_DELAY) -> None:
+        self.deferred_starts = DeferredStarts(self.store, self._remember, delay)
+
+    def write_deferred_starts(self) -> None:
+        """Write every task start still deferred (before any read or decision that may need it)."""
+        if self.deferred_starts is not None:
+            self.deferred_starts.flush()
 
     def _remember(self, run: FlowRun | TaskRun) -> None:
         recent = self._recent
@@ -219,6 +230,9 @@ class OrchestrationService(LeaseKeeping):
                 "held_slots": list(decision.acquire_slots),
             }
         )
+        if self.deferred_starts is not None and not decision.acquire_slots and self._may_start_in(run.flow_run_id):
+            self.deferred_starts.add(DeferredStart(started, [pending, *decision.history_before]))
+            return started
         try:
             return self.store.create_task_run(
                 started,
@@ -239,7 +253,42 @@ class OrchestrationService(LeaseKeeping):
         return states
 
     def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        if self.deferred_starts is not None:
+            start = self.deferred_starts.take(run_id)
+            if start is not None:
+                answer = self._end_deferred_start(start, body)
+                if answer is not None:
+                    return answer
         return self._set_state("task_run", run_id, body)
+
+    def _may_start_in(self, flow_run_id: uuid.UUID | None) -> bool:
+        """The flow run exists and starts tasks (what the store checks when it writes a start)."""
+        if flow_run_id is None:
+            return False
+        state_type = self.store.read_flow_run_state_type(flow_run_id)
+        return state_type is not None and state_type not in FLOW_RUN_CLOSED
+
+    def _end_deferred_start(self, start: DeferredStart, body: SetStateRequest) -> OrchestrationResult | None:
+        """A plain ending of a task whose start is unwritten: both in one write. Anything else
+        (a refusal, slots, a cache entry, force): the start is written and None returned, for the
+        proposal to take the ordinary way."""
+        run = start.run
+        proposed = _stamped(body.state, "task_run", run, self.clock())
+        ctx = self._context("task_run", run, proposed)
+        decision = None if body.force else evaluate(ctx)
+        if decision is None or not _plain_commit(decision):
+            self.deferred_starts.write(start)
+            return None
+        write = _write_for("task_run", run, decision, body.labels, ctx.now)
+        ended = write.updated_run()
+        try:
+            self.store.create_task_run(ended, history_before=[*start.history, run.state, *decision.history_before])
+        except BaseException:
+            self.deferred_starts.add(start)  # its start is still written by the next flush
+            raise
+        self._remember(ended)
+        self._after_commit("task_run", run, decision, ctx.now)
+        return _answer(decision)
 
     # -- logs
     def create_logs(self, logs: Sequence[LogCreate]) -> None:
@@ -456,6 +505,17 @@ def _write_for(
         acquire_slots=decision.acquire_slots,
         release_slots=decision.release_slots,
         cache_insert=decision.cache_insert,
+    )
+
+
+def _plain_commit(decision: Decision) -> bool:
+    """Accepted and written with nothing beside the run and its states."""
+    return (
+        decision.is_accept
+        and decision.commit
+        and not (decision.acquire_slots or decision.release_slots or decision.reclaim or decision.cache_insert)
+        and decision.lease_expires is None
+        and not decision.end_lease
     )
 
 

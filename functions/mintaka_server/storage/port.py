@@ -151,6 +151,11 @@ class Store(ABC):
     @abstractmethod
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None: ...
 
+    def read_flow_run_state_type(self, run_id: uuid.UUID) -> StateType | None:
+        """The flow run's state type; None if it has no state or does not exist."""
+        run = self.read_flow_run(run_id)
+        return run.state.type if run is not None and run.state is not None else None
+
     @abstractmethod
     def list_due_flow_runs(
         self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100

@@ -13,12 +13,21 @@ from mintaka._serial import serial_threads
 from .base import MintakaClient
 from .deployments import DeploymentClient
 
+# Calls that leave task starts deferred (see the service's `defer_task_starts`): a task's start
+# and end, and the background log shipper and heartbeat, which touch no task run. Any other call
+# writes them first, so it reads and decides on everything.
+_KEEP_STARTS_DEFERRED = frozenset({"create_task_run", "set_task_run_state", "create_logs", "heartbeat_flow_run"})
+
 
 def _delegate(name: str, target: str):
+    writes_deferred_starts = name not in _KEEP_STARTS_DEFERRED
+
     def method(self, *args, **kwargs):
         ident = threading.get_ident()
         serial_threads.add(ident)  # more task-runner threads cannot speed the store up
         try:
+            if writes_deferred_starts:
+                self.service.write_deferred_starts()
             return getattr(getattr(self, target), name)(*args, **kwargs)
         finally:
             serial_threads.discard(ident)
@@ -41,9 +50,11 @@ class EmbeddedTransport(MintakaClient):
 
         # The SDK's clock: under time skipping, the API sees the time the waits skipped to.
         self.service = OrchestrationService(SQLiteStore(self.database), clock=clock or now)
+        self.service.defer_task_starts()
         self.deployments = DeploymentService(self.service)
 
     def close(self) -> None:
+        self.service.deferred_starts.close()
         self.service.store.close()
 
 
