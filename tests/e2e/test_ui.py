@@ -122,6 +122,9 @@ def test_run_page_shows_states_timeline_task_runs_and_logs(seeded_server, page, 
     page.get_by_role("searchbox", name="Search logs").fill("sum of squares")
     expect(logs.get_by_role("listitem")).to_have_count(1)
 
+    subflow = timeline.get_by_role("link", name=re.compile(r"^load-0 \(subflow\), Completed"))
+    expect(subflow).to_have_attribute("href", f"#/runs/{runs_of(seeded_server, 'load')[0]['id']}")
+
     timeline.get_by_role("link", name=re.compile(r"^extract-0")).click()  # a task run has its own page
     expect(page.get_by_role("heading", level=1)).to_contain_text("extract-0")
     expect(page.get_by_role("list", name="State history")).to_contain_text("Retrying")

@@ -18,7 +18,7 @@ export function StateHistory({ states }) {
 }
 
 /** A Gantt of `runs` (task runs) over the span of `parent`; each bar links to its run's page. */
-export function Timeline({ runs, parent, now = Date.now() }) {
+export function Timeline({ runs, parent, subflows = {}, now = Date.now() }) {
   if (!runs.length) return html`<p class="muted">No task runs</p>`;
   const starts = runs.map((r) => (r.start_time ? new Date(r.start_time).getTime() : null)).filter((t) => t != null);
   const ends = runs.map((r) => (r.end_time ? new Date(r.end_time).getTime() : now));
@@ -35,9 +35,10 @@ export function Timeline({ runs, parent, now = Date.now() }) {
       const left = start == null ? 0 : ((start - begin) / span) * 100;
       const width = start == null ? 0 : Math.max(((end - start) / span) * 100, 0.5);
       const upstream = Object.values(run.task_inputs || {}).flat().map((i) => names[i.id]).filter(Boolean);
-      const label = `${run.name}, ${run.state?.name || ""}${run.start_time ? `, ${duration(run, now)}` : ", not started"}`;
+      const child = subflows[run.id];
+      const label = `${run.name}${child ? " (subflow)" : ""}, ${run.state?.name || ""}${run.start_time ? `, ${duration(run, now)}` : ", not started"}`;
       return html`<div class="gantt-row" role="listitem" key=${run.id}>
-        <a class="gantt-name" href=${`#/task-runs/${run.id}`} aria-label=${label}>${run.name}</a>
+        <a class="gantt-name" href=${child ? `#/runs/${child}` : `#/task-runs/${run.id}`} aria-label=${label}>${child ? "↳ " : ""}${run.name}</a>
         <span class="gantt-track">
           ${start != null && html`<span class=${`gantt-bar state-bg-${run.state?.type}`} style=${`left:${left}%;width:${width}%`}
             title=${`${run.name}: ${run.state?.name} ${duration(run, now)}`}></span>`}
@@ -99,9 +100,21 @@ export function Parameters({ parameters }) {
   </details>`;
 }
 
+/** {task_run_id: child flow run id} for the subflows among `run`'s task runs (task key `subflow.NAME`). */
+async function findSubflows(run) {
+  const calls = run.task_runs.filter((t) => t.task_key.startsWith("subflow."));
+  const flows = [...new Set(calls.map((t) => t.task_key.slice("subflow.".length)))].slice(0, 10);
+  const since = new Date(new Date(run.created).getTime() - 1000).toISOString();
+  const pages = await Promise.all(flows.map((flow) => api("/flow_runs", { params: { flow_name: flow, since, limit: 200, sort: "oldest" } })));
+  const wanted = new Set(calls.map((t) => t.id));
+  return Object.fromEntries(pages.flatMap((page) => page.items).filter((r) => wanted.has(r.parent_task_run_id)).map((r) => [r.parent_task_run_id, r.id]));
+}
+
 export function FlowRunPage({ id }) {
   const detail = usePoll(() => api(`/flow_runs/${id}`), [id]);
   const run = detail.data;
+  const subflowCount = run ? run.task_runs.filter((t) => t.task_key.startsWith("subflow.")).length : 0;
+  const subflows = usePoll(() => (run && subflowCount ? findSubflows(run).catch(() => ({})) : Promise.resolve({})), [id, subflowCount]);
   if (!run) return detail.error ? html`<h1>Flow run</h1><${ErrorBox} error=${detail.error} />` : html`<${Loading} />`;
   const taskNames = Object.fromEntries(run.task_runs.map((t) => [t.id, t.name]));
   const time = runTime(run);
@@ -128,7 +141,7 @@ export function FlowRunPage({ id }) {
     <h2>State history</h2>
     <${StateHistory} states=${run.states} />
     <h2>Task runs (${run.task_runs.length})</h2>
-    <${Timeline} runs=${run.task_runs} parent=${run} />
+    <${Timeline} runs=${run.task_runs} parent=${run} subflows=${subflows.data || {}} />
     <h2>Logs</h2>
     <${LogView} path=${`/flow_runs/${id}/logs`} live=${LIVE.includes(run.state?.type)} taskNames=${taskNames} />
   </article>`;
