@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from mintaka.schemas import FlowRunFilter
+from mintaka.schemas import FlowRunFilter, LogCreate
 from mintaka.states import State, StateType
 
 
@@ -160,3 +160,53 @@ class TestDashboardService:
         with pytest.raises(ObjectNotFound):
             dashboard.delete_saved_view("a-etl")
         assert [v.name for v in dashboard.list_saved_views()] == ["b-failures"]
+
+
+class TestLogPages:
+    def _write(self, store, flow_run_id, task_run_id=None, *, at, count=6, start=0):
+        lines = [
+            LogCreate(
+                id=uuid.uuid4(),
+                flow_run_id=flow_run_id,
+                task_run_id=task_run_id if i % 2 else None,
+                level=40 if i % 3 == 0 else 20,
+                message=f"line {start + i}" + (" Traceback: ValueError" if i == 3 else ""),
+                timestamp=at(start + i),  # (the order of lines with one timestamp is the store's own)
+            )
+            for i in range(count)
+        ]
+        store.write_logs(lines)
+        return lines
+
+    def test_filters_and_cursor_in_both_directions(self, store, new_flow_run, new_task_run, at):
+        run = new_flow_run()
+        task = new_task_run(run.id)
+        lines = self._write(store, run.id, task.id, at=at)
+
+        def messages(**options):
+            return [log.message for log in store.read_log_page(run.id, **options)]
+
+        assert messages() == [line.message for line in lines]
+        assert messages(task_run_id=task.id) == ["line 1", "line 3 Traceback: ValueError", "line 5"]
+        assert messages(contains="TRACEBACK") == ["line 3 Traceback: ValueError"]
+        assert messages(min_level=40, newest_first=True) == ["line 3 Traceback: ValueError", "line 0"]
+        tail = lines[2]
+        assert messages(after=(tail.timestamp, tail.id)) == ["line 3 Traceback: ValueError", "line 4", "line 5"]
+        assert messages(before=(tail.timestamp, tail.id), newest_first=True) == ["line 1", "line 0"]
+        assert messages(after=(lines[0].timestamp, lines[0].id), before=(lines[4].timestamp, lines[4].id)) == [
+            "line 1",
+            "line 2",
+            "line 3 Traceback: ValueError",
+        ]
+        assert messages(after=(lines[2].timestamp, None)) == ["line 3 Traceback: ValueError", "line 4", "line 5"]
+        assert messages(before=(lines[2].timestamp, None)) == ["line 0", "line 1"]
+        assert messages(after=(lines[5].timestamp, lines[5].id)) == []
+
+    def test_a_live_tail_reads_only_new_lines(self, store, new_flow_run, at):
+        run = new_flow_run()
+        first = self._write(store, run.id, at=at, count=3)
+        seen = store.read_log_page(run.id, limit=2)
+        last = seen[-1]
+        more = self._write(store, run.id, at=at, count=3, start=3)
+        rest = store.read_log_page(run.id, after=(last.timestamp, last.id))
+        assert [log.id for log in seen + rest] == [line.id for line in first + more]

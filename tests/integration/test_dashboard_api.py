@@ -4,6 +4,7 @@ clock the test sets): list filters, activity stats, flows summary and saved view
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -139,3 +140,42 @@ def test_saved_views_survive_and_refuse_bad_input_without_writing(api):
     assert api.delete("/saved_views/failures").status_code == 204
     assert api.delete("/saved_views/failures").status_code == 404
     assert api.get("/saved_views").json() == []
+
+
+def test_logs_page_by_task_and_text_and_tail_from_the_last_line(api):
+    run = new_run(api)
+    task = api.post("/task_runs", json={"flow_run_id": run["id"], "task_key": "load"}).json()
+    t0 = NOW - dt.timedelta(minutes=1)
+    lines = [
+        {
+            "id": str(uuid.uuid4()),
+            "flow_run_id": run["id"],
+            "task_run_id": task["id"] if i % 2 else None,
+            "message": f"line {i}" + ("\nTraceback (most recent call last):\nKeyError: 'x'" if i == 3 else ""),
+            "level": 40 if i == 3 else 20,
+            "timestamp": (t0 + dt.timedelta(seconds=i)).isoformat(),
+        }
+        for i in range(5)
+    ]
+    assert api.post("/logs", json=lines[:4]).status_code in (200, 201, 204)
+    logs = f"/flow_runs/{run['id']}/logs"
+    assert [log["message"][:6] for log in api.get(logs, params={"task_run_id": task["id"]}).json()] == [
+        "line 1",
+        "line 3",
+    ]
+    own = api.get(f"/task_runs/{task['id']}/logs", params={"contains": "keyerror"}).json()
+    assert [(log["id"], log["task_run_id"]) for log in own] == [(lines[3]["id"], task["id"])]
+    newest = api.get(logs, params={"newest_first": True, "limit": 2}).json()
+    assert [log["id"] for log in newest] == [lines[3]["id"], lines[2]["id"]]
+    older = api.get(
+        logs, params={"newest_first": True, "before": newest[-1]["timestamp"], "before_id": newest[-1]["id"]}
+    ).json()
+    assert [log["id"] for log in older] == [lines[1]["id"], lines[0]["id"]]
+    last = newest[0]
+    assert api.post("/logs", json=lines[4:]).status_code in (200, 201, 204)
+    tail = api.get(logs, params={"after": last["timestamp"], "after_id": last["id"]}).json()
+    assert [log["id"] for log in tail] == [lines[4]["id"]]
+    refused = api.get(logs, params={"after_id": last["id"]})
+    assert refused.status_code == 422 and "after_id needs after" in refused.json()["detail"]
+    assert api.get(f"/task_runs/{uuid.uuid4()}/logs").status_code == 404
+    assert api.get(f"/flow_runs/{uuid.uuid4()}/logs", params={"contains": "x"}).status_code == 404

@@ -239,6 +239,22 @@ BASELINES = [
         query={"limit": "10", "offset": "0", "min_level": "0", "newest_first": "true"},
     ),
     Baseline("POST", f"/api/flow_runs/{RUN}/heartbeat", query={"interval": "10"}),
+    Baseline(
+        "GET",
+        f"/api/flow_runs/{RUN}/logs",
+        query={"task_run_id": TASK, "contains": "x", "after": TIME, "after_id": RUN, "before": TIME},
+    ),
+    Baseline("GET", f"/api/task_runs/{TASK}/logs", query={"limit": "5", "contains": "x", "before": TIME}),
+    Baseline("GET", "/api/flow_runs", query={"name_contains": "n", "flow_contains": "f", "sort": "oldest"}),
+    Baseline(
+        "GET",
+        "/api/flow_runs/stats",
+        query={"since": TIME, "until": TIME, "bucket_seconds": "3600", "flow_name": "f", "deployment_name": "a/b"},
+    ),
+    Baseline("GET", "/api/flows/summary"),
+    Baseline("PUT", "/api/saved_views/hostile-view", {"query": "state:failed"}),
+    Baseline("GET", "/api/saved_views"),
+    Baseline("DELETE", "/api/saved_views/hostile-view"),
     Baseline("GET", f"/api/task_runs/{TASK}"),
     Baseline("GET", f"/api/task_runs/{TASK}/states"),
     Baseline(

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import uuid
 from collections.abc import Callable
 from typing import Annotated, Protocol
 
-from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 
-from mintaka.bounds import NoNul
+from mintaka.bounds import NoNul, Time
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import Flow, FlowRun, FlowRunFilter
+from mintaka.schemas import Flow, FlowRun, FlowRunFilter, Log
 from mintaka.states import StateType, utcnow
 from mintaka_server.storage import Store
 
@@ -30,8 +31,9 @@ ViewQuery = Annotated[str, StringConstraints(max_length=2000), NoNul]
 _VIEW_NAME = TypeAdapter(ViewName)
 
 
-class CountingStore(Protocol):
-    """Both stores count flow runs per creation hour and current state (`count_flow_runs`)."""
+class DashboardStore(Protocol):
+    """What both stores add for the dashboard: flow runs counted per creation hour and current
+    state, and log pages filtered and read from a line's place in either direction."""
 
     def count_flow_runs(
         self,
@@ -41,6 +43,8 @@ class CountingStore(Protocol):
         flow_name: str | None = None,
         deployment_name: str | None = None,
     ) -> dict[dt.datetime, dict[StateType, int]]: ...
+
+    def read_log_page(self, flow_run_id: uuid.UUID | None, **options) -> list[Log]: ...
 
 
 class Bucket(BaseModel):
@@ -66,6 +70,47 @@ class FlowRunStats(BaseModel):
 class FlowSummary(Flow):
     last_run: FlowRun | None
     run_counts: dict[StateType, int] = Field(description="Runs created in the last 7 days, by current state")
+
+
+class LogQuery(BaseModel):
+    """A page of a run's log lines: filters, direction, and the place to continue from."""
+
+    limit: int = Field(1000, ge=1, le=10_000)
+    offset: int = Field(0, ge=0, le=10_000_000)
+    min_level: int = Field(0, ge=0, le=100, description="Only lines at this level or above (10 DEBUG ... 50 CRITICAL)")
+    newest_first: bool = Field(False, description="Newest line first")
+    task_run_id: uuid.UUID | None = Field(None, description="Only this task run's lines")
+    contains: Annotated[str, StringConstraints(min_length=1, max_length=200), NoNul] | None = Field(
+        None, description="Only lines whose message contains this, any case"
+    )
+    after: Time | None = Field(None, description="Only lines after this one (its timestamp; with after_id, its id)")
+    after_id: uuid.UUID | None = None
+    before: Time | None = Field(None, description="Only lines before this one (its timestamp; with before_id, its id)")
+    before_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _ids_need_times(self) -> LogQuery:
+        if self.after_id is not None and self.after is None:
+            raise ValueError("after_id needs after (the line's timestamp)")
+        if self.before_id is not None and self.before is None:
+            raise ValueError("before_id needs before (the line's timestamp)")
+        return self
+
+    @property
+    def pages(self) -> bool:
+        """Whether this asks more than the original log read could (a cursor or a filter)."""
+        return any(v is not None for v in (self.task_run_id, self.contains, self.after, self.before))
+
+    def store_options(self) -> dict:
+        return {
+            "limit": self.limit,
+            "offset": self.offset,
+            "min_level": self.min_level,
+            "newest_first": self.newest_first,
+            "contains": self.contains,
+            "after": (self.after, self.after_id) if self.after else None,
+            "before": (self.before, self.before_id) if self.before else None,
+        }
 
 
 class SavedViewBody(BaseModel):
@@ -120,7 +165,7 @@ class DashboardService:
         self.clock = clock
 
     @property
-    def _counting(self) -> CountingStore:
+    def _views(self) -> DashboardStore:
         return self.store  # type: ignore[return-value]
 
     # -- activity
@@ -133,7 +178,7 @@ class DashboardService:
         deployment_name: str | None = None,
     ) -> FlowRunStats:
         since, until, bucket = stats_window(since, until, bucket_seconds, self.clock())
-        counts = self._counting.count_flow_runs(since, until, flow_name=flow_name, deployment_name=deployment_name)
+        counts = self._views.count_flow_runs(since, until, flow_name=flow_name, deployment_name=deployment_name)
         step = dt.timedelta(seconds=bucket)
         buckets = [Bucket(start=since + i * step, counts={}) for i in range(-(-(until - since) // step))]
         totals: dict[StateType, int] = {}
@@ -176,7 +221,7 @@ class DashboardService:
         since = until - SUMMARY_WINDOW
         summaries = []
         for flow in self.store.list_flows():
-            counts = self._counting.count_flow_runs(since, until, flow_name=flow.name)
+            counts = self._views.count_flow_runs(since, until, flow_name=flow.name)
             totals: dict[StateType, int] = {}
             for per_state in counts.values():
                 for state, n in per_state.items():
@@ -184,6 +229,21 @@ class DashboardService:
             last = self.store.list_flow_runs(FlowRunFilter(flow_name=flow.name, limit=1)).items
             summaries.append(FlowSummary(**flow.model_dump(), last_run=last[0] if last else None, run_counts=totals))
         return summaries
+
+    # -- logs
+    def read_flow_run_logs(self, flow_run_id: uuid.UUID, query: LogQuery) -> list[Log]:
+        """A page of the run's lines (its tasks' included, or one task's with `task_run_id`)."""
+        logs = self._views.read_log_page(flow_run_id, task_run_id=query.task_run_id, **query.store_options())
+        if not logs and self.store.read_flow_run(flow_run_id) is None:  # unknown run: 404, not an empty page
+            raise ObjectNotFound(f"No flow run with id {flow_run_id}")
+        return logs
+
+    def read_task_run_logs(self, task_run_id: uuid.UUID, query: LogQuery) -> list[Log]:
+        """A page of one task run's lines (`query.task_run_id` is ignored)."""
+        run = self.store.read_task_run(task_run_id)
+        if run is None:
+            raise ObjectNotFound(f"No task run with id {task_run_id}")
+        return self._views.read_log_page(run.flow_run_id, task_run_id=task_run_id, **query.store_options())
 
     # -- saved views
     def list_saved_views(self) -> list[SavedView]:

@@ -1,4 +1,5 @@
-"""SQLite reads behind the dashboard: filtered flow-run pages and run counts per hour and state.
+"""SQLite reads behind the dashboard: filtered flow-run pages, run counts per hour and state, and
+log pages in either direction.
 
 Mixed into `SQLiteStore` (its `_read()`, `_lock` and `_conn`). Nothing here writes: counts are a
 GROUP BY over the `(state_type, created)` index every transition keeps anyway, so the hot path
@@ -10,13 +11,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import uuid
 
 from mintaka.exceptions import InvalidRequest
-from mintaka.schemas import FlowRun, FlowRunFilter, FlowRunPage
+from mintaka.schemas import FlowRun, FlowRunFilter, FlowRunPage, Log
 from mintaka.states import StateType
 
 from ._sqlite_records import _ts
 
+# A log line's place: its timestamp and (if it has one) its id.
+LogPosition = tuple[dt.datetime, uuid.UUID | None]
 HOUR_PREFIX = 13  # len("2024-05-01T12"): the hour of a stored timestamp
 
 
@@ -146,3 +150,56 @@ class SQLiteViews:
         for hour, state_type, n in rows:
             counts.setdefault(_hour(hour), {})[StateType(state_type)] = n
         return counts
+
+    def read_log_page(
+        self,
+        flow_run_id: uuid.UUID | None,
+        *,
+        task_run_id: uuid.UUID | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        min_level: int = 0,
+        newest_first: bool = False,
+        contains: str | None = None,
+        after: LogPosition | None = None,
+        before: LogPosition | None = None,
+    ) -> list[Log]:
+        """Log lines of a flow run (or of a task run outside any), only `task_run_id`'s if given,
+        at `min_level` or above, whose message contains `contains` (any case), strictly after
+        `after` and before `before` (a line's timestamp and id: the live tail's cursor), in time
+        order or newest first; `offset` and `limit` count the lines that match."""
+        self._ensure_functions()
+        if flow_run_id is not None:
+            where, params = ["flow_run_id = ?"], [str(flow_run_id)]
+        else:
+            where, params = ["flow_run_id IS NULL"], []
+        if task_run_id is not None:
+            where.append("task_run_id = ?")
+            params.append(str(task_run_id))
+        if min_level > 0:
+            where.append("json_extract(doc, '$.level') >= ?")
+            params.append(min_level)
+        if contains:
+            where.append(_contains("json_extract(doc, '$.message')", contains))
+            params.append(contains.casefold())
+        for position, op in ((after, ">"), (before, "<")):
+            if position is not None:
+                clause, values = self._log_bound(position, op)
+                where.append(clause)
+                params += values
+        order = "DESC" if newest_first else "ASC"
+        rows = self._read(
+            f"SELECT doc FROM logs WHERE {' AND '.join(where)}"
+            f" ORDER BY timestamp {order}, seq {order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [Log.model_validate_json(doc) for (doc,) in rows]
+
+    def _log_bound(self, position: LogPosition, op: str) -> tuple[str, list]:
+        timestamp, log_id = position
+        if log_id is not None:
+            row = self._read("SELECT timestamp, seq FROM logs WHERE json_extract(doc, '$.id') = ?", (str(log_id),))
+            if row:  # lines of one timestamp are in write order: continue after that line
+                stored, seq = row[0]
+                return f"(timestamp {op} ? OR (timestamp = ? AND seq {op} ?))", [stored, stored, seq]
+        return f"timestamp {op} ?", [_ts(timestamp)]

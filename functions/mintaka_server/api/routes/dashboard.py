@@ -3,12 +3,21 @@ latest run, and named filter queries kept server-side (anything the UI shows, a 
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from mintaka.bounds import Time
-from mintaka_server.services.dashboard import DashboardService, FlowRunStats, FlowSummary, SavedView, SavedViewBody
+from mintaka.schemas import Log
+from mintaka_server.services.dashboard import (
+    DashboardService,
+    FlowRunStats,
+    FlowSummary,
+    LogQuery,
+    SavedView,
+    SavedViewBody,
+)
 
 from ..deps import Service
 
@@ -42,6 +51,12 @@ def flow_run_stats(
 def flows_summary(dashboard: Dashboard) -> list[FlowSummary]:
     """Every flow with its newest run and its runs of the last 7 days counted by state."""
     return dashboard.flows_summary()
+
+
+@router.get("/task_runs/{run_id}/logs")
+def read_task_run_logs(run_id: uuid.UUID, query: Annotated[LogQuery, Query()], dashboard: Dashboard) -> list[Log]:
+    """The task run's own log lines, with the same paging and filters as a flow run's."""
+    return dashboard.read_task_run_logs(run_id, query)
 
 
 @router.get("/saved_views")

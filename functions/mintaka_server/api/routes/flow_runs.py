@@ -16,8 +16,10 @@ from mintaka.schemas import (
     SetStateRequest,
 )
 from mintaka.states import State
+from mintaka_server.services.dashboard import LogQuery
 
 from ..deps import Caller, Service, require_force
+from .dashboard import Dashboard
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
@@ -64,14 +66,13 @@ def set_flow_run_state(
 
 @router.get("/{run_id}/logs")
 def read_flow_run_logs(
-    run_id: uuid.UUID,
-    service: Service,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    min_level: Annotated[
-        int, Query(ge=0, le=100, description="Only lines at this level or above (10 DEBUG ... 50 CRITICAL)")
-    ] = 0,
-    newest_first: Annotated[bool, Query(description="Newest line first: the last lines without paging")] = False,
+    run_id: uuid.UUID, query: Annotated[LogQuery, Query()], service: Service, dashboard: Dashboard
 ) -> list[Log]:
-    """The run's logs in time order (or newest first), `limit` lines after skipping `offset`."""
-    return service.read_logs(run_id, limit=limit, offset=offset, min_level=min_level, newest_first=newest_first)
+    """The run's logs in time order (or newest first), `limit` lines after skipping `offset`;
+    only one task run's, or lines containing some text; only lines after (a live tail: the last
+    line's `timestamp` and `id` as `after` and `after_id`) or before a line."""
+    if query.pages:
+        return dashboard.read_flow_run_logs(run_id, query)
+    return service.read_logs(
+        run_id, limit=query.limit, offset=query.offset, min_level=query.min_level, newest_first=query.newest_first
+    )

@@ -32,7 +32,7 @@ from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ..port import ApiKeyRecord, FlowRunClosed, Store, TransitionWrite, flow_run_not_found
 from . import _keys as keys
-from . import _writes, stats
+from . import _log_pages, _writes, stats
 from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
 from ._models import build_item_model, dump
@@ -388,6 +388,10 @@ class DynamoDBStore(Store):
             return logs
 
         return call(read, "read logs")[offset:]
+
+    def read_log_page(self, flow_run_id: uuid.UUID | None, **options) -> list[Log]:
+        """As `SQLiteStore.read_log_page`: filtered, in either direction, from a line's place."""
+        return call(lambda: _log_pages.read_log_page(self._model, flow_run_id, **options), "read logs")
 
     # -- API keys
     def create_api_key(self, record: ApiKeyRecord) -> None:
