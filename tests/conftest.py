@@ -8,6 +8,10 @@ or a real account), otherwise at moto's server, started once per session on a fr
 moto answers the API but runs concurrent transactions without isolation, so the store contract
 and the race tests also run on DynamoDB Local (`dynamodb-local`, tests/support/dynamodb_local.py):
 skipped where Java or the jar is missing, never skipped in CI.
+
+The fast lane, `python -m pytest -m "not slow"`, runs on pytest-xdist workers by itself
+(`pytest_cmdline_main` below); every session fixture (moto's server, DynamoDB Local) is then one
+per worker, and everything a test writes lives under its own tmp_path.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from support import dynamodb_local
@@ -132,6 +137,35 @@ STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
 }
 
 
+FAST_LANE_WORKERS = "auto"  # one xdist worker per CPU
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns `-n` into workers
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`-m "not slow"` (the fast lane) runs on xdist workers unless `-n` says otherwise (`-n 0`:
+    one process). The full suite stays in one process: its timing tests (outages, leases,
+    heartbeats, races) measure wall-clock windows that sharing the CPUs would skew."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    if "not slow" not in (config.option.markexpr or "") or config.getoption("numprocesses") is not None:
+        return
+    if config.getoption("collectonly") or config.getoption("usepdb"):
+        return
+    config.option.numprocesses = FAST_LANE_WORKERS
+
+
+# Whole directories of the slow lane: real uvicorn servers, CLI subprocesses and Chromium.
+SLOW_DIRECTORIES = ("e2e",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    slow_dirs = [tests_dir / name for name in SLOW_DIRECTORIES]
+    for item in items:
+        if any(item.path.is_relative_to(d) for d in slow_dirs):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--store",
@@ -150,7 +184,8 @@ def selected_stores(config: pytest.Config) -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_name" in metafunc.fixturenames:
         params = [
-            pytest.param(name, marks=pytest.mark.dynamodb_local if name == "dynamodb-local" else ())
+            # DynamoDB Local is a JVM per session (per xdist worker): the full suite's job.
+            pytest.param(name, marks=(pytest.mark.dynamodb_local, pytest.mark.slow) if name == "dynamodb-local" else ())
             for name in selected_stores(metafunc.config)
         ]
         metafunc.parametrize("store_name", params)

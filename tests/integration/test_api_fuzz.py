@@ -38,6 +38,7 @@ def _operations(app):
     return [result.ok() for result in schema.get_all_operations()]
 
 
+@pytest.mark.slow  # schemathesis over every operation: 30 s
 def test_no_operation_answers_a_server_error(fuzzed_app):
     # Driven with hypothesis directly (not schemathesis's pytest plugin, which trails pytest releases).
     operations = _operations(fuzzed_app)

@@ -172,6 +172,7 @@ def test_the_corpus_covers_every_route(sqlite_world):
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.slow  # ~4,000 requests: 40 s
 def test_no_hostile_request_is_a_server_error_or_writes_when_refused(sqlite_world):
     world, writes = sqlite_world
     sent, problems = check(world, CORPUS, writes.version)
@@ -440,6 +441,7 @@ def _raw_exchange(url: str, head: bytes, body_chunks: Iterator[bytes] | None = N
     return answer, sent
 
 
+@pytest.mark.slow  # a real uvicorn and a raw socket
 def test_uvicorn_refuses_a_declared_10_gb_body_without_reading_it(tmp_path):
     store = SQLiteStore(tmp_path / "mintaka.db")
     app = create_app(OrchestrationService(store), require_api_key=False)

@@ -40,7 +40,7 @@ from mintaka_server import handlers
 from mintaka_server.cloud import set_cloud
 from mintaka_server.scheduling.eventbridge import schedule_name, schedule_name_prefix
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # AWS services on moto, a bench per test
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from mintaka.schemas import FlowRunFilter
 from mintaka.states import StateType
 from mintaka_server import handlers
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]  # AWS services on moto, a bench per test
 
 ORDERS = EventTrigger(type="eventbridge", match={"source": ["app.orders"], "detail_type": ["OrderPlaced"]})
 

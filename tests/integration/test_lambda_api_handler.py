@@ -433,6 +433,7 @@ def requirement_names(lines: list[str]) -> set[str]:
     return names
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_the_server_needs_no_dependency_outside_the_lambda_requirements(tmp_path):
     """The Lambda package holds the project (--no-deps) plus infra/lambda/requirements.txt. In a
     process where every other project dependency (the CLI's, the HTTP client's, uvicorn) cannot
@@ -470,6 +471,7 @@ def test_the_server_needs_no_dependency_outside_the_lambda_requirements(tmp_path
     assert "SERVED" in out.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_on_lambda_server_errors_are_json_log_lines_with_the_request_id(tmp_path):
     """In a fresh process made to look like a Lambda container (tracing on, no X-Ray daemon
     around): an unexpected error answers a generic 500 and is logged as one JSON line that

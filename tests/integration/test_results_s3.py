@@ -192,6 +192,7 @@ def test_the_server_default_is_asked_once_per_client(bucket, monkeypatch):
         assert len(asked) == 1
 
 
+@pytest.mark.slow  # CLI subprocesses: 15 s
 def test_cli_sets_shows_and_unsets_the_result_storage(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINTAKA_")}
     env.update(MINTAKA_HOME=str(tmp_path), NO_COLOR="1")

@@ -54,6 +54,7 @@ def resources_of_type(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any
     return {name: r for name, r in cfn["Resources"].items() if r["Type"] == kind}
 
 
+@pytest.mark.slow  # cfn-lint: 10 s
 def test_cfn_lint_passes():
     """`cfn-lint template.yaml`: errors, warnings and informational findings alike."""
     api = pytest.importorskip("cfnlint.api")

@@ -26,7 +26,10 @@ TRANSPORTS = ("embedded", "http-dynamodb")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "sdk_transport" in metafunc.fixturenames:
         choice = os.environ.get("MINTAKA_TEST_SDK_TRANSPORT", "all")
-        metafunc.parametrize("sdk_transport", TRANSPORTS if choice == "all" else [choice])
+        chosen = TRANSPORTS if choice == "all" else [choice]
+        # Over HTTP each test starts a server and a table: the full suite's job, not the fast lane's.
+        params = [pytest.param(t, marks=pytest.mark.slow if t != "embedded" else ()) for t in chosen]
+        metafunc.parametrize("sdk_transport", params)
 
 
 @pytest.fixture

@@ -210,6 +210,7 @@ crons = st.tuples(_field(0, 59), _field(0, 23), days, _field(1, 12, _EB_MONTHS))
 )
 
 
+@pytest.mark.slow  # 150 generated crons, each simulated over its fire times: 7 s
 @settings(max_examples=150, deadline=None)
 @given(cron=crons, start=st.datetimes(min_value=dt.datetime(2024, 1, 1), max_value=dt.datetime(2028, 12, 31)))
 def test_eventbridge_fires_exactly_when_cron_does(cron, start):

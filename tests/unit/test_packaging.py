@@ -11,6 +11,8 @@ import tomllib
 from importlib import metadata, resources
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -34,6 +36,7 @@ def test_installing_mintaka_registers_its_pytest_plugin():
     assert callable(entry.load().mintaka_harness)
 
 
+@pytest.mark.slow  # a pytest session in a fresh interpreter
 def test_users_tests_get_the_harness_fixture_without_importing_it(tmp_path):
     (tmp_path / "test_users_flow.py").write_text(
         textwrap.dedent(
