@@ -179,3 +179,38 @@ def test_logs_page_by_task_and_text_and_tail_from_the_last_line(api):
     assert refused.status_code == 422 and "after_id needs after" in refused.json()["detail"]
     assert api.get(f"/task_runs/{uuid.uuid4()}/logs").status_code == 404
     assert api.get(f"/flow_runs/{uuid.uuid4()}/logs", params={"contains": "x"}).status_code == 404
+
+
+def test_work_queue_status_counts_waiting_and_running_runs(api):
+    assert api.post("/work_queues", json={"name": "gpu", "tags": ["cuda"]}).status_code == 201
+    past = (NOW - dt.timedelta(minutes=1)).isoformat()
+    future = (NOW + dt.timedelta(hours=1)).isoformat()
+
+    def scheduled(at: str, tags: list[str]) -> dict:
+        state = {"type": "SCHEDULED", "state_details": {"scheduled_time": at}}
+        return new_run(api, work_queue_name="gpu", tags=tags, state=state)
+
+    scheduled(past, ["cuda"])
+    scheduled(past, ["cuda", "big"])
+    scheduled(past, [])  # not the queue's: it wants runs tagged cuda
+    scheduled(future, ["cuda"])  # not due yet
+    move(api, scheduled(past, ["cuda"]), "RUNNING")
+    status = {queue["name"]: queue for queue in api.get("/work_queue_status").json()}
+    assert (status["gpu"]["depth"], status["gpu"]["running"]) == (2, 1)
+    assert (status["default"]["depth"], status["default"]["running"]) == (0, 0)
+    assert status["gpu"]["tags"] == ["cuda"]
+
+
+def test_concurrency_limits_name_their_holders(api):
+    assert api.post("/concurrency_limits", json={"tag": "db", "limit": 2}).status_code == 201
+    run = new_run(api)
+    move(api, run, "RUNNING")
+    task = api.post("/task_runs", json={"flow_run_id": run["id"], "task_key": "q", "tags": ["db"]}).json()
+    started = api.post(f"/task_runs/{task['id']}/set_state", json={"state": {"type": "RUNNING"}})
+    assert started.json()["status"] == "ACCEPT", started.text
+    (limit,) = api.get("/concurrency_limits").json()
+    assert (limit["active_slots"], limit["holders"]) == (1, [task["id"]])
+    assert api.get("/concurrency_limits/db").json()["holders"] == [task["id"]]
+    done = api.post(f"/task_runs/{task['id']}/set_state", json={"state": {"type": "COMPLETED"}})
+    assert done.json()["status"] == "ACCEPT", done.text
+    assert api.get("/concurrency_limits/db").json()["holders"] == []

@@ -252,6 +252,7 @@ BASELINES = [
         query={"since": TIME, "until": TIME, "bucket_seconds": "3600", "flow_name": "f", "deployment_name": "a/b"},
     ),
     Baseline("GET", "/api/flows/summary"),
+    Baseline("GET", "/api/work_queue_status"),
     Baseline("PUT", "/api/saved_views/hostile-view", {"query": "state:failed"}),
     Baseline("GET", "/api/saved_views"),
     Baseline("DELETE", "/api/saved_views/hostile-view"),

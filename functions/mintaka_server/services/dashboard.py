@@ -13,8 +13,9 @@ from typing import Annotated, Protocol
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 
 from mintaka.bounds import NoNul, Time
+from mintaka.deployment_schemas import WorkQueue
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import Flow, FlowRun, FlowRunFilter, Log
+from mintaka.schemas import ConcurrencyLimit, Flow, FlowRun, FlowRunFilter, Log
 from mintaka.states import StateType, utcnow
 from mintaka_server.storage import Store
 
@@ -25,6 +26,8 @@ DEFAULT_RANGE = dt.timedelta(hours=24)
 SUMMARY_WINDOW = dt.timedelta(days=7)
 SHOWN = 10  # late runs and recent failures the dashboard lists
 SAVED_VIEW = "saved_view"  # document kind
+DEPTH_CAP = 1000
+IN_FLIGHT = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 
 ViewName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), NoNul]
 ViewQuery = Annotated[str, StringConstraints(max_length=2000), NoNul]
@@ -111,6 +114,15 @@ class LogQuery(BaseModel):
             "after": (self.after, self.after_id) if self.after else None,
             "before": (self.before, self.before_id) if self.before else None,
         }
+
+
+class WorkQueueStatus(WorkQueue):
+    depth: int = Field(description=f"Due SCHEDULED runs waiting for a worker (counted up to {DEPTH_CAP})")
+    running: int = Field(description="Runs of the queue PENDING, RUNNING or CANCELLING now")
+
+
+class ConcurrencyLimitStatus(ConcurrencyLimit):
+    holders: list[uuid.UUID] = Field(description="The runs (task runs, or flow runs of a queue) holding its slots")
 
 
 class SavedViewBody(BaseModel):
@@ -244,6 +256,35 @@ class DashboardService:
         if run is None:
             raise ObjectNotFound(f"No task run with id {task_run_id}")
         return self._views.read_log_page(run.flow_run_id, task_run_id=task_run_id, **query.store_options())
+
+    # -- work queues and concurrency limits
+    def work_queue_status(self, queues: list[WorkQueue]) -> list[WorkQueueStatus]:
+        """Each queue with its waiting and running runs: one due-run read per queue and one read
+        of the runs in flight (few at any time), never a count over every run."""
+        now = self.clock()
+        in_flight: dict[str, int] = {}
+        for run in self.store.list_flow_runs(FlowRunFilter(state_type=IN_FLIGHT, limit=500)).items:
+            if run.work_queue_name:
+                in_flight[run.work_queue_name] = in_flight.get(run.work_queue_name, 0) + 1
+        statuses = []
+        for queue in queues:
+            due = self.store.list_due_flow_runs(now, work_queue_name=queue.name, limit=DEPTH_CAP)
+            depth = sum(
+                1
+                for run in due
+                if (not queue.deployments or run.deployment_name in queue.deployments)
+                and set(queue.tags) <= set(run.tags)
+            )
+            statuses.append(WorkQueueStatus(**queue.model_dump(), depth=depth, running=in_flight.get(queue.name, 0)))
+        return statuses
+
+    def with_holders(self, limits: list[ConcurrencyLimit]) -> list[ConcurrencyLimitStatus]:
+        return [
+            ConcurrencyLimitStatus(
+                **limit.model_dump(), holders=[held.holder for held in self.store.read_slot_holders(limit.tag)]
+            )
+            for limit in limits
+        ]
 
     # -- saved views
     def list_saved_views(self) -> list[SavedView]:

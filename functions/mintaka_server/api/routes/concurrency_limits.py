@@ -3,8 +3,10 @@
 from fastapi import APIRouter, Response, status
 
 from mintaka.schemas import ConcurrencyLimit, ConcurrencyLimitCreate
+from mintaka_server.services.dashboard import ConcurrencyLimitStatus
 
 from ..deps import Service
+from .dashboard import Dashboard
 
 router = APIRouter(prefix="/concurrency_limits", tags=["concurrency limits"])
 
@@ -16,13 +18,14 @@ def set_concurrency_limit(body: ConcurrencyLimitCreate, service: Service) -> Con
 
 
 @router.get("")
-def list_concurrency_limits(service: Service) -> list[ConcurrencyLimit]:
-    return service.list_concurrency_limits()
+def list_concurrency_limits(dashboard: Dashboard, service: Service) -> list[ConcurrencyLimitStatus]:
+    """Every limit with the runs holding its slots (`holders`)."""
+    return dashboard.with_holders(service.list_concurrency_limits())
 
 
 @router.get("/{tag:path}")
-def read_concurrency_limit(tag: str, service: Service) -> ConcurrencyLimit:
-    return service.read_concurrency_limit(tag)
+def read_concurrency_limit(tag: str, dashboard: Dashboard, service: Service) -> ConcurrencyLimitStatus:
+    return dashboard.with_holders([service.read_concurrency_limit(tag)])[0]
 
 
 @router.delete("/{tag:path}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)

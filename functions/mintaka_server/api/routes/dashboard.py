@@ -17,9 +17,10 @@ from mintaka_server.services.dashboard import (
     LogQuery,
     SavedView,
     SavedViewBody,
+    WorkQueueStatus,
 )
 
-from ..deps import Service
+from ..deps import Deployments, Service
 
 router = APIRouter(tags=["dashboard"])
 
@@ -57,6 +58,12 @@ def flows_summary(dashboard: Dashboard) -> list[FlowSummary]:
 def read_task_run_logs(run_id: uuid.UUID, query: Annotated[LogQuery, Query()], dashboard: Dashboard) -> list[Log]:
     """The task run's own log lines, with the same paging and filters as a flow run's."""
     return dashboard.read_task_run_logs(run_id, query)
+
+
+@router.get("/work_queue_status")
+def work_queue_status(dashboard: Dashboard, deployments: Deployments) -> list[WorkQueueStatus]:
+    """Every work queue (as `GET /work_queues`) with `depth` (due runs waiting) and `running`."""
+    return dashboard.work_queue_status(deployments.list_work_queues())
 
 
 @router.get("/saved_views")
