@@ -214,3 +214,36 @@ def test_concurrency_limits_name_their_holders(api):
     done = api.post(f"/task_runs/{task['id']}/set_state", json={"state": {"type": "COMPLETED"}})
     assert done.json()["status"] == "ACCEPT", done.text
     assert api.get("/concurrency_limits/db").json()["holders"] == []
+
+
+def test_deployment_schedule_in_words_with_time_zone_and_next_runs(api):
+    body = {
+        "flow_name": "etl",
+        "name": "prod",
+        "entrypoint": "flows/etl.py:etl",
+        "storage": {"type": "local", "url": "/srv/project"},
+        "parameter_schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+        "parameters": {"n": 1},
+        "schedules": [
+            {"type": "cron", "cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"},
+            {"type": "interval", "interval_seconds": 7200},
+        ],
+    }
+    assert api.post("/deployments", json=body).status_code == 200
+    later = api.post("/deployments/etl/prod/runs", json={"scheduled_time": (NOW + dt.timedelta(hours=5)).isoformat()})
+    sooner = api.post("/deployments/etl/prod/runs", json={"scheduled_time": (NOW + dt.timedelta(hours=1)).isoformat()})
+    assert later.status_code == sooner.status_code == 201
+    bad = api.post("/deployments/etl/prod/runs", json={"parameters": {"n": "three"}})
+    assert bad.status_code == 422 and "n:" in bad.json()["detail"]
+    schedule = api.get("/deployments/etl/prod/schedule").json()
+    words = [s["description"] for s in schedule["schedules"]]
+    assert "09:00" in words[0] and "Monday through Friday" in words[0] and words[0].endswith("(Europe/Berlin)")
+    assert words[1] == "Every 2 hours (UTC)"
+    times = [dt.datetime.fromisoformat(t) for t in schedule["next_fire_times"]]
+    assert len(times) == 5 and times == sorted(times) and times[0] > NOW
+    assert times[0] == dt.datetime(2024, 5, 1, 14, tzinfo=dt.UTC)  # the interval's next even hour
+    assert [run["id"] for run in schedule["next_runs"]] == [sooner.json()["id"], later.json()["id"]]
+    assert api.post("/deployments/etl/prod/pause_schedule").status_code == 200
+    paused = api.get("/deployments/etl/prod/schedule").json()
+    assert paused["paused"] is True and paused["next_fire_times"] == []
+    assert api.get("/deployments/etl/nope/schedule").status_code == 404

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from mintaka.bounds import Time
 from mintaka.schemas import Log
+from mintaka_server.services import schedule_view
 from mintaka_server.services.dashboard import (
     DashboardService,
     FlowRunStats,
@@ -64,6 +65,16 @@ def read_task_run_logs(run_id: uuid.UUID, query: Annotated[LogQuery, Query()], d
 def work_queue_status(dashboard: Dashboard, deployments: Deployments) -> list[WorkQueueStatus]:
     """Every work queue (as `GET /work_queues`) with `depth` (due runs waiting) and `running`."""
     return dashboard.work_queue_status(deployments.list_work_queues())
+
+
+@router.get("/deployments/{flow_name}/{name}/schedule")
+def deployment_schedule(
+    flow_name: str, name: str, deployments: Deployments, service: Service
+) -> schedule_view.DeploymentSchedule:
+    """The deployment's schedules in words (with time zones), their next fire times and its next
+    scheduled runs."""
+    deployment = deployments.read_deployment(flow_name, name)
+    return schedule_view.deployment_schedule(service.store, deployment, service.clock())
 
 
 @router.get("/saved_views")
