@@ -247,3 +247,24 @@ def test_deployment_schedule_in_words_with_time_zone_and_next_runs(api):
     paused = api.get("/deployments/etl/prod/schedule").json()
     assert paused["paused"] is True and paused["next_fire_times"] == []
     assert api.get("/deployments/etl/nope/schedule").status_code == 404
+
+
+def test_retry_schedules_a_failed_deployment_run_again_and_refuses_others(api):
+    body = {"flow_name": "etl", "name": "prod", "entrypoint": "f.py:etl", "storage": {"type": "local", "url": "/srv"}}
+    assert api.post("/deployments", json=body).status_code == 200
+    run = api.post("/deployments/etl/prod/runs", json={}).json()
+    move(api, run, "RUNNING")
+    move(api, run, "FAILED", message="boom")
+    retried = api.post(f"/flow_runs/{run['id']}/retry")
+    assert retried.status_code == 200 and retried.json()["status"] == "ACCEPT", retried.text
+    state = api.get(f"/flow_runs/{run['id']}/summary").json()["state"]
+    assert (state["type"], state["name"]) == ("SCHEDULED", "AwaitingRetry")
+    assert run["id"] in [r["id"] for r in api.post("/work_queues/default/get_runs").json()]
+    again = api.post(f"/flow_runs/{run['id']}/retry")  # SCHEDULED now: nothing to retry
+    assert again.status_code == 409 and "can be retried" in again.json()["detail"]
+    plain = new_run(api)
+    move(api, plain, "CRASHED")
+    refused = api.post(f"/flow_runs/{plain['id']}/retry")
+    assert refused.status_code == 409 and "no deployment" in refused.json()["detail"]
+    assert api.get(f"/flow_runs/{plain['id']}/summary").json()["state"]["type"] == "CRASHED"
+    assert api.post(f"/flow_runs/{uuid.uuid4()}/retry").status_code == 404

@@ -254,6 +254,7 @@ BASELINES = [
     Baseline("GET", "/api/flows/summary"),
     Baseline("GET", "/api/work_queue_status"),
     Baseline("GET", "/api/deployments/hostile/prod/schedule"),
+    Baseline("POST", f"/api/flow_runs/{RUN}/retry"),
     Baseline("PUT", "/api/saved_views/hostile-view", {"query": "state:failed"}),
     Baseline("GET", "/api/saved_views"),
     Baseline("DELETE", "/api/saved_views/hostile-view"),

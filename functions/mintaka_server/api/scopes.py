@@ -32,6 +32,7 @@ ROUTE_SCOPES: Mapping[tuple[str, str], ApiKeyScope] = {
     ("POST", "/work_queues/{name}/get_runs"): WRITE,  # a worker polling its queue
     ("PUT", "/saved_views/{name}"): WRITE,  # the dashboard's saved filters
     ("DELETE", "/saved_views/{name}"): WRITE,
+    ("POST", "/flow_runs/{run_id}/retry"): WRITE,  # a finished deployment run scheduled again
     # -- admin: who may call, and how the server orchestrates
     ("GET", "/api_keys"): ADMIN,
     ("POST", "/api_keys"): ADMIN,

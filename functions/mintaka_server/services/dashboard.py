@@ -8,16 +8,27 @@ import datetime as dt
 import math
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 
 from mintaka.bounds import NoNul, Time
 from mintaka.deployment_schemas import WorkQueue
-from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import ConcurrencyLimit, Flow, FlowRun, FlowRunFilter, Log
-from mintaka.states import StateType, utcnow
+from mintaka.exceptions import Conflict, InvalidRequest, ObjectNotFound
+from mintaka.schemas import (
+    ConcurrencyLimit,
+    Flow,
+    FlowRun,
+    FlowRunFilter,
+    Log,
+    OrchestrationResult,
+    SetStateRequest,
+)
+from mintaka.states import State, StateDetails, StateType, utcnow
 from mintaka_server.storage import Store
+
+if TYPE_CHECKING:
+    from mintaka_server.services import OrchestrationService
 
 HOUR = dt.timedelta(hours=1)
 MIN_RANGE, MAX_RANGE = HOUR, dt.timedelta(days=30)
@@ -27,6 +38,7 @@ SUMMARY_WINDOW = dt.timedelta(days=7)
 SHOWN = 10  # late runs and recent failures the dashboard lists
 SAVED_VIEW = "saved_view"  # document kind
 DEPTH_CAP = 1000
+RETRYABLE = frozenset({StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
 IN_FLIGHT = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 
 ViewName = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True), NoNul]
@@ -285,6 +297,28 @@ class DashboardService:
             )
             for limit in limits
         ]
+
+    # -- actions
+    def retry_flow_run(self, service: OrchestrationService, run_id: uuid.UUID) -> OrchestrationResult:
+        """Schedule a finished deployment run again, due now (its work queue's worker runs it).
+        Terminal states are final to the rules, so this is the one sanctioned way back."""
+        run = service.read_flow_run(run_id)
+        state = run.state.type if run.state else None
+        if state not in RETRYABLE:
+            raise Conflict(
+                f"Flow run {run_id} is {state.value if state else 'without a state'}; only "
+                f"{', '.join(sorted(t.value for t in RETRYABLE))} runs can be retried"
+            )
+        if not run.deployment_name:
+            raise Conflict(f"Flow run {run_id} has no deployment: no worker would pick it up; run its flow again")
+        now = self.clock()
+        again = State(
+            type=StateType.SCHEDULED,
+            name="AwaitingRetry",
+            message="Retried from the dashboard",
+            state_details=StateDetails(scheduled_time=now),
+        )
+        return service.set_flow_run_state(run_id, SetStateRequest(state=again, force=True))
 
     # -- saved views
     def list_saved_views(self) -> list[SavedView]:

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from mintaka.bounds import Time
-from mintaka.schemas import Log
+from mintaka.schemas import Log, OrchestrationResult
 from mintaka_server.services import schedule_view
 from mintaka_server.services.dashboard import (
     DashboardService,
@@ -75,6 +75,12 @@ def deployment_schedule(
     scheduled runs."""
     deployment = deployments.read_deployment(flow_name, name)
     return schedule_view.deployment_schedule(service.store, deployment, service.clock())
+
+
+@router.post("/flow_runs/{run_id}/retry")
+def retry_flow_run(run_id: uuid.UUID, dashboard: Dashboard, service: Service) -> OrchestrationResult:
+    """Schedule a FAILED, CRASHED or CANCELLED deployment run again, due now (409 otherwise)."""
+    return dashboard.retry_flow_run(service, run_id)
 
 
 @router.get("/saved_views")
