@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from mintaka.bounds import MAX_RETRIES, DelaySeconds, JsonObject, NoNul, Time
 from mintaka.schedules import Schedule
@@ -92,6 +92,15 @@ class DeploymentRunCreate(_Input):
     idempotency_key: IdempotencyKey | None = None
     scheduled_time: Time | None = Field(None, description="Default: now")
     tags: list[Tag] = Field(default_factory=list)
+    name: Name | None = Field(None, description="The run's name (default: a generated one)")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_name(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Servers older than `name` refuse unknown fields: send it only when it is set.
+        data = handler(self)
+        if data.get("name") is None:
+            data.pop("name", None)
+        return data
 
 
 class WorkQueueCreate(_Input):

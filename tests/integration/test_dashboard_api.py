@@ -235,6 +235,8 @@ def test_deployment_schedule_in_words_with_time_zone_and_next_runs(api):
     assert later.status_code == sooner.status_code == 201
     bad = api.post("/deployments/etl/prod/runs", json={"parameters": {"n": "three"}})
     assert bad.status_code == 422 and "n:" in bad.json()["detail"]
+    named = api.post("/deployments/etl/prod/runs", json={"name": "manual-backfill", "tags": ["adhoc"]}).json()
+    assert (named["name"], named["tags"]) == ("manual-backfill", ["adhoc"])
     schedule = api.get("/deployments/etl/prod/schedule").json()
     words = [s["description"] for s in schedule["schedules"]]
     assert "09:00" in words[0] and "Monday through Friday" in words[0] and words[0].endswith("(Europe/Berlin)")
@@ -242,7 +244,7 @@ def test_deployment_schedule_in_words_with_time_zone_and_next_runs(api):
     times = [dt.datetime.fromisoformat(t) for t in schedule["next_fire_times"]]
     assert len(times) == 5 and times == sorted(times) and times[0] > NOW
     assert times[0] == dt.datetime(2024, 5, 1, 14, tzinfo=dt.UTC)  # the interval's next even hour
-    assert [run["id"] for run in schedule["next_runs"]] == [sooner.json()["id"], later.json()["id"]]
+    assert [run["id"] for run in schedule["next_runs"]] == [named["id"], sooner.json()["id"], later.json()["id"]]
     assert api.post("/deployments/etl/prod/pause_schedule").status_code == 200
     paused = api.get("/deployments/etl/prod/schedule").json()
     assert paused["paused"] is True and paused["next_fire_times"] == []

@@ -167,6 +167,7 @@ class DeploymentService:
         run, created = self.orchestration.create_flow_run_once(
             FlowRunCreate(
                 flow_name=deployment.flow_name,
+                name=body.name,
                 parameters=parameters,
                 tags=sorted({*deployment.tags, *body.tags}),
                 idempotency_key=body.idempotency_key,
