@@ -7,7 +7,7 @@ import { api } from "../lib/api.js";
 import { FilterBar } from "../lib/filters.js";
 import { navigate, usePoll } from "../lib/hooks.js";
 import { fromParams, toParams } from "../lib/query.js";
-import { ErrorBox, Loading, StateBadge, html, relative, when } from "../lib/ui.js";
+import { ErrorBox, Loading, RunTable, StateBadge, html, relative, when } from "../lib/ui.js";
 import { QueueTable } from "./work_queues.js";
 
 // Range → bucket size (the server counts per hour, so buckets are whole hours).
@@ -111,6 +111,14 @@ export function DashboardPage({ query }) {
     });
   }, [query.toString()]);
   const queues = usePoll(() => api("/work_queues"), []);
+  // What runs next: the scheduled runs, soonest due first.
+  const upcoming = usePoll(async () => {
+    const page = await api("/flow_runs", {
+      params: { state_type: "SCHEDULED", flow_contains: filters.flow, deployment_name: filters.deployment, limit: 100 },
+    });
+    const due = (run) => new Date(run.expected_start_time || run.created).getTime();
+    return page.items.filter((run) => due(run) >= Date.now() - 60_000).sort((a, b) => due(a) - due(b)).slice(0, 5);
+  }, [query.toString()]);
   const setRange = (value) => {
     const params = toParams(filters);
     params.set("range", value);
@@ -131,6 +139,8 @@ export function DashboardPage({ query }) {
             <${StackedChart} stats=${stats.data} />
             <${Attention} stats=${stats.data} />`
           : !stats.error && html`<${Loading} />`}`}
+    <h2>Next runs</h2>
+    ${upcoming.data ? html`<${RunTable} runs=${upcoming.data} label="Next runs" empty="Nothing scheduled." />` : html`<${ErrorBox} error=${upcoming.error} />`}
     <h2>Work queues</h2>
     ${queues.data ? html`<${QueueTable} queues=${queues.data} compact=${true} />` : html`<${ErrorBox} error=${queues.error} />`}`;
 }
