@@ -204,6 +204,18 @@ def test_dashboard_files_are_public_but_its_data_needs_a_key(tmp_path):
     store.close()
 
 
+def test_every_module_of_the_dashboard_is_preloaded():
+    """index.html names each module for the browser to fetch at once; a module left out is fetched
+    only when its importer runs (a slower first paint), so the list must stay complete."""
+    from mintaka_server.ui import STATIC_DIR
+
+    index = (STATIC_DIR / "index.html").read_text()
+    modules = {p.relative_to(STATIC_DIR).as_posix() for d in ("lib", "pages") for p in (STATIC_DIR / d).glob("*.js")}
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)">', index))
+    assert modules and modules <= preloaded
+    assert all((STATIC_DIR / path).is_file() for path in preloaded)
+
+
 def test_the_key_prompt_appears_when_auth_is_on(tmp_path, page):  # noqa: F811
     from support.servers import serve_in_thread
 

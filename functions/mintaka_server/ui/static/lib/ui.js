@@ -7,10 +7,10 @@ export const html = htm.bind(h);
 
 export const STATE_ICONS = {
   SCHEDULED: "◷",
-  LATE: "⏰",
+  LATE: "◔",
   PENDING: "…",
   RUNNING: "▶",
-  PAUSED: "⏸",
+  PAUSED: "‖",
   COMPLETED: "✓",
   FAILED: "✕",
   CANCELLING: "⊘",

@@ -49,7 +49,7 @@ export function DeploymentsPage() {
       <thead><tr><th>Deployment</th><th>Schedule</th><th>Work queue</th><th>Infrastructure</th></tr></thead>
       <tbody>${list.map((d) => html`<tr key=${d.id}>
         <td><a href=${`#/deployments/${d.flow_name}/${d.name}`}>${d.flow_name}/${d.name}</a></td>
-        <td>${d.schedule_paused ? html`<span class="state state-PAUSED"><span aria-hidden="true">⏸</span> Paused</span> ` : ""}<${Schedules} deployment=${d} /></td>
+        <td>${d.schedule_paused ? html`<span class="state state-PAUSED"><span aria-hidden="true">‖</span> Paused</span> ` : ""}<${Schedules} deployment=${d} /></td>
         <td>${d.work_queue_name}</td><td>${d.infrastructure}</td>
       </tr>`)}</tbody>
     </table>`}`;

@@ -29,7 +29,7 @@ function LimitEditor({ queue, onSaved }) {
 
 const Status = ({ paused }) =>
   paused
-    ? html`<span class="state state-PAUSED"><span class="state-icon" aria-hidden="true">⏸</span> Paused</span>`
+    ? html`<span class="state state-PAUSED"><span class="state-icon" aria-hidden="true">‖</span> Paused</span>`
     : html`<span class="state state-RUNNING"><span class="state-icon" aria-hidden="true">▶</span> Active</span>`;
 
 export function QueueTable({ queues, compact, reload }) {
