@@ -10,7 +10,9 @@ const RANGES = [["", "Any time"], ["1h", "Last hour"], ["24h", "Last 24 hours"],
 
 export const viewsChanged = () => window.dispatchEvent(new Event("mintaka:views"));
 
-export function FilterBar({ filters, path }) {
+/** `only`: the fields this page can filter by (the dashboard's counts know flow and deployment). */
+export function FilterBar({ filters, path, only }) {
+  const shown = (key) => !only || only.includes(key);
   const [text, setText] = useState(toText(filters));
   const [error, setError] = useState(null);
   const [saving, setSaving] = useState(false);
@@ -42,7 +44,7 @@ export function FilterBar({ filters, path }) {
   };
 
   return html`<section class="filters" aria-label="Filters">
-    <form class="query" role="search" onSubmit=${onQuery}>
+    ${!only && html`<form class="query" role="search" onSubmit=${onQuery}>
       <label for="query-input">Query</label>
       <input id="query-input" type="search" value=${text} onInput=${(e) => setText(e.target.value)}
         placeholder="state:failed flow:etl tag:nightly since:7d" autocomplete="off" />
@@ -55,25 +57,25 @@ export function FilterBar({ filters, path }) {
             <button type="button" onClick=${() => setSaving(false)}>Cancel</button>
           </span>`
         : html`<button type="button" onClick=${() => setSaving(true)}>Save view</button>`}
-    </form>
+    </form>`}
     ${error && html`<p class="error" role="alert">${error}</p>`}
     <div class="fields">
-      <label>Flow <input value=${filters.flow} onChange=${field("flow")} placeholder="any" /></label>
-      <label>Deployment <input value=${filters.deployment} onChange=${field("deployment")} placeholder="FLOW/NAME" /></label>
-      <label>State
+      ${shown("flow") && html`<label>Flow <input value=${filters.flow} onChange=${field("flow")} placeholder=${only ? "exact name" : "any"} /></label>`}
+      ${shown("deployment") && html`<label>Deployment <input value=${filters.deployment} onChange=${field("deployment")} placeholder="FLOW/NAME" /></label>`}
+      ${shown("state") && html`<label>State
         <select value=${filters.state.length === 1 ? filters.state[0] : ""} onChange=${(e) => go({ ...filters, state: e.target.value ? [e.target.value] : [] })}>
           <option value="">${filters.state.length > 1 ? filters.state.join(", ").toLowerCase() : "Any state"}</option>
           ${STATE_TYPES.map((s) => html`<option value=${s}>${s.charAt(0) + s.slice(1).toLowerCase()}</option>`)}
         </select>
-      </label>
-      <label>Tag <input value=${filters.tag.join(" ")} onChange=${(e) => go({ ...filters, tag: e.target.value.split(/\s+/).filter(Boolean) })} /></label>
-      <label>Time range
+      </label>`}
+      ${shown("tag") && html`<label>Tag <input value=${filters.tag.join(" ")} onChange=${(e) => go({ ...filters, tag: e.target.value.split(/\s+/).filter(Boolean) })} /></label>`}
+      ${shown("since") && html`<label>Time range
         <select value=${filters.since} onChange=${field("since")}>
           ${RANGES.map(([value, text]) => html`<option value=${value}>${text}</option>`)}
           ${filters.since && !RANGES.some(([v]) => v === filters.since) && html`<option value=${filters.since}>since ${filters.since}</option>`}
         </select>
-      </label>
-      <label>Name <input type="search" value=${filters.name} onChange=${field("name")} placeholder="contains" /></label>
+      </label>`}
+      ${shown("name") && html`<label>Name <input type="search" value=${filters.name} onChange=${field("name")} placeholder="contains" /></label>`}
       <button type="button" onClick=${() => go({ state: [], tag: [] })}>Clear filters</button>
     </div>
   </section>`;

@@ -114,7 +114,7 @@ export function DashboardPage({ query }) {
   // What runs next: the scheduled runs, soonest due first.
   const upcoming = usePoll(async () => {
     const page = await api("/flow_runs", {
-      params: { state_type: "SCHEDULED", flow_contains: filters.flow, deployment_name: filters.deployment, limit: 100 },
+      params: { state_type: "SCHEDULED", flow_name: filters.flow, deployment_name: filters.deployment, limit: 100 },
     });
     const due = (run) => new Date(run.expected_start_time || run.created).getTime();
     return page.items.filter((run) => due(run) >= Date.now() - 60_000).sort((a, b) => due(a) - due(b)).slice(0, 5);
@@ -127,7 +127,7 @@ export function DashboardPage({ query }) {
   // Older servers route `/flow_runs/stats` to `/flow_runs/{id}` (422: not a UUID) or have no such route.
   const unavailable = stats.error && ([404, 405].includes(stats.error.status) || (stats.error.status === 422 && /UUID/i.test(stats.error.message)));
   return html`<h1>Dashboard</h1>
-    <${FilterBar} filters=${filters} path="/" />
+    <${FilterBar} filters=${filters} path="/" only=${["flow", "deployment"]} />
     <div class="range" role="group" aria-label="Chart range">
       ${RANGES.map(([value]) => html`<button type="button" aria-pressed=${value === range[0]} onClick=${() => setRange(value)}>${value}</button>`)}
     </div>
