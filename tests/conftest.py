@@ -166,6 +166,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.slow)
 
 
+# The fast lane runs the contract on SQLite; the full suite on every store. DynamoDB Local is a JVM
+# per session (per xdist worker), and each test on moto builds a table and a botocore client
+# (~0.4 s of CPU, most of it botocore loading its service model again).
+STORE_MARKS = {
+    "dynamodb": (pytest.mark.slow,),
+    "dynamodb-local": (pytest.mark.dynamodb_local, pytest.mark.slow),
+}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--store",
@@ -183,11 +192,7 @@ def selected_stores(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_name" in metafunc.fixturenames:
-        params = [
-            # DynamoDB Local is a JVM per session (per xdist worker): the full suite's job.
-            pytest.param(name, marks=(pytest.mark.dynamodb_local, pytest.mark.slow) if name == "dynamodb-local" else ())
-            for name in selected_stores(metafunc.config)
-        ]
+        params = [pytest.param(name, marks=STORE_MARKS.get(name, ())) for name in selected_stores(metafunc.config)]
         metafunc.parametrize("store_name", params)
 
 
