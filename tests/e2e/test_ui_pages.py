@@ -113,8 +113,10 @@ def test_deployment_schedule_in_words_pause_and_run_with_a_validated_form(server
     row.get_by_role("link", name="greet/weekday").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("greet/weekday")
 
+    expect(page.get_by_role("list", name="Next fire times").get_by_role("listitem")).to_have_count(5)
     page.get_by_role("button", name="Pause schedule").click()
     expect(page.get_by_role("button", name="Resume schedule")).to_be_visible()
+    expect(page.get_by_role("list", name="Next fire times")).to_have_count(0)  # none while paused
     assert httpx.get(f"{server.url}/deployments/greet/weekday").json()["schedule_paused"] is True
     page.get_by_role("button", name="Resume schedule").click()
     expect(page.get_by_role("button", name="Pause schedule")).to_be_visible()
@@ -131,12 +133,15 @@ def test_deployment_schedule_in_words_pause_and_run_with_a_validated_form(server
     screenshot(page, screenshot_dir, "deployment-run-form")
 
     form.get_by_label("Times", exact=True).fill("2")
+    form.get_by_label("Run name").fill("greet-by-hand")
     form.get_by_label("Tags").fill("by-hand")
     form.get_by_role("button", name="Create run").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Scheduled")  # its own page, due now
     expect(page.get_by_text('"times": 2')).to_be_visible()
     [run] = httpx.get(f"{server.url}/flow_runs", params={"flow_name": "greet"}).json()["items"]
     assert run["parameters"] == {"name": "world", "times": 2} and "by-hand" in run["tags"]
+    assert run["name"] == "greet-by-hand"
+    expect(page.get_by_role("heading", level=1)).to_contain_text("greet-by-hand")
     assert run["deployment_name"] == "greet/weekday"
 
 
@@ -150,17 +155,25 @@ def test_a_cancelled_deployed_run_can_be_retried(server, page):  # noqa: F811
     expect(page.get_by_role("heading", level=1)).to_contain_text("Cancelled")
 
     page.get_by_role("button", name="Retry").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Scheduled")
-    expect(page.get_by_text('"name": "Ada"')).to_be_visible()
-    runs = httpx.get(f"{server.url}/flow_runs", params={"flow_name": "greet"}).json()["items"]
-    scheduled = [r for r in runs if r["state"]["type"] == "SCHEDULED"]
-    assert [r["parameters"] for r in scheduled] == [{"name": "Ada"}], runs
+    expect(page.get_by_role("heading", level=1)).to_contain_text("AwaitingRetry")  # scheduled again, due now
+    expect(page).to_have_url(re.compile(f"#/runs/{run['id']}$"))
+    expect(page.get_by_role("list", name="State history")).to_contain_text("Cancelled")
+    retried = httpx.get(f"{server.url}/flow_runs/{run['id']}/summary").json()
+    assert retried["state"]["type"] == "SCHEDULED" and retried["parameters"] == {"name": "Ada"}
+
+    page.goto(ui(server) + "#/runs?flow=broken")  # a run with no deployment: the server says why not
+    page.get_by_role("table", name="Flow runs").get_by_role("link", name=re.compile("-")).first.click()
+    page.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("alert")).to_contain_text("deployment")
 
 
 def test_pausing_a_work_queue_shows_it_paused(server, page, screenshot_dir):  # noqa: F811
+    httpx.post(f"{server.url}/deployments/greet/weekday/runs", json={}).raise_for_status()  # due now, no worker
     page.goto(ui(server) + "#/work-queues")
     row = page.get_by_role("row", name=re.compile(r"^default"))
     expect(row).to_contain_text("Active")
+    expect(row.get_by_role("cell").nth(2)).to_have_text("1")  # waiting
+    expect(row.get_by_role("cell").nth(3)).to_have_text("0")  # running
     row.get_by_role("button", name="Pause default").click()
     expect(row).to_contain_text("Paused")
     expect(row.get_by_role("button", name="Resume default")).to_be_visible()

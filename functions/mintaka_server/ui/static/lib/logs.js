@@ -57,22 +57,27 @@ export function LogView({ path, live, taskNames = {}, fallbackPath, taskRunId })
     enabled: !tail,
   });
 
-  // The tail: lines oldest first, each poll asking only for those after the ones it has.
+  // The tail: the last lines, then each poll asks only for the lines after the newest it has
+  // (`after` + `after_id`); lines are kept by id, so a server that ignores `after` repeats none.
   const [tailLines, setTailLines] = useState([]);
-  const fetched = useRef(0);
   const list = useRef(null);
   useEffect(() => {
     if (!tail) return undefined;
     let stopped = false;
-    fetched.current = 0;
+    let last = null;
+    const seen = new Set();
     setTailLines([]);
     const step = async () => {
       if (document.hidden) return;
-      const lines = await fetchLines({ limit: 1000, offset: fetched.current }).catch(() => []);
-      if (stopped || !lines.length) return;
-      fetched.current += lines.length;
+      const params = last ? { limit: 1000, after: last.timestamp, after_id: last.id || "" } : { limit: 1000, newest_first: true };
+      const answer = await fetchLines(params).catch(() => null);
+      if (stopped || !answer) return;
+      const lines = (last ? answer : answer.reverse()).filter((line) => !line.id || !seen.has(line.id));
+      if (!lines.length) return;
+      lines.forEach((line) => line.id && seen.add(line.id));
+      last = lines[lines.length - 1];
       setTailLines((old) => [...old, ...lines].slice(-TAIL_KEEP));
-      if (lines.length === 1000) step();
+      if (answer.length === 1000 && params.after) step();
     };
     step();
     const timer = setInterval(step, POLL_MS);

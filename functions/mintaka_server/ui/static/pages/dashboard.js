@@ -8,7 +8,7 @@ import { FilterBar } from "../lib/filters.js";
 import { navigate, usePoll } from "../lib/hooks.js";
 import { fromParams, toParams } from "../lib/query.js";
 import { ErrorBox, Loading, RunTable, StateBadge, html, relative, when } from "../lib/ui.js";
-import { QueueTable } from "./work_queues.js";
+import { QueueTable, readQueues } from "./work_queues.js";
 
 // Range → bucket size (the server counts per hour, so buckets are whole hours).
 const RANGES = [["1h", 3600, 3600], ["6h", 6 * 3600, 3600], ["24h", 86400, 3600], ["7d", 7 * 86400, 6 * 3600], ["30d", 30 * 86400, 86400]];
@@ -110,7 +110,7 @@ export function DashboardPage({ query }) {
       },
     });
   }, [query.toString()]);
-  const queues = usePoll(() => api("/work_queues"), []);
+  const queues = usePoll(readQueues, []);
   // What runs next: the scheduled runs, soonest due first.
   const upcoming = usePoll(async () => {
     const page = await api("/flow_runs", {

@@ -134,14 +134,17 @@ export function DeploymentPage({ flowName, name }) {
   const path = `/deployments/${flowName}/${name}`;
   const fullName = `${flowName}/${name}`;
   const deployment = usePoll(() => api(path), [path]);
-  const upcoming = usePoll(
-    async () => {
+  // `/schedule`: schedules in words, next fire times and next runs; older servers: the list.
+  const upcoming = usePoll(async () => {
+    try {
+      return await api(`${path}/schedule`);
+    } catch (error) {
+      if (![404, 405].includes(error.status)) throw error;
       const page = await api("/flow_runs", { params: { deployment_name: fullName, state_type: "SCHEDULED", limit: 50 } });
       const due = (run) => new Date(run.expected_start_time || run.created).getTime();
-      return page.items.sort((a, b) => due(a) - due(b)).slice(0, 5);
-    },
-    [path],
-  );
+      return { next_runs: page.items.sort((a, b) => due(a) - due(b)).slice(0, 5), next_fire_times: [] };
+    }
+  }, [path]);
   const recent = usePoll(() => api("/flow_runs", { params: { deployment_name: fullName, limit: 10 } }), [path]);
   const [running, setRunning] = useState(false);
   const [error, setError] = useState(null);
@@ -156,13 +159,14 @@ export function DeploymentPage({ flowName, name }) {
     }
     deployment.reload();
   };
-  const nextRuns = d.next_runs;
   return html`<article>
     <h1>${fullName}</h1>
     ${d.description && html`<p>${d.description}</p>`}
     <${ErrorBox} error=${error} />
     <dl class="facts">
-      <dt>Schedule</dt><dd>${d.schedule_paused && html`<strong>Paused: </strong>`}<${Schedules} deployment=${d} /></dd>
+      <dt>Schedule</dt><dd>${d.schedule_paused && html`<strong>Paused: </strong>`}${upcoming.data?.schedules
+        ? upcoming.data.schedules.map((s, i) => html`${i > 0 && "; "}<span>${s.description}${s.active === false ? ", inactive" : ""}</span>`)
+        : html`<${Schedules} deployment=${d} />`}${(d.schedules || []).length === 0 && upcoming.data?.schedules && html`<span class="muted">No schedule</span>`}</dd>
       <dt>Work queue</dt><dd>${d.work_queue_name}</dd>
       <dt>Infrastructure</dt><dd>${d.infrastructure}</dd>
       ${d.version && html`<dt>Version</dt><dd class="mono">${d.version}</dd>`}
@@ -174,13 +178,13 @@ export function DeploymentPage({ flowName, name }) {
     </p>
     ${running && html`<${RunForm} deployment=${d} onCreated=${(run) => navigate(`/runs/${run.id}`)} />`}
     <h2>Next runs</h2>
-    ${Array.isArray(nextRuns) && nextRuns.length > 0
-      ? html`<ul>${nextRuns.map((n) => typeof n === "string"
-          ? html`<li>${when(n)} (${relative(n)})</li>`
-          : html`<li><a href=${`#/runs/${n.id}`}>${n.name}</a> ${when(n.expected_start_time)} (${relative(n.expected_start_time)})</li>`)}</ul>`
-      : upcoming.data
-        ? html`<${RunTable} runs=${upcoming.data} label="Next runs" empty=${d.schedule_paused ? "None: the schedule is paused." : "No runs scheduled."} />`
-        : html`<${ErrorBox} error=${upcoming.error} />`}
+    ${upcoming.data
+      ? html`<${RunTable} runs=${upcoming.data.next_runs || []} label="Next runs"
+            empty=${d.schedule_paused ? "None: the schedule is paused." : "No runs scheduled yet."} />
+          ${(upcoming.data.next_fire_times || []).length > 0 &&
+          html`<p>Next fire times: </p><ul class="fire-times" aria-label="Next fire times">
+            ${upcoming.data.next_fire_times.map((t) => html`<li><time datetime=${t}>${when(t)}</time> (${relative(t)})</li>`)}</ul>`}`
+      : html`<${ErrorBox} error=${upcoming.error} />`}
     <h2>Recent runs</h2>
     ${recent.data ? html`<${RunTable} runs=${recent.data.items} label="Recent runs" empty="No runs yet." />` : html`<${ErrorBox} error=${recent.error} />`}
   </article>`;

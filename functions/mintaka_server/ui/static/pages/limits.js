@@ -16,9 +16,9 @@ export function LimitsPage() {
             <td><meter min="0" max=${Math.max(l.limit, 1)} value=${l.active_slots} aria-label=${`Slots used of ${l.tag}`}></meter> ${l.active_slots} / ${l.limit}</td>
             <td>${(l.holders || []).length
               ? html`<ul class="holders">${l.holders.map((h) => {
-                  const id = typeof h === "string" ? h : h.id || h.task_run_id || h.flow_run_id;
-                  const kind = typeof h === "object" && h.flow_run_id && !h.task_run_id ? "runs" : "task-runs";
-                  return html`<li><a href=${`#/${kind}/${id}`} class="mono">${(typeof h === "object" && h.name) || id}</a></li>`;
+                  // Work-queue limits are held by flow runs, tag limits by task runs.
+                  const kind = l.tag.startsWith("work-queue:") ? "runs" : "task-runs";
+                  return html`<li><a href=${`#/${kind}/${h}`} class="mono">${h}</a></li>`;
                 })}</ul>`
               : html`<span class="muted">${l.holders ? "none" : "—"}</span>`}</td>
           </tr>`)}</tbody>

@@ -58,8 +58,12 @@ export function QueueTable({ queues, compact, reload }) {
     </table>`;
 }
 
+/** Queues with their depth and running counts (`/work_queue_status`); older servers: without. */
+export const readQueues = () =>
+  api("/work_queue_status").catch((e) => ([404, 405].includes(e.status) ? api("/work_queues") : Promise.reject(e)));
+
 export function WorkQueuesPage() {
-  const queues = usePoll(() => api("/work_queues"), []);
+  const queues = usePoll(readQueues, []);
   return html`<h1>Work queues</h1>
     <${ErrorBox} error=${queues.error} />
     ${queues.data ? html`<${QueueTable} queues=${queues.data} reload=${queues.reload} />` : !queues.error && html`<${Loading} />`}`;
