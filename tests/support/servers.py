@@ -24,12 +24,17 @@ def free_port() -> int:
 
 @contextmanager
 def serve_in_thread(app, **config) -> Iterator[str]:
-    """Serves an ASGI app with uvicorn on a free loopback port; yields its base URL."""
+    """Serves an ASGI app with uvicorn on a free loopback port; yields its base URL.
+
+    uvicorn gets the socket already bound: no other process (an xdist worker) can take the port
+    between choosing it and listening on it."""
     import uvicorn
 
-    port = free_port()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while not server.started:
@@ -41,3 +46,4 @@ def serve_in_thread(app, **config) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
