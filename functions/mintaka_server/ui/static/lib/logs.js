@@ -23,35 +23,20 @@ function LogLine({ line, taskNames }) {
 
 /**
  * `path`: the logs endpoint (`/flow_runs/ID/logs` or `/task_runs/ID/logs`); `live`: the run is
- * still going (the tail is on by default); `taskNames`: {task_run_id: name} for the task column.
+ * still going (the tail is on by default); `taskNames`: {task_run_id: name} for the task column
+ * and filter (a flow run's page).
  */
-export function LogView({ path, live, taskNames = {}, fallbackPath, taskRunId }) {
+export function LogView({ path, live, taskNames = {} }) {
   const [level, setLevel] = useState(0);
   const [search, setSearch] = useState("");
-  const [task, setTask] = useState(taskRunId || "");
+  const [task, setTask] = useState("");
   const [newestFirst, setNewestFirst] = useState(false);
   const [page, setPage] = useState(0);
   const [tail, setTail] = useState(live);
-  const [source, setSource] = useState(path);
   useEffect(() => setTail(live), [live]);
 
-  const filterParams = { min_level: level || "", contains: search, task_run_id: taskRunId ? "" : task };
-  // Servers without the `contains`/`task_run_id` params answer every line: filter here too.
-  const keep = (line) =>
-    (!search || line.message.toLowerCase().includes(search.toLowerCase())) &&
-    (!(task || taskRunId) || line.task_run_id === (taskRunId || task));
-  const fetchLines = async (params) => {
-    try {
-      return await api(source, { params: { ...filterParams, ...params, task_run_id: taskRunId || filterParams.task_run_id } });
-    } catch (error) {
-      if (error.status === 404 && fallbackPath && source !== fallbackPath) {
-        setSource(fallbackPath);
-        return api(fallbackPath, { params: { ...filterParams, ...params, task_run_id: taskRunId } });
-      }
-      throw error;
-    }
-  };
-  const key = [source, level, search, task, newestFirst, page, tail].join("|");
+  const fetchLines = (params) => api(path, { params: { min_level: level || "", contains: search, task_run_id: task, ...params } });
+  const key = [path, level, search, task, newestFirst, page, tail].join("|");
 
   const paged = usePoll(() => fetchLines({ limit: PAGE, offset: page * PAGE, newest_first: newestFirst }), [key], {
     enabled: !tail,
@@ -90,7 +75,7 @@ export function LogView({ path, live, taskNames = {}, fallbackPath, taskRunId })
     if (tail && list.current) list.current.scrollTop = list.current.scrollHeight;
   }, [tailLines.length]);
 
-  const lines = (tail ? tailLines : paged.data || []).filter(keep);
+  const lines = tail ? tailLines : paged.data || [];
   const tasks = Object.entries(taskNames);
   const set = (setter) => (event) => {
     setter(event.target.value);
@@ -102,7 +87,7 @@ export function LogView({ path, live, taskNames = {}, fallbackPath, taskRunId })
         ${LEVELS.map(([value, text]) => html`<option value=${value}>${text}</option>`)}
       </select></label>
       <label>Search logs <input type="search" value=${search} onInput=${set(setSearch)} /></label>
-      ${!taskRunId && tasks.length > 0 &&
+      ${tasks.length > 0 &&
       html`<label>Task <select value=${task} onChange=${set(setTask)}>
         <option value="">All tasks and the flow</option>
         ${tasks.map(([id, name]) => html`<option value=${id}>${name}</option>`)}

@@ -124,21 +124,17 @@ export function DashboardPage({ query }) {
     params.set("range", value);
     navigate("/", params);
   };
-  // Older servers route `/flow_runs/stats` to `/flow_runs/{id}` (422: not a UUID) or have no such route.
-  const unavailable = stats.error && ([404, 405].includes(stats.error.status) || (stats.error.status === 422 && /UUID/i.test(stats.error.message)));
   return html`<h1>Dashboard</h1>
     <${FilterBar} filters=${filters} path="/" only=${["flow", "deployment"]} />
     <div class="range" role="group" aria-label="Chart range">
       ${RANGES.map(([value]) => html`<button type="button" aria-pressed=${value === range[0]} onClick=${() => setRange(value)}>${value}</button>`)}
     </div>
-    ${unavailable
-      ? html`<p class="muted">This server has no run statistics (<code>/api/flow_runs/stats</code>): see the <a href="#/runs">flow runs</a>.</p>`
-      : html`<${ErrorBox} error=${stats.error} />
-        ${stats.data
-          ? html`<${StateCounts} totals=${stats.data.totals} filters=${filters} />
-            <${StackedChart} stats=${stats.data} />
-            <${Attention} stats=${stats.data} />`
-          : !stats.error && html`<${Loading} />`}`}
+    <${ErrorBox} error=${stats.error} />
+    ${stats.data
+      ? html`<${StateCounts} totals=${stats.data.totals} filters=${filters} />
+        <${StackedChart} stats=${stats.data} />
+        <${Attention} stats=${stats.data} />`
+      : !stats.error && html`<${Loading} />`}
     <h2>Next runs</h2>
     ${upcoming.data ? html`<${RunTable} runs=${upcoming.data} label="Next runs" empty="Nothing scheduled." />` : html`<${ErrorBox} error=${upcoming.error} />`}
     <h2>Work queues</h2>

@@ -33,7 +33,6 @@ export function scheduleWords(schedule) {
 function Schedules({ deployment }) {
   const list = deployment.schedules || [];
   if (!list.length) return html`<span class="muted">No schedule</span>`;
-  if (deployment.schedule_description) return html`<span>${deployment.schedule_description}</span>`;
   return html`${list.map((s, i) => html`${i > 0 && "; "}<span title=${s.cron || s.rrule || ""}>${scheduleWords(s)}</span>`)}`;
 }
 
@@ -134,17 +133,7 @@ export function DeploymentPage({ flowName, name }) {
   const path = `/deployments/${flowName}/${name}`;
   const fullName = `${flowName}/${name}`;
   const deployment = usePoll(() => api(path), [path]);
-  // `/schedule`: schedules in words, next fire times and next runs; older servers: the list.
-  const upcoming = usePoll(async () => {
-    try {
-      return await api(`${path}/schedule`);
-    } catch (error) {
-      if (![404, 405].includes(error.status)) throw error;
-      const page = await api("/flow_runs", { params: { deployment_name: fullName, state_type: "SCHEDULED", limit: 50 } });
-      const due = (run) => new Date(run.expected_start_time || run.created).getTime();
-      return { next_runs: page.items.sort((a, b) => due(a) - due(b)).slice(0, 5), next_fire_times: [] };
-    }
-  }, [path]);
+  const upcoming = usePoll(() => api(`${path}/schedule`), [path]);
   const recent = usePoll(() => api("/flow_runs", { params: { deployment_name: fullName, limit: 10 } }), [path]);
   const [running, setRunning] = useState(false);
   const [error, setError] = useState(null);

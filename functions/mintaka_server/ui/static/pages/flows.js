@@ -5,8 +5,7 @@ import { usePoll } from "../lib/hooks.js";
 import { ErrorBox, Loading, StateBadge, html, when } from "../lib/ui.js";
 
 export function FlowsPage() {
-  // `/flows/summary` adds each flow's last run and 7-day counts; older servers have only `/flows`.
-  const flows = usePoll(() => api("/flows/summary").catch((e) => ([404, 405, 422].includes(e.status) ? api("/flows") : Promise.reject(e))), []);
+  const flows = usePoll(() => api("/flows/summary"), []);
   const list = flows.data || [];
   return html`<h1>Flows</h1>
     <${ErrorBox} error=${flows.error} />
@@ -19,10 +18,8 @@ export function FlowsPage() {
         <td><a href=${`#/runs?flow=${encodeURIComponent(flow.name)}`}>${flow.name}</a></td>
         <td>${flow.last_run
           ? html`<${StateBadge} state=${flow.last_run.state} /> <a href=${`#/runs/${flow.last_run.id}`}>${flow.last_run.name}</a>`
-          : html`<span class="muted">${flow.last_run === null ? "never" : "—"}</span>`}</td>
-        <td>${flow.run_counts
-          ? Object.entries(flow.run_counts).filter(([, n]) => n).map(([type, n]) => html`<span class="mini-count"><${StateBadge} type=${type} /> ${n}</span> `)
-          : "—"}</td>
+          : html`<span class="muted">never</span>`}</td>
+        <td>${Object.entries(flow.run_counts).map(([type, n]) => html`<span class="mini-count"><${StateBadge} type=${type} /> ${n}</span> `)}</td>
         <td>${when(flow.created)}</td>
       </tr>`)}</tbody>
     </table>`}`;

@@ -3,7 +3,7 @@
 
 import { useState } from "preact/hooks";
 import { api } from "../lib/api.js";
-import { navigate, usePoll } from "../lib/hooks.js";
+import { usePoll } from "../lib/hooks.js";
 import { LogView } from "../lib/logs.js";
 import { ErrorBox, Loading, StateBadge, Tags, clock, duration, html, runTime, seconds, when } from "../lib/ui.js";
 
@@ -64,23 +64,15 @@ export function Actions({ run, kind = "flow_runs", reload }) {
     }
     reload();
   };
-  // Retry: the server's retry route where it has one; else a deployed run runs again as a new
-  // run of its deployment with the same parameters (the rules refuse to leave a final state).
+  // Retry: the server schedules a deployed run again (the same run, AwaitingRetry) or says why not.
   const retry = async () => {
     setMessage(null);
     try {
       await api(`/${kind}/${run.id}/retry`, { method: "POST" });
-      return reload();
-    } catch (error) {
-      if (![404, 405].includes(error.status)) return setMessage(error.message);
-    }
-    if (!run.deployment_name) return setMessage("Only a deployed run can run again from here: run its flow again.");
-    try {
-      const again = await api(`/deployments/${run.deployment_name}/runs`, { body: { parameters: run.parameters, tags: run.tags } });
-      navigate(`/runs/${again.id}`);
     } catch (error) {
       setMessage(error.message);
     }
+    reload();
   };
   return html`<p class="actions">
     ${type === "PAUSED" && html`<button type="button" onClick=${propose({ type: "RUNNING", message: "Resumed from the dashboard" })}>Resume</button>`}

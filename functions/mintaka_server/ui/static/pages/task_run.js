@@ -35,7 +35,6 @@ export function TaskRunPage({ id }) {
     <h2>State history</h2>
     <${StateHistory} states=${states} />
     <h2>Logs</h2>
-    <${LogView} path=${`/task_runs/${id}/logs`} fallbackPath=${run.flow_run_id ? `/flow_runs/${run.flow_run_id}/logs` : null}
-      taskRunId=${id} live=${LIVE.includes(run.state?.type)} />
+    <${LogView} path=${`/task_runs/${id}/logs`} live=${LIVE.includes(run.state?.type)} />
   </article>`;
 }

@@ -50,17 +50,16 @@ export function QueueTable({ queues, compact, reload }) {
       <tbody>${queues.map((q) => html`<tr key=${q.name} data-queue=${q.name}>
         <td>${compact ? html`<a href="#/work-queues">${q.name}</a>` : q.name}</td>
         <td><${Status} paused=${q.paused} /></td>
-        <td>${q.depth ?? "—"}</td>
-        <td>${q.running ?? "—"}</td>
+        <td>${q.depth}</td>
+        <td>${q.running}</td>
         <td>${compact ? (q.concurrency_limit ?? "none") : html`<${LimitEditor} key=${`${q.name}:${q.concurrency_limit}`} queue=${q} onSaved=${reload} />`}</td>
         ${!compact && html`<td><button type="button" onClick=${toggle(q)} aria-label=${`${q.paused ? "Resume" : "Pause"} ${q.name}`}>${q.paused ? "Resume" : "Pause"}</button></td>`}
       </tr>`)}</tbody>
     </table>`;
 }
 
-/** Queues with their depth and running counts (`/work_queue_status`); older servers: without. */
-export const readQueues = () =>
-  api("/work_queue_status").catch((e) => ([404, 405].includes(e.status) ? api("/work_queues") : Promise.reject(e)));
+/** Queues with their depth (runs due and waiting) and running counts. */
+export const readQueues = () => api("/work_queue_status");
 
 export function WorkQueuesPage() {
   const queues = usePoll(readQueues, []);
