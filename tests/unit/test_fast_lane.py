@@ -1,0 +1,42 @@
+"""The fast lane, `python -m pytest -m "not slow"` (README), keeps its promise: it holds at least
+half of the tests, and it runs them on xdist workers with no option to remember."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow  # pytest sessions in fresh interpreters
+
+
+def pytest_session(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_fast_lane_holds_at_least_half_of_the_tests():
+    last = pytest_session("--collect-only", "-q", "-m", "not slow").strip().splitlines()[-1]
+    match = re.match(r"(\d+)/(\d+) tests collected", last)
+    assert match, last
+    fast, everything = map(int, match.groups())
+    assert fast >= everything / 2, f"the fast lane has {fast} of {everything} tests: mark fewer tests slow"
+
+
+def test_the_fast_lane_runs_on_workers_and_the_full_suite_in_one_process():
+    tests = "tests/unit/test_public_names.py"
+    assert re.search(r"created: \d+/\d+ workers?", pytest_session("-m", "not slow", tests))
+    assert "created:" not in pytest_session("-m", "not slow", "-n", "0", tests)
+    assert "created:" not in pytest_session(tests)
