@@ -148,6 +148,39 @@ def test_a_failed_run_shows_why_with_its_traceback(seeded_server, page):  # noqa
     assert "\n" in text
 
 
+CHATTY = """
+from mintaka import flow, get_run_logger
+
+@flow
+def chatty(n: int = 450) -> None:
+    for i in range(n):
+        get_run_logger().info("line %03d", i)
+
+chatty()
+"""
+
+
+def test_logs_page_through_every_line_both_ways(mintaka_home, start_cli_server, page):  # noqa: F811
+    run_flow_script(mintaka_home, CHATTY)
+    server = start_cli_server()
+    run = runs_of(server, "chatty")[0]
+    page.goto(ui(server) + f"#/runs/{run['id']}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Completed")
+    expect(page.get_by_label("Live tail")).not_to_be_checked()  # a finished run pages
+    logs = page.get_by_role("list", name="Log lines").get_by_role("listitem")
+    expect(logs.filter(has_text="line 000")).to_have_count(1)
+    for shown in ("lines 201 to 400", "lines 401 to 452"):  # 450 lines and the run's own two
+        page.get_by_role("button", name="Next lines").click()
+        expect(page.get_by_text(shown)).to_be_visible()
+    expect(logs.filter(has_text="line 449")).to_have_count(1)
+    expect(page.get_by_role("button", name="Next lines")).to_be_disabled()
+
+    page.get_by_label("Order").select_option("newest")
+    expect(page.get_by_text("lines 1 to 200")).to_be_visible()
+    expect(logs.nth(0)).to_contain_text("Finished in state Completed")
+    expect(logs.nth(1)).to_contain_text("line 449")
+
+
 def test_the_live_tail_grows_while_a_run_runs(mintaka_home, start_cli_server, page):  # noqa: F811
     server = start_cli_server()
     process = run_flow_script(mintaka_home, TICKS, api_url=server.url, wait=False)

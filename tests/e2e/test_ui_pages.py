@@ -188,6 +188,10 @@ def test_pausing_a_work_queue_shows_it_paused(server, page, screenshot_dir):  # 
     row.get_by_role("button", name="Resume default").click()
     expect(row).to_contain_text("Active")
 
+    page.goto(ui(server) + "#/runs?state=SCHEDULED")  # a scheduled run shows when it is due
+    scheduled = page.get_by_role("table", name="Flow runs").get_by_role("row").filter(has_text="greet")
+    expect(scheduled).to_contain_text(re.compile(r"Due .+\((in .+|.+ ago)\)"))
+
 
 def test_a_colour_blind_palette_can_be_chosen_and_persists(server, page, screenshot_dir):  # noqa: F811
     page.goto(ui(server) + "#/settings")

@@ -99,7 +99,7 @@ export function LogView({ path, live, taskNames = {} }) {
         </select></label>
         <span class="pager">
           <button type="button" disabled=${page === 0} onClick=${() => setPage(page - 1)}>Previous lines</button>
-          <span class="muted">lines ${page * PAGE + 1}–${page * PAGE + (paged.data?.length || 0)}</span>
+          <span class="muted">lines ${page * PAGE + 1} to ${page * PAGE + (paged.data?.length || 0)}</span>
           <button type="button" disabled=${(paged.data?.length || 0) < PAGE} onClick=${() => setPage(page + 1)}>Next lines</button>
         </span>`}
       <span class="muted" role="status" aria-label="Log line count">${lines.length} line${lines.length === 1 ? "" : "s"}</span>
