@@ -28,14 +28,14 @@ TICKS = """
 import time
 from mintaka import flow, task, get_run_logger
 
-@task
+@task(tags=["database"])
 def tick(i: int) -> int:
     get_run_logger().info("tick %d", i)
     time.sleep(0.3)
     return i
 
 @flow
-def ticking(n: int = 40) -> int:
+def ticking(n: int = 60) -> int:
     return sum(tick(i) for i in range(n))
 
 ticking()
@@ -183,6 +183,7 @@ def test_logs_page_through_every_line_both_ways(mintaka_home, start_cli_server, 
 
 def test_the_live_tail_grows_while_a_run_runs(mintaka_home, start_cli_server, page):  # noqa: F811
     server = start_cli_server()
+    httpx.post(f"{server.url}/concurrency_limits", json={"tag": "database", "limit": 2}).raise_for_status()
     process = run_flow_script(mintaka_home, TICKS, api_url=server.url, wait=False)
     try:
         deadline = time.monotonic() + 30
@@ -201,8 +202,16 @@ def test_the_live_tail_grows_while_a_run_runs(mintaka_home, start_cli_server, pa
         expect(count).not_to_have_text(f"{first} lines", timeout=10_000)  # grew, no reload
         assert int(count.inner_text().split()[0]) > first
         assert process.poll() is None, "the run ended before the tail was seen to grow"
+
+        page.goto(ui(server) + "#/concurrency-limits")  # the running tick holds a slot of the limit
+        limits = page.get_by_role("table", name="Concurrency limits")
+        expect(limits.get_by_role("row", name=re.compile(r"^database"))).to_contain_text("1 / 2")
+        limits.get_by_role("link").first.click()
+        expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(r"tick-\d+"))
+        page.go_back()
+        page.go_back()
         expect(page.get_by_role("heading", level=1)).to_contain_text("Completed", timeout=40_000)
-        expect(logs).to_contain_text("tick 39")
+        expect(logs).to_contain_text("tick 59")
     finally:
         process.kill() if process.poll() is None else None
         process.communicate()
