@@ -62,8 +62,9 @@ _shared: dict = {"users": 0}
 def browser():
     """One headless Chromium for the whole session. Each test module imports this fixture (so each
     has its own session-scoped copy); they share one Playwright, which allows one per thread."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=15_000)  # as the pages' own: CI runs these beside the whole suite
     if _shared["users"] == 0:
         _shared["playwright"] = sync_playwright().start()
         _shared["browser"] = _shared["playwright"].chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
