@@ -65,6 +65,11 @@ class StateDetails(BaseModel):
     retriable: bool | None = None
     # A task run asking to run even though its cache key has a live entry (its result replaces it).
     refresh_cache: bool | None = None
+    # On the CRASHED state the reaper gives a silent run (and on its task runs ended with it): an
+    # executor that was only cut off from the API may revive the run, naming this state.
+    reaped: bool | None = None
+    # A RUNNING proposal reviving the run from its reaped state with this id.
+    revives: uuid.UUID | None = None
 
 
 class State(BaseModel):

@@ -31,10 +31,9 @@ WARN_AWAY = "is unavailable"
 # A running flow run holds a lease: the server takes it for lost after three heartbeat intervals
 # of silence. A restarting server first gives every live lease a fresh term, so a short interval
 # rides out a server down for 30 s. A network outage with the server up is indistinguishable from
-# a dead process: riding it out needs a longer interval, declared by the run (here the last beat
-# before the outage, the outage and the next beat fit in three intervals).
+# a dead process: with the default interval (10 s) the reaper ends the run CRASHED during a 60 s
+# outage, and the run's process, back in touch, revives it.
 SHORT_LEASE = "2"
-LEASE_FOR_60_S = "40"
 WARN_BACK = "is back after"
 
 FLOW_SCRIPT = """
@@ -162,6 +161,35 @@ def assert_recorded_once(client: HttpTransport) -> None:
     assert doubled == {}
 
 
+def assert_revived_and_recorded_once(client: HttpTransport) -> None:
+    """The run was reaped during the outage and revived by its process: Running, Crashed,
+    Running, Completed; its task runs in flight the same way, the others as usual; 40/40 task
+    runs, every log line once."""
+    run = the_run(client)
+    assert run.state.type is StateType.COMPLETED, run.state
+    flow_states = client.read_flow_run_states(run.id)
+    assert [s.type for s in flow_states] == [
+        StateType.PENDING,
+        StateType.RUNNING,
+        StateType.CRASHED,
+        StateType.RUNNING,
+        StateType.COMPLETED,
+    ]
+    assert flow_states[2].state_details.reaped and "No heartbeat" in flow_states[2].message
+    assert flow_states[3].state_details.revives == flow_states[2].id
+    assert run.run_count == 1 and run.end_time == flow_states[4].timestamp
+    task_runs = client.read_flow_run_detail(run.id).task_runs
+    assert sorted(int(t.dynamic_key) for t in task_runs) == list(range(TASKS))
+    plain = [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+    revived = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED, StateType.RUNNING, StateType.COMPLETED]
+    histories = [[s.type for s in client.read_task_run_states(t.id)] for t in task_runs]
+    assert all(h in (plain, revived) for h in histories), histories
+    assert revived in histories  # the pair in flight when the run was reaped
+    messages = Counter(log.message for log in client.read_logs(run.id, limit=1000))
+    assert {f"task {i} done" for i in range(TASKS)} <= set(messages)
+    assert {m: n for m, n in messages.items() if n > 1} == {}
+
+
 def assert_two_warnings(stderr: str) -> None:
     assert stderr.count(WARN_AWAY) == 1, stderr
     assert stderr.count(WARN_BACK) == 1, stderr
@@ -188,11 +216,13 @@ def test_server_killed_for_30_s_mid_flow(tmp_path, home, api):
     client.close()
 
 
-def test_60_s_of_502_from_a_proxy_mid_flow(tmp_path, home, api):
+def test_60_s_of_502_from_a_proxy_mid_flow_the_reaped_run_is_revived(tmp_path, home, api):
+    """The default heartbeat (10 s): silent for 30 s, the run is reaped while the proxy fails;
+    its process finds that when the API is back, revives it, and the flow completes."""
     proxy = FlakyProxy(api.url.removesuffix("/api"))
     with proxy.serving() as base:
         client = HttpTransport(api.url, retries=0)
-        flow = start_flow(tmp_path, home, f"{base}/api", MINTAKA_HEARTBEAT_INTERVAL=LEASE_FOR_60_S)
+        flow = start_flow(tmp_path, home, f"{base}/api")
         try:
             wait_until(lambda: task_runs_recorded(client) >= 10, 60, "10 task runs")
             proxy.failing = True
@@ -203,8 +233,9 @@ def test_60_s_of_502_from_a_proxy_mid_flow(tmp_path, home, api):
         finally:
             flow.kill()
     assert f"RESULT {sum(range(TASKS))}" in flow.stdout
-    assert_recorded_once(client)
+    assert_revived_and_recorded_once(client)
     assert_two_warnings(flow.stderr)
+    assert flow.stderr.count("was declared lost while the API was out of reach; resumed") == 1, flow.stderr
     client.close()
 
 

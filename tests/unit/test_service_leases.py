@@ -12,7 +12,7 @@ import pytest
 from unit.test_service import Clock, history
 
 from mintaka.schemas import ConcurrencyLimitCreate, FlowRunCreate, SetStateRequest, TaskRunCreate
-from mintaka.states import State, StateType
+from mintaka.states import State, StateDetails, StateType
 from mintaka_server.services import OrchestrationService
 from mintaka_server.services.deployments import DeploymentService
 
@@ -156,3 +156,53 @@ def test_a_schema_2_store_file_migrates_and_keeps_its_held_slots(tmp_path, clock
     service.set_task_run_state(task.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
     assert service.read_concurrency_limit("gpu").active_slots == 0
     store.close()
+
+
+class TestARunReapedWhileAliveIsRevivedByItsExecutor:
+    """A network outage with the server up looks like a dead process: the reaper ends the run.
+    Its executor, back in touch, revives it by naming the reaped state; the attempt goes on."""
+
+    def reaped(self, service, reaper, clock, **kwargs):
+        run, task = started(service, interval=1, **kwargs)
+        clock.advance(3.1)
+        assert reaper.reap_stale_runs() == 1
+        return run, task, service.read_flow_run(run.id).state
+
+    @staticmethod
+    def revival(reaped_state, **kwargs) -> SetStateRequest:
+        details = StateDetails(revives=reaped_state.id)
+        return SetStateRequest(state=State(type=StateType.RUNNING, state_details=details), **kwargs)
+
+    def test_the_run_and_its_task_runs_in_flight_run_on_as_the_same_attempt(self, service, reaper, clock):
+        run, task, reaped = self.reaped(service, reaper, clock)
+        assert reaped.type is StateType.CRASHED and reaped.state_details.reaped
+        assert service.read_task_run(task.id).state.state_details.reaped
+        answer = service.set_flow_run_state(run.id, self.revival(reaped, heartbeat_interval=1))
+        assert answer.status == ACCEPT and answer.state.type is StateType.RUNNING
+        revived = service.read_flow_run(run.id)
+        assert revived.run_count == 1 and revived.end_time is None and revived.start_time == run.start_time
+        assert service.store.read_leases([run.id])[run.id] > clock.now  # leased again
+        assert history(service, task) == ["Pending", "Running", "Crashed", "Running"]
+        done = service.set_task_run_state(task.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
+        assert done.status == ACCEPT
+        finished = service.set_flow_run_state(run.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
+        assert finished.status == ACCEPT
+        assert history(service, run) == ["Pending", "Running", "Crashed", "Running", "Completed"]
+
+    def test_a_revival_naming_another_state_or_a_plain_crash_is_aborted(self, service, reaper, clock):
+        run, _, _ = self.reaped(service, reaper, clock)
+        wrong = SetStateRequest(state=State(type=StateType.RUNNING, state_details=StateDetails(revives=run.id)))
+        assert service.set_flow_run_state(run.id, wrong).status == "ABORT"
+        other, _ = started(service, interval=1, name="other")
+        crash = SetStateRequest(state=State(type=StateType.CRASHED, message="killed"))
+        service.set_flow_run_state(other.id, crash)
+        crashed = service.read_flow_run(other.id).state
+        assert service.set_flow_run_state(other.id, self.revival(crashed)).status == "ABORT"
+        assert service.read_flow_run(other.id).state.type is StateType.CRASHED
+
+    def test_a_run_moved_on_since_it_was_reaped_is_not_revived(self, service, reaper, clock):
+        run, _, reaped = self.reaped(service, reaper, clock)
+        forced = SetStateRequest(state=State(type=StateType.SCHEDULED, name="Rerun"), force=True)
+        service.set_flow_run_state(run.id, forced)
+        assert service.set_flow_run_state(run.id, self.revival(reaped)).status == "ABORT"
+        assert service.read_flow_run(run.id).state.name == "Rerun"

@@ -119,6 +119,7 @@ class Decision:
     lease_expires: dt.datetime | None = None  # grant or renew the run's lease
     heartbeat_interval: float | None = None  # stored on the run with the lease
     end_lease: bool = False
+    reopened: bool = False  # a reaped run revived: it is running again, with no end time
 
     @property
     def is_accept(self) -> bool:

@@ -9,6 +9,7 @@ from .context import Decision, TransitionContext
 
 TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.IgnoreDuplicateProposal,
+    r.RefuseStaleRevivals,
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.PreventRunningTasksInFinishedFlows,
@@ -24,6 +25,7 @@ TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
 
 FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.IgnoreDuplicateProposal,
+    r.RefuseStaleRevivals,
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.OnlyScheduledRunsBecomeLate,
@@ -42,6 +44,15 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
 )
 
 
+# A run the reaper ended while its executor was alive, revived by that executor (see
+# `rules.revives_reaped_run`): it runs on as the same attempt, leased again.
+REVIVAL_POLICY: tuple[type[r.Rule], ...] = (
+    r.IgnoreDuplicateProposal,
+    r.ReviveReapedRuns,
+    r.LeaseRunningRuns,
+)
+
+
 def policy_for(kind: str) -> tuple[type[r.Rule], ...]:
     return TASK_RUN_POLICY if kind == "task_run" else FLOW_RUN_POLICY
 
@@ -51,7 +62,9 @@ def evaluate(ctx: TransitionContext, policy: tuple[type[r.Rule], ...] | None = N
     rewrites carry forward, and each rule is matched against the proposal as it stands."""
     decision = Decision(status=SetStateStatus.ACCEPT, state=ctx.proposed)
     from_type = ctx.run.state_type
-    for rule in policy or policy_for(ctx.run.kind):
+    if policy is None:
+        policy = REVIVAL_POLICY if r.revives_reaped_run(ctx) else policy_for(ctx.run.kind)
+    for rule in policy:
         if rule.governs(from_type, decision.state.type):
             rule.apply(ctx, decision)
             if not decision.is_accept or not decision.commit:

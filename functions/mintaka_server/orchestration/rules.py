@@ -54,6 +54,48 @@ class IgnoreDuplicateProposal(Rule):
             decision.refuse(SetStateStatus.ACCEPT, current, "Duplicate proposal; already accepted")
 
 
+def revives_reaped_run(ctx: TransitionContext) -> bool:
+    """A RUNNING proposal naming the state the reaper gave this run (CRASHED, or AwaitingRetry
+    made from it; never Requeued: that run is any worker's now) while it is still the current one.
+    Its executor was alive, only cut off from the API for longer than three heartbeat intervals."""
+    current = ctx.run.state
+    return (
+        ctx.proposed.type is StateType.RUNNING
+        and current is not None
+        and ctx.proposed.state_details.revives == current.id
+        and bool(current.state_details.reaped)
+        and current.type in (StateType.CRASHED, StateType.SCHEDULED)
+        and current.name != REQUEUED
+    )
+
+
+class RefuseStaleRevivals(Rule):
+    """A revival is for the reaped state it names, and only while that is the run's state: once
+    the run has moved on (requeued for another worker, cancelled, forced), its old executor stops."""
+
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.proposed.state_details.revives is not None and not revives_reaped_run(ctx):
+            decision.refuse(
+                SetStateStatus.ABORT,
+                ctx.run.state,
+                f"The run has moved on since it was reaped (now {ctx.run.state.name if ctx.run.state else 'no state'})",
+            )
+
+
+class ReviveReapedRuns(Rule):
+    """The revival policy's bookkeeping: the same attempt goes on (its run count and start time
+    stay), and the end time the reaper set is cleared."""
+
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        decision.reopened = True
+
+
 class PreventTransitionsFromTerminalStates(Rule):
     """A finished run stays finished: late or racing clients cannot resurrect it.
     (Retries happen before the FAILED state is written, see `RetryFailedRuns`.)"""

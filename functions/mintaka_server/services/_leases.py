@@ -10,7 +10,7 @@ import uuid
 
 from mintaka.exceptions import MintakaError
 from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus, TaskRun
-from mintaka.states import NOT_READY, State, StateType
+from mintaka.states import NOT_READY, State, StateDetails, StateType
 from mintaka_server.orchestration import Decision, SlotUsage
 from mintaka_server.orchestration.context import LEASE_INTERVALS, RunKind, SlotHolder
 from mintaka_server.orchestration.rules import REQUEUED
@@ -56,6 +56,8 @@ class LeaseKeeping:
                 self.end_silent_run(lessee, "found by a run waiting for its concurrency slots", now)
             if kind == "flow_run" and (decision.state.is_final() or _requeued(decision.state)):
                 self._end_task_runs(run.id, decision.state)
+            elif kind == "flow_run" and decision.reopened:
+                self._revive_task_runs(run.id)
         except MintakaError:
             logger.exception("Cleaning up after a transition of %s %s failed", kind, run.id)
 
@@ -72,8 +74,9 @@ class LeaseKeeping:
         interval = run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
         silent = (now - expires).total_seconds() + LEASE_INTERVALS * interval
         message = f"No heartbeat for {silent:.0f} s ({found_by}): the run's executor was lost"
-        crashed = SetStateRequest(state=State(type=StateType.CRASHED, message=message))
-        answer = self._set_state("flow_run", run_id, crashed)
+        # Marked reaped: if its executor was only cut off from the API, it revives the run.
+        reaped = State(type=StateType.CRASHED, message=message, state_details=StateDetails(reaped=True))
+        answer = self._set_state("flow_run", run_id, SetStateRequest(state=reaped))
         return answer.status is SetStateStatus.ACCEPT
 
     def _end_task_runs(self, flow_run_id: uuid.UUID, ended: State) -> None:
@@ -91,8 +94,21 @@ class LeaseKeeping:
             if ended.type is StateType.CANCELLED:
                 state = State(type=StateType.CANCELLED, message="Its flow run was cancelled")
             else:
-                state = State(type=StateType.CRASHED, message=f"Its flow run ended ({ended.name}) before it finished")
+                message = f"Its flow run ended ({ended.name}) before it finished"
+                details = StateDetails(reaped=ended.state_details.reaped)  # revived with it, if it is
+                state = State(type=StateType.CRASHED, message=message, state_details=details)
             self._set_state("task_run", task_run.id, SetStateRequest(state=state))
+
+    def _revive_task_runs(self, flow_run_id: uuid.UUID) -> None:
+        """A revived flow run's task runs that were ended with it run on too (their executor is
+        the same). They hold no slots now: those went back when the run was reaped."""
+        for task_run in self.store.list_task_runs(flow_run_id):  # rare: only on a revival
+            current = task_run.state
+            if current is None or current.type is not StateType.CRASHED or not current.state_details.reaped:
+                continue
+            message = "Resumed with its flow run, whose executor was alive"
+            revival = State(type=StateType.RUNNING, message=message, state_details=StateDetails(revives=current.id))
+            self._set_state("task_run", task_run.id, SetStateRequest(state=revival))
 
 
 def _requeued(state: State) -> bool:

@@ -494,6 +494,7 @@ def _write_for(
         lease_expires=decision.lease_expires,
         heartbeat_interval=decision.heartbeat_interval,
         end_lease=decision.end_lease,
+        reopened=decision.reopened,
         labels=labels or {},
         kind=kind,
         run=run,

@@ -85,6 +85,7 @@ class TransitionWrite:
     lease_expires: dt.datetime | None = None  # grant the run a lease until then
     heartbeat_interval: float | None = None
     end_lease: bool = False
+    reopened: bool = False  # running again after a final state: the end time is cleared
 
     def __post_init__(self) -> None:
         if self.expected_version is None:
@@ -112,6 +113,8 @@ class TransitionWrite:
             updates["start_time"] = self.start_time
         if self.end_time is not None:
             updates["end_time"] = self.end_time
+        elif self.reopened:
+            updates["end_time"] = None
         due = self.state.state_details.scheduled_time
         if due is not None and self.state.type is StateType.SCHEDULED and hasattr(self.run, "expected_start_time"):
             updates["expected_start_time"] = due

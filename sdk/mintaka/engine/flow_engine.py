@@ -33,6 +33,7 @@ from .parameters import (
     upstream_futures,
 )
 from .propose import propose, seconds_until
+from .revival import revive
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 # After the window, the engine keeps trying to report the run CRASHED for at least this long.
@@ -225,7 +226,7 @@ class FlowRunEngine:
         ctx = self.ctx
         token = flow_run_context.set(ctx)
         interrupted = False  # cancelled or killed: task bodies may still run; do not wait for them
-        stop_beating = start_beating(self.client, self.flow_run.id)
+        stop_beating = start_beating(self.client, self.flow_run.id, self._revive_if_reaped)
         try:
             while True:
                 state = yield from self._start_attempt()
@@ -276,6 +277,10 @@ class FlowRunEngine:
             ctx.task_runner.shutdown(wait=not interrupted)
             stop_beating()
             flow_run_context.reset(token)
+
+    def _revive_if_reaped(self, run: FlowRun) -> None:
+        """Each beat's answer: a run the API reaped while the network was away is revived."""
+        revive(self.client, run)
 
     def _settle_upstreams(self) -> Machine[None]:
         """A subflow's futures (as parameters or `wait_for`) are waited for, recorded as its

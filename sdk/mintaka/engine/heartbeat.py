@@ -60,6 +60,9 @@ class Heartbeat:
         finally:
             self._remove(run_id, on_beat)
 
+    def is_beating(self, run_id: uuid.UUID) -> bool:
+        return run_id in self._runs
+
     def _add(self, client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None) -> None:
         with self._lock:
             entry = self._runs.setdefault(run_id, _Beating(client))

@@ -10,6 +10,8 @@ from mintaka.clock import now, sleep
 from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType
 
+from .revival import revive_for_answer
+
 Kind = Literal["flow_run", "task_run"]
 _DEFAULT_WAIT = 0.1
 
@@ -36,11 +38,15 @@ def propose(
 ) -> OrchestrationResult:
     """`labels` are merged into a flow run's labels if (and as) the proposal is accepted."""
     setter = _setter(client, kind)
+    revived = False
     while True:
         answer = setter(run_id, _request(state, labels, kind))
-        if answer.status is not SetStateStatus.WAIT:
+        if answer.status is SetStateStatus.WAIT:
+            sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
+        elif _refused(answer) and not revived and revive_for_answer(client, kind, run_id, answer):
+            revived = True  # the API had reaped the run this process is running: once more
+        else:
             return answer
-        sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
 
 
 async def apropose(
@@ -50,11 +56,30 @@ async def apropose(
     from mintaka.clock import asleep
 
     method = "set_task_run_state" if kind == "task_run" else "set_flow_run_state"
+    revived = False
     while True:
         answer = await acall(client, method, run_id, _request(state, labels, kind))
-        if answer.status is not SetStateStatus.WAIT:
+        if answer.status is SetStateStatus.WAIT:
+            await asleep(answer.details.delay_seconds or _DEFAULT_WAIT)
+        elif _refused(answer) and not revived and await _arevive_for_answer(client, kind, run_id, answer):
+            revived = True
+        else:
             return answer
-        await asleep(answer.details.delay_seconds or _DEFAULT_WAIT)
+
+
+async def _arevive_for_answer(
+    client: MintakaClient, kind: Kind, run_id: uuid.UUID, answer: OrchestrationResult
+) -> bool:
+    import asyncio
+    import contextvars
+
+    call = contextvars.copy_context().run
+    return await asyncio.get_running_loop().run_in_executor(None, call, revive_for_answer, client, kind, run_id, answer)
+
+
+def _refused(answer: OrchestrationResult) -> bool:
+    """REJECT or ABORT: only then may the run have been reaped under this process."""
+    return answer.status in (SetStateStatus.REJECT, SetStateStatus.ABORT)
 
 
 def seconds_until(state: State) -> float:
