@@ -58,6 +58,7 @@ def test_dashboard_counts_runs_by_state_and_puts_failures_first(server, page, sc
     counts = page.get_by_role("list", name="Runs per state")
     expect(counts.get_by_role("link", name=re.compile(r"Completed\s+2$"))).to_be_visible()  # etl and load
     expect(counts.get_by_role("link", name=re.compile(r"Failed\s+1$"))).to_be_visible()
+    expect(counts.get_by_role("listitem", name="Failure rate 33%")).to_be_visible()  # 1 of 3 finished runs
     expect(page.get_by_role("img", name="Flow runs over time, stacked by state").locator("canvas")).to_be_visible()
     data = page.get_by_role("table", name="Runs per time bucket")
     page.get_by_text("Chart data").click()

@@ -73,7 +73,12 @@ function StackedChart({ stats }) {
 }
 
 function StateCounts({ totals, filters }) {
+  const failed = (totals.FAILED || 0) + (totals.CRASHED || 0);
+  const finished = failed + (totals.COMPLETED || 0) + (totals.CANCELLED || 0);
   return html`<ul class="counts" aria-label="Runs per state">
+    <li class="count" aria-label=${`Failure rate ${finished ? Math.round((100 * failed) / finished) : 0}%`}>
+      <span class="muted">Failure rate</span> <strong class="count-value">${finished ? Math.round((100 * failed) / finished) : 0}%</strong>
+    </li>
     ${ORDER.filter((t) => totals[t] || ["COMPLETED", "FAILED", "RUNNING"].includes(t)).map(
       (type) => html`<li><a href=${`#/runs?${toParams({ ...filters, state: [type] })}`} class="count">
         <${StateBadge} type=${type} /> <strong class="count-value">${totals[type] || 0}</strong></a></li>`,
