@@ -154,15 +154,18 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     config.option.numprocesses = FAST_LANE_WORKERS
 
 
-# Whole directories of the slow lane: real uvicorn servers, CLI subprocesses and Chromium.
+# Whole directories of the slow lane: real uvicorn servers, CLI subprocesses and Chromium; but
+# for modules that run in this process (the CLI through its `main(argv)`), in the fast lane.
 SLOW_DIRECTORIES = ("e2e",)
+IN_PROCESS_MODULES = ("e2e/test_cli.py",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
     slow_dirs = [tests_dir / name for name in SLOW_DIRECTORIES]
+    in_process = {tests_dir / name for name in IN_PROCESS_MODULES}
     for item in items:
-        if any(item.path.is_relative_to(d) for d in slow_dirs):
+        if item.path not in in_process and any(item.path.is_relative_to(d) for d in slow_dirs):
             item.add_marker(pytest.mark.slow)
 
 

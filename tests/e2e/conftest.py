@@ -134,13 +134,44 @@ class CliResult:
 
 
 @pytest.fixture
-def run_cli(mintaka_home) -> Callable[..., CliResult]:
-    """Runs `mintaka ARGS...` as a subprocess on the test's MINTAKA_HOME (embedded unless api_url)."""
+def run_cli_in_process(mintaka_home) -> Callable[..., CliResult]:
+    """Runs `mintaka ARGS...` in this process, through the console script's own `main(argv)`
+    (its error edge and exit codes), on the test's MINTAKA_HOME (embedded unless api_url): what
+    `run_cli` does without a fresh interpreter per command. Output is captured as the
+    subprocess's would be; settings and the SDK's client are reset around each command."""
+    from click.testing import CliRunner
+
+    from mintaka.cli import main
+    from mintaka.client import set_client
+    from mintaka.settings import reset_settings
+
+    def run(*args: str, api_url: str | None = None, timeout: float = 60) -> CliResult:
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("MINTAKA_")}
+        env.update(cli_env(mintaka_home, api_url))
+        with CliRunner().isolation(env=env) as (stdout, stderr, _):
+            reset_settings()
+            previous = set_client(None)
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            finally:
+                set_client(previous)
+                reset_settings()
+            return CliResult(code, stdout.getvalue().decode(), stderr.getvalue().decode())
+
+    return run
+
+
+def subprocess_cli(home: Path) -> Callable[..., CliResult]:
+    """`run(*args, api_url=None, timeout=60)`: `mintaka ARGS...` as a subprocess on MINTAKA_HOME
+    `home` (embedded unless api_url)."""
 
     def run(*args: str, api_url: str | None = None, timeout: float = 60) -> CliResult:
         done = subprocess.run(
             [*mintaka_executable(), *args],
-            env=cli_env(mintaka_home, api_url),
+            env=cli_env(home, api_url),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -148,3 +179,15 @@ def run_cli(mintaka_home) -> Callable[..., CliResult]:
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture
+def run_cli(mintaka_home) -> Callable[..., CliResult]:
+    """Runs `mintaka ARGS...` as a subprocess on the test's MINTAKA_HOME (embedded unless api_url)."""
+    return subprocess_cli(mintaka_home)
+
+
+@pytest.fixture
+def run_cli_subprocess(mintaka_home) -> Callable[..., CliResult]:
+    """`run_cli` as a subprocess even in a module whose `run_cli` runs in-process (smoke tests)."""
+    return subprocess_cli(mintaka_home)

@@ -1,5 +1,6 @@
-"""The `mintaka` CLI as a subprocess on a temporary MINTAKA_HOME (embedded store), seeded through
-the embedded transport on the same SQLite file."""
+"""The `mintaka` CLI on a temporary MINTAKA_HOME (embedded store), seeded through the embedded
+transport on the same SQLite file. Commands run in this process through the console script's
+`main(argv)` (fast lane); `--help` and `--version` also run as the installed console script."""
 
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from mintaka.client.embedded import EmbeddedTransport
 from mintaka.schemas import ConcurrencyLimitCreate, FlowRunCreate, LogCreate, SetStateRequest, TaskRunCreate
 from mintaka.states import Completed, Failed, Running
 
-pytestmark = pytest.mark.slow
+
+@pytest.fixture
+def run_cli(run_cli_in_process):
+    """This module's commands run in this process (`main(argv)`), not as subprocesses."""
+    return run_cli_in_process
 
 
 @pytest.fixture
@@ -222,7 +227,16 @@ def test_malformed_api_url_is_one_line_and_nonzero(run_cli):
     assert_one_line_error(run_cli("flow", "ls", api_url="localhost-4200"), "http://")
 
 
-def test_help_and_version(run_cli):
+@pytest.mark.slow  # the console script in a fresh interpreter
+def test_help_and_version(run_cli_subprocess):
+    help_text = run_cli_subprocess("--help")
+    assert help_text.returncode == 0
+    for command in ("server", "flow-run", "flow", "concurrency-limit"):
+        assert command in help_text.stdout
+    assert run_cli_subprocess("--version").stdout.startswith("mintaka ")
+
+
+def test_help_and_version_in_process(run_cli):
     help_text = run_cli("--help")
     assert help_text.returncode == 0
     for command in ("server", "flow-run", "flow", "concurrency-limit"):
