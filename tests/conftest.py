@@ -157,7 +157,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 # Whole directories of the slow lane: real uvicorn servers, CLI subprocesses and Chromium; but
 # for modules that run in this process (the CLI through its `main(argv)`), in the fast lane.
 SLOW_DIRECTORIES = ("e2e",)
-IN_PROCESS_MODULES = ("e2e/test_cli.py",)
+IN_PROCESS_MODULES = ("e2e/test_cli.py", "e2e/test_config_cli.py", "e2e/test_logs_cli.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

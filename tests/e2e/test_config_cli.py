@@ -8,7 +8,11 @@ import stat
 
 import pytest
 
-pytestmark = pytest.mark.slow
+
+@pytest.fixture
+def run_cli(run_cli_in_process):
+    """This module's commands run in this process (`main(argv)`), not as subprocesses."""
+    return run_cli_in_process
 
 
 def test_set_get_ls_unset(run_cli, mintaka_home):

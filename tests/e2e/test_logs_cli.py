@@ -1,6 +1,7 @@
-"""`mintaka flow-run logs ID [--head N | --tail N] [--level LEVEL]` as a subprocess, on the
-embedded store and over HTTP (uvicorn); the logs route's query checks at the edge; and the HTTP
-client's cheap flow-run read (GET /flow_runs/{id}/summary, not the detail with its history)."""
+"""`mintaka flow-run logs ID [--head N | --tail N] [--level LEVEL]` (in this process, through the
+console script's `main(argv)`), on the embedded store and over HTTP (uvicorn); the logs route's
+query checks at the edge; and the HTTP client's cheap flow-run read (GET /flow_runs/{id}/summary,
+not the detail with its history)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from mintaka.client.http import HttpTransport
 from mintaka.schemas import FlowRunCreate, LogCreate, SetStateRequest, TaskRunCreate
 from mintaka.states import Running
 
-pytestmark = pytest.mark.slow
-
 LINES = 1234  # more than one page of the CLI's reads (1,000), so --head pages and --tail must not
 LEVEL_CYCLE = [10, 20, 30, 40, 50]  # line i has level LEVEL_CYCLE[i % 5]
 NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
+
+
+@pytest.fixture
+def run_cli(run_cli_in_process):
+    """This module's commands run in this process (`main(argv)`), not as subprocesses."""
+    return run_cli_in_process
 
 
 @pytest.fixture
