@@ -133,6 +133,51 @@ def test_run_page_shows_states_timeline_task_runs_and_logs(seeded_server, page, 
     screenshot(page, screenshot_dir, "task-run")
 
 
+DIAMOND = """
+from mintaka import flow, task
+
+@task
+def source() -> int:
+    return 1
+
+@task
+def left(x: int) -> int:
+    return x + 1
+
+@task
+def right(x: int) -> int:
+    return x + 2
+
+@task
+def join(a: int, b: int) -> int:
+    return a + b
+
+@flow
+def diamond() -> int:
+    s = source.submit()
+    return join.submit(left.submit(s), right.submit(s)).result()
+
+diamond()
+"""
+
+
+def test_the_timeline_shows_what_each_task_run_waited_for(mintaka_home, start_cli_server, page, screenshot_dir):  # noqa: F811
+    run_flow_script(mintaka_home, DIAMOND)
+    server = start_cli_server()
+    page.goto(ui(server) + f"#/runs/{runs_of(server, 'diamond')[0]['id']}")
+    timeline = page.get_by_role("list", name="Timeline")
+
+    def row(name):
+        return timeline.get_by_role("listitem").filter(has=page.get_by_role("link", name=re.compile(f"^{name},")))
+
+    expect(timeline.get_by_role("listitem")).to_have_count(4)
+    expect(row("left-0")).to_contain_text("after source-0")
+    expect(row("right-0")).to_contain_text("after source-0")
+    expect(row("join-0")).to_contain_text(re.compile("after (left-0, right-0|right-0, left-0)"))
+    expect(timeline.locator("svg.gantt-deps path")).to_have_count(4)  # source→left, source→right, left→join, right→join
+    screenshot(page, screenshot_dir, "timeline-dependencies")
+
+
 def test_a_failed_run_shows_why_with_its_traceback(seeded_server, page):  # noqa: F811
     run = runs_of(seeded_server, "broken")[0]
     page.goto(ui(seeded_server) + f"#/runs/{run['id']}")

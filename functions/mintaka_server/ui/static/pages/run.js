@@ -8,7 +8,8 @@ import { LogView } from "../lib/logs.js";
 import { ErrorBox, Loading, StateBadge, Tags, clock, duration, html, runTime, seconds, when } from "../lib/ui.js";
 
 const LIVE = ["SCHEDULED", "PENDING", "RUNNING", "PAUSED", "CANCELLING"];
-const TERMINAL = ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"];
+// A worker can run these again: runs of a deployment that did not complete.
+const RETRIABLE = ["FAILED", "CANCELLED", "CRASHED"];
 
 export function StateHistory({ states }) {
   return html`<ol class="history" aria-label="State history">
@@ -17,7 +18,40 @@ export function StateHistory({ states }) {
   </ol>`;
 }
 
-/** A Gantt of `runs` (task runs) over the span of `parent`; each bar links to its run's page. */
+const ROW = 24; // px per timeline row: the dependency lines are drawn on this grid
+
+/** Where each run's bar sits on the track, in % of the span from `begin`. */
+function bars(runs, begin, span, now) {
+  return runs.map((run) => {
+    const start = run.start_time ? new Date(run.start_time).getTime() : null;
+    const end = run.end_time ? new Date(run.end_time).getTime() : now;
+    const left = start == null ? 0 : ((start - begin) / span) * 100;
+    return { run, started: start != null, left, width: start == null ? 0 : Math.max(((end - start) / span) * 100, 0.5) };
+  });
+}
+
+/** A curve from the end of each upstream run's bar to the start of the run that waited for it. */
+function DependencyLines({ rows }) {
+  const index = Object.fromEntries(rows.map((row, i) => [row.run.id, i]));
+  const lines = rows.flatMap((row, i) =>
+    [...new Set(Object.values(row.run.task_inputs || {}).flat().map((input) => input.id))]
+      .filter((id) => id in index)
+      .map((id) => {
+        const from = rows[index[id]];
+        const [x1, y1, x2, y2] = [from.left + from.width, index[id] * ROW + ROW / 2, row.left, i * ROW + ROW / 2];
+        const mid = (x1 + x2) / 2;
+        return html`<path d=${`M${x1} ${y1} C${mid} ${y1} ${mid} ${y2} ${x2} ${y2}`} vector-effect="non-scaling-stroke" />`;
+      }),
+  );
+  if (!lines.length) return null;
+  const height = rows.length * ROW;
+  return html`<svg class="gantt-deps" viewBox=${`0 0 100 ${height}`} preserveAspectRatio="none" style=${`height:${height}px`} aria-hidden="true">${lines}</svg>`;
+}
+
+/**
+ * A Gantt of `runs` (task runs) over the span of `parent`: each bar links to its run's page (a
+ * subflow's to its flow run), and lines join each run to the runs it waited for.
+ */
 export function Timeline({ runs, parent, subflows = {}, now = Date.now() }) {
   if (!runs.length) return html`<p class="muted">No task runs</p>`;
   const starts = runs.map((r) => (r.start_time ? new Date(r.start_time).getTime() : null)).filter((t) => t != null);
@@ -27,27 +61,27 @@ export function Timeline({ runs, parent, subflows = {}, now = Date.now() }) {
   const span = finish - begin || 1;
   const names = Object.fromEntries(runs.map((r) => [r.id, r.name]));
   const sorted = [...runs].sort((a, b) => new Date(a.start_time || a.created) - new Date(b.start_time || b.created));
+  const rows = bars(sorted, begin, span, now);
   return html`<div class="gantt" role="list" aria-label="Timeline">
     <div class="gantt-scale muted" aria-hidden="true"><span>${clock(new Date(begin).toISOString())}</span><span>${seconds(span / 1000)}</span></div>
-    ${sorted.map((run) => {
-      const start = run.start_time ? new Date(run.start_time).getTime() : null;
-      const end = run.end_time ? new Date(run.end_time).getTime() : now;
-      const left = start == null ? 0 : ((start - begin) / span) * 100;
-      const width = start == null ? 0 : Math.max(((end - start) / span) * 100, 0.5);
+    <div class="gantt-rows">
+    <${DependencyLines} rows=${rows} />
+    ${rows.map(({ run, started, left, width }) => {
       const upstream = Object.values(run.task_inputs || {}).flat().map((i) => names[i.id]).filter(Boolean);
       const child = subflows[run.id];
       const label = `${run.name}${child ? " (subflow)" : ""}, ${run.state?.name || ""}${run.start_time ? `, ${duration(run, now)}` : ", not started"}`;
       return html`<div class="gantt-row" role="listitem" key=${run.id}>
         <a class="gantt-name" href=${child ? `#/runs/${child}` : `#/task-runs/${run.id}`} aria-label=${label}>${child ? "↳ " : ""}${run.name}</a>
         <span class="gantt-track">
-          ${start != null && html`<span class=${`gantt-bar state-bg-${run.state?.type}`} style=${`left:${left}%;width:${width}%`}
+          ${started && html`<span class=${`gantt-bar state-bg-${run.state?.type}`} style=${`left:${left}%;width:${width}%`}
             title=${`${run.name}: ${run.state?.name} ${duration(run, now)}`}></span>`}
         </span>
         <span class="gantt-meta"><${StateBadge} state=${run.state} /> ${duration(run, now)}
           ${run.run_count > 1 && html` <span class="attempts">${run.run_count} attempts</span>`}
-          ${upstream.length > 0 && html` <span class="muted">after ${[...new Set(upstream)].join(", ")}</span>`}</span>
+          ${upstream.length > 0 && html` <span class="muted" title=${[...new Set(upstream)].join(", ")}>after ${[...new Set(upstream)].join(", ")}</span>`}</span>
       </div>`;
     })}
+    </div>
   </div>`;
 }
 
@@ -78,7 +112,7 @@ export function Actions({ run, kind = "flow_runs", reload }) {
     ${type === "PAUSED" && html`<button type="button" onClick=${propose({ type: "RUNNING", message: "Resumed from the dashboard" })}>Resume</button>`}
     ${["SCHEDULED", "PENDING", "RUNNING", "PAUSED"].includes(type) &&
     html`<button type="button" class="danger" onClick=${propose({ type: "CANCELLING", message: "Cancelled from the dashboard" })}>Cancel run</button>`}
-    ${kind === "flow_runs" && TERMINAL.includes(type) && html`<button type="button" onClick=${retry}>Retry</button>`}
+    ${kind === "flow_runs" && RETRIABLE.includes(type) && run.deployment_name && html`<button type="button" onClick=${retry}>Retry</button>`}
     ${message && html`<span class="error" role="alert">${message}</span>`}
   </p>`;
 }
