@@ -300,6 +300,7 @@ def test_error_rendering_survives_what_it_echoes(sqlite_world):
 # -- over real HTTP (uvicorn)
 
 
+@pytest.mark.slow  # ~450 requests through a real uvicorn: 2-25 s under load
 @pytest.mark.timeout(600)
 def test_a_sample_of_the_corpus_over_http(tmp_path):
     store = SQLiteStore(tmp_path / "mintaka.db")
