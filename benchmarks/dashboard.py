@@ -17,8 +17,11 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,7 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from support.servers import serve_in_thread  # noqa: E402
+from support.servers import free_port  # noqa: E402
 
 from mintaka.schemas import FlowRun, FlowRunFilter  # noqa: E402
 from mintaka.states import State, StateType  # noqa: E402
@@ -85,6 +88,25 @@ def seed(store: SQLiteStore, runs: int, now: dt.datetime) -> None:
         store._conn.execute("ANALYZE")
 
 
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """uvicorn on a loopback port, binding it itself (a socket handed in skips its TCP_NODELAY:
+    every response then waits ~40 ms for a delayed ACK, which would swamp what is measured)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 def timed(client: httpx.Client, path: str, params: dict, repeat: int) -> tuple[float, float, int]:
     """Median and p95 latency (ms) of `repeat` GETs after a warm-up, and the items of the answer."""
     response = client.get(path, params=params)
@@ -138,7 +160,7 @@ def main() -> None:
             ("flows summary (20 flows)", "/flows/summary", {}),
         ]
         service = OrchestrationService(store)
-        with serve_in_thread(create_app(service)) as url, httpx.Client(base_url=f"{url}/api", timeout=60) as client:
+        with serving(create_app(service)) as url, httpx.Client(base_url=f"{url}/api", timeout=60) as client:
             print(f"{'request':32} {'median ms':>10} {'p95 ms':>8} {'items':>6}")
             for label, path, params in cases:
                 median, p95, size = timed(client, path, params, args.repeat)

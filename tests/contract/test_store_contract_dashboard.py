@@ -98,6 +98,8 @@ class TestCountFlowRuns:
         }
         assert store.count_flow_runs(first + hour, first + 2 * hour) == {first + hour: {StateType.PENDING: 1}}
         assert store.count_flow_runs(first, first + 3 * hour, flow_name="nope") == {}
+        totals = {StateType.FAILED: 1, StateType.COMPLETED: 1, StateType.PENDING: 1, StateType.SCHEDULED: 1}
+        assert store.count_flow_runs(first, first + 3 * hour, per_hour=False) == {first: totals}
 
     def test_counts_by_deployment(self, store, new_flow_run, transition, at):
         run = new_flow_run("etl", created=at(0), deployment_name="etl/prod")

@@ -57,6 +57,7 @@ class DashboardStore(Protocol):
         *,
         flow_name: str | None = None,
         deployment_name: str | None = None,
+        per_hour: bool = True,
     ) -> dict[dt.datetime, dict[StateType, int]]: ...
 
     def read_log_page(self, flow_run_id: uuid.UUID | None, **options) -> list[Log]: ...
@@ -245,7 +246,7 @@ class DashboardService:
         since = until - SUMMARY_WINDOW
         summaries = []
         for flow in self.store.list_flows():
-            counts = self._views.count_flow_runs(since, until, flow_name=flow.name)
+            counts = self._views.count_flow_runs(since, until, flow_name=flow.name, per_hour=False)
             totals: dict[StateType, int] = {}
             for per_state in counts.values():
                 for state, n in per_state.items():

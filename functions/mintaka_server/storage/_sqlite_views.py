@@ -124,7 +124,10 @@ class SQLiteViews:
         *,
         flow_name: str | None = None,
         deployment_name: str | None = None,
+        per_hour: bool = True,
     ) -> dict[dt.datetime, dict[StateType, int]]:
+        """Runs created in [since, until) (whole hours) by current state, per hour (or all under
+        `since` when not `per_hour`: half the work)."""
         # `state_type IN (every type)` lets the planner walk the (state_type, created) index once
         # per type: a covering range scan, no table rows read. A flow or deployment narrows on
         # its own index first.
@@ -141,14 +144,15 @@ class SQLiteViews:
         types = [t.value for t in StateType]
         where.append(f"state_type IN ({','.join('?' * len(types))})")
         params += types
+        hour = f"substr(created, 1, {HOUR_PREFIX})" if per_hour else "NULL"
         rows = self._read(
-            f"SELECT substr(created, 1, {HOUR_PREFIX}) AS hour, state_type, COUNT(*) FROM flow_runs"
+            f"SELECT {hour} AS hour, state_type, COUNT(*) FROM flow_runs"
             f" INDEXED BY {index} WHERE {' AND '.join(where)} GROUP BY hour, state_type",
             params,
         )
         counts: dict[dt.datetime, dict[StateType, int]] = {}
-        for hour, state_type, n in rows:
-            counts.setdefault(_hour(hour), {})[StateType(state_type)] = n
+        for hour_key, state_type, n in rows:
+            counts.setdefault(_hour(hour_key) if per_hour else since, {})[StateType(state_type)] = n
         return counts
 
     def read_log_page(

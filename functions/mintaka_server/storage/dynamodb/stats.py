@@ -78,11 +78,19 @@ def count_flow_runs(
     until: dt.datetime,
     flow_name: str | None = None,
     deployment_name: str | None = None,
+    per_hour: bool = True,
 ) -> dict[dt.datetime, dict[StateType, int]]:
-    """Runs created in [since, until) (whole hours), per hour and current state."""
+    """Runs created in [since, until) (whole hours), per hour (or all under `since`) and current state."""
     lower, upper = keys.ts(since)[:_HOUR], keys.ts(until)[:_HOUR]
     if lower >= upper:
         return {}
     # "<until hour>" sorts before every "<until hour>#...": the upper hour is left out.
     items = model.query(_scope(flow_name, deployment_name), model.sk.between(lower, upper), page_size=1000)
-    return _parse(items)
+    counts = _parse(items)
+    if per_hour or not counts:
+        return counts
+    total: dict[StateType, int] = {}
+    for per_state in counts.values():
+        for state, n in per_state.items():
+            total[state] = total.get(state, 0) + n
+    return {since: total}

@@ -154,9 +154,12 @@ class DynamoDBStore(Store):
         *,
         flow_name: str | None = None,
         deployment_name: str | None = None,
+        per_hour: bool = True,
     ) -> dict[dt.datetime, dict[StateType, int]]:
         """Runs created in [since, until) (whole hours), per hour and current state: counters, no Scan."""
-        return call(lambda: stats.count_flow_runs(self._model, since, until, flow_name, deployment_name), "count runs")
+        return call(
+            lambda: stats.count_flow_runs(self._model, since, until, flow_name, deployment_name, per_hour), "count runs"
+        )
 
     def list_due_flow_runs(
         self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
