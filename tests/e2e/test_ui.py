@@ -287,6 +287,10 @@ def test_dashboard_files_are_public_but_its_data_needs_a_key(tmp_path):
         for asset in ("app.js", "pages/run.js", "vendor/preact/preact.js", "vendor/uplot/uPlot.esm.js"):
             response = client.get(f"/ui/{asset}")
             assert response.status_code == 200 and "javascript" in response.headers["content-type"], asset
+            # browsers ask before reusing a file (no old module after an upgrade); unchanged is a 304
+            assert response.headers["cache-control"] == "no-cache"
+            again = client.get(f"/ui/{asset}", headers={"If-None-Match": response.headers["etag"]})
+            assert again.status_code == 304, asset
         assert client.get("/api/flow_runs").status_code == 401
     store.close()
 

@@ -12,7 +12,15 @@ def mount_ui(app) -> None:
     from fastapi.responses import RedirectResponse
     from fastapi.staticfiles import StaticFiles
 
-    app.mount("/ui", StaticFiles(directory=STATIC_DIR, html=True), name="ui")
+    class Revalidated(StaticFiles):
+        # Browsers may otherwise reuse a file they cached by heuristic, and after an upgrade run old
+        # modules against the new API; `no-cache` makes them ask first (an unchanged file is a 304).
+        def file_response(self, *args, **kwargs):
+            response = super().file_response(*args, **kwargs)
+            response.headers["Cache-Control"] = "no-cache"
+            return response
+
+    app.mount("/ui", Revalidated(directory=STATIC_DIR, html=True), name="ui")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
