@@ -378,3 +378,22 @@ def test_resume_button_resumes_a_paused_run(served, page):  # noqa: F811
     expect(page.get_by_role("button", name="Cancel run")).to_be_visible()
     assert service.read_flow_run(run.id).state.type is StateType.RUNNING
     assert service.read_flow_run(run.id).run_count == 1  # a resume is not a new attempt
+
+
+def test_the_runs_list_updates_live_without_a_reload(served, page):  # noqa: F811
+    from mintaka.schemas import FlowRunCreate
+    from mintaka.states import State, StateType
+
+    base, service = served
+    running = service.create_flow_run(FlowRunCreate(flow_name="nightly", state=State(type=StateType.RUNNING)))
+    page.goto(f"{base}/ui/#/runs")
+    runs = page.get_by_role("table", name="Flow runs")
+    row = runs.get_by_role("row").filter(has=page.get_by_role("link", name=running.name, exact=True))
+    duration = row.get_by_role("cell").nth(4)
+    first = duration.inner_text()
+    expect(duration).not_to_have_text(first)  # a running run's duration grows as you watch
+
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+    later = service.create_flow_run(FlowRunCreate(flow_name="hourly", state=State(type=StateType.SCHEDULED)))
+    expect(runs.get_by_role("link", name=later.name, exact=True)).to_be_visible()  # a new run appears
+    assert page.evaluate("window.sameDocument") is True

@@ -105,7 +105,7 @@ export function LogView({ path, live, taskNames = {} }) {
       <span class="muted" role="status" aria-label="Log line count">${lines.length} line${lines.length === 1 ? "" : "s"}</span>
     </div>
     <ol class="log-lines" ref=${list} aria-label="Log lines" tabindex="0">
-      ${lines.length ? lines.map((line) => html`<${LogLine} key=${line.id} line=${line} taskNames=${taskNames} />`) : html`<li class="muted">No log lines</li>`}
+      ${lines.length ? lines.map((line, i) => html`<${LogLine} key=${line.id || `at-${i}`} line=${line} taskNames=${taskNames} />`) : html`<li class="muted">No log lines</li>`}
     </ol>
   </section>`;
 }
