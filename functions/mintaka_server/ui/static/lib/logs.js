@@ -28,10 +28,15 @@ function LogLine({ line, taskNames }) {
  */
 export function LogView({ path, live, taskNames = {} }) {
   const [level, setLevel] = useState(0);
-  const [search, setSearch] = useState("");
   const [task, setTask] = useState("");
   const [newestFirst, setNewestFirst] = useState(false);
   const [page, setPage] = useState(0);
+  const [typed, setTyped] = useState("");
+  const [search, setSearch] = useState(""); // what was typed, once typing pauses
+  useEffect(() => {
+    const timer = setTimeout(() => (setSearch(typed), setPage(0)), 250);
+    return () => clearTimeout(timer);
+  }, [typed]);
   const [tail, setTail] = useState(live);
   useEffect(() => setTail(live), [live]);
 
@@ -86,7 +91,7 @@ export function LogView({ path, live, taskNames = {} }) {
       <label>Level <select value=${level} onChange=${(e) => (setLevel(Number(e.target.value)), setPage(0))}>
         ${LEVELS.map(([value, text]) => html`<option value=${value}>${text}</option>`)}
       </select></label>
-      <label>Search logs <input type="search" value=${search} onInput=${set(setSearch)} /></label>
+      <label>Search logs <input type="search" value=${typed} onInput=${(e) => setTyped(e.target.value)} /></label>
       ${tasks.length > 0 &&
       html`<label>Task <select value=${task} onChange=${set(setTask)}>
         <option value="">All tasks and the flow</option>
