@@ -57,6 +57,10 @@ class TestListFilters:
         assert page_ids(store, flow_contains="ETL", name_contains="brave") == [a.id]
         assert page_ids(store, name_contains="otter", tag="none") == []
         assert page_ids(store, name_contains="%") == []  # not a wildcard
+        odd = new_flow_run("etl", name='50%_off "sale"', created=at(5))
+        assert page_ids(store, name_contains="50%_OFF") == [odd.id]
+        assert page_ids(store, name_contains='"SALE"') == [odd.id]
+        assert page_ids(store, name_contains="0%o") == []
 
     def test_oldest_first_pages_through_ties_without_gaps(self, store, new_flow_run, at):
         runs = [new_flow_run(created=at(i // 3)) for i in range(10)]
