@@ -65,9 +65,5 @@ class Abort(BaseException):
     """The orchestrator told the client to stop this run (e.g. its flow run has finished)."""
 
 
-class Pause(BaseException):
-    """The run was paused by the orchestrator."""
-
-
 class FlowRunCancelled(BaseException):
     """The flow run was cancelled while it ran here; the engine stops it and reports it."""

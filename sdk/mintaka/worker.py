@@ -8,8 +8,8 @@ its subprocess is asked to stop the flow (SIGUSR1: it reports the run and its ta
 CANCELLED), then terminated if it has not exited within a grace period; a run its subprocess
 left CANCELLING is marked CANCELLED.
 
-Runs waiting to be retried (AwaitingRetry) are skipped: the executor that ran them retries
-them itself.
+The server hands out only runs a worker may take (not one awaiting a retry by the executor that
+ran it).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class Worker:
         for run in runs:
             if len(started) >= free:
                 break
-            if run.id in self.children or (run.state is not None and run.state.name == "AwaitingRetry"):
+            if run.id in self.children:
                 continue
             self.submit(run)
             started.append(run)

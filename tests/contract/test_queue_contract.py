@@ -167,3 +167,39 @@ def test_receive_returns_at_most_max_messages(queues, make_run):
 
 def test_an_unknown_queue_is_empty(queues):
     assert queues.receive("never-used") == []
+
+
+def test_a_run_awaiting_a_retry_by_its_executor_is_taken_by_no_consumer(queues, service, make_run):
+    """The rule lives in the services, so it holds whatever the adapter delivers."""
+    from mintaka.schemas import EmpiricalPolicy, SetStateRequest
+    from mintaka_server.services.deployments import DeploymentService
+    from mintaka_server.services.run_worker import RunWorker
+
+    run = service.create_flow_run(
+        FlowRunCreate(
+            flow_name="etl",
+            state=State(type=StateType.SCHEDULED),
+            deployment_name="etl/prod",
+            work_queue_name="default",
+            empirical_policy=EmpiricalPolicy(retries=1),
+        )
+    )
+    for state in (StateType.PENDING, StateType.RUNNING, StateType.FAILED):
+        service.set_flow_run_state(run.id, SetStateRequest(state=State(type=state)))
+    retrying = service.read_flow_run(run.id)
+    assert retrying.state.name == "AwaitingRetry"
+    ready = make_run()
+
+    deployments = DeploymentService(service)
+    assert [r.id for r in deployments.get_work_queue_runs("default")] == [ready.id]
+
+    def never(*args, **kwargs):
+        raise AssertionError("a run awaiting its executor's retry was executed")
+
+    worker = RunWorker(deployments, queues, execute=never)
+    queues.send(retrying)
+    [message] = [m for m in wait_for_messages(queues, "default") if m.flow_run_id == run.id]
+    outcome = worker.process(message)
+    assert (outcome.action, outcome.state.name) == ("skipped", "AwaitingRetry")
+    time.sleep(1.2)
+    assert run.id not in {m.flow_run_id for m in queues.receive("default", visibility_timeout=1)}

@@ -5,8 +5,8 @@ due SCHEDULED runs of the queue (`store.list_due_flow_runs`). Visibility (in fli
 with a delay) and acks are kept in this process's memory, like a broker's; claiming a run
 (PENDING) is what takes it out of the queue for every process sharing the store.
 
-Runs waiting to be retried (AwaitingRetry) are not delivered: the executor that ran them
-retries them itself.
+Which runs a consumer may take (not one awaiting a retry by its own executor) is the services'
+rule (`DeploymentService.get_work_queue_runs`, `RunWorker`), the same for every adapter.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from mintaka.states import utcnow
 from mintaka_server.storage import Store
 
 from .port import QueuedRun, WorkQueuePort, due_time
-
-AWAITING_RETRY = "AwaitingRetry"
 
 
 class EmbeddedWorkQueues(WorkQueuePort):
@@ -57,8 +55,6 @@ class EmbeddedWorkQueues(WorkQueuePort):
                 if len(out) >= max_messages:
                     break
                 if run.id in self._acked or self._hidden_until.get(run.id, now) > now:
-                    continue
-                if run.state is not None and run.state.name == AWAITING_RETRY:
                     continue
                 self._hidden_until[run.id] = now + dt.timedelta(seconds=visibility_timeout)
                 self._receives[run.id] += 1

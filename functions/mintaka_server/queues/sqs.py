@@ -244,13 +244,3 @@ class SqsWorkQueues(WorkQueuePort):
             raise WorkQueueUnavailable(f"SQS: {code or 'error'}: {message}") from exc
         except BotoCoreError as exc:
             raise WorkQueueUnavailable(f"SQS could not be reached: {exc}") from exc
-
-
-class SqsRunDispatcher:
-    """`RunDispatcher`: a run created SCHEDULED (trigger, event, API) is sent to its SQS queue."""
-
-    def __init__(self, queues: SqsWorkQueues):
-        self.queues = queues
-
-    def dispatch(self, run: FlowRun) -> None:
-        self.queues.send(run)

@@ -42,6 +42,13 @@ from .orchestration import OrchestrationService
 DEPLOYMENT = "deployment"
 WORK_QUEUE = "work_queue"
 DEFAULT_QUEUE = "default"
+AWAITING_RETRY = "AwaitingRetry"
+
+
+def awaiting_its_executor(run: FlowRun) -> bool:
+    """A run waiting to be retried (AwaitingRetry) belongs to the executor that ran it, which
+    retries it itself: no work queue hands it to anyone else."""
+    return run.state is not None and run.state.name == AWAITING_RETRY
 
 
 class ScheduleSync(Protocol):
@@ -336,6 +343,8 @@ class DeploymentService:
             if queue.deployments and run.deployment_name not in queue.deployments:
                 continue
             if queue.tags and not set(queue.tags) <= set(run.tags):
+                continue
+            if awaiting_its_executor(run):
                 continue
             runs.append(run)
             if len(runs) >= limit:

@@ -1,8 +1,9 @@
 """Consuming work-queue messages: claim each run once and start it, here or on Fargate.
 
 For one message (a flow run id), in order:
-1. the run is gone, not SCHEDULED any more (someone else has it), or not a deployment's:
-   nothing to do — the message is acked;
+1. the run is gone, not SCHEDULED any more (someone else has it), not a deployment's, or
+   awaiting a retry by the executor that ran it (AwaitingRetry): nothing to do — the message
+   is acked;
 2. its work queue is paused, the run is not due yet, or the queue is at its concurrency limit:
    `RetryLater` — the message is released with a delay and comes back (nothing is lost; the run
    stays SCHEDULED). The concurrency check is a cheap look before claiming; the rules still
@@ -30,6 +31,8 @@ from mintaka.schemas import FlowRun, OrchestrationResult, SetStateRequest, SetSt
 from mintaka.states import State, StateType
 from mintaka_server.orchestration.context import work_queue_slot
 from mintaka_server.queues.port import QueuedRun, WorkQueuePort, due_time, seconds_until_due, work_queue_of
+
+from .deployments import awaiting_its_executor
 
 if TYPE_CHECKING:
     from mintaka_server.execution.fargate import FargateLauncher
@@ -105,6 +108,8 @@ class RunWorker:
             return Outcome(run.id, "skipped", f"it is {current}: someone else has it", run.state)
         if not run.deployment_name:
             return Outcome(run.id, "skipped", "not a deployment's run: there is no code to run it with", run.state)
+        if awaiting_its_executor(run):
+            return Outcome(run.id, "skipped", "it awaits a retry by the executor that ran it", run.state)
         self._check_ready(run, message)
         token = uuid.uuid4().hex
         if run.labels.get(INFRASTRUCTURE_LABEL) == "fargate":
