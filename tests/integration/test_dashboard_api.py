@@ -137,6 +137,9 @@ def test_saved_views_survive_and_refuse_bad_input_without_writing(api):
     ):
         assert bad.status_code == 422, bad.text
     assert [(v["name"], v["query"]) for v in api.get("/saved_views").json()] == [("failures", "state:crashed")]
+    slashed = api.put("/saved_views/team%2Fnightly failures", json={"query": "tag:nightly"})
+    assert slashed.status_code == 200 and slashed.json()["name"] == "team/nightly failures"
+    assert api.delete("/saved_views/team%2Fnightly failures").status_code == 204
     assert api.delete("/saved_views/failures").status_code == 204
     assert api.delete("/saved_views/failures").status_code == 404
     assert api.get("/saved_views").json() == []

@@ -30,8 +30,8 @@ ROUTE_SCOPES: Mapping[tuple[str, str], ApiKeyScope] = {
     ("POST", "/deployments/{flow_name}/{name}/runs"): WRITE,  # run_deployment from a flow
     ("POST", "/events"): WRITE,
     ("POST", "/work_queues/{name}/get_runs"): WRITE,  # a worker polling its queue
-    ("PUT", "/saved_views/{name}"): WRITE,  # the dashboard's saved filters
-    ("DELETE", "/saved_views/{name}"): WRITE,
+    ("PUT", "/saved_views/{name:path}"): WRITE,  # the dashboard's saved filters
+    ("DELETE", "/saved_views/{name:path}"): WRITE,
     ("POST", "/flow_runs/{run_id}/retry"): WRITE,  # a finished deployment run scheduled again
     # -- admin: who may call, and how the server orchestrates
     ("GET", "/api_keys"): ADMIN,

@@ -89,13 +89,13 @@ def list_saved_views(dashboard: Dashboard) -> list[SavedView]:
     return dashboard.list_saved_views()
 
 
-@router.put("/saved_views/{name}")
+@router.put("/saved_views/{name:path}")
 def put_saved_view(name: str, body: SavedViewBody, dashboard: Dashboard) -> SavedView:
     """Create or replace a view (name ≤ 100 characters, query ≤ 2,000); its creation time stays."""
     return dashboard.put_saved_view(name, body)
 
 
-@router.delete("/saved_views/{name}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/saved_views/{name:path}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_saved_view(name: str, dashboard: Dashboard) -> Response:
     dashboard.delete_saved_view(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
