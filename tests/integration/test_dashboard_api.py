@@ -263,7 +263,7 @@ def test_retry_schedules_a_failed_deployment_run_again_and_refuses_others(api):
     retried = api.post(f"/flow_runs/{run['id']}/retry")
     assert retried.status_code == 200 and retried.json()["status"] == "ACCEPT", retried.text
     state = api.get(f"/flow_runs/{run['id']}/summary").json()["state"]
-    assert (state["type"], state["name"]) == ("SCHEDULED", "AwaitingRetry")
+    assert (state["type"], state["name"], state["message"]) == ("SCHEDULED", "Scheduled", "Retried (was Failed)")
     assert run["id"] in [r["id"] for r in api.post("/work_queues/default/get_runs").json()]
     again = api.post(f"/flow_runs/{run['id']}/retry")  # SCHEDULED now: nothing to retry
     assert again.status_code == 409 and "can be retried" in again.json()["detail"]

@@ -301,7 +301,7 @@ class DashboardService:
 
     # -- actions
     def retry_flow_run(self, service: OrchestrationService, run_id: uuid.UUID) -> OrchestrationResult:
-        """Schedule a finished deployment run again, due now (its work queue's worker runs it).
+        """Schedule a finished deployment run again, due now: its work queue releases it to a worker.
         Terminal states are final to the rules, so this is the one sanctioned way back."""
         run = service.read_flow_run(run_id)
         state = run.state.type if run.state else None
@@ -313,10 +313,12 @@ class DashboardService:
         if not run.deployment_name:
             raise Conflict(f"Flow run {run_id} has no deployment: no worker would pick it up; run its flow again")
         now = self.clock()
+        # Plain "Scheduled", not "AwaitingRetry": that name leaves a run to the executor that
+        # ran it (no work queue releases it), and that executor is gone.
         again = State(
             type=StateType.SCHEDULED,
-            name="AwaitingRetry",
-            message="Retried from the dashboard",
+            name="Scheduled",
+            message=f"Retried (was {run.state.name if run.state else state})",
             state_details=StateDetails(scheduled_time=now),
         )
         return service.set_flow_run_state(run_id, SetStateRequest(state=again, force=True))
