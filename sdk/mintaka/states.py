@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from mintaka._ids import random_uuid
 from mintaka.bounds import Time
 
 
@@ -75,7 +76,7 @@ class StateDetails(BaseModel):
 class State(BaseModel):
     """The state of a flow run or task run at one moment."""
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    id: uuid.UUID = Field(default_factory=random_uuid)
     type: StateType
     name: str = ""
     timestamp: dt.datetime = Field(default_factory=utcnow)

@@ -22,10 +22,47 @@ def signature(fn: Callable) -> inspect.Signature:
     return inspect.signature(fn)
 
 
+@lru_cache(maxsize=4096)
+def _plain_shape(fn: Callable) -> tuple[tuple[str, ...], frozenset[str], dict[str, Any]] | None:
+    """For a function whose parameters are all positional-or-keyword: their names and defaults
+    (a call binds them without `inspect`, whose `bind` is slow). None for any other shape."""
+    names, defaults = [], {}
+    for name, param in signature(fn).parameters.items():
+        if param.kind is not param.POSITIONAL_OR_KEYWORD:
+            return None
+        names.append(name)
+        if param.default is not param.empty:
+            defaults[name] = param.default
+    return tuple(names), frozenset(names), defaults
+
+
+def _bind_plain(shape, args: tuple, kwargs: dict) -> dict[str, Any] | None:
+    """The binding `inspect` would make, or None to let `inspect` bind (and word the error)."""
+    names, known, defaults = shape
+    if len(args) > len(names) or not kwargs.keys() <= known:
+        return None
+    bound = dict(zip(names, args, strict=False))
+    if kwargs.keys() & bound.keys():
+        return None
+    bound.update(kwargs)
+    result = {}
+    for name in names:  # in the signature's order, defaults applied
+        if name in bound:
+            result[name] = bound[name]
+        elif name in defaults:
+            result[name] = defaults[name]
+        else:
+            return None
+    return result
+
+
 def bind_parameters(fn: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
     """Map a call's arguments onto the function's parameter names (defaults applied)."""
     from mintaka.exceptions import ParameterValidationError
 
+    shape = _plain_shape(fn)
+    if shape is not None and (bound := _bind_plain(shape, args, kwargs)) is not None:
+        return bound
     try:
         bound = signature(fn).bind(*args, **kwargs)
     except TypeError as exc:
@@ -36,6 +73,9 @@ def bind_parameters(fn: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
 
 def call_with_parameters(fn: Callable, parameters: dict[str, Any]) -> Any:
     """Call `fn` with a parameters dict, honouring positional-only and variadic parameters."""
+    shape = _plain_shape(fn)
+    if shape is not None and parameters.keys() <= shape[1]:
+        return fn(**parameters)
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     for name, param in signature(fn).parameters.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
+from mintaka._ids import random_uuid
 from mintaka.client import MintakaClient
 from mintaka.clock import now, sleep
 from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus
@@ -19,7 +20,7 @@ _DEFAULT_WAIT = 0.1
 def _request(state: State, labels: dict[str, str] | None = None, kind: Kind = "task_run") -> SetStateRequest:
     # A fresh key per proposal: a transport retry of the same request is recognised as a
     # duplicate, while a new proposal after WAIT is a new decision.
-    state.state_details.idempotency_key = uuid.uuid4().hex
+    state.state_details.idempotency_key = random_uuid().hex
     request = SetStateRequest(state=state, labels=labels or {})
     if kind == "flow_run" and state.type is StateType.RUNNING:
         # This process's heartbeat beats for the runs it starts: their slots are leased.
