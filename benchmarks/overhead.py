@@ -207,7 +207,7 @@ def main() -> None:
             "store writes per task run",
             f"{task_writes:.2f} transactions",
             f"{task_states:.0f} states recorded",
-            "create (Pending+Running), Completed",
+            "short tasks: Pending, Running, Completed in one",
         )
     )
     rows.append(
