@@ -35,7 +35,7 @@ def tick(i: int) -> int:
     return i
 
 @flow
-def ticking(n: int = 60) -> int:
+def ticking(n: int = 80) -> int:
     return sum(tick(i) for i in range(n))
 
 ticking()
@@ -255,8 +255,8 @@ def test_the_live_tail_grows_while_a_run_runs(mintaka_home, start_cli_server, pa
         expect(page.get_by_role("heading", level=1)).to_contain_text(re.compile(r"tick-\d+"))
         page.go_back()
         page.go_back()
-        expect(page.get_by_role("heading", level=1)).to_contain_text("Completed", timeout=40_000)
-        expect(logs).to_contain_text("tick 59")
+        expect(page.get_by_role("heading", level=1)).to_contain_text("Completed", timeout=60_000)
+        expect(logs).to_contain_text("tick 79")
     finally:
         process.kill() if process.poll() is None else None
         process.communicate()

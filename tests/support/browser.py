@@ -81,6 +81,8 @@ def page(browser):
     """A fresh context (own localStorage) and page; console errors fail the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
+    # The dashboard polls every 2.5 s; tests watch it every second (its own setting, in localStorage).
+    context.add_init_script("localStorage.setItem('mintaka.pollMs', '1000')")
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))

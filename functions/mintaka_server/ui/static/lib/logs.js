@@ -34,6 +34,7 @@ export function LogView({ path, live, taskNames = {} }) {
   const [typed, setTyped] = useState("");
   const [search, setSearch] = useState(""); // what was typed, once typing pauses
   useEffect(() => {
+    if (typed === search) return undefined;
     const timer = setTimeout(() => (setSearch(typed), setPage(0)), 250);
     return () => clearTimeout(timer);
   }, [typed]);
