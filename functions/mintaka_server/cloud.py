@@ -41,11 +41,12 @@ def build_schedule_sync(settings: ServerSettings) -> EventBridgeScheduleSync | N
         raise CloudMisconfigured(
             "MINTAKA_SCHEDULE_GROUP needs MINTAKA_TRIGGER_FUNCTION_ARN and MINTAKA_SCHEDULER_ROLE_ARN too"
         )
-    from ._aws import aws_client
+    from mintaka._aws import aws_client
+
     from .scheduling.eventbridge import EventBridgeScheduleSync
 
     return EventBridgeScheduleSync(
-        aws_client("scheduler", settings),
+        aws_client("scheduler", settings.aws_region, settings.aws_endpoint_url),
         group=settings.schedule_group,
         target_arn=settings.trigger_function_arn,
         role_arn=settings.scheduler_role_arn,
@@ -57,16 +58,12 @@ def build_work_queues(settings: ServerSettings, store: Store) -> WorkQueuePort:
         from .queues import EmbeddedWorkQueues
 
         return EmbeddedWorkQueues(store)
-    from ._aws import aws_client
+    from mintaka._aws import aws_client
+
     from .queues.sqs import SqsWorkQueues
 
     return SqsWorkQueues(
-        aws_client("sqs", settings),
-        prefix=settings.queue_prefix,
-        visibility_timeout=settings.queue_visibility_timeout,
-        max_receive_count=settings.queue_max_receive_count,
-        lambda_client=aws_client("lambda", settings) if settings.worker_function_arn else None,
-        worker_function_arn=settings.worker_function_arn,
+        aws_client("sqs", settings.aws_region, settings.aws_endpoint_url), prefix=settings.queue_prefix
     )
 
 
@@ -80,11 +77,12 @@ def build_dispatcher(queues: WorkQueuePort) -> RunDispatcher | None:
 def build_launcher(settings: ServerSettings) -> FargateLauncher | None:
     if not (settings.ecs_cluster and settings.ecs_task_definition):
         return None
-    from ._aws import aws_client
+    from mintaka._aws import aws_client
+
     from .execution.fargate import FargateLauncher
 
     return FargateLauncher(
-        aws_client("ecs", settings),
+        aws_client("ecs", settings.aws_region, settings.aws_endpoint_url),
         cluster=settings.ecs_cluster,
         task_definition=settings.ecs_task_definition,
         subnets=settings.ecs_subnet_ids,

@@ -55,7 +55,7 @@ class ServerSettings(BaseSettings):
         100, ge=1, le=1000, description="Deliveries before a message moves to the DLQ (paused queues redeliver)"
     )
     worker_function_arn: str | None = Field(
-        None, description="SQS queues created on demand get an event source mapping to this worker function"
+        None, description="`mintaka work-queue create` maps the SQS queue it provisions to this worker function"
     )
     ecs_cluster: str | None = Field(None, description="ECS cluster for `infrastructure=fargate` runs")
     ecs_task_definition: str | None = Field(None, description="Fargate task definition (family[:revision] or ARN)")

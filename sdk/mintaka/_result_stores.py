@@ -11,12 +11,12 @@ import os
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+from mintaka._aws import ErrorMap, aws_client
 from mintaka._json_codec import _dumps_json, _loads_json
 from mintaka._result_trust import SECRET_NAME, UntrustedResult, digest, key_problem, parse_secret
 from mintaka.exceptions import MintakaError
@@ -199,66 +199,40 @@ class S3ResultStore:
     def _load_secret(self) -> bytes:
         with contextlib.suppress(MissingResult):
             return parse_secret(self.read_bytes(SECRET_NAME).decode(), f"{self.url}/{SECRET_NAME}")
-        from botocore.exceptions import ClientError
-
-        with _s3_errors(self, SECRET_NAME, "write"):
-            try:  # only if absent: two first writers agree on the first one's key
-                s3 = _s3_client()
-                s3.put_object(
-                    Bucket=self.bucket, Key=self.object_key(SECRET_NAME), Body=secrets.token_hex(32), IfNoneMatch="*"
-                )
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in (
-                    "PreconditionFailed",
-                    "ConditionalRequestConflict",
-                ):
-                    raise
+        with contextlib.suppress(SecretTaken), _s3_errors(self, SECRET_NAME, "write", _SECRET_WRITE_ERRORS):
+            # only if absent: two first writers agree on the first one's key
+            _s3_client().put_object(
+                Bucket=self.bucket, Key=self.object_key(SECRET_NAME), Body=secrets.token_hex(32), IfNoneMatch="*"
+            )
         return parse_secret(self.read_bytes(SECRET_NAME).decode(), f"{self.url}/{SECRET_NAME}")
 
 
-_s3_clients: dict[tuple[str | None, ...], Any] = {}
-_s3_lock = threading.Lock()
-# The environment a boto3 client captures when built: a change (e.g. between tests) builds another.
-_S3_ENVIRONMENT = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_PROFILE",
-    "AWS_ACCESS_KEY_ID",
+class SecretTaken(MintakaError):
+    """Another writer stored the results' secret first: theirs is the one."""
+
+
+_S3_WRITE_ERRORS = ErrorMap(
+    "S3",
+    default=(MintakaError, "Cannot {action} result {key} in {url}: {code}"),
+    unreachable=(MintakaError, "Cannot {action} result {key} in {url}: {message}"),
 )
+_MISSING = (MissingResult, "Persisted result {key} is missing from {url}")
+_S3_READ_ERRORS = _S3_WRITE_ERRORS.extend({"NoSuchKey": _MISSING, "404": _MISSING, "NotFound": _MISSING})
+_TAKEN = (SecretTaken, "{message}")
+_SECRET_WRITE_ERRORS = _S3_WRITE_ERRORS.extend({"PreconditionFailed": _TAKEN, "ConditionalRequestConflict": _TAKEN})
 
 
 def _s3_client() -> Any:
-    """One boto3 S3 client per AWS configuration (clients are thread-safe; building one is slow)."""
-    config = tuple(os.environ.get(name) for name in _S3_ENVIRONMENT)
-    client = _s3_clients.get(config)
-    if client is None:
-        with _s3_lock:
-            client = _s3_clients.get(config)
-            if client is None:
-                try:
-                    import boto3
-                except ImportError as exc:
-                    raise MintakaError("Results on S3 need boto3: pip install boto3") from exc
-                client = _s3_clients[config] = boto3.session.Session().client("s3")
-    return client
+    """The shared S3 client (`mintaka._aws`: one per AWS configuration, built once)."""
+    return aws_client("s3")
 
 
-@contextlib.contextmanager
-def _s3_errors(store: S3ResultStore, key: str, action: str) -> Iterator[None]:
-    """botocore errors → Mintaka errors, here and only here."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if action == "read" and code in ("NoSuchKey", "404", "NotFound"):
-            raise MissingResult(f"Persisted result {key} is missing from {store.url}") from exc
-        raise MintakaError(f"Cannot {action} result {key} in {store.url}: {code or exc}") from exc
-    except BotoCoreError as exc:
-        raise MintakaError(f"Cannot {action} result {key} in {store.url}: {exc}") from exc
+def _s3_errors(
+    store: S3ResultStore, key: str, action: str, errors: ErrorMap | None = None
+) -> contextlib.AbstractContextManager[None]:
+    """S3 errors as Mintaka errors naming the result (a read of a missing one: `MissingResult`)."""
+    errors = errors or (_S3_READ_ERRORS if action == "read" else _S3_WRITE_ERRORS)
+    return errors.translating(action=action, key=key, url=store.url)
 
 
 def result_store(url: str) -> ResultStore:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mintaka._aws import ErrorMap
 from mintaka._code_checks import GIT_SCHEMES, branch_problem, git_url_problem, redact
 from mintaka.deployment_schemas import CodeStorage
 from mintaka.exceptions import InvalidRequest, MintakaError
@@ -249,22 +250,21 @@ def _split_s3(url: str) -> tuple[str, str]:
 
 
 def _s3_client() -> Any:
+    from mintaka._aws import aws_client
+
     try:
-        import boto3
-    except ImportError:
+        return aws_client("s3")
+    except MintakaError:
         raise CodeStorageError("S3 code storage needs boto3: pip install 'mintaka[aws]'") from None
-    return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None)
 
 
-@contextlib.contextmanager
-def _s3_errors(action: str) -> Iterator[None]:
-    """The one place S3 errors become Mintaka errors."""
-    from botocore.exceptions import BotoCoreError, ClientError
+_S3_ERRORS = ErrorMap(
+    "S3",
+    default=(CodeStorageError, "Cannot {action}: {code}: {message}"),
+    unreachable=(CodeStorageError, "Cannot {action}: {message}"),
+)
 
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise CodeStorageError(f"Cannot {action}: {error.get('Code', '?')}: {error.get('Message', exc)}") from exc
-    except BotoCoreError as exc:
-        raise CodeStorageError(f"Cannot {action}: {exc}") from exc
+
+def _s3_errors(action: str) -> contextlib.AbstractContextManager[None]:
+    """S3 errors as `CodeStorageError`s naming what was being done."""
+    return _S3_ERRORS.translating(action=action)

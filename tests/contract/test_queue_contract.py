@@ -22,6 +22,7 @@ from mintaka_server.services import OrchestrationService
 from mintaka_server.storage.sqlite import SQLiteStore
 
 ADAPTERS = ("embedded", "sqs")
+PROVISIONED = ("default", "reports")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -46,10 +47,14 @@ def queues(
         return
     pytest.importorskip("boto3")
     from mintaka_server.queues.sqs import SqsWorkQueues
+    from mintaka_server.queues.sqs_provisioning import SqsQueueProvisioner
 
     client = _sqs_client(request.getfixturevalue("dynamodb_endpoint"))
     prefix = f"t{uuid.uuid4().hex[:8]}-"
-    yield SqsWorkQueues(client, prefix=prefix, visibility_timeout=30)
+    provisioner = SqsQueueProvisioner(client, prefix=prefix, visibility_timeout=30)
+    for name in PROVISIONED:  # as `mintaka work-queue create` (or the template) would
+        provisioner.create(name)
+    yield SqsWorkQueues(client, prefix=prefix)
     for url in client.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []):
         client.delete_queue(QueueUrl=url)
 
@@ -169,6 +174,13 @@ def test_an_unknown_queue_is_empty(queues):
     assert queues.receive("never-used") == []
 
 
+def test_every_provisioned_queue_takes_runs(queues, make_run):
+    for name in PROVISIONED:
+        queues.check_queue(name)
+        queues.send(make_run(name))
+    assert {m.work_queue for name in PROVISIONED for m in queues.receive(name)} == set(PROVISIONED)
+
+
 def test_a_run_awaiting_a_retry_by_its_executor_is_taken_by_no_consumer(queues, service, make_run):
     """The rule lives in the services, so it holds whatever the adapter delivers."""
     from mintaka.schemas import EmpiricalPolicy, SetStateRequest
@@ -203,3 +215,16 @@ def test_a_run_awaiting_a_retry_by_its_executor_is_taken_by_no_consumer(queues, 
     assert (outcome.action, outcome.state.name) == ("skipped", "AwaitingRetry")
     time.sleep(1.2)
     assert run.id not in {m.flow_run_id for m in queues.receive("default", visibility_timeout=1)}
+
+
+def test_sqs_refuses_a_run_for_a_queue_never_provisioned(queue_adapter, queues, make_run):
+    """No queue is created while serving a request: the error names the command that creates it."""
+    if queue_adapter != "sqs":
+        pytest.skip("the embedded queue is the store: every work queue exists")
+    from mintaka_server.queues.sqs import WorkQueueMissing
+
+    with pytest.raises(WorkQueueMissing, match=r"mintaka work-queue create nightly"):
+        queues.check_queue("nightly")
+    with pytest.raises(WorkQueueMissing, match=r"mintaka work-queue create nightly"):
+        queues.send(make_run("nightly"))
+    assert queues.receive("nightly") == []

@@ -40,6 +40,14 @@ class CloudBench:
     def queue_url(self, work_queue: str = "default") -> str:
         return self.cloud.queues.queue_url(work_queue)
 
+    def create_work_queue(self, name: str, **fields: Any):
+        """What `mintaka work-queue create NAME` does: its SQS queue first, then the work queue."""
+        from mintaka.deployment_schemas import WorkQueueCreate
+        from mintaka_server.queues.sqs_provisioning import provision_work_queue
+
+        provision_work_queue(name, self.settings)
+        return self.deployments.create_work_queue(WorkQueueCreate(name=name, **fields))
+
     def deploy(self, name: str = "prod", **fields: Any):
         from mintaka.deployment_schemas import CodeStorage, DeploymentCreate
 
@@ -62,6 +70,7 @@ def cloud_bench(
     pytest.importorskip("boto3")
     from mintaka.settings import reset_settings
     from mintaka_server.cloud import build_cloud, set_cloud
+    from mintaka_server.queues.sqs_provisioning import provision_work_queue
     from mintaka_server.server_settings import ServerSettings
 
     endpoint = request.getfixturevalue("dynamodb_endpoint")
@@ -92,7 +101,7 @@ def cloud_bench(
     store = _store(settings, tmp_path)
     cloud = build_cloud(settings, store)
     cloud.deployments.schedule_sync.ensure_group()
-    cloud.queues.ensure_queue("default")  # the template creates it
+    provision_work_queue("default", settings)  # as the template does
     previous = set_cloud(cloud)
     try:
         yield CloudBench(endpoint, settings, cloud, write_project(tmp_path / "project"), ecs)

@@ -31,8 +31,8 @@ from support.aws_cloud import (
     sqs_record,
 )
 
-from mintaka.deployment_schemas import DeploymentRunCreate, WorkQueueCreate, WorkQueueUpdate
-from mintaka.exceptions import InvalidRequest
+from mintaka.deployment_schemas import DeploymentRunCreate, WorkQueueUpdate
+from mintaka.exceptions import InvalidRequest, ObjectNotFound
 from mintaka.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from mintaka.schemas import FlowRunFilter
 from mintaka.states import StateType, utcnow
@@ -282,18 +282,58 @@ def test_a_lost_run_with_retries_left_is_requeued_to_sqs_and_a_worker_finishes_i
     assert batch["Records"][0]["messageId"] != first["messageId"]  # a new message, not the lost one
 
 
-def test_runs_of_a_new_work_queue_get_their_own_sqs_queue_with_a_dead_letter_queue(cloud_bench):
+def test_a_work_queue_without_an_sqs_queue_is_refused_with_the_command_that_creates_it(cloud_bench):
+    from mintaka_server.api.errors import status_for
+    from mintaka_server.queues.sqs import WorkQueueMissing
+
+    with pytest.raises(WorkQueueMissing, match=r"mintaka work-queue create reports") as refused:
+        cloud_bench.deploy(work_queue_name="reports")
+    assert status_for(refused.value) == 409  # a 4xx through the API, not a 500
+    with pytest.raises(ObjectNotFound, match="No deployment"):
+        cloud_bench.deployments.read_deployment("greet", "prod")  # nothing was stored
+    sqs = cloud_bench.client("sqs")
+    assert sqs.list_queues(QueueNamePrefix=f"{cloud_bench.settings.queue_prefix}reports").get("QueueUrls", []) == []
+
+
+def test_mintaka_work_queue_create_provisions_the_sqs_queue_and_its_dead_letter_queue(cloud_bench, monkeypatch):
+    from mintaka.cli import main
+    from mintaka.client import set_client
+    from mintaka.settings import reset_settings
+    from mintaka_server.server_settings import reset_server_settings
+
+    settings = cloud_bench.settings
+    env = {
+        "MINTAKA_WORK_QUEUES": "sqs",
+        "MINTAKA_QUEUE_PREFIX": settings.queue_prefix,
+        "MINTAKA_QUEUE_VISIBILITY_TIMEOUT": "60",
+        "MINTAKA_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "MINTAKA_AWS_REGION": settings.aws_region,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_server_settings()
+    previous = set_client(None)
+    try:
+        try:
+            main(["work-queue", "create", "reports"])
+        except SystemExit as exit:
+            assert exit.code in (0, None)
+    finally:
+        set_client(previous)
+        reset_settings()
+        reset_server_settings()
+
     cloud_bench.deploy(work_queue_name="reports")
     run = cloud_bench.deployments.create_deployment_run("greet", "prod", DeploymentRunCreate())
     sqs = cloud_bench.client("sqs")
     url = cloud_bench.queue_url("reports")
-    assert url.endswith(f"{cloud_bench.settings.queue_prefix}reports")
+    assert url.endswith(f"{settings.queue_prefix}reports")
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     redrive = json.loads(attributes["RedrivePolicy"])
     dlq_url = cloud_bench.cloud.queues.dead_letter_url("reports")
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     assert redrive["deadLetterTargetArn"] == dlq_arn
-    assert int(redrive["maxReceiveCount"]) == cloud_bench.settings.queue_max_receive_count
+    assert int(redrive["maxReceiveCount"]) == settings.queue_max_receive_count
     assert attributes["VisibilityTimeout"] == "60"
     [record] = sqs_batch(cloud_bench.endpoint, url)["Records"]
     assert json.loads(record["body"])["flow_run_id"] == str(run.id)
@@ -373,7 +413,7 @@ def test_a_paused_queue_fails_the_item_and_loses_nothing(cloud_bench, monkeypatc
     from mintaka_server.services import run_worker
 
     monkeypatch.setattr(run_worker, "PAUSED_RETRY_SECONDS", 2.0)
-    cloud_bench.deployments.create_work_queue(WorkQueueCreate(name="nightly", paused=True))
+    cloud_bench.create_work_queue("nightly", paused=True)
     deployment = cloud_bench.deploy(work_queue_name="nightly", schedules=[BERLIN_WEEKDAYS])
     [run_id] = fire(cloud_bench, deployment)["flow_run_ids"]
     url = cloud_bench.queue_url("nightly")
@@ -395,7 +435,7 @@ def test_a_paused_queue_fails_the_item_and_loses_nothing(cloud_bench, monkeypatc
 
 
 def test_a_full_queue_or_a_run_not_due_fails_the_item_and_keeps_the_run(cloud_bench):
-    cloud_bench.deployments.create_work_queue(WorkQueueCreate(name="tiny", concurrency_limit=0))
+    cloud_bench.create_work_queue("tiny", concurrency_limit=0)
     cloud_bench.deploy(work_queue_name="tiny")
     full = cloud_bench.deployments.create_deployment_run("greet", "prod", DeploymentRunCreate())
     batch = sqs_batch(cloud_bench.endpoint, cloud_bench.queue_url("tiny"))

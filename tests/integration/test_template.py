@@ -301,14 +301,23 @@ def test_api_function_may_sync_schedules_and_send_runs(translated):
     assert env["MINTAKA_SCHEDULE_GROUP"] == {"Ref": "ScheduleGroup"}
     assert env["MINTAKA_TRIGGER_FUNCTION_ARN"] == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
     assert env["MINTAKA_SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
-    worker_name = translated["Resources"]["WorkerFunction"]["Properties"]["FunctionName"]["Fn::Sub"]
-    assert env["MINTAKA_WORKER_FUNCTION_ARN"]["Fn::Sub"].endswith(f":function:{worker_name}")
     statements = _statements(translated, "ApiFunctionRole")
     actions = _actions(statements)
     assert {"scheduler:CreateSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"} <= actions
     assert {"scheduler:GetSchedule", "scheduler:ListSchedules", "iam:PassRole", "sqs:SendMessage"} <= actions
     [sync] = [s for s in statements if "scheduler:CreateSchedule" in s["Action"]]
     assert "schedule/${ScheduleGroup}/*" in sync["Resource"]["Fn::Sub"]
+
+
+def test_no_function_may_create_queues_or_mappings_at_runtime(translated):
+    """Queues are provisioned (the template, `mintaka work-queue create`), never by a request."""
+    roles = [name for name, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    granted = set().union(*(_actions(_statements(translated, role)) for role in roles if role.endswith("FunctionRole")))
+    assert "sqs:SendMessage" in granted
+    assert not granted & {"sqs:CreateQueue", "sqs:SetQueueAttributes", "lambda:CreateEventSourceMapping"}
+    outputs = translated["Outputs"]  # what `mintaka work-queue create` needs to provision one
+    assert outputs["WorkQueuePrefix"]["Value"] == {"Fn::Sub": "${TablePrefix}mintaka-"}
+    assert outputs["WorkerFunctionArn"]["Value"] == {"Fn::GetAtt": ["WorkerFunction", "Arn"]}
 
 
 def test_fargate_task_definition_runs_the_flow_container(translated):

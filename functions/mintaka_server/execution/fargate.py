@@ -4,19 +4,19 @@ the claim token in its environment, and the run id as `startedBy` and a tag, so 
 run can be found (`list_tasks(startedBy=RUN_ID)`) and stopped.
 
 The cluster, task definition, container, subnets and security groups come from settings.
-ECS errors — and `RunTask` answering with `failures` instead of a task — become
-`LaunchFailed` in `_call` and nowhere else.
+ECS errors (`ECS_ERRORS`, a `mintaka._aws.ErrorMap`) and `RunTask` answering with `failures`
+instead of a task become `LaunchFailed`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from mintaka._aws import ErrorMap
 from mintaka.exceptions import MintakaError
 from mintaka.schemas import FlowRun
-from mintaka_server._aws import error_code
 
 CLAIM_ENV = "MINTAKA_FLOW_RUN_CLAIM"  # mintaka.engine.deployed reads it
 RUN_ID_TAG = "mintaka:flow-run-id"
@@ -24,6 +24,13 @@ RUN_ID_TAG = "mintaka:flow-run-id"
 
 class LaunchFailed(MintakaError):
     """ECS did not start the task (capacity, limits, configuration); retrying later may work."""
+
+
+ECS_ERRORS = ErrorMap(
+    "ECS",
+    default=(LaunchFailed, "ECS: {code}: {message}"),
+    unreachable=(LaunchFailed, "ECS could not be reached: {message}"),
+)
 
 
 def execute_command(run_id: uuid.UUID) -> list[str]:
@@ -54,7 +61,7 @@ class FargateLauncher:
     def launch(self, run: FlowRun, claim: str) -> str:
         """Start the task that executes `run`; returns its ARN. `claim` doubles as the idempotency
         token, so a retried request starts no second task."""
-        response = self._call(
+        response = ECS_ERRORS.call(
             self.client.run_task,
             cluster=self.cluster,
             taskDefinition=self.task_definition,
@@ -89,16 +96,4 @@ class FargateLauncher:
         return tasks[0]["taskArn"]
 
     def stop(self, task_arn: str, reason: str) -> None:
-        self._call(self.client.stop_task, cluster=self.cluster, task=task_arn, reason=reason[:255])
-
-    def _call(self, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        """The one place ECS errors become Mintaka errors."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return operation(**kwargs)
-        except ClientError as exc:
-            message = exc.response.get("Error", {}).get("Message", str(exc))
-            raise LaunchFailed(f"ECS: {error_code(exc) or 'error'}: {message}") from exc
-        except BotoCoreError as exc:
-            raise LaunchFailed(f"ECS could not be reached: {exc}") from exc
+        ECS_ERRORS.call(self.client.stop_task, cluster=self.cluster, task=task_arn, reason=reason[:255])

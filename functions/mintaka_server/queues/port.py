@@ -64,6 +64,10 @@ class WorkQueuePort(ABC):
         """`RunDispatcher` for `DeploymentService`: a created run goes to its queue."""
         self.send(run)
 
+    def check_queue(self, work_queue: str) -> None:
+        """Raise if runs cannot be sent to `work_queue` (not provisioned); the embedded queue always can."""
+        return None
+
 
 def work_queue_of(run: FlowRun) -> str:
     return run.work_queue_name or DEFAULT_QUEUE

@@ -1,9 +1,11 @@
 """The SQS work queue: one SQS queue per work queue, each with a dead-letter queue.
 
 Queue names are `<prefix><work queue>` (`mintaka-default`), the DLQ's `<…>-dlq`; a name SQS
-would refuse is made safe and suffixed with a hash. A queue missing when a run is sent is
-created with its DLQ and redrive policy (and, when a worker function is configured, an event
-source mapping to it with partial batch responses); the template creates the default one.
+would refuse is made safe and suffixed with a hash. Queues are provisioned, never created here:
+the template creates the default one and `mintaka work-queue create NAME` the others
+(`sqs_provisioning`), so the functions that serve requests need no right to create anything. A
+run sent to a work queue with no SQS queue is refused (`WorkQueueMissing`, a 409 through the
+API) with the command that creates it.
 
 Messages carry `{"flow_run_id", "work_queue", "due"}`. A run due within 15 minutes is sent with
 `DelaySeconds` so it arrives on time; a later one arrives after 15 minutes and consumers hold it
@@ -11,7 +13,7 @@ back (`release` = ChangeMessageVisibility) until it is due. The Lambda worker ge
 its event source; `message_from_record` turns such a record into a `QueuedRun` so it can be
 released the same way.
 
-SQS errors become Mintaka errors in `_call` and nowhere else.
+SQS errors become Mintaka errors through `SQS_ERRORS` (`mintaka._aws.ErrorMap`).
 """
 
 from __future__ import annotations
@@ -19,17 +21,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import math
 import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from mintaka.exceptions import Conflict, ObjectNotFound
+from mintaka._aws import ErrorMap
+from mintaka.exceptions import Conflict
 from mintaka.schemas import FlowRun
 from mintaka.states import utcnow
-from mintaka_server._aws import error_code
 
 from .port import (
     QueuedRun,
@@ -44,22 +45,35 @@ from .port import (
 
 MAX_DELAY_SECONDS = 900  # SQS DelaySeconds limit
 MAX_VISIBILITY_SECONDS = 43_200  # SQS visibility limit (12 h)
-RETENTION_SECONDS = 1_209_600  # 14 days, the SQS maximum
 NAME_LIMIT = 80
 DLQ_SUFFIX = "-dlq"
 _SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
-NOT_FOUND_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
-GONE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"})
-CONFLICT_CODES = frozenset({"ResourceConflictException"})  # Lambda: the event source mapping exists
 
 
-class WorkQueueMissing(ObjectNotFound):
-    """No SQS queue for this work queue."""
+class WorkQueueMissing(Conflict):
+    """No SQS queue for this work queue: it has not been provisioned."""
 
 
 class MessageGone(Conflict):
     """The message's receipt no longer applies (deleted, or no longer in flight)."""
+
+
+_MISSING = (
+    WorkQueueMissing,
+    "Work queue {work_queue!r} has no SQS queue ({QueueName}{QueueUrl}): create it with"
+    " `mintaka work-queue create {work_queue}` (MINTAKA_WORK_QUEUES=sqs), or in template.yaml",
+)
+SQS_ERRORS = ErrorMap(
+    "SQS",
+    {"AWS.SimpleQueueService.NonExistentQueue": _MISSING, "QueueDoesNotExist": _MISSING},
+    default=(WorkQueueUnavailable, "SQS: {code}: {message}"),
+    unreachable=(WorkQueueUnavailable, "SQS could not be reached: {message}"),
+)
+_GONE = (MessageGone, "SQS message: {message}")
+RECEIPT_ERRORS = SQS_ERRORS.extend(
+    {"ReceiptHandleIsInvalid": _GONE, "MessageNotInflight": _GONE, "InvalidParameterValue": _GONE}
+)
 
 
 def sqs_queue_name(prefix: str, work_queue: str) -> str:
@@ -77,38 +91,32 @@ class SqsWorkQueues(WorkQueuePort):
         self,
         client: Any,
         prefix: str = "mintaka-",
-        visibility_timeout: int = 5400,
-        max_receive_count: int = 100,
-        create_missing: bool = True,
-        lambda_client: Any = None,
-        worker_function_arn: str | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
     ):
         self.client = client
         self.prefix = prefix
-        self.visibility_timeout = visibility_timeout
-        self.max_receive_count = max_receive_count
-        self.create_missing = create_missing
-        self.lambda_client = lambda_client
-        self.worker_function_arn = worker_function_arn
         self.clock = clock
         self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- the port
     def send(self, run: FlowRun) -> None:
-        url = self.queue_url(work_queue_of(run), create=self.create_missing)
+        url = self.queue_url(work_queue_of(run))
         delay = min(math.ceil(seconds_until_due(due_time(run), self.clock())), MAX_DELAY_SECONDS)
-        self._call(self.client.send_message, QueueUrl=url, MessageBody=encode_message(run), DelaySeconds=delay)
+        SQS_ERRORS.call(self.client.send_message, QueueUrl=url, MessageBody=encode_message(run), DelaySeconds=delay)
+
+    def check_queue(self, work_queue: str) -> None:
+        """Raise `WorkQueueMissing` unless the work queue's SQS queue exists."""
+        self.queue_url(work_queue)
 
     def receive(self, queue: str, max_messages: int = 10, visibility_timeout: float = 30.0) -> list[QueuedRun]:
         try:
-            url = self.queue_url(queue, create=False)
+            url = self.queue_url(queue)
         except WorkQueueMissing:
             return []
         out: list[QueuedRun] = []
         while len(out) < max_messages:
-            response = self._call(
+            response = SQS_ERRORS.call(
                 self.client.receive_message,
                 QueueUrl=url,
                 MaxNumberOfMessages=min(max_messages - len(out), 10),
@@ -130,12 +138,12 @@ class SqsWorkQueues(WorkQueuePort):
 
     def ack(self, message: QueuedRun) -> None:
         with contextlib.suppress(MessageGone):  # already deleted: acking is idempotent
-            self._call(self.client.delete_message, QueueUrl=message.source, ReceiptHandle=message.receipt)
+            RECEIPT_ERRORS.call(self.client.delete_message, QueueUrl=message.source, ReceiptHandle=message.receipt)
 
     def release(self, message: QueuedRun, delay: float = 0.0) -> None:
         timeout = min(max(math.ceil(delay), 0), MAX_VISIBILITY_SECONDS)
         with contextlib.suppress(MessageGone):  # no longer in flight: it is visible again already
-            self._call(
+            RECEIPT_ERRORS.call(
                 self.client.change_message_visibility,
                 QueueUrl=message.source,
                 ReceiptHandle=message.receipt,
@@ -150,41 +158,22 @@ class SqsWorkQueues(WorkQueuePort):
         return self._message(record["body"], record["receiptHandle"], record.get("attributes", {}), url, None)
 
     # -- queues
-    def queue_url(self, work_queue: str, create: bool = False) -> str:
+    def queue_url(self, work_queue: str) -> str:
+        """The URL of the work queue's SQS queue (cached); `WorkQueueMissing` if there is none."""
         name = sqs_queue_name(self.prefix, work_queue)
         with self._lock:
             if name in self._urls:
                 return self._urls[name]
-        try:
-            url = self._call(self.client.get_queue_url, QueueName=name)["QueueUrl"]
-        except WorkQueueMissing:
-            if not create:
-                raise
-            url = self.ensure_queue(work_queue)
+        with SQS_ERRORS.translating(work_queue=work_queue, QueueName=name):
+            url = self.client.get_queue_url(QueueName=name)["QueueUrl"]
         with self._lock:
             self._urls[name] = url
         return url
 
-    def ensure_queue(self, work_queue: str) -> str:
-        """Create the queue, its DLQ and the redrive policy (idempotent); returns the queue URL."""
-        name = sqs_queue_name(self.prefix, work_queue)
-        retention = {"MessageRetentionPeriod": str(RETENTION_SECONDS)}
-        dlq = self._call(self.client.create_queue, QueueName=f"{name}{DLQ_SUFFIX}", Attributes=retention)
-        dlq_arn = self._arn(dlq["QueueUrl"])
-        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(self.max_receive_count)}
-        attributes = {
-            **retention,
-            "VisibilityTimeout": str(self.visibility_timeout),
-            "RedrivePolicy": json.dumps(redrive),
-        }
-        url = self._call(self.client.create_queue, QueueName=name, Attributes=attributes)["QueueUrl"]
-        if self.lambda_client is not None and self.worker_function_arn:
-            self._map_to_worker(self._arn(url))
-        return url
-
     def dead_letter_url(self, work_queue: str) -> str:
         name = sqs_queue_name(self.prefix, work_queue) + DLQ_SUFFIX
-        return self._call(self.client.get_queue_url, QueueName=name)["QueueUrl"]
+        with SQS_ERRORS.translating(work_queue=work_queue, QueueName=name):
+            return self.client.get_queue_url(QueueName=name)["QueueUrl"]
 
     # -- helpers
     def _message(self, body: str, receipt: str, attributes: dict[str, Any], url: str, queue: str | None) -> QueuedRun:
@@ -198,10 +187,6 @@ class SqsWorkQueues(WorkQueuePort):
             source=url,
         )
 
-    def _arn(self, url: str) -> str:
-        response = self._call(self.client.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"])
-        return response["Attributes"]["QueueArn"]
-
     def _url_for_arn(self, arn: str) -> str:
         """arn:aws:sqs:REGION:ACCOUNT:NAME -> the queue URL (cached)."""
         with self._lock:
@@ -209,38 +194,8 @@ class SqsWorkQueues(WorkQueuePort):
                 return self._urls[arn]
         parts = arn.split(":")
         account, name = parts[4], parts[5]
-        url = self._call(self.client.get_queue_url, QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        with SQS_ERRORS.translating(work_queue=name, QueueName=name):
+            url = self.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         with self._lock:
             self._urls[arn] = url
         return url
-
-    def _map_to_worker(self, queue_arn: str) -> None:
-        with contextlib.suppress(Conflict):  # already mapped
-            self._call(
-                self.lambda_client.create_event_source_mapping,
-                EventSourceArn=queue_arn,
-                FunctionName=self.worker_function_arn,
-                BatchSize=1,
-                FunctionResponseTypes=["ReportBatchItemFailures"],
-            )
-
-    def _call(self, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        """The one place SQS (and event-source-mapping) errors become Mintaka errors."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return operation(**kwargs)
-        except ClientError as exc:
-            code = error_code(exc)
-            message = exc.response.get("Error", {}).get("Message", str(exc))
-            if code in NOT_FOUND_CODES:
-                raise WorkQueueMissing(
-                    f"SQS queue {kwargs.get('QueueName') or kwargs.get('QueueUrl')}: {message}"
-                ) from exc
-            if code in GONE_CODES and "ReceiptHandle" in kwargs:
-                raise MessageGone(f"SQS message: {message}") from exc
-            if code in CONFLICT_CODES:
-                raise Conflict(f"{code}: {message}") from exc
-            raise WorkQueueUnavailable(f"SQS: {code or 'error'}: {message}") from exc
-        except BotoCoreError as exc:
-            raise WorkQueueUnavailable(f"SQS could not be reached: {exc}") from exc

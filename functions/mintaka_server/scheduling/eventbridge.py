@@ -14,7 +14,7 @@ DISABLED, not deleted, so resuming keeps its history.
 fails the deploy with a clear error and changes nothing. rrule schedules get no schedule here:
 the template's `rate(1 minute)` schedule sends `{"rrule_tick": true}` to the trigger instead.
 
-Scheduler errors become Mintaka errors in `_call` and nowhere else.
+Scheduler errors become Mintaka errors through `SCHEDULER_ERRORS` (`mintaka._aws.ErrorMap`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from mintaka._aws import ErrorMap
 from mintaka.deployment_schemas import Deployment
 from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound
-from mintaka_server._aws import error_code
 
 from .expressions import eventbridge_expressions
 
@@ -44,6 +44,18 @@ RETRY_POLICY = {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 20}
 
 class SchedulerUnavailable(MintakaError):
     """EventBridge Scheduler could not be reached, or refused for a reason other than the request."""
+
+
+SCHEDULER_ERRORS = ErrorMap(
+    "EventBridge Scheduler",
+    {
+        "ResourceNotFoundException": (ObjectNotFound, "EventBridge Scheduler: {message}"),
+        "ConflictException": (Conflict, "EventBridge Scheduler: {message}"),
+        "ValidationException": (InvalidRequest, "EventBridge Scheduler refused the schedule: {message}"),
+    },
+    default=(SchedulerUnavailable, "EventBridge Scheduler: {code}: {message}"),
+    unreachable=(SchedulerUnavailable, "EventBridge Scheduler could not be reached: {message}"),
+)
 
 
 def schedule_name_prefix(full_name: str) -> str:
@@ -129,10 +141,10 @@ class EventBridgeScheduleSync:
     # -- setup (the template makes the group in the cloud; tests and local stacks call this)
     def ensure_group(self) -> None:
         with contextlib.suppress(Conflict):  # it exists
-            self._call(self.client.create_schedule_group, Name=self.group)
+            SCHEDULER_ERRORS.call(self.client.create_schedule_group, Name=self.group)
 
     def get(self, name: str) -> dict[str, Any]:
-        return self._call(self.client.get_schedule, Name=name, GroupName=self.group)
+        return SCHEDULER_ERRORS.call(self.client.get_schedule, Name=name, GroupName=self.group)
 
     # -- AWS calls
     def _names(self, prefix: str) -> set[str]:
@@ -140,37 +152,18 @@ class EventBridgeScheduleSync:
             pages = self.client.get_paginator("list_schedules").paginate(GroupName=self.group, NamePrefix=prefix)
             return {schedule["Name"] for page in pages for schedule in page.get("Schedules", [])}
 
-        return self._call(collect)
+        return SCHEDULER_ERRORS.call(collect)
 
     def _upsert(self, first: Callable[..., Any], fallback: Callable[..., Any], request: dict[str, Any]) -> None:
         """`first` (create or update); if the schedule appeared or vanished meanwhile, `fallback`."""
         try:
-            self._call(first, **request)
+            SCHEDULER_ERRORS.call(first, **request)
         except (Conflict, ObjectNotFound):
-            self._call(fallback, **request)
+            SCHEDULER_ERRORS.call(fallback, **request)
 
     def _delete(self, name: str) -> None:
         with contextlib.suppress(ObjectNotFound):  # already gone: deleting is idempotent
-            self._call(self.client.delete_schedule, Name=name, GroupName=self.group)
-
-    def _call(self, operation: Callable[..., Any], **kwargs: Any) -> Any:
-        """The one place Scheduler errors become Mintaka errors."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return operation(**kwargs)
-        except ClientError as exc:
-            code = error_code(exc)
-            message = exc.response.get("Error", {}).get("Message", str(exc))
-            if code == "ResourceNotFoundException":
-                raise ObjectNotFound(f"EventBridge Scheduler: {message}") from exc
-            if code == "ConflictException":
-                raise Conflict(f"EventBridge Scheduler: {message}") from exc
-            if code == "ValidationException":
-                raise InvalidRequest(f"EventBridge Scheduler refused the schedule: {message}") from exc
-            raise SchedulerUnavailable(f"EventBridge Scheduler: {code or 'error'}: {message}") from exc
-        except BotoCoreError as exc:
-            raise SchedulerUnavailable(f"EventBridge Scheduler could not be reached: {exc}") from exc
+            SCHEDULER_ERRORS.call(self.client.delete_schedule, Name=name, GroupName=self.group)
 
 
 def _summary(schedule: Any) -> str:

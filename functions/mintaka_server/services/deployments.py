@@ -67,6 +67,9 @@ class RunDispatcher(Protocol):
 
     def dispatch(self, run: FlowRun) -> None: ...
 
+    def check_queue(self, work_queue: str) -> None:
+        """Raise (a 4xx naming the command that creates it) if the queue is not provisioned."""
+
 
 def validate_parameters(schema: dict[str, Any] | None, parameters: dict[str, Any]) -> None:
     """Check parameters against the flow's JSON schema; the error names the bad parameter."""
@@ -128,6 +131,8 @@ class DeploymentService:
         )
         if self.schedule_sync is not None:
             self.schedule_sync.check(deployment)  # a refused schedule fails the deploy, storing nothing
+        if self.dispatcher is not None:
+            self.dispatcher.check_queue(deployment.work_queue_name)  # so does a queue never provisioned
         self.store.ensure_flow(body.flow_name)
         self.store.put_document(DEPLOYMENT, key, deployment.model_dump(mode="json"))
         if body.work_queue_name != DEFAULT_QUEUE and self.store.read_document(WORK_QUEUE, body.work_queue_name) is None:
@@ -170,6 +175,8 @@ class DeploymentService:
         only when this call created it."""
         parameters = {**deployment.parameters, **body.parameters}
         validate_parameters(deployment.parameter_schema, parameters)
+        if self.dispatcher is not None:  # no run that could never be sent
+            self.dispatcher.check_queue(deployment.work_queue_name)
         due = body.scheduled_time or self.clock()
         run, created = self.orchestration.create_flow_run_once(
             FlowRunCreate(

@@ -29,7 +29,11 @@ def create(
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused.")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Create a work queue, or replace the settings of an existing one."""
+    """Create a work queue, or replace the settings of an existing one.
+
+    With MINTAKA_WORK_QUEUES=sqs (a cloud deployment's work queues) this first creates its SQS
+    queue and dead-letter queue, with your AWS credentials, as MINTAKA_QUEUE_PREFIX names them,
+    and maps them to MINTAKA_WORKER_FUNCTION_ARN (the stack's outputs give both)."""
     from pydantic import ValidationError
 
     from mintaka.client import get_client
@@ -50,11 +54,21 @@ def create(
         )
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc, names)) from None
+    sqs_url = _provision(name)
     queue = get_client().create_work_queue(body)
     if json_output:
         print_json(queue)
         return
+    if sqs_url is not None:
+        _say(f"SQS queue {sqs_url} ready, with its dead-letter queue.")
     _say(f"Work queue {queue.name!r} saved ({describe(queue)}).")
+
+
+def _provision(name: str) -> str | None:
+    """The queue's infrastructure first, so no run is ever sent to a queue that is not there."""
+    from mintaka_server.queues.sqs_provisioning import provision_work_queue
+
+    return provision_work_queue(name)
 
 
 @app.command("ls")

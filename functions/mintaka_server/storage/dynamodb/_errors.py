@@ -1,4 +1,5 @@
-"""The one place DynamoDB errors become Mintaka errors (DESIGN §7.3).
+"""DynamoDB errors as Mintaka errors (DESIGN §7.3): `DYNAMODB_ERRORS`, a `mintaka._aws.ErrorMap`,
+plus what only a transaction's cancellation reasons can tell.
 
 `call(operation)` runs one request (or one lazily paged read) and translates whatever botocore
 or pynamodb raise: a failed condition becomes a domain conflict, throttling and transaction
@@ -18,6 +19,7 @@ from typing import TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
+from mintaka._aws import ErrorMap, error_code
 from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, StoreBusy
 
 from ..port import SlotsUnavailable, VersionConflict
@@ -41,6 +43,20 @@ RETRYABLE_CODES = frozenset(
 # Cancellation reasons of a transaction that wrote nothing and may succeed when sent again.
 RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 CONDITION_FAILED = "ConditionalCheckFailed"
+_FAILED = (MintakaError, "DynamoDB {what} failed: {code}: {message}")
+DYNAMODB_ERRORS = ErrorMap(
+    "DynamoDB",
+    {
+        "ConditionalCheckFailedException": (Conflict, "{what}: a condition failed"),
+        "ResourceNotFoundException": (
+            MintakaError,
+            "DynamoDB {what}: the table does not exist (deploy template.yaml, or DynamoDBStore.create_table())",
+        ),
+        **{code: (None, "") for code in RETRYABLE_CODES},  # nothing was applied: send it again
+    },
+    default=_FAILED,
+    unreachable=_FAILED,
+)
 
 
 class AlreadyExists(Conflict):
@@ -78,14 +94,6 @@ IDENTITY, FLOW_RUN, VERSION, OTHER = Role("identity"), Role("flow_run"), Role("v
 # When several conditions fail together, the first kind in this order explains the failure (a
 # task run that exists already is returned, whatever its flow run has become since).
 _PRIORITY = ("identity", "flow_run", "version", "acquire", "release", "other")
-
-
-def _code(exc: BaseException) -> str | None:
-    if isinstance(exc, PynamoDBException):
-        return exc.cause_response_code
-    if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code")
-    return None
 
 
 def _cancelled(exc: BaseException, roles: Sequence[Role], what: str) -> MintakaError | None:
@@ -129,20 +137,12 @@ def _gave_up(exc: BaseException, what: str, roles: Sequence[Role]) -> MintakaErr
 
 def translate(exc: BaseException, what: str, roles: Sequence[Role] = ()) -> MintakaError | None:
     """The Mintaka error for a vendor error, or None if the request may simply be retried."""
-    code = _code(exc)
+    code = error_code(exc)
     if code == "TransactionCanceledException":
         return _cancelled(exc, roles, what)
-    if code == "ConditionalCheckFailedException":
-        return Conflict(f"{what}: a condition failed")
-    if code in RETRYABLE_CODES:
-        return None
-    if code == "ResourceNotFoundException":
-        return MintakaError(
-            f"DynamoDB {what}: the table does not exist (deploy template.yaml, or DynamoDBStore.create_table())"
-        )
     if code == "ValidationException" and "size has exceeded" in str(exc):
         return InvalidRequest(f"{what}: the record is larger than DynamoDB's 400 KB item limit")
-    return MintakaError(f"DynamoDB {what} failed: {code or type(exc).__name__}: {exc}")
+    return DYNAMODB_ERRORS.translate(exc, what=what)
 
 
 def call(operation: Callable[[], T], what: str, roles: Sequence[Role] = ()) -> T:

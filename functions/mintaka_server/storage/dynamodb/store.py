@@ -35,7 +35,7 @@ from . import _keys as keys
 from . import _log_pages, _writes, stats
 from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
-from ._models import build_item_model, dump
+from ._models import build_item_model, connect, dump
 
 DEFAULT_LOG_RETENTION = dt.timedelta(days=30)
 _FLOW_RUN_CHECKS = 3  # attempts at creating a task run whose flow run a check found closed, then open
@@ -48,8 +48,8 @@ class DynamoDBStore(Store):
     """Store on one DynamoDB table (keys `pk`/`sk`, GSIs `gsi1`..`gsi3`, TTL `expires_at`).
 
     `endpoint_url` points at an emulator or LocalStack (None: AWS); `region` None lets botocore
-    resolve it (AWS_REGION on Lambda). The botocore client is built here, once per store, and is
-    safe to share between threads."""
+    resolve it (AWS_REGION on Lambda). The botocore client is built here, once per store, on the
+    process's one botocore session (`mintaka._aws`), and is safe to share between threads."""
 
     # A run's item: its document plus keys and facets, under DynamoDB's 400 KB (the service checks it).
     max_record_bytes = 380_000
@@ -69,7 +69,7 @@ class DynamoDBStore(Store):
         # which saves ensure_flow's GetItem on every flow run after the first.
         self._flows: dict[str, Flow] = {}
         # The botocore client (for event hooks, e.g. counting round trips in benchmarks).
-        self.client = self._model._get_connection().connection.client
+        self.client = connect(self._model)
 
     # -- plumbing
     def create_table(self) -> None:
