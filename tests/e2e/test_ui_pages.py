@@ -156,7 +156,8 @@ def test_a_cancelled_deployed_run_can_be_retried(server, page):  # noqa: F811
     expect(page.get_by_role("heading", level=1)).to_contain_text("Cancelled")
 
     page.get_by_role("button", name="Retry").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("AwaitingRetry")  # scheduled again, due now
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Scheduled")  # scheduled again, due now
+    expect(page.locator(".message")).to_contain_text("Retried")
     expect(page).to_have_url(re.compile(f"#/runs/{run['id']}$"))
     expect(page.get_by_role("list", name="State history")).to_contain_text("Cancelled")
     retried = httpx.get(f"{server.url}/flow_runs/{run['id']}/summary").json()
