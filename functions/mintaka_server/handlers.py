@@ -19,7 +19,8 @@ Observability (aws-lambda-powertools):
   everywhere else a no-op that imports nothing.
 
 `trigger`, `worker` and `events` are the cloud path's entry points (issue 4), each turning its
-event into calls on the services `mintaka_server.cloud` builds once per container:
+event into calls on the services `mintaka_server.composition` builds once per container (the API
+serves from the same ones):
 - `trigger`: EventBridge Scheduler's payload → one run per schedule tick (idempotent on
   deployment + scheduled time) sent to its SQS work queue; `{"rrule_tick": true}` (every
   minute) → the due runs of rrule schedules, late runs marked, lost runs reaped.
@@ -91,22 +92,20 @@ class _Container:
         from mintaka_server.api import create_app
         from mintaka_server.api.auth import auth_required
         from mintaka_server.api.browser_guard import allowed_hosts
-        from mintaka_server.cloud import build_deployment_service
-        from mintaka_server.config import build_store
-        from mintaka_server.services import OrchestrationService
+        from mintaka_server.composition import get_services
 
         tracer = _build_tracer()
         tracer.patch(["botocore"])  # X-Ray subsegments for DynamoDB/S3 calls
-        service = OrchestrationService(build_store())
+        # The container's one set of services (see mintaka_server.composition): deployments sync
+        # their schedules to EventBridge Scheduler and send runs to SQS when the settings say so.
+        services = get_services()
         # API keys are required on Lambda unless MINTAKA_API_AUTH=false (e.g. IAM auth at the gateway).
-        # Deployments sync their schedules to EventBridge Scheduler and send runs to SQS when
-        # the settings say so (see mintaka_server.cloud).
         # Any Host: API Gateway routes only requests for its own domains here; MINTAKA_SERVER_ALLOWED_HOSTS
         # (e.g. the custom domain) narrows that.
         self.app = create_app(
-            service,
+            services.orchestration,
             require_api_key=auth_required(default=True),
-            deployments=build_deployment_service(service),
+            deployments=services.deployments,
             hosts=allowed_hosts(default=("*",)),
         )
         if _on_lambda():
@@ -120,9 +119,6 @@ class _Container:
 
         self.serve_api = tracer.capture_lambda_handler(serve_api, capture_response=False)
         self.cold_start_pending = True
-
-    def close(self) -> None:
-        self.app.state.service.store.close()
 
 
 _container: _Container | None = None
@@ -172,10 +168,10 @@ def api(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge Scheduler → the run of this tick (or the rrule tick's runs), sent to SQS."""
     from mintaka_server._lambda_events import parse_trigger_event
-    from mintaka_server.cloud import get_cloud
+    from mintaka_server.composition import get_services
     from mintaka_server.services.schedule_triggers import fire_schedule, minute_tick
 
-    cloud = get_cloud()
+    cloud = get_services()
     request = parse_trigger_event(event)
     if request.rrule_tick:
         fired = minute_tick(cloud.deployments_at(request.scheduled_time), cloud.deployments)
@@ -197,10 +193,10 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An SQS batch of flow runs → each claimed and run (or launched); partial failures reported."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    from mintaka_server.cloud import CloudMisconfigured, get_cloud
+    from mintaka_server.composition import CloudMisconfigured, get_services
     from mintaka_server.services.run_worker import RetryLater
 
-    cloud = get_cloud()
+    cloud = get_services()
     from_record = getattr(cloud.queues, "message_from_record", None)
     if from_record is None:
         raise CloudMisconfigured("The worker function reads SQS work queues: set MINTAKA_WORK_QUEUES=sqs")
@@ -225,9 +221,9 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def events(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge rule events and SQS messages → event-triggered runs (idempotent per event id)."""
     from mintaka_server._lambda_events import event_from_eventbridge, event_from_sqs_record
-    from mintaka_server.cloud import get_cloud
+    from mintaka_server.composition import get_services
 
-    deployments = get_cloud().deployments
+    deployments = get_services().deployments
     if "Records" not in event:
         result = deployments.create_event(event_from_eventbridge(event))
         return {"flow_run_ids": [str(run_id) for run_id in result.flow_run_ids]}
@@ -246,14 +242,12 @@ def reset() -> None:
     """Drop the container's app, cloud services and store and forget cached settings, so the
     next invocation builds everything again from the environment. For tests; Lambda never calls it."""
     global _container
-    container, _container = _container, None
-    if container is not None:
-        container.close()
+    _container = None  # its services are the container's: reset_services closes their store
     from mintaka.settings import reset_settings
 
-    from .cloud import reset_cloud
+    from .composition import reset_services
     from .server_settings import reset_server_settings
 
-    reset_cloud()
+    reset_services()
     reset_settings()
     reset_server_settings()

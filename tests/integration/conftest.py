@@ -22,7 +22,7 @@ from support.aws_cloud import SCHEDULER_ROLE_ARN, TRIGGER_ARN, EcsNetwork, aws, 
 class CloudBench:
     endpoint: str
     settings: Any  # ServerSettings
-    cloud: Any  # mintaka_server.cloud.Cloud
+    cloud: Any  # mintaka_server.composition.Services
     project: Path
     ecs: EcsNetwork
 
@@ -69,7 +69,7 @@ def cloud_bench(
 ) -> Iterator[CloudBench]:
     pytest.importorskip("boto3")
     from mintaka.settings import reset_settings
-    from mintaka_server.cloud import build_cloud, set_cloud
+    from mintaka_server.composition import build, set_services
     from mintaka_server.queues.sqs_provisioning import provision_work_queue
     from mintaka_server.server_settings import ServerSettings
 
@@ -99,14 +99,14 @@ def cloud_bench(
         }
     )
     store = _store(settings, tmp_path)
-    cloud = build_cloud(settings, store)
+    cloud = build(settings, store)
     cloud.deployments.schedule_sync.ensure_group()
     provision_work_queue("default", settings)  # as the template does
-    previous = set_cloud(cloud)
+    previous = set_services(cloud)
     try:
         yield CloudBench(endpoint, settings, cloud, write_project(tmp_path / "project"), ecs)
     finally:
-        set_cloud(previous)
+        set_services(previous)
         _clean_up(endpoint, settings)
         if hasattr(store, "delete_table"):
             store.delete_table()

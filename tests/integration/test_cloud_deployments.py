@@ -37,7 +37,7 @@ from mintaka.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 from mintaka.schemas import FlowRunFilter
 from mintaka.states import StateType, utcnow
 from mintaka_server import handlers
-from mintaka_server.cloud import set_cloud
+from mintaka_server.composition import set_services
 from mintaka_server.scheduling.eventbridge import schedule_name, schedule_name_prefix
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # AWS services on moto, a bench per test
@@ -493,7 +493,7 @@ def test_the_api_function_syncs_schedules_when_a_deployment_is_posted(cloud_benc
         pytest.skip("the API function's store is DynamoDB; this run uses SQLite")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    bench_cloud = set_cloud(None)  # handlers.reset() closes the cloud services it finds
+    bench_cloud = set_services(None)  # handlers.reset() closes the cloud services it finds
     handlers.reset()
     try:
         body = {
@@ -518,7 +518,7 @@ def test_the_api_function_syncs_schedules_when_a_deployment_is_posted(cloud_benc
         assert schedules_of(cloud_bench, "greet/api") == {}
     finally:
         handlers.reset()
-        set_cloud(bench_cloud)
+        set_services(bench_cloud)
 
 
 # -- the Lambda package ----------------------------------------------------------------------------

@@ -52,11 +52,11 @@ def create_app(
     if require_api_key is None:
         require_api_key = auth_required(default=False)
     owned = service is None
-    if service is None:
-        from mintaka.settings import get_settings
-        from mintaka_server.storage.sqlite import SQLiteStore
+    if service is None:  # the composition root, on the embedded defaults
+        from mintaka_server.composition import build, embedded_settings
 
-        service = OrchestrationService(SQLiteStore(get_settings().database_path))
+        services = build(embedded_settings())
+        service, deployments = services.orchestration, deployments or services.deployments
     if deployments is None:
         deployments = DeploymentService(service)
 

@@ -50,9 +50,15 @@ def start(
     settings = get_settings()
     if api_auth is None:
         api_auth = auth_required(default=not _is_loopback(host))
-    service, where = _service(store, create_table)
+    services, where = _services(store, create_table)
     hosts = allowed_hosts(host)
-    api = create_app(service, require_api_key=api_auth, scheduler_interval=scheduler_interval or None, hosts=hosts)
+    api = create_app(
+        services.orchestration,
+        require_api_key=api_auth,
+        deployments=services.deployments,
+        scheduler_interval=scheduler_interval or None,
+        hosts=hosts,
+    )
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{port}/api"
     out = console()
@@ -79,25 +85,24 @@ def start(
     uvicorn.run(api, host=host, port=port, log_level=log_level.lower())
 
 
-def _service(store: str | None, create_table: bool):
-    """The orchestration service on the chosen store, and a line saying where that is."""
+def _services(store: str | None, create_table: bool):
+    """The services (mintaka_server.composition) on the chosen store, and a line saying where that is."""
     from mintaka.settings import get_settings
-    from mintaka_server.config import build_store
+    from mintaka_server.composition import build
     from mintaka_server.server_settings import get_server_settings
-    from mintaka_server.services import OrchestrationService
 
     server_settings = get_server_settings()
     if store is not None:
         if store not in ("sqlite", "dynamodb"):
             raise typer.BadParameter("choose sqlite or dynamodb", param_hint="--store")
         server_settings = server_settings.model_copy(update={"store": store})
-    adapter = build_store(server_settings)
+    services = build(server_settings)
     if server_settings.store == "dynamodb":
         if create_table:
-            adapter.ensure_table()
+            services.store.ensure_table()
         endpoint = server_settings.aws_endpoint_url or f"AWS {server_settings.aws_region}"
-        return OrchestrationService(adapter), f"DynamoDB table {server_settings.table_name} ({endpoint})"
-    return OrchestrationService(adapter), str(get_settings().database_path)
+        return services, f"DynamoDB table {server_settings.table_name} ({endpoint})"
+    return services, str(get_settings().database_path)
 
 
 def _is_loopback(host: str) -> bool:

@@ -41,17 +41,16 @@ class EmbeddedTransport(MintakaClient):
     directly on a SQLite file (default `$MINTAKA_HOME/mintaka.db`)."""
 
     def __init__(self, database: str | Path, clock: Callable[[], dt.datetime] | None = None):
-        from mintaka_server.services import OrchestrationService
-        from mintaka_server.services.deployments import DeploymentService
+        from mintaka.clock import now
+        from mintaka_server.composition import build, embedded_settings
         from mintaka_server.storage.sqlite import SQLiteStore
 
         self.database = Path(database)
-        from mintaka.clock import now
-
         # The SDK's clock: under time skipping, the API sees the time the waits skipped to.
-        self.service = OrchestrationService(SQLiteStore(self.database), clock=clock or now)
+        services = build(embedded_settings(), SQLiteStore(self.database), clock=clock or now)
+        self.service = services.orchestration
         self.service.defer_task_starts()
-        self.deployments = DeploymentService(self.service)
+        self.deployments = services.deployments
 
     def close(self) -> None:
         self.service.deferred_starts.close()
