@@ -40,9 +40,14 @@ class FlowRunContext:
     futures: list[MintakaFuture] = field(default_factory=list)
     flow_run_states: list[State] = field(default_factory=list)
     # What completed in earlier attempts, by (task key, call index in its attempt): a flow
-    # retry returns these instead of running them again.
+    # retry returns these instead of running them again (recalled from the API when the run
+    # executes again in another process: `engine.replay`).
     completed: dict[tuple[str, int], State] = field(default_factory=dict)
-    _counters: defaultdict = field(default_factory=lambda: defaultdict(itertools.count))
+    # Persist task and subflow results unless they say otherwise (deployed runs: replay needs them).
+    persist_results: bool = False
+    # Dynamic-key suffixes of earlier attempts ("" is the first's): each attempt takes a new one.
+    used_key_suffixes: set[str] = field(default_factory=set)
+    _key_suffix: str = ""
     _attempt_counters: defaultdict = field(default_factory=lambda: defaultdict(itertools.count))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -56,10 +61,12 @@ class FlowRunContext:
         return self.futures
 
     def next_keys(self, task_key: str) -> tuple[str, tuple[str, int]]:
-        """A new run's dynamic key (distinct across the flow run's attempts) and its call key
-        (the same for the same call in every attempt: how a retry recognises finished work)."""
+        """A new run's dynamic key (distinct across the flow run's attempts: the call's index,
+        then its attempt's suffix) and its call key (the same for the same call in every
+        attempt: how a retry recognises finished work)."""
         with self._lock:
-            return str(next(self._counters[task_key])), (task_key, next(self._attempt_counters[task_key]))
+            index = next(self._attempt_counters[task_key])
+            return f"{index}{self._key_suffix}", (task_key, index)
 
     def track(self, future: MintakaFuture) -> None:
         with self._lock:
@@ -70,11 +77,20 @@ class FlowRunContext:
             self.completed[call_key] = state
 
     def new_attempt(self) -> None:
-        """Forget this attempt's runs (not what completed) before the body runs again."""
+        """Forget this attempt's runs (not what completed) before the body runs again, and take
+        a dynamic-key suffix no earlier attempt used: "" for the first, ".N" for attempt N
+        (".NrK" when a resumed attempt N executes again)."""
         with self._lock:
             self.futures = []
             self.flow_run_states = []
             self._attempt_counters = defaultdict(itertools.count)
+            attempt = self.flow_run.run_count
+            suffix = "" if attempt <= 1 else f".{attempt}"
+            again = itertools.count(2)
+            while suffix in self.used_key_suffixes:
+                suffix = f".{attempt}r{next(again)}"
+            self.used_key_suffixes.add(suffix)
+            self._key_suffix = suffix
 
 
 @dataclass

@@ -61,6 +61,19 @@ class DeploymentCreate(_Input):
     version: str | None = Field(None, max_length=200)
     retries: int = Field(0, ge=0, le=MAX_RETRIES, description="Flow-run retries; the server applies them")
     retry_delay_seconds: list[DelaySeconds] = Field(default_factory=list, max_length=MAX_RETRIES)
+    persist_results: bool = Field(
+        True,
+        description="Persist task and subflow results by default, so that a run executing again (requeued, "
+        "resumed, retried) returns what already completed instead of running it again",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_default_persistence(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Servers older than `persist_results` refuse unknown fields: a request sends it only when off.
+        data = handler(self)
+        if type(self) is DeploymentCreate and data.get("persist_results") is True:
+            data.pop("persist_results")
+        return data
 
     @field_validator("parameter_schema")
     @classmethod

@@ -10,6 +10,7 @@ server checks the parameters of every run too.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -56,6 +57,7 @@ class DeploySpec(BaseModel):
     storage: str = "local"
     description: str | None = None
     version: str | None = None
+    persist_results: bool = True  # task results kept, so a run executing again skips what completed
 
 
 # -- entrypoints
@@ -87,7 +89,10 @@ def load_flow(entrypoint: str, root: Path | None = None) -> Flow:
     for directory in (file.parent, root.resolve() if root is not None else None):
         if directory is not None and str(directory) not in sys.path:
             sys.path.insert(0, str(directory))
-    module_name = f"mintaka_entrypoint_{abs(hash(str(file)))}_{file.stem}"
+    # The same name in every process (hash() of a str is salted per process): task keys are
+    # module + qualname, and a run executing again recognises its completed task runs by them.
+    where = path if root is not None else str(file)
+    module_name = f"mintaka_entrypoint_{hashlib.sha256(where.encode()).hexdigest()[:16]}_{file.stem}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise EntrypointError(f"Entrypoint {entrypoint!r}: cannot import {file}")
@@ -235,6 +240,7 @@ def build_deployment(
             version=spec.version or flow.version,
             retries=flow.retries,
             retry_delay_seconds=flow.retry_delay_list(),
+            persist_results=spec.persist_results,
         )
     except ValidationError as exc:
         raise InvalidRequest(_describe(exc)) from None

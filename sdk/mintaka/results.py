@@ -1,4 +1,5 @@
-"""Results: kept in memory for the caller; persisted (cloudpickle or JSON) only when asked.
+"""Results: kept in memory for the caller; persisted (cloudpickle or JSON) when asked, and in
+deployed runs by default (`persist_by_default`: their replay reads them back).
 
 The API stores a `ResultRef` (storage URL + key + serializer); the value itself stays
 client-side: the SDK writes and reads it with its own credentials, in the local filesystem
@@ -15,6 +16,7 @@ digest before it deserialises anything (`mintaka._result_trust`; README, "Trust 
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,8 @@ from mintaka.states import ResultRef, State, StateType
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
 
+_logger = logging.getLogger("mintaka.results")
+
 
 __all__ = [
     "FailedRun",
@@ -44,6 +48,7 @@ __all__ = [
     "UntrustedResult",
     "cached_result_problem",
     "default_result_store",
+    "persist_by_default",
     "read_result",
     "resolve_state_result",
     "result_store",
@@ -115,6 +120,21 @@ def default_result_store(client: MintakaClient | None = None) -> ResultStore:
             if store is None:
                 store = _defaults[client] = _store_for(client)
     return store
+
+
+def persist_by_default(value: Any, serializer: str, logger: Any = None) -> ResultRef | None:
+    """Persist a result nobody asked to persist (a deployed run keeps its results so that it
+    can be replayed): a value that cannot be written is kept in memory only, with a warning,
+    and its run is not recalled by a replay (it runs again)."""
+    try:
+        return default_result_store().write(value, serializer)
+    except Exception as exc:  # unpicklable (a client, a lock), or the storage is unreachable
+        (logger or _logger).warning(
+            "Result not persisted (%s: %s); if the flow run executes again, this runs again",
+            type(exc).__name__,
+            exc,
+        )
+        return None
 
 
 def _current_client() -> MintakaClient:

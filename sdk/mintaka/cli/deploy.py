@@ -44,6 +44,13 @@ def deploy(
     ] = "local",
     description: Annotated[str | None, typer.Option("--description", help="Default: the flow's docstring.")] = None,
     version: Annotated[str | None, typer.Option("--version", help="A version label for its runs.")] = None,
+    persist_results: Annotated[
+        bool,
+        typer.Option(
+            "--persist-results/--no-persist-results",
+            help="Keep task results, so a run executing again (requeued, resumed) skips what completed.",
+        ),
+    ] = True,
     all_: Annotated[bool, typer.Option("--all", help="Deploy every deployment in mintaka.yaml.")] = False,
     file: Annotated[Path, typer.Option("--file", help="The project file --all reads.")] = Path("mintaka.yaml"),
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -85,6 +92,7 @@ def deploy(
                     storage=storage,
                     description=description,
                     version=version,
+                    persist_results=persist_results,
                 )
             ]
         except ValidationError as exc:

@@ -4,7 +4,9 @@ The one code path for a worker's subprocess, a Fargate container and debugging a
 on a laptop: claim the run (propose PENDING: exactly one executor wins), fetch the deployment's
 code (local, git at the branch's HEAD, S3 archive), import the entrypoint, and run the flow for
 that run: RUNNING (labelled with the git commit), the body with the run's parameters, the
-final state.
+final state. A run executing again (requeued, resumed, retried) replays: what completed in it
+returns its recorded result (`engine.replay`); task results are persisted unless the
+deployment says `persist_results=False`.
 
 A launcher that claimed the run for this process (the Lambda worker before running it here or
 starting a Fargate task for it) passes a claim token (`claim`, or `MINTAKA_FLOW_RUN_CLAIM` in the
@@ -88,7 +90,7 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, cla
     labels = {GIT_COMMIT_LABEL: commit} if commit else {}
     run = client.read_flow_run(run_id)
     try:
-        engine = FlowRunEngine.for_existing_run(flow, run, labels=labels)
+        engine = FlowRunEngine.for_existing_run(flow, run, labels=labels, persist_results=deployment.persist_results)
     except ParameterValidationError as exc:
         return Execution(run_id, client.read_flow_run(run_id).state, str(exc))
     try:

@@ -33,8 +33,9 @@ from .parameters import (
     upstream_futures,
 )
 from .propose import propose, seconds_until
+from .replay import recall
 from .revival import revive
-from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
+from .steps import Body, Call, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 # After the window, the engine keeps trying to report the run CRASHED for at least this long.
 OUTAGE_REPORT_GRACE_SECONDS = 30.0
@@ -61,6 +62,8 @@ class FlowRunEngine:
         self.parent_task_run: TaskRun | None = None
         self.ctx: FlowRunContext | None = None
         self._started_at_creation = False
+        self._replays = False  # an existing run executing here may have completed work to recall
+        self._persist_results = False
         self.running_labels: dict[str, str] = {}
         self.call_key: tuple[str, int] | None = None
         self.parent_dynamic_key: str | None = None
@@ -68,11 +71,16 @@ class FlowRunEngine:
             self.parent_dynamic_key, self.call_key = self.parent_ctx.next_keys(f"subflow.{flow.name}")
 
     @classmethod
-    def for_existing_run(cls, flow: Flow, flow_run: FlowRun, labels: dict[str, str] | None = None) -> FlowRunEngine:
+    def for_existing_run(
+        cls, flow: Flow, flow_run: FlowRun, labels: dict[str, str] | None = None, persist_results: bool = False
+    ) -> FlowRunEngine:
         """An engine for a run created elsewhere (e.g. SCHEDULED by a deployment): its RUNNING
-        proposal carries `labels`, and the body gets the run's parameters."""
+        proposal carries `labels`, the body gets the run's parameters, and what completed in
+        earlier executions of the run is returned, not run again (`engine.replay`).
+        `persist_results`: task and subflow results are persisted unless they say otherwise."""
         engine = cls(flow, (), {}, flow_run=flow_run)
         engine.running_labels = dict(labels or {})
+        engine._replays, engine._persist_results = True, persist_results
         validation_error = None
         if flow.validate_parameters:
             try:
@@ -179,6 +187,7 @@ class FlowRunEngine:
             task_runner=self.flow.task_runner.duplicate(),
             log_prints=log_prints,
             parameters=self.parameters,
+            persist_results=self._persist_results or bool(self.parent_ctx and self.parent_ctx.persist_results),
         )
         if log_prints:
             from mintaka.logging import enable_log_prints
@@ -232,6 +241,12 @@ class FlowRunEngine:
                 state = yield from self._start_attempt()
                 if state is not None:
                     break
+                if self._replays:
+                    self._replays = False
+                    detail = yield Call(self.client, "read_flow_run_detail", self.flow_run.id)
+                    recalled = recall(ctx, detail.task_runs)
+                    if recalled:
+                        self._log().info("Replaying: %d completed call(s) return their recorded results", recalled)
                 ctx.new_attempt()
                 try:
                     value = yield Body(self.flow.fn, self.parameters, self.flow.timeout_seconds)
@@ -337,10 +352,13 @@ class FlowRunEngine:
         persist = self.flow.persist_result
         if persist is None:  # a chosen serializer, or no copy in memory, means keep it (as Prefect 3)
             persist = self.flow.result_serializer != DEFAULT_SERIALIZER or not self.flow.cache_result_in_memory
-        if state.type is StateType.COMPLETED and persist and state.data is None:
-            from mintaka.results import default_result_store
+        if state.type is StateType.COMPLETED and state.data is None and (persist or self.ctx.persist_results):
+            from mintaka.results import default_result_store, persist_by_default
 
-            state.data = default_result_store().write(state._result, self.flow.result_serializer)
+            if persist:
+                state.data = default_result_store().write(state._result, self.flow.result_serializer)
+            else:
+                state.data = persist_by_default(state._result, self.flow.result_serializer, self._log())
         return state
 
     @staticmethod

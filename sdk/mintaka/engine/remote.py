@@ -99,6 +99,7 @@ class RemoteTaskCall:
     log_prints: bool
     task_inputs: dict[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    persist_results: bool = False  # the flow run's default (a deployed run's results are kept)
 
     @classmethod
     def of(cls, engine: TaskRunEngine) -> RemoteTaskCall:
@@ -117,6 +118,7 @@ class RemoteTaskCall:
             log_prints=engine.log_prints,
             task_inputs=engine.task_inputs,
             tags=tuple(sorted(current_tags())),
+            persist_results=ctx.persist_results,
         )
 
 
@@ -136,6 +138,7 @@ def run_remote(call: RemoteTaskCall) -> State:
         client=client,
         task_runner=SequentialTaskRunner(),
         log_prints=call.log_prints,
+        persist_results=call.persist_results,
     )
     token = flow_run_context.set(ctx)
     try:

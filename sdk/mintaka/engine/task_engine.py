@@ -304,14 +304,17 @@ class TaskRunEngine:
         if not retriable:
             failed.state_details.retriable = False
 
-    def _should_persist(self) -> bool:
+    def _should_persist(self) -> bool | None:
+        """True: persist. None: persist if it can be (a deployed run's default, for its replay)."""
         if not self.task.cache_result_in_memory:
             return True
         if self.task.persist_result is not None:
             return self.task.persist_result
         if self.task.result_serializer != DEFAULT_SERIALIZER:  # a chosen serializer means keep it
             return True
-        return bool(self._cache_details.get("cache_key"))
+        if self._cache_details.get("cache_key"):
+            return True
+        return None if self.flow_ctx is not None and self.flow_ctx.persist_results else False
 
     def _success_proposal(self, value: Any) -> State:
         if isinstance(value, State):  # the user's own: its details are copied, not changed
@@ -319,11 +322,16 @@ class TaskRunEngine:
             return value
         details = StateDetails(**self._cache_details)
         proposed = State(type=StateType.COMPLETED, state_details=details).with_result(value)
-        if self._should_persist():
+        persist = self._should_persist()
+        if persist:
             from mintaka.results import default_result_store
 
             scope = self._cache_details.get("cache_key")  # a cached result verifies only for its key
             proposed.data = default_result_store().write(value, self.task.result_serializer, scope=scope)
+        elif persist is None:
+            from mintaka.results import persist_by_default
+
+            proposed.data = persist_by_default(value, self.task.result_serializer, self._logger())
         return proposed
 
     def _failure_proposal(self, exc: BaseException) -> State:

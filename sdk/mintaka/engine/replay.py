@@ -1,0 +1,51 @@
+"""Replay: a flow run that executes again in another process (requeued after its executor was
+lost, resumed, retried by a new worker) runs its flow function from the top, and every task run
+and subflow that already COMPLETED in it returns its recorded result instead of running.
+
+A call is recognised by its call key, (task key, index of the call among that task's calls in
+its attempt), which its task run's dynamic key spells: "3" in the first attempt, "3.2" in the
+second (`FlowRunContext.next_keys`). Only completed runs whose result was persisted are
+recalled (deployed runs persist them by default): one whose value was kept in memory only runs
+again. Within one process a flow retry needs none of this (`FlowRunContext.completed`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mintaka.states import StateType
+
+if TYPE_CHECKING:
+    from mintaka.context import FlowRunContext
+    from mintaka.schemas import TaskRun
+    from mintaka.states import State
+
+
+def call_key_of(task_run: TaskRun) -> tuple[str, int] | None:
+    """The call key a task run's dynamic key spells, or None (not one this engine made)."""
+    index, _, _ = task_run.dynamic_key.partition(".")
+    return (task_run.task_key, int(index)) if index.isdigit() else None
+
+
+def key_suffix_of(task_run: TaskRun) -> str:
+    _, dot, suffix = task_run.dynamic_key.partition(".")
+    return f"{dot}{suffix}"
+
+
+def recallable(state: State | None) -> bool:
+    """A completed run whose result was persisted, so another process can read it."""
+    return state is not None and state.type is StateType.COMPLETED and state.data is not None
+
+
+def recall(ctx: FlowRunContext, task_runs: list[TaskRun]) -> int:
+    """Fill `ctx` from the flow run's task runs as the API has them: what completed is returned
+    by the calls that made it, and the attempts' key suffixes are not used again. Returns the
+    number of calls recalled."""
+    recalled = 0
+    for task_run in task_runs:
+        ctx.used_key_suffixes.add(key_suffix_of(task_run))
+        key = call_key_of(task_run)
+        if key is not None and key not in ctx.completed and recallable(task_run.state):
+            ctx.completed[key] = task_run.state
+            recalled += 1
+    return recalled

@@ -1,0 +1,141 @@
+"""A deployed run executed again continues where it was: its process killed (`kill -9`) after
+two tasks and a subflow completed, the run is reaped and requeued, and the next execution (a
+`mintaka worker`) runs the flow from the top, where every task run and subflow that completed
+returns its recorded result without running. Each body appends a line to a file: the file
+shows how many times each ran. Real processes: uvicorn on an SQLite file, the CLI executor and
+worker as subprocesses, a reaper ticking in this process on the same file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import threading
+
+import pytest
+from deploy_support import spawn, wait_for  # noqa: F401 - spawn is a fixture
+
+from mintaka.client.http import HttpTransport
+from mintaka.deployment_schemas import DeploymentRunCreate
+from mintaka.states import StateType
+
+pytestmark = pytest.mark.slow
+
+INTERVAL = 1.0
+REAPER_TICK = 0.3
+
+FLOWS = textwrap.dedent(
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from mintaka import flow, task
+
+
+    def record(log: str, line: str) -> None:
+        with open(log, "a") as f:
+            f.write(line + "\\n")
+
+
+    @task
+    def step(i: int, log: str, gate: str) -> int:
+        if i == 2:  # the first execution is killed here; the gate is open for the next one
+            Path(gate + ".waiting").write_text(str(os.getpid()))
+            while not Path(gate).exists():
+                time.sleep(0.05)
+        record(log, f"step {i}")
+        return i * 10
+
+
+    @flow
+    def child(log: str, gate: str) -> int:
+        record(log, "child")
+        return step(100, log, gate) + 1
+
+
+    @flow(retries=1)
+    def durable(log: str = "", gate: str = "") -> int:
+        record(log, "flow body")  # code between tasks runs again on every execution
+        total = step(0, log, gate) + step(1, log, gate)
+        total += child(log, gate)
+        total += step(2, log, gate) + step(3, log, gate)
+        record(log, f"total {total}")
+        return total
+    """
+)
+
+
+@pytest.fixture
+def project(tmp_path):
+    path = tmp_path / "project" / "durable_flows.py"
+    path.parent.mkdir()
+    path.write_text(FLOWS)
+    return path
+
+
+@pytest.fixture
+def reaper(live_server):
+    """Reaps the server's store every `REAPER_TICK` s, as `mintaka server start` does."""
+    from mintaka_server.services import OrchestrationService
+    from mintaka_server.services.deployments import DeploymentService
+    from mintaka_server.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(live_server.database)
+    deployments = DeploymentService(OrchestrationService(store))
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(REAPER_TICK):
+            deployments.reap_stale_runs()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+    store.close()
+
+
+def test_a_requeued_run_returns_what_completed_and_runs_only_the_rest(
+    live_server,
+    reaper,
+    run_cli,
+    spawn,  # noqa: F811
+    project,
+    tmp_path,
+):
+    url, log, gate = live_server.url, tmp_path / "side-effects", tmp_path / "gate"
+    client = HttpTransport(url)
+    deployed = run_cli("deploy", f"{project}:durable", "--name", "durable", "--queue", "durable", api_url=url)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    parameters = {"log": str(log), "gate": str(gate)}
+    run = client.create_deployment_run("durable", "durable", DeploymentRunCreate(parameters=parameters))
+    heartbeat = {"MINTAKA_HEARTBEAT_INTERVAL": str(INTERVAL)}
+    executor = spawn("flow-run", "execute", str(run.id), api_url=url, env=heartbeat)
+
+    waiting = tmp_path / "gate.waiting"
+    wait_for(waiting.exists, 120, what=executor.output)
+    wait_for(lambda: waiting.read_text(), 10, what="the task's pid")
+    assert log.read_text().splitlines() == ["flow body", "step 0", "step 1", "child", "step 100"]
+    os.kill(executor.process.pid, signal.SIGKILL)
+    os.kill(int(waiting.read_text()), signal.SIGKILL)  # the flow's own process, under the executor
+
+    requeued = wait_for(
+        lambda: (s := client.read_flow_run(run.id).state).name == "Requeued" and s, 60, 0.1, "the run to be requeued"
+    )
+    assert requeued.type is StateType.SCHEDULED
+    gate.touch()
+    worker = spawn("worker", "start", "--queue", "durable", "--poll-interval", "0.3", api_url=url, env=heartbeat)
+    final = wait_for(
+        lambda: (s := client.read_flow_run(run.id).state).is_final() and s,
+        120,
+        what=lambda: f"the run to finish: {worker.output()[-3000:]}",
+    )
+
+    assert final.type is StateType.COMPLETED, (final, worker.output()[-3000:])
+    lines = log.read_text().splitlines()
+    # 0 + 10 + (1000 + 1) + 20 + 30: the replayed calls returned their recorded results.
+    again = ["flow body", "step 2", "step 3", "total 1061"]
+    assert lines == ["flow body", "step 0", "step 1", "child", "step 100", *again], lines
+    assert client.read_flow_run(run.id).run_count == 2
