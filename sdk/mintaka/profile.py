@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 
 from mintaka.exceptions import InvalidRequest
+from mintaka.settings import SERVER_FIELDS
 
 PROFILE_NAME = "config.json"
 DEFAULT_HOME = "~/.mintaka"
-# Where the profile lives cannot itself come from the profile.
-NOT_IN_PROFILE = frozenset({"home"})
+# Where the profile lives cannot itself come from the profile; a server's settings come from its
+# deployment's environment.
+NOT_IN_PROFILE = frozenset({"home"}) | SERVER_FIELDS
 SECRET_KEYS = frozenset({"api_key"})
 
 

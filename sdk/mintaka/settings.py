@@ -1,18 +1,25 @@
 """Settings, read in one place: environment variables `MINTAKA_*`, then the profile
-(`$MINTAKA_HOME/config.json`, written by `mintaka config set`), then defaults."""
+(`$MINTAKA_HOME/config.json`, written by `mintaka config set`), then defaults.
+
+One class for clients and servers alike. The server's fields (which store, its table, the cloud
+path's Scheduler group, SQS work queues and Fargate task, what the API accepts) are read from the
+environment only, never from a profile (`SERVER_FIELDS`), as a deployment's template sets them;
+`mintaka_server.composition.build(settings)` turns them into services."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+TABLE_BASE_NAME = "mintaka"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MINTAKA_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MINTAKA_", extra="ignore", populate_by_name=True)
 
     home: Path = Field(Path("~/.mintaka"), description="Where the embedded store and results live")
     api_url: str | None = Field(None, description="Orchestration API; unset = embedded in-process API")
@@ -46,6 +53,62 @@ class Settings(BaseSettings):
         " and for the embedded API, on for Lambda and for a server on any other interface",
     )
 
+    # -- the server's: environment only (SERVER_FIELDS)
+    store: Literal["sqlite", "dynamodb"] = Field(
+        "sqlite", description="Store adapter: the embedded SQLite file, or DynamoDB"
+    )
+    table_prefix: str = Field("", max_length=200, description="Prefix of the DynamoDB table name, e.g. `prod-`")
+    aws_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MINTAKA_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL", "aws_endpoint_url"),
+        description="AWS endpoint override (moto, LocalStack); unset = the real AWS endpoints",
+    )
+    aws_region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices("MINTAKA_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION", "aws_region"),
+    )
+    results_bucket: str | None = Field(None, description="S3 bucket for flow results (set by the deployment)")
+    schedule_group: str | None = Field(
+        None, description="EventBridge Scheduler group holding one schedule per deployment schedule; unset = no sync"
+    )
+    trigger_function_arn: str | None = Field(None, description="The trigger Lambda the schedules invoke")
+    scheduler_role_arn: str | None = Field(None, description="The IAM role EventBridge Scheduler assumes to invoke it")
+    work_queues: Literal["embedded", "sqs"] = Field(
+        "embedded", description="Work-queue transport: the store's due runs, or one SQS queue per work queue"
+    )
+    queue_prefix: str = Field(
+        "mintaka-", max_length=40, description="SQS queue name = prefix + work-queue name (its DLQ: + `-dlq`)"
+    )
+    queue_visibility_timeout: int = Field(
+        5400, ge=0, le=43200, description="Seconds; at least 6x the worker function's timeout (AWS advice)"
+    )
+    queue_max_receive_count: int = Field(
+        100, ge=1, le=1000, description="Deliveries before a message moves to the DLQ (paused queues redeliver)"
+    )
+    worker_function_arn: str | None = Field(
+        None, description="`mintaka work-queue create` maps the SQS queue it provisions to this worker function"
+    )
+    ecs_cluster: str | None = Field(None, description="ECS cluster for `infrastructure=fargate` runs")
+    ecs_task_definition: str | None = Field(None, description="Fargate task definition (family[:revision] or ARN)")
+    ecs_container_name: str = Field("mintaka", description="The container whose command runs the flow")
+    ecs_subnets: str = Field("", description="Comma-separated subnet ids (awsvpc)")
+    ecs_security_groups: str = Field("", description="Comma-separated security group ids")
+    ecs_assign_public_ip: bool = Field(False, description="Public IP for tasks in public subnets without NAT")
+    server_allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated Host names the API answers to, beside loopback names and the bind address"
+        " (`*` = any). Unset: just those; on Lambda, any (API Gateway routes only its own domains)",
+    )
+    server_cors_origins: str = Field(
+        "", description="Comma-separated origins (https://ops.example.com) whose web pages may call the API"
+    )
+    server_max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024 * 1024,  # the SDK sends log batches of up to 1 MiB
+        le=1024 * 1024 * 1024,
+        description="Largest request body the API accepts, in bytes (larger: 413)",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -70,6 +133,19 @@ class Settings(BaseSettings):
         return (self.results_dir or self.home_path / "results").expanduser()
 
     @property
+    def table_name(self) -> str:
+        """The one DynamoDB table: `{table_prefix}mintaka` (the SAM template names it the same way)."""
+        return f"{self.table_prefix}{TABLE_BASE_NAME}"
+
+    @property
+    def ecs_subnet_ids(self) -> list[str]:
+        return _split(self.ecs_subnets)
+
+    @property
+    def ecs_security_group_ids(self) -> list[str]:
+        return _split(self.ecs_security_groups)
+
+    @property
     def log_spool_path(self) -> Path:
         if self.log_spool_dir is not None:
             return self.log_spool_dir.expanduser()
@@ -77,6 +153,16 @@ class Settings(BaseSettings):
 
         cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
         return Path(cache).expanduser() / "mintaka" / "log-spool"
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+# The fields declared from `store` on: chosen by the deployment (its template, its environment),
+# never by a user's profile.
+_NAMES = list(Settings.model_fields)
+SERVER_FIELDS = frozenset(_NAMES[_NAMES.index("store") :])
 
 
 class ProfileSource(PydanticBaseSettingsSource):

@@ -79,3 +79,22 @@ def test_every_entry_point_builds_through_the_root(monkeypatch, tmp_path):
     finally:
         transport.close()
         app.state.service.store.close()
+
+
+def test_one_settings_class_whose_server_fields_come_from_the_environment_only(monkeypatch, tmp_path):
+    import json
+
+    from mintaka.exceptions import InvalidRequest
+    from mintaka.profile import setting_name
+    from mintaka.settings import Settings, get_settings
+    from mintaka_server.server_settings import get_server_settings
+
+    assert ServerSettings is Settings
+    (tmp_path / "config.json").write_text(json.dumps({"store": "dynamodb", "api_timeout": "7"}))
+    reset_settings()
+    assert (get_settings().store, get_settings().api_timeout) == ("sqlite", 7.0)  # the profile's store is ignored
+    with pytest.raises(InvalidRequest, match="Unknown setting 'store'"):
+        setting_name("store")
+    monkeypatch.setenv("MINTAKA_STORE", "dynamodb")
+    reset_settings()
+    assert get_server_settings() is get_settings() and get_settings().store == "dynamodb"
