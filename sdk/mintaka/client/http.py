@@ -62,6 +62,7 @@ from mintaka.states import State
 
 from .base import MintakaClient
 from .http_deployments import HttpDeploymentMixin
+from .operations import OPS
 from .retrying import OUTAGE_STATUS, Backoff, Outage, parse_retry_after, retry_cap
 
 T = TypeVar("T")
@@ -163,77 +164,81 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
             time.sleep(delay)
             attempt += 1
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        return self._request("GET", path, params=params, idempotent=True)
-
-    def _post(self, path: str, body: BaseModel | bytes, *, idempotent: bool) -> httpx.Response:
-        return self._request("POST", path, body=body, idempotent=idempotent)
+    def _call(
+        self,
+        operation: str,
+        body: Any = None,
+        *,
+        params: dict[str, Any] | None = None,
+        idempotent: bool | None = None,
+        **path: Any,
+    ) -> httpx.Response:
+        """The operation's request (`operations.OPS`: method, path, whether a retry is safe),
+        `path` filling its path parameters. `idempotent` is for bodies sent pre-encoded."""
+        op = OPS[operation]
+        if idempotent is None:
+            idempotent = op.is_idempotent(body)
+        return self._request(op.method, op.url(**path), body=body, params=params, idempotent=idempotent)
 
     def close(self) -> None:
         self._http.close()
 
     # -- flows
     def create_flow(self, body: FlowCreate) -> Flow:
-        # Get-or-create by name: repeating it is harmless.
-        return Flow.model_validate_json(self._post("flows", body, idempotent=True).content)
+        return Flow.model_validate_json(self._call("create_flow", body).content)
 
     def list_flows(self) -> list[Flow]:
-        return _FLOWS.validate_json(self._get("flows").content)
+        return _FLOWS.validate_json(self._call("list_flows").content)
 
     # -- flow runs
     def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
         if body.idempotency_key is None:  # every attempt of this call carries the same key
             body = body.model_copy(update={"idempotency_key": uuid.uuid4().hex})
-        response = self._post("flow_runs", body, idempotent=True)
-        return FlowRun.model_validate_json(response.content)
+        return FlowRun.model_validate_json(self._call("create_flow_run", body).content)
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
         # The run alone: its history and task runs (which grow with the run) are not downloaded.
         if self._summary_route:
             try:
-                return FlowRun.model_validate_json(self._get(f"flow_runs/{run_id}/summary").content)
+                return FlowRun.model_validate_json(self._call("read_flow_run", run_id=run_id).content)
             except _NoSuchRoute:  # an API older than this client: its detail read serves
                 self._summary_route = False
-        return FlowRun.model_validate_json(self._get(f"flow_runs/{run_id}").content)
+        return FlowRun.model_validate_json(self._call("read_flow_run_detail", run_id=run_id).content)
 
     def read_flow_run_detail(self, run_id: uuid.UUID) -> FlowRunDetail:
-        return FlowRunDetail.model_validate_json(self._get(f"flow_runs/{run_id}").content)
+        return FlowRunDetail.model_validate_json(self._call("read_flow_run_detail", run_id=run_id).content)
 
     def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
         params = flt.model_dump(mode="json", exclude_none=True)
-        return FlowRunPage.model_validate_json(self._get("flow_runs", params).content)
+        return FlowRunPage.model_validate_json(self._call("list_flow_runs", params=params).content)
 
     def set_flow_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
-        response = self._post(f"flow_runs/{run_id}/set_state", body, idempotent=_has_key(body))
+        response = self._call("set_flow_run_state", body, run_id=run_id)
         return OrchestrationResult.model_validate_json(response.content)
 
     def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]:
-        return _STATES.validate_json(self._get(f"flow_runs/{run_id}/states").content)
+        return _STATES.validate_json(self._call("read_flow_run_states", run_id=run_id).content)
 
     # -- task runs
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
-        # Within a flow run the server deduplicates on (flow run, task key, dynamic key), and
-        # on the run's id when the client chose it (the engines always do).
-        response = self._post("task_runs", body, idempotent=body.flow_run_id is not None or body.id is not None)
-        return TaskRun.model_validate_json(response.content)
+        return TaskRun.model_validate_json(self._call("create_task_run", body).content)
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun:
-        return TaskRun.model_validate_json(self._get(f"task_runs/{run_id}").content)
+        return TaskRun.model_validate_json(self._call("read_task_run", run_id=run_id).content)
 
     def read_task_run_states(self, run_id: uuid.UUID) -> list[State]:
-        return _STATES.validate_json(self._get(f"task_runs/{run_id}/states").content)
+        return _STATES.validate_json(self._call("read_task_run_states", run_id=run_id).content)
 
     def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
-        response = self._post(f"task_runs/{run_id}/set_state", body, idempotent=_has_key(body))
+        response = self._call("set_task_run_state", body, run_id=run_id)
         return OrchestrationResult.model_validate_json(response.content)
 
     # -- logs
     def create_logs(self, logs: Sequence[LogCreate]) -> None:
         if logs:
-            # Records with ids are stored once however often they are sent (the shipper's are).
-            keyed = all(log.id is not None for log in logs)
+            keyed = OPS["create_logs"].is_idempotent(logs)
             for body in _log_requests(list(logs)):
-                self._post("logs", body, idempotent=keyed)
+                self._call("create_logs", body, idempotent=keyed)
 
     def read_logs(
         self,
@@ -249,56 +254,54 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
             params["min_level"] = min_level
         if newest_first:
             params["newest_first"] = "true"
-        return _LOGS.validate_json(self._get(f"flow_runs/{flow_run_id}/logs", params).content)
+        return _LOGS.validate_json(self._call("read_logs", params=params, run_id=flow_run_id).content)
 
     # -- concurrency limits
     def set_concurrency_limit(self, body: ConcurrencyLimitCreate) -> ConcurrencyLimit:
-        response = self._post("concurrency_limits", body, idempotent=True)  # an upsert
-        return ConcurrencyLimit.model_validate_json(response.content)
+        return ConcurrencyLimit.model_validate_json(self._call("set_concurrency_limit", body).content)
 
     def read_concurrency_limit(self, tag: str) -> ConcurrencyLimit:
-        return ConcurrencyLimit.model_validate_json(self._get(f"concurrency_limits/{_segment(tag)}").content)
+        return ConcurrencyLimit.model_validate_json(self._call("read_concurrency_limit", tag=tag).content)
 
     def list_concurrency_limits(self) -> list[ConcurrencyLimit]:
-        return _LIMITS.validate_json(self._get("concurrency_limits").content)
+        return _LIMITS.validate_json(self._call("list_concurrency_limits").content)
 
     def delete_concurrency_limit(self, tag: str) -> None:
-        self._request("DELETE", f"concurrency_limits/{_segment(tag)}", idempotent=False)
+        self._call("delete_concurrency_limit", tag=tag)
 
     # -- API keys
     def create_api_key(self, body: ApiKeyCreate) -> ApiKeyCreated:
-        return ApiKeyCreated.model_validate_json(self._post("api_keys", body, idempotent=False).content)
+        return ApiKeyCreated.model_validate_json(self._call("create_api_key", body).content)
 
     def list_api_keys(self) -> list[ApiKey]:
-        return _API_KEYS.validate_json(self._get("api_keys").content)
+        return _API_KEYS.validate_json(self._call("list_api_keys").content)
 
     def revoke_api_key(self, key_id: str) -> None:
-        self._request("DELETE", f"api_keys/{_segment(key_id)}", idempotent=True)  # revoking twice is harmless
+        self._call("revoke_api_key", key_id=key_id)
 
     # -- retry policies
     def set_retry_policy(self, scope: PolicyScope, name: str, body: RetryPolicySet) -> RetryPolicy:
-        response = self._request("PUT", f"retry_policies/{scope}/{_segment(name)}", body=body, idempotent=True)
+        response = self._call("set_retry_policy", body, scope=scope, name=name)
         return RetryPolicy.model_validate_json(response.content)
 
     def read_retry_policy(self, scope: PolicyScope, name: str) -> RetryPolicy:
-        return RetryPolicy.model_validate_json(self._get(f"retry_policies/{scope}/{_segment(name)}").content)
+        return RetryPolicy.model_validate_json(self._call("read_retry_policy", scope=scope, name=name).content)
 
     def list_retry_policies(self) -> list[RetryPolicy]:
-        return _RETRY_POLICIES.validate_json(self._get("retry_policies").content)
+        return _RETRY_POLICIES.validate_json(self._call("list_retry_policies").content)
 
     def delete_retry_policy(self, scope: PolicyScope, name: str) -> None:
-        self._request("DELETE", f"retry_policies/{scope}/{_segment(name)}", idempotent=False)
+        self._call("delete_retry_policy", scope=scope, name=name)
 
     # -- server settings
     def read_result_storage(self) -> ResultStorageSetting | None:
-        return _RESULT_STORAGE.validate_json(self._get("settings/result-storage").content)
+        return _RESULT_STORAGE.validate_json(self._call("read_result_storage").content)
 
     def set_result_storage(self, body: ResultStorageSetting) -> ResultStorageSetting:
-        response = self._request("PUT", "settings/result-storage", body=body, idempotent=True)
-        return ResultStorageSetting.model_validate_json(response.content)
+        return ResultStorageSetting.model_validate_json(self._call("set_result_storage", body).content)
 
     def clear_result_storage(self) -> None:
-        self._request("DELETE", "settings/result-storage", idempotent=True)
+        self._call("clear_result_storage")
 
 
 class _NoSuchRoute(ObjectNotFound):
@@ -322,17 +325,6 @@ def _log_requests(logs: list[LogCreate]) -> list[bytes]:
         size += len(part) + 1
     bodies.append(b"[" + b",".join(parts) + b"]")
     return bodies
-
-
-def _has_key(body: SetStateRequest) -> bool:
-    return body.state.state_details.idempotency_key is not None
-
-
-def _segment(value: str) -> str:
-    """A path segment: `/`, `?`, `#` and friends percent-encoded."""
-    from urllib.parse import quote
-
-    return quote(value, safe="")
 
 
 def _raise_for_status(response: httpx.Response, api_url: str) -> httpx.Response:
