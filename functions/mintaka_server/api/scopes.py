@@ -5,50 +5,30 @@ what an SDK process and a worker need to run flows and report them. `admin` is t
 server settings, retry policies, concurrency limits, deployments and their schedules, work-queue
 settings, and proposing a state with `force=True` (checked on the body, in `deps.require_force`).
 
-A route missing from the table needs `read` for GET/HEAD and `admin` for anything else, so a
-new route is closed until it is classified here (a test checks every route is listed).
+The client's operations carry their scope in `mintaka.client.operations` (declared once, for
+the transports and the server alike); the dashboard's own writes are listed here. A route in
+neither needs `read` for GET/HEAD and `admin` for anything else, so a new route is closed until
+it is classified (a test checks every route is listed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mintaka.client.operations import OPERATIONS
 from mintaka.schemas import ApiKeyScope
 
 READ, WRITE, ADMIN = ApiKeyScope.read, ApiKeyScope.write, ApiKeyScope.admin
 
-# (method, path under /api as declared by the route) -> the least scope that may call it
+# (method, path under /api as declared by the route) -> the least scope that may call it.
+# `write` is running flows and reporting them (the SDK, workers, executors, any-language clients;
+# a state proposal with force=True: `admin`); `admin` is who may call and how the server orchestrates.
 ROUTE_SCOPES: Mapping[tuple[str, str], ApiKeyScope] = {
-    # -- write: running flows and reporting them (the SDK, workers, executors, any-language clients)
-    ("POST", "/flows"): WRITE,
-    ("POST", "/flow_runs"): WRITE,
-    ("POST", "/flow_runs/{run_id}/set_state"): WRITE,  # force=True: ADMIN
-    ("POST", "/flow_runs/{run_id}/heartbeat"): WRITE,
-    ("POST", "/task_runs"): WRITE,
-    ("POST", "/task_runs/{run_id}/set_state"): WRITE,  # force=True: ADMIN
-    ("POST", "/logs"): WRITE,
-    ("POST", "/deployments/{flow_name}/{name}/runs"): WRITE,  # run_deployment from a flow
-    ("POST", "/events"): WRITE,
-    ("POST", "/work_queues/{name}/get_runs"): WRITE,  # a worker polling its queue
-    ("PUT", "/saved_views/{name:path}"): WRITE,  # the dashboard's saved filters
+    **{(op.method, op.path): op.scope for op in OPERATIONS},
+    # -- the dashboard's writes
+    ("PUT", "/saved_views/{name:path}"): WRITE,  # saved filters
     ("DELETE", "/saved_views/{name:path}"): WRITE,
     ("POST", "/flow_runs/{run_id}/retry"): WRITE,  # a finished deployment run scheduled again
-    # -- admin: who may call, and how the server orchestrates
-    ("GET", "/api_keys"): ADMIN,
-    ("POST", "/api_keys"): ADMIN,
-    ("DELETE", "/api_keys/{key_id}"): ADMIN,
-    ("PUT", "/settings/result-storage"): ADMIN,
-    ("DELETE", "/settings/result-storage"): ADMIN,
-    ("PUT", "/retry_policies/{scope}/{name:path}"): ADMIN,
-    ("DELETE", "/retry_policies/{scope}/{name:path}"): ADMIN,
-    ("POST", "/concurrency_limits"): ADMIN,
-    ("DELETE", "/concurrency_limits/{tag:path}"): ADMIN,
-    ("POST", "/deployments"): ADMIN,
-    ("DELETE", "/deployments/{flow_name}/{name}"): ADMIN,
-    ("POST", "/deployments/{flow_name}/{name}/pause_schedule"): ADMIN,
-    ("POST", "/deployments/{flow_name}/{name}/resume_schedule"): ADMIN,
-    ("POST", "/work_queues"): ADMIN,
-    ("PATCH", "/work_queues/{name}"): ADMIN,
 }
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
