@@ -3,7 +3,8 @@ two tasks and a subflow completed, the run is reaped and requeued, and the next 
 `mintaka worker`) runs the flow from the top, where every task run and subflow that completed
 returns its recorded result without running. Each body appends a line to a file: the file
 shows how many times each ran. Real processes: uvicorn on an SQLite file, the CLI executor and
-worker as subprocesses, a reaper ticking in this process on the same file."""
+worker as subprocesses, a reaper ticking in this process on the same file; the API over HTTP
+(uvicorn on that file) or the embedded store in every process."""
 
 from __future__ import annotations
 
@@ -74,14 +75,27 @@ def project(tmp_path):
     return path
 
 
+@pytest.fixture(params=["http", "embedded"])
+def api(request, mintaka_home):
+    """`(url, client)`: the API over HTTP (uvicorn on the SQLite file), or the embedded store
+    itself, which every process opens (url None); task starts are then deferred (one write per
+    short task)."""
+    if request.param == "http":
+        url = request.getfixturevalue("live_server").url
+        return url, HttpTransport(url)
+    from mintaka.client.embedded import EmbeddedTransport
+
+    return None, EmbeddedTransport(mintaka_home / "mintaka.db")
+
+
 @pytest.fixture
-def reaper(live_server):
-    """Reaps the server's store every `REAPER_TICK` s, as `mintaka server start` does."""
+def reaper(api, mintaka_home):
+    """Reaps the store every `REAPER_TICK` s, as `mintaka server start` does."""
     from mintaka_server.services import OrchestrationService
     from mintaka_server.services.deployments import DeploymentService
     from mintaka_server.storage.sqlite import SQLiteStore
 
-    store = SQLiteStore(live_server.database)
+    store = SQLiteStore(mintaka_home / "mintaka.db")
     deployments = DeploymentService(OrchestrationService(store))
     stop = threading.Event()
 
@@ -98,15 +112,14 @@ def reaper(live_server):
 
 
 def test_a_requeued_run_returns_what_completed_and_runs_only_the_rest(
-    live_server,
+    api,
     reaper,
     run_cli,
     spawn,  # noqa: F811
     project,
     tmp_path,
 ):
-    url, log, gate = live_server.url, tmp_path / "side-effects", tmp_path / "gate"
-    client = HttpTransport(url)
+    (url, client), log, gate = api, tmp_path / "side-effects", tmp_path / "gate"
     deployed = run_cli("deploy", f"{project}:durable", "--name", "durable", "--queue", "durable", api_url=url)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     parameters = {"log": str(log), "gate": str(gate)}
