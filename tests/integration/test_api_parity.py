@@ -1,8 +1,9 @@
 """One API, declared once (`mintaka.client.operations`), held to it everywhere: every operation
-is a route in the app's OpenAPI with the table's request and response schemas and the table's
-key scope; the HTTP transport calls exactly that method and route (every operation called
-against the real app in-process, on a real SQLite file); the embedded transport answers the
-same calls with the same types; and every other /api route is a declared UI-only or public one."""
+is a route in the app's OpenAPI with the table's request and response schemas, refused (403)
+to a key below the table's scope and not to one with it; the HTTP transport calls exactly that
+method and route (every operation called against the real app in-process, on a real SQLite
+file) and reads its answer; the embedded transport answers the same calls with the same types;
+and every other /api route is a declared UI-only or public one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 from pydantic import TypeAdapter
+from support.servers import LOCAL
 
 from mintaka.client import MintakaClient
 from mintaka.client.embedded import EmbeddedTransport
@@ -29,6 +31,7 @@ from mintaka.deployment_schemas import (
 )
 from mintaka.schemas import (
     ApiKeyCreate,
+    ApiKeyScope,
     ConcurrencyLimitCreate,
     FlowCreate,
     FlowRunCreate,
@@ -175,9 +178,30 @@ def test_the_openapi_document_declares_the_operation(op: Operation, openapi):
         assert _answers(schema, _table_schema(op.response, "serialization")) == []
 
 
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory) -> Iterator[tuple[TestClient, dict[ApiKeyScope, str]]]:
+    """An app that requires API keys, and a key of each scope."""
+    store = SQLiteStore(tmp_path_factory.mktemp("keyed") / "mintaka.db")
+    service = OrchestrationService(store)
+    keys = {scope: service.create_api_key(ApiKeyCreate(name=scope.value, scope=scope)).key for scope in ApiKeyScope}
+    with TestClient(create_app(service, require_api_key=True), **LOCAL) as client:
+        yield client, keys
+    store.close()
+
+
+_SAMPLE_PATH_VALUES = {"run_id": uuid.UUID(int=1), "scope": "tag", "key_id": "mk_nope"}
+
+
 @pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.name)
-def test_the_route_needs_the_table_s_scope(op: Operation):
+def test_the_route_needs_the_table_s_scope(op: Operation, keyed):
+    client, keys = keyed
     assert required_scope(op.method, op.path) is op.scope
+    url = "/api/" + op.url(**{name: _SAMPLE_PATH_VALUES.get(name, "x") for name in op.parameters})
+    body = None if op.request is None else ("[]" if op.name == "create_logs" else "{}")
+    for scope in ApiKeyScope:
+        headers = {"Authorization": f"Bearer {keys[scope]}"}
+        status = client.request(op.method, url, content=body, headers=headers).status_code
+        assert (status == 403) is (not scope.allows(op.scope)), f"{scope.value} key: {status}"
 
 
 def test_every_api_route_is_an_operation_or_declared_ui_only_or_public(openapi):
