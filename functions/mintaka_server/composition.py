@@ -62,8 +62,12 @@ class Services:
 
 
 def embedded_settings() -> ServerSettings:
-    """The defaults, whatever the environment says: SQLite, the store as the queue, no cloud."""
-    return ServerSettings.model_construct()
+    """This process's settings with the server's at their defaults, whatever the environment
+    says: SQLite at `MINTAKA_DATABASE`/`MINTAKA_HOME`, the store as the queue, no cloud."""
+    from mintaka.settings import SERVER_FIELDS
+
+    defaults = {name: ServerSettings.model_fields[name].default for name in SERVER_FIELDS}
+    return get_server_settings().model_copy(update=defaults)
 
 
 def build(

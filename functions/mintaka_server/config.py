@@ -25,16 +25,15 @@ class StoreUnavailable(MintakaError):
 def build_store(settings: ServerSettings | None = None) -> Store:
     """The store the settings name: `MINTAKA_STORE=sqlite` (default) or `dynamodb`.
 
-    SQLite lives at the SDK settings' `database_path` (`$MINTAKA_HOME/mintaka.db` unless
+    SQLite lives at the settings' `database_path` (`$MINTAKA_HOME/mintaka.db` unless
     `MINTAKA_DATABASE` says otherwise). DynamoDB uses the table `{MINTAKA_TABLE_PREFIX}mintaka`,
     `AWS_ENDPOINT_URL` when set, and the region from `AWS_REGION`/`AWS_DEFAULT_REGION`.
     """
     settings = settings or get_server_settings()
     if settings.store == "sqlite":
-        from mintaka.settings import get_settings
         from mintaka_server.storage.sqlite import SQLiteStore
 
-        return SQLiteStore(get_settings().database_path)
+        return SQLiteStore(settings.database_path)
     if settings.store == "dynamodb":
         store_class = _dynamodb_store_class()
         return store_class(
