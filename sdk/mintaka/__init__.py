@@ -24,13 +24,14 @@ _LAZY = {
     "get_async_client": "mintaka.client",
     "runtime": "mintaka.runtime",
     "resume_flow_run": "mintaka.pausing",
+    "suspend_flow_run": "mintaka.pausing",
 }
 
 if TYPE_CHECKING:
     from mintaka import runtime
     from mintaka.client import get_async_client, get_client
     from mintaka.futures import MintakaFuture
-    from mintaka.pausing import pause_flow_run, resume_flow_run
+    from mintaka.pausing import pause_flow_run, resume_flow_run, suspend_flow_run
     from mintaka.states import State, StateType
     from mintaka.task_runners import ConcurrentTaskRunner, SequentialTaskRunner
 
@@ -79,6 +80,7 @@ __all__ = [
     "quote",
     "resume_flow_run",
     "runtime",
+    "suspend_flow_run",
     "tags",
     "task",
     "unmapped",

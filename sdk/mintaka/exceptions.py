@@ -67,3 +67,12 @@ class Abort(BaseException):
 
 class FlowRunCancelled(BaseException):
     """The flow run was cancelled while it ran here; the engine stops it and reports it."""
+
+
+class FlowRunSuspended(BaseException):
+    """The flow run was suspended (`suspend_flow_run`): this execution ends here, holding
+    nothing; a resume sends the run to its work queue, and the next execution replays it."""
+
+    def __init__(self, message: str, state=None):
+        super().__init__(message)
+        self.state = state  # the run's PAUSED ("Suspended") state

@@ -32,6 +32,9 @@ class StateType(StrEnum):
 
 # The PENDING state of a task run whose upstream did not complete: Prefect 2 leaves it there.
 NOT_READY = "NotReady"
+# A suspended flow run's PAUSED state, and the SCHEDULED state a resume sends it to its queue in.
+SUSPENDED = "Suspended"
+RESUMING = "Resuming"
 TERMINAL_STATE_TYPES = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED})
 
 _DEFAULT_NAMES = {t: t.value.title() for t in StateType}
@@ -62,6 +65,10 @@ class StateDetails(BaseModel):
     cache_expiration: Time | None = None
     idempotency_key: str | None = None
     pause_timeout: Time | None = None
+    # A suspension (a pause whose executor exits): resuming sends the run to its work queue again.
+    pause_reschedule: bool | None = None
+    # Which pause of the flow's code this is: a replay that reaches a resumed one goes on.
+    pause_key: str | None = Field(None, max_length=200)
     # Set by the client on a failure its `retry_condition_fn` declined to retry.
     retriable: bool | None = None
     # A task run asking to run even though its cache key has a live entry (its result replaces it).

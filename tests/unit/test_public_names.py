@@ -31,6 +31,7 @@ PUBLIC_NAMES = [
     "quote",
     "resume_flow_run",
     "runtime",
+    "suspend_flow_run",
     "tags",
     "task",
     "unmapped",

@@ -32,6 +32,7 @@ FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.CancelRunsThatHaveNotStarted,
     r.CancellingRunsEndCancelled,
     r.ResumeOnlyWithinThePause,
+    r.ResumeSuspendedRunsThroughTheirQueue,
     r.WaitForScheduledTime,
     r.SecureWorkQueueSlots,
     r.ReleaseConcurrencySlots,

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from mintaka.schemas import SetStateStatus
-from mintaka.states import TERMINAL_STATE_TYPES, State, StateDetails, StateType
+from mintaka.states import RESUMING, TERMINAL_STATE_TYPES, State, StateDetails, StateType
 
 from .context import CacheInsert, Decision, SlotReclaim, SlotUsage, TransitionContext, lease_expiry
 
@@ -206,6 +206,27 @@ class ResumeOnlyWithinThePause(Rule):
         if deadline is not None and ctx.now >= deadline:
             decision.refuse(
                 SetStateStatus.REJECT, ctx.run.state, f"The pause timed out at {deadline.isoformat()}; it cannot resume"
+            )
+
+
+class ResumeSuspendedRunsThroughTheirQueue(Rule):
+    """A suspended run (paused with `reschedule`: its executor exited, holding nothing) has no
+    process to resume in place: a resume sends it to its work queue instead, SCHEDULED
+    "Resuming" and due now, and the executor that picks it up replays it to where it stopped."""
+
+    FROM_STATES = frozenset({StateType.PAUSED})
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.run.state.state_details.pause_reschedule:
+            key = ctx.proposed.state_details.idempotency_key
+            decision.state = State(
+                type=StateType.SCHEDULED,
+                name=RESUMING,
+                timestamp=ctx.now,
+                message=ctx.proposed.message or "Resumed",
+                state_details=StateDetails(scheduled_time=ctx.now, idempotency_key=key),
             )
 
 

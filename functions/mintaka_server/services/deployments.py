@@ -243,11 +243,30 @@ class DeploymentService:
         `on_requeued` sends it to its queue); a CANCELLING run ends CANCELLED. A run that never
         declared an interval (a client that only reports states) holds no lease and is not judged."""
         now = self.clock()
-        return sum(
+        reaped = sum(
             self.orchestration.end_silent_run(run.id, "found by the reaper", now)
             for run, expires in self._leased_runs()
             if expires <= now
         )
+        return reaped + self.fail_expired_suspensions(now)
+
+    def fail_expired_suspensions(self, now: dt.datetime | None = None) -> int:
+        """Suspended runs (no executor waits for them) not resumed before their timeout end
+        FAILED, as a paused run's own executor ends it at its timeout. Returns how many."""
+        now, failed, cursor = now or self.clock(), 0, None
+        while True:
+            page = self.store.list_flow_runs(FlowRunFilter(state_type=StateType.PAUSED, limit=200, cursor=cursor))
+            for run in page.items:
+                details = run.state.state_details
+                if details.pause_reschedule and details.pause_timeout is not None and details.pause_timeout <= now:
+                    message = f"The flow run was not resumed before its suspension timed out ({details.pause_timeout})"
+                    answer = self.orchestration.set_flow_run_state(
+                        run.id, SetStateRequest(state=State(type=StateType.FAILED, message=message))
+                    )
+                    failed += answer.status is SetStateStatus.ACCEPT
+            if not page.next_cursor:
+                return failed
+            cursor = page.next_cursor
 
     def resume_leases(self) -> int:
         """Give every live lease one fresh term (never shorten one): for a server starting up, which

@@ -51,7 +51,7 @@ from mintaka_server.orchestration import (
     force,
 )
 from mintaka_server.orchestration.context import RunKind, lease_expiry, work_queue_slot
-from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED, REQUEUED, SLOT_WAIT_SECONDS
+from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED, REQUEUED, RESUMING, SLOT_WAIT_SECONDS
 from mintaka_server.services._deferred_starts import DEFAULT_DELAY, DeferredStart, DeferredStarts
 from mintaka_server.services._leases import LeaseKeeping
 from mintaka_server.services.api_keys import ApiKeyService
@@ -557,4 +557,5 @@ def _run_name() -> str:
 
 
 def _is_requeue(state: State) -> bool:
-    return state.type is StateType.SCHEDULED and state.name == REQUEUED
+    """Back to its work queue for any executor: lost (Requeued) or resumed from a suspension."""
+    return state.type is StateType.SCHEDULED and state.name in (REQUEUED, RESUMING)

@@ -52,7 +52,8 @@ class Execution:
 
     @property
     def ok(self) -> bool:
-        return self.state is None or self.state.is_completed()
+        """Completed, suspended (a resume runs it again), or not this executor's to run."""
+        return self.state is None or self.state.is_completed() or self.state.is_paused()
 
 
 def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, claim: str | None = None) -> Execution:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mintaka.client.retrying import patience
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
-from mintaka.exceptions import Abort, ApiOutageExceeded, ParameterValidationError
+from mintaka.exceptions import Abort, ApiOutageExceeded, FlowRunSuspended, ParameterValidationError
 from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.settings import get_settings
@@ -244,7 +244,7 @@ class FlowRunEngine:
                 if self._replays:
                     self._replays = False
                     detail = yield Call(self.client, "read_flow_run_detail", self.flow_run.id)
-                    recalled = recall(ctx, detail.task_runs)
+                    recalled = recall(ctx, detail.task_runs, detail.states)
                     if recalled:
                         self._log().info("Replaying: %d completed call(s) return their recorded results", recalled)
                 ctx.new_attempt()
@@ -252,6 +252,10 @@ class FlowRunEngine:
                     value = yield Body(self.flow.fn, self.parameters, self.flow.timeout_seconds)
                 except ApiOutageExceeded:
                     raise
+                except FlowRunSuspended as exc:
+                    yield WaitFor(list(ctx.futures))  # what was submitted ends, and is recorded for the replay
+                    self._log().info("%s", exc)
+                    return self._finish(exc.state)
                 except Exception as exc:
                     self._log().error("Encountered exception during execution:", exc_info=exc)
                     yield WaitFor(list(ctx.futures))
@@ -376,7 +380,7 @@ class FlowRunEngine:
         log = self._log()
         if state.is_completed():
             log.info("Finished in state %s", state)
-        else:
+        elif not state.is_paused():  # suspended: said when it was
             log.error("Finished in state %s", state)
         from mintaka.logging import flush_logs
 

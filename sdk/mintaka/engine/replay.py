@@ -7,13 +7,16 @@ its attempt), which its task run's dynamic key spells: "3" in the first attempt,
 second (`FlowRunContext.next_keys`). Only completed runs whose result was persisted are
 recalled (deployed runs persist them by default): one whose value was kept in memory only runs
 again. Within one process a flow retry needs none of this (`FlowRunContext.completed`).
+Pauses are recognised by their key the same way: one resumed before is not paused again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from mintaka.states import StateType
+from mintaka.states import RESUMING, StateType
 
 if TYPE_CHECKING:
     from mintaka.context import FlowRunContext
@@ -37,10 +40,11 @@ def recallable(state: State | None) -> bool:
     return state is not None and state.type is StateType.COMPLETED and state.data is not None
 
 
-def recall(ctx: FlowRunContext, task_runs: list[TaskRun]) -> int:
-    """Fill `ctx` from the flow run's task runs as the API has them: what completed is returned
-    by the calls that made it, and the attempts' key suffixes are not used again. Returns the
-    number of calls recalled."""
+def recall(ctx: FlowRunContext, task_runs: list[TaskRun], history: Sequence[State] = ()) -> int:
+    """Fill `ctx` from the flow run's task runs and state history as the API has them: what
+    completed is returned by the calls that made it, the attempts' key suffixes are not used
+    again, and the pauses that were resumed are passed. Returns the number of calls recalled."""
+    ctx.resumed_pauses.update(resumed_pauses(history))
     recalled = 0
     for task_run in task_runs:
         ctx.used_key_suffixes.add(key_suffix_of(task_run))
@@ -49,3 +53,18 @@ def recall(ctx: FlowRunContext, task_runs: list[TaskRun]) -> int:
             ctx.completed[key] = task_run.state
             recalled += 1
     return recalled
+
+
+def resumed_pauses(history: Sequence[State]) -> set[str]:
+    """The keys of the pauses in a flow run's history that were resumed: the state after the
+    PAUSED one is RUNNING (resumed in place) or SCHEDULED "Resuming" (a suspension resumed)."""
+    keys = set()
+    for paused, after in pairwise(history):
+        key = paused.state_details.pause_key
+        if paused.type is StateType.PAUSED and key and _resumes(after):
+            keys.add(key)
+    return keys
+
+
+def _resumes(state: State) -> bool:
+    return state.type is StateType.RUNNING or (state.type is StateType.SCHEDULED and state.name == RESUMING)
