@@ -37,6 +37,9 @@ def logged(mintaka_home):
     other = client.create_flow_run(FlowRunCreate(flow_name="etl"))
     client.set_flow_run_state(run.id, SetStateRequest(state=Running()))
     task = client.create_task_run(TaskRunCreate(flow_run_id=run.id, task_key="extract", state=Running()))
+    # A task's start waits (0.1 s) to be written with its end; any other call writes it first,
+    # so a server on the same file sees it at once.
+    client.read_task_run(task.id)
     t0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
     lines = [
         LogCreate(
