@@ -2,7 +2,8 @@
 two tasks and a subflow completed, the run is reaped and requeued, and the next execution (a
 `mintaka worker`) runs the flow from the top, where every task run and subflow that completed
 returns its recorded result without running. Each body appends a line to a file: the file
-shows how many times each ran. Real processes: uvicorn on an SQLite file, the CLI executor and
+shows how many times each ran. A suspended run's process exits, and `mintaka flow-run resume`
+sends it to a worker again, which replays it past the suspension. Real processes: uvicorn on an SQLite file, the CLI executor and
 worker as subprocesses, a reaper ticking in this process on the same file; the API over HTTP
 (uvicorn on that file) or the embedded store in every process."""
 
@@ -31,7 +32,7 @@ FLOWS = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from mintaka import flow, task
+    from mintaka import flow, suspend_flow_run, task
 
 
     def record(log: str, line: str) -> None:
@@ -53,6 +54,20 @@ FLOWS = textwrap.dedent(
     def child(log: str, gate: str) -> int:
         record(log, "child")
         return step(100, log, gate) + 1
+
+
+    @task
+    def note(name: str, log: str) -> str:
+        record(log, name)
+        return name
+
+
+    @flow
+    def gated(log: str = "", pid_file: str = "") -> str:
+        Path(pid_file).write_text(str(os.getpid()))
+        before = note("before", log)
+        suspend_flow_run(timeout=120)
+        return before + "+" + note("after", log)
 
 
     @flow(retries=1)
@@ -152,3 +167,50 @@ def test_a_requeued_run_returns_what_completed_and_runs_only_the_rest(
     again = ["flow body", "step 2", "step 3", "total 1061"]
     assert lines == ["flow body", "step 0", "step 1", "child", "step 100", *again], lines
     assert client.read_flow_run(run.id).run_count == 2
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its parent to collect it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_suspended_run_frees_its_process_and_a_resume_sends_it_to_a_worker_again(
+    api,
+    run_cli,
+    spawn,  # noqa: F811
+    project,
+    tmp_path,
+):
+    (url, client), log, pid_file = api, tmp_path / "side-effects", tmp_path / "flow-pid"
+    deployed = run_cli("deploy", f"{project}:gated", "--name", "gated", "--queue", "gated", api_url=url)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    parameters = {"log": str(log), "pid_file": str(pid_file)}
+    run = client.create_deployment_run("gated", "gated", DeploymentRunCreate(parameters=parameters))
+    worker = spawn("worker", "start", "--queue", "gated", "--poll-interval", "0.3", api_url=url)
+
+    suspended = wait_for(
+        lambda: (s := client.read_flow_run(run.id).state).name == "Suspended" and s,
+        120,
+        what=lambda: f"the run to be suspended: {worker.output()[-3000:]}",
+    )
+    assert suspended.type is StateType.PAUSED
+    first = int(pid_file.read_text())
+    wait_for(lambda: not alive(first), 30, what="the suspended run's process to exit")
+    assert log.read_text().splitlines() == ["before"]
+
+    resumed = run_cli("flow-run", "resume", str(run.id), api_url=url)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    final = wait_for(
+        lambda: (s := client.read_flow_run(run.id).state).is_final() and s,
+        120,
+        what=lambda: f"the resumed run to finish: {worker.output()[-3000:]}",
+    )
+    assert final.type is StateType.COMPLETED, worker.output()[-3000:]
+    assert int(pid_file.read_text()) != first  # a new process replayed it
+    assert log.read_text().splitlines() == ["before", "after"]
+    history = [state.name for state in client.read_flow_run_states(run.id)]
+    assert history[-6:] == ["Running", "Suspended", "Resuming", "Pending", "Running", "Completed"], history
