@@ -33,9 +33,9 @@ from .parameters import (
     upstream_futures,
 )
 from .propose import propose, seconds_until
-from .replay import recall
+from .replay import recall_from_api
 from .revival import revive
-from .steps import Body, Call, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
+from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 # After the window, the engine keeps trying to report the run CRASHED for at least this long.
 OUTAGE_REPORT_GRACE_SECONDS = 30.0
@@ -241,12 +241,9 @@ class FlowRunEngine:
                 state = yield from self._start_attempt()
                 if state is not None:
                     break
-                if self._replays:
-                    self._replays = False
-                    detail = yield Call(self.client, "read_flow_run_detail", self.flow_run.id)
-                    recalled = recall(ctx, detail.task_runs, detail.states)
-                    if recalled:
-                        self._log().info("Replaying: %d completed call(s) return their recorded results", recalled)
+                if self._replays and self.flow_run.run_count > 1:  # executed before: recall what completed
+                    yield from recall_from_api(self.client, ctx, self._log())
+                self._replays = False
                 ctx.new_attempt()
                 try:
                     value = yield Body(self.flow.fn, self.parameters, self.flow.timeout_seconds)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mintaka.states import RESUMING, StateType
 
+from .steps import Call, Machine
+
 if TYPE_CHECKING:
+    from mintaka.client import MintakaClient
     from mintaka.context import FlowRunContext
     from mintaka.schemas import TaskRun
     from mintaka.states import State
@@ -38,6 +41,15 @@ def key_suffix_of(task_run: TaskRun) -> str:
 def recallable(state: State | None) -> bool:
     """A completed run whose result was persisted, so another process can read it."""
     return state is not None and state.type is StateType.COMPLETED and state.data is not None
+
+
+def recall_from_api(client: MintakaClient, ctx: FlowRunContext, logger: Any) -> Machine[int]:
+    """`recall` from the flow run as the API has it now (one read); says how much it recalled."""
+    detail = yield Call(client, "read_flow_run_detail", ctx.flow_run.id)
+    recalled = recall(ctx, detail.task_runs, detail.states)
+    if recalled:
+        logger.info("Replaying: %d completed call(s) return their recorded results", recalled)
+    return recalled
 
 
 def recall(ctx: FlowRunContext, task_runs: list[TaskRun], history: Sequence[State] = ()) -> int:
