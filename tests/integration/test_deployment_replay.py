@@ -78,8 +78,9 @@ def deploy(tmp_path):
     return make
 
 
-def interrupted_then_again(client, tmp_path):
-    """Execute a run, interrupted in step 3; then open the gate and execute it again."""
+def interrupted_then_again(client, tmp_path, between=None):
+    """Execute a run, interrupted in step 3; then open the gate (and call `between(run_id)`)
+    and execute it again."""
     log, gate = tmp_path / "side-effects", tmp_path / "gate"
     run = client.create_deployment_run(
         "durable", "prod", DeploymentRunCreate(parameters={"log": str(log), "gate": str(gate)})
@@ -90,6 +91,8 @@ def interrupted_then_again(client, tmp_path):
     assert (requeued.type, requeued.name) == (StateType.SCHEDULED, "Requeued")
     first = log.read_text().splitlines()
     gate.touch()
+    if between is not None:
+        between(run.id)
     execution = execute_flow_run(run.id, client)
     return execution, first, log.read_text().splitlines()[len(first) :]
 
@@ -123,3 +126,20 @@ def test_a_deployment_that_opts_out_runs_everything_again(deploy, tmp_path):
 
         assert execution.state.type is StateType.COMPLETED
         assert second == ["flow body", "step 0", "step 1", "step 2", "flaky", "lock", "step 3"]
+
+
+def test_a_recorded_result_that_cannot_be_read_runs_its_call_again(deploy, tmp_path):
+    from mintaka.results import default_result_store
+
+    def lose_step_0(run_id):  # as if it had been written on another machine's disk
+        [step_0] = [t for t in client.read_flow_run_detail(run_id).task_runs if t.name == "step-0"]
+        (default_result_store(client).directory / step_0.state.data.key).unlink()
+
+    with harness() as client:
+        deploy()
+        execution, _, second = interrupted_then_again(client, tmp_path, between=lose_step_0)
+
+        assert second == ["flow body", "step 0", "flaky", "lock", "step 3"]
+        assert execution.state.result() == 0 + 10 + 20 + 5 + 30
+        logs = [log.message for log in client.read_logs(execution.run_id)]
+        assert any("the recorded result is unreadable" in m for m in logs), logs

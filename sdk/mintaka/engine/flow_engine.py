@@ -33,7 +33,7 @@ from .parameters import (
     upstream_futures,
 )
 from .propose import propose, seconds_until
-from .replay import recall_from_api
+from .replay import completed_before, recall_from_api
 from .revival import revive
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
@@ -223,9 +223,9 @@ class FlowRunEngine:
     # -- the machine
     def machine(self) -> Machine[State]:
         parent = self.parent_ctx
-        if self.call_key is not None and parent is not None:
-            done = parent.completed.get(self.call_key)
-            if done is not None:  # the parent is retrying: this subflow completed before
+        if parent is not None:
+            done = completed_before(parent, self.call_key)
+            if done is not None:  # the parent is retrying or replaying: this subflow completed before
                 parent.flow_run_states.append(done)
                 return done
         if self.flow_run is None:

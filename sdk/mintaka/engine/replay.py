@@ -43,6 +43,24 @@ def recallable(state: State | None) -> bool:
     return state is not None and state.type is StateType.COMPLETED and state.data is not None
 
 
+def completed_before(ctx: FlowRunContext, call_key: tuple[str, int] | None) -> State | None:
+    """The state this call completed with in an earlier attempt, or None: it runs. A recalled
+    result is read here: one that cannot be (written on another machine's disk, deleted, or
+    failing its digest) is forgotten, and the call runs again instead of failing the flow."""
+    done = ctx.completed.get(call_key) if call_key is not None else None
+    if done is None or done._has_result or done.data is None:
+        return done
+    try:
+        done.result()
+    except Exception as exc:  # missing, untrusted, or no longer unpicklable by this code
+        from mintaka.logging import engine_logger
+
+        engine_logger(ctx).warning("%s %s: the recorded result is unreadable (%s); it runs again", *call_key, exc)
+        ctx.completed.pop(call_key, None)
+        return None
+    return done
+
+
 def recall_from_api(client: MintakaClient, ctx: FlowRunContext, logger: Any) -> Machine[int]:
     """`recall` from the flow run as the API has it now (one read); says how much it recalled."""
     detail = yield Call(client, "read_flow_run_detail", ctx.flow_run.id)

@@ -23,6 +23,7 @@ from .hooks import TASK_HOOKS, hooks_for, run_hooks
 from .outcomes import exception_to_failed_state
 from .parameters import check_wait_for, collect_task_inputs, format_run_name, resolve_futures, upstream_futures
 from .propose import seconds_until
+from .replay import completed_before
 from .steps import Body, Call, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 if TYPE_CHECKING:
@@ -80,9 +81,9 @@ class TaskRunEngine:
     # -- the machine
     def machine(self) -> Machine[State]:
         ctx = self.flow_ctx
-        if self.call_key is not None and ctx is not None:
-            done = ctx.completed.get(self.call_key)
-            if done is not None:  # a flow retry: this call completed in an earlier attempt
+        if ctx is not None:
+            done = completed_before(ctx, self.call_key)
+            if done is not None:  # a flow retry or a replay: this call completed in an earlier attempt
                 return done
         if self.wait_for or self._task_inputs:
             yield WaitFor(upstream_futures([self.parameters, self.wait_for]))
