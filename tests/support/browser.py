@@ -1,5 +1,5 @@
 """Playwright for Python driving Debian's Chromium (Playwright's own browser download does not
-work here): a session-scoped browser, a fresh page per test, and screenshots for CI artifacts."""
+work here): a browser per test module, a fresh page per test, and screenshots for CI artifacts."""
 
 from __future__ import annotations
 
@@ -58,10 +58,12 @@ def require_browser() -> None:
 _shared: dict = {"users": 0}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the whole session. Each test module imports this fixture (so each
-    has its own session-scoped copy); they share one Playwright, which allows one per thread."""
+    """One headless Chromium per test module that imports this fixture, stopped when the module
+    ends: Playwright's sync API keeps an event loop running in this thread while it is started,
+    and every later test calling `asyncio.run()` would fail ("cannot be called from a running
+    event loop"). Modules share one Playwright, which allows one per thread."""
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=15_000)  # as the pages' own: CI runs these beside the whole suite
