@@ -185,6 +185,9 @@ def test_a_flow_process_killed_under_a_live_executor_is_reported_crashed_at_once
     executor = spawn("flow-run", "execute", str(run.id), api_url=url, env={"MINTAKA_HEARTBEAT_INTERVAL": "30"})
     wait_for(pid_file.exists, 60, what=executor.output)
     wait_for(lambda: client.read_flow_run(run.id).state.type is StateType.RUNNING, 30, what=executor.output)
+    # The pid is written before the task starts: kill only once its run is RUNNING too.
+    task_states = lambda: [t.state.type for t in client.read_flow_run_detail(run.id).task_runs]  # noqa: E731
+    wait_for(lambda: task_states() == [StateType.RUNNING], 30, what=executor.output)
 
     os.kill(int(pid_file.read_text()), signal.SIGKILL)  # as the OOM killer would
     assert executor.process.wait(timeout=30) == 128 + signal.SIGKILL, executor.output()
