@@ -71,3 +71,41 @@ class TestDocuments:
         assert store.delete_document("deployment", "etl/prod") is False
         assert [d["name"] for d in store.list_documents("deployment")] == ["dev"]
         assert [d["name"] for d in store.list_documents("work_queue")] == ["default"]
+
+
+class TestSwappedDocuments:
+    """What schedulers sharing a store coordinate through: a write conditional on the version read."""
+
+    def test_the_first_write_creates_version_one_and_a_second_create_loses(self, store):
+        assert store.swap_document("cursor", "etl/prod", {"last": "a"}, None) is True
+        assert store.read_document("cursor", "etl/prod") == {"last": "a", "version": 1}
+        assert store.swap_document("cursor", "etl/prod", {"last": "b"}, None) is False
+        assert store.read_document("cursor", "etl/prod") == {"last": "a", "version": 1}
+
+    def test_a_write_from_a_stale_read_loses_and_changes_nothing(self, store):
+        store.swap_document("cursor", "etl/prod", {"last": "a"}, None)
+        assert store.swap_document("cursor", "etl/prod", {"last": "b"}, 1) is True
+        assert store.swap_document("cursor", "etl/prod", {"last": "stale"}, 1) is False
+        assert store.swap_document("cursor", "etl/other", {"last": "x"}, 1) is False  # no such document
+        assert store.read_document("cursor", "etl/prod") == {"last": "b", "version": 2}
+        assert store.read_document("cursor", "etl/other") is None
+        assert [d["last"] for d in store.list_documents("cursor")] == ["b"]
+
+
+class TestExpiredLeases:
+    """The reaper reads only the runs whose lease has expired, earliest first."""
+
+    def test_only_live_runs_with_expired_leases_earliest_first(self, store, new_flow_run, transition, at):
+        def running(lease_until: float):
+            run = new_flow_run(state=State(type=StateType.RUNNING, timestamp=at(0)))
+            store.renew_leases([run.id], at(lease_until), create=True)
+            return run
+
+        later, earlier, alive = running(20), running(10), running(100)
+        ended = running(5)
+        store.commit_transition(transition(ended, State(type=StateType.COMPLETED), end_lease=True))
+        assert store.list_expired_leases(at(30)) == [earlier.id, later.id]
+        assert store.list_expired_leases(at(30), limit=1) == [earlier.id]
+        assert store.list_expired_leases(at(15)) == [earlier.id]
+        assert store.list_expired_leases(at(9)) == []
+        assert alive.id in store.list_expired_leases(at(100))  # expiring exactly then counts

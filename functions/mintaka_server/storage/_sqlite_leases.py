@@ -19,6 +19,7 @@ from .port import SlotsUnavailable
 
 LEASE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (run_id TEXT PRIMARY KEY, expires TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS leases_by_expiry ON leases (expires);
 CREATE TABLE IF NOT EXISTS slot_holders (
     tag TEXT NOT NULL, holder TEXT NOT NULL, lessee TEXT NOT NULL, PRIMARY KEY (tag, holder));
 """
@@ -117,6 +118,16 @@ class SQLiteLeases:
         marks = ",".join("?" * len(run_ids))
         rows = self._read(f"SELECT run_id, expires FROM leases WHERE run_id IN ({marks})", list(map(str, run_ids)))
         return {uuid.UUID(run_id): _parse_ts(expires) for run_id, expires in rows}
+
+    def list_expired_leases(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
+        # The expiry index: only expired leases are read, however many runs are running; a row
+        # left behind by a run no longer live is passed over, not returned on every tick.
+        rows = self._read(
+            "SELECT l.run_id FROM leases l JOIN flow_runs r ON r.id = l.run_id"
+            " WHERE l.expires <= ? AND r.state_type IN ('RUNNING', 'CANCELLING') ORDER BY l.expires LIMIT ?",
+            (_ts(before), limit),
+        )
+        return [uuid.UUID(run_id) for (run_id,) in rows]
 
     def read_slot_holders(self, tag: str) -> list[SlotHolder]:
         rows = self._read("SELECT holder, lessee FROM slot_holders WHERE tag = ? ORDER BY holder", (tag,))

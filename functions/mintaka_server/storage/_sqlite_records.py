@@ -82,3 +82,13 @@ class SQLiteRecords:
     def delete_document(self, kind: str, key: str) -> bool:
         with self._write() as conn:
             return conn.execute("DELETE FROM documents WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0
+
+    def swap_document(self, kind: str, key: str, doc: dict, expected_version: int | None) -> bool:
+        text = json.dumps({**doc, "version": (expected_version or 0) + 1}, default=str)
+        with self._write() as conn:
+            if expected_version is None:
+                sql, params = "INSERT OR IGNORE INTO documents (kind, key, doc) VALUES (?, ?, ?)", (kind, key, text)
+            else:
+                sql = "UPDATE documents SET doc = ? WHERE kind = ? AND key = ? AND json_extract(doc, '$.version') = ?"
+                params = (text, kind, key, expected_version)
+            return conn.execute(sql, params).rowcount > 0

@@ -224,6 +224,22 @@ class Store(ABC):
     def read_leases(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dt.datetime]:
         """The lease expiry of each of these runs that has one."""
 
+    def list_expired_leases(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
+        """Runs whose lease expired at or before `before`, earliest expiry first (the reaper's
+        input). This fallback pages RUNNING and CANCELLING runs and reads their leases; a store
+        with an index on lease expiry answers from the index alone."""
+        expired: list[tuple[dt.datetime, uuid.UUID]] = []
+        for state_type in (StateType.RUNNING, StateType.CANCELLING):
+            cursor = None
+            while True:
+                page = self.list_flow_runs(FlowRunFilter(state_type=state_type, limit=200, cursor=cursor))
+                leases = self.read_leases([run.id for run in page.items])
+                expired += [(expires, run_id) for run_id, expires in leases.items() if expires <= before]
+                if not page.next_cursor:
+                    break
+                cursor = page.next_cursor
+        return [run_id for _, run_id in sorted(expired)[:limit]]
+
     @abstractmethod
     def read_slot_holders(self, tag: str) -> list[SlotHolder]:
         """The runs holding a slot of `tag` and their lessees (`expires` not filled in)."""
@@ -295,6 +311,13 @@ class Store(ABC):
     @abstractmethod
     def delete_document(self, kind: str, key: str) -> bool:
         """True if it existed."""
+
+    @abstractmethod
+    def swap_document(self, kind: str, key: str, doc: dict, expected_version: int | None) -> bool:
+        """Compare-and-set for a document several processes update (schedule cursors, leader
+        leases): store `doc` with `"version": expected_version + 1` (1 when None) only if the
+        stored document's `version` is `expected_version` (None: there is no such document).
+        False, writing nothing, when another writer got there first."""
 
     # -- server settings (small JSON documents, e.g. the default result storage)
     @abstractmethod
