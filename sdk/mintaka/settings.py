@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         description="Where log records the API could not take yet wait (default: the user's cache"
         " dir, ~/.cache/mintaka/log-spool); the next Mintaka process delivers them",
     )
+    task_run_reports: bool = Field(
+        True,
+        description="Over HTTP, report plain task runs' starts and ends write-behind, in batches (journaled in"
+        " the log spool dir until the API took them); false: two synchronous calls per task run",
+    )
     heartbeat_interval: float = Field(
         10.0,
         gt=0,

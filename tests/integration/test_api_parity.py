@@ -17,6 +17,7 @@ import pytest
 from pydantic import TypeAdapter
 from support.servers import LOCAL
 
+from mintaka.batch_schemas import TaskRunReports, TaskRunStarted
 from mintaka.client import MintakaClient
 from mintaka.client.embedded import EmbeddedTransport
 from mintaka.client.http import HttpTransport
@@ -245,6 +246,13 @@ def _calls(client: MintakaClient) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "read_task_run", lambda: c.read_task_run(ctx["task"].id)
     yield "set_task_run_state", lambda: c.set_task_run_state(ctx["task"].id, SetStateRequest(state=Pending()))
     yield "read_task_run_states", lambda: c.read_task_run_states(ctx["task"].id)
+    started = lambda: TaskRunStarted(  # noqa: E731
+        task_run=TaskRunCreate(
+            id=uuid.uuid4(), flow_run_id=ctx["run"].id, task_key="t", dynamic_key="1", state=Running()
+        )
+    )
+    reports = lambda: TaskRunReports(flow_run_id=ctx["run"].id, reports=[started()])  # noqa: E731
+    yield "report_task_runs", lambda: c.report_task_runs(reports())
     yield "create_logs", lambda: c.create_logs([LogCreate(flow_run_id=ctx["run"].id, message="hi", id=uuid.uuid4())])
     yield "read_logs", lambda: c.read_logs(ctx["run"].id, limit=10, min_level=10, newest_first=True)
     yield "set_concurrency_limit", lambda: c.set_concurrency_limit(ConcurrencyLimitCreate(tag="db/main", limit=2))

@@ -39,6 +39,8 @@ def build_client() -> MintakaClient:
             api_key=settings.api_key,
             timeout=settings.api_timeout,
             outage_tolerance=settings.api_outage_tolerance,
+            write_behind=settings.task_run_reports,
+            journal_dir=settings.log_spool_path,
         )
     from .embedded import EmbeddedTransport
 

@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
 from mintaka.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -90,6 +91,10 @@ class MintakaClient(DeploymentClient, ABC):
 
     @abstractmethod
     def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult: ...
+
+    @abstractmethod
+    def report_task_runs(self, body: TaskRunReports) -> TaskRunReportsResult:
+        """Task-run starts and ends of one flow run, applied in order (`mintaka.batch_schemas`)."""
 
     @abstractmethod
     def create_logs(self, logs: Sequence[LogCreate]) -> None: ...

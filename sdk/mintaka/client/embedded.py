@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mintaka._serial import serial_threads
+from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
 
 from .base import MintakaClient
 from .deployments import DeploymentClient
@@ -54,10 +55,16 @@ class EmbeddedTransport(MintakaClient):
 
     def close(self) -> None:
         self.service.deferred_starts.close()
+    def report_task_runs(self, body: TaskRunReports) -> TaskRunReportsResult:
+        from mintaka_server.services.batch_reports import TaskRunReporting
+
+        self.service.write_deferred_starts()
+        return TaskRunReporting(self.service).apply(body)
+
         self.service.store.close()
 
 
-for _name in MintakaClient.__abstractmethods__:
+for _name in MintakaClient.__abstractmethods__ - set(vars(EmbeddedTransport)):
     _target = "deployments" if _name in DeploymentClient.__abstractmethods__ else "service"
     setattr(EmbeddedTransport, _name, _delegate(_name, _target))
 EmbeddedTransport.__abstractmethods__ = frozenset()

@@ -20,11 +20,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
 from mintaka.exceptions import (
     ApiOutageExceeded,
     ApiUnavailable,
@@ -55,10 +57,11 @@ from mintaka.schemas import (
     RetryPolicy,
     RetryPolicySet,
     SetStateRequest,
+    SetStateStatus,
     TaskRun,
     TaskRunCreate,
 )
-from mintaka.states import State
+from mintaka.states import State, StateType
 
 from .base import MintakaClient
 from .http_deployments import HttpDeploymentMixin
@@ -82,6 +85,14 @@ MAX_LOG_REQUEST_BYTES = 1024 * 1024
 _API_KEYS = TypeAdapter(list[ApiKey])
 _RESULT_STORAGE = TypeAdapter(ResultStorageSetting | None)
 _RETRY_POLICIES = TypeAdapter(list[RetryPolicy])
+# Calls that never wait for task-run reports written behind (`write_behind`): they read or write
+# nothing the reports change (the flow run's summary holds no task runs). Calls on one task run
+# wait only for that run's reports; a flow run's RUNNING waits for none (a revival); any other
+# call sends every report first, so what it reads or decides includes them.
+_INDEPENDENT_OF_REPORTS = frozenset(
+    {"report_task_runs", "create_logs", "heartbeat_flow_run", "heartbeat_task_run", "read_flow_run"}
+)
+_ONE_TASK_RUN = frozenset({"set_task_run_state", "read_task_run", "read_task_run_states"})
 
 
 class HttpTransport(HttpDeploymentMixin, MintakaClient):
@@ -95,8 +106,12 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         retries: int | None = None,
         backoff_seconds: float = 0.5,
         outage_tolerance: float = DEFAULT_OUTAGE_TOLERANCE,
+        write_behind: bool = False,
+        journal_dir: Path | None = None,
     ):
-        """`retries`: at most that many retries of a call (None: as long as the outage window lasts)."""
+        """`retries`: at most that many retries of a call (None: as long as the outage window lasts).
+        `write_behind`: plain task runs' starts and ends are reported in batches (`write_behind`),
+        journaled under `journal_dir` until the API took them."""
         self.api_url = api_url.rstrip("/")
         self.api_key = api_key
         if httpx.URL(self.api_url).scheme not in ("http", "https"):
@@ -108,6 +123,12 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
             headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.Client(base_url=self.api_url + "/", headers=headers, timeout=timeout)
         self._summary_route = True  # False once the API turned out to predate GET flow_runs/{id}/summary
+        self.reports = None
+        if write_behind:
+            from .write_behind import ReportJournal, TaskRunReporter
+
+            journal = ReportJournal(journal_dir, self.api_url) if journal_dir is not None else None
+            self.reports = TaskRunReporter(self._send_reports, self._propose_task_run_state, journal)
 
     # -- plumbing
     def _request(
@@ -176,11 +197,33 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         """The operation's request (`operations.OPS`: method, path, whether a retry is safe),
         `path` filling its path parameters. `idempotent` is for bodies sent pre-encoded."""
         op = OPS[operation]
+        if self.reports is not None and self._waits_for_reports(operation, body, path):
+            self.reports.flush()
         if idempotent is None:
             idempotent = op.is_idempotent(body)
         return self._request(op.method, op.url(**path), body=body, params=params, idempotent=idempotent)
 
+    def _waits_for_reports(self, operation: str, body: Any, path: dict[str, Any]) -> bool:
+        if operation in _INDEPENDENT_OF_REPORTS:
+            return False
+        if operation in _ONE_TASK_RUN:
+            return self.reports.has_unsent(path["run_id"])
+        if operation == "set_flow_run_state":
+            return body.state.type is not StateType.RUNNING
+        return True
+
+    def _send_reports(self, body: bytes) -> TaskRunReportsResult:
+        response = self._call("report_task_runs", body, idempotent=True)
+        return TaskRunReportsResult.model_validate_json(response.content)
+
+    def _propose_task_run_state(self, run_id: uuid.UUID, state: State) -> object:
+        from mintaka.engine.propose import propose
+
+        return propose(self, "task_run", run_id, state)
+
     def close(self) -> None:
+        if self.reports is not None:
+            self.reports.close(timeout=5)
         self._http.close()
 
     # -- flows
@@ -194,7 +237,10 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
     def create_flow_run(self, body: FlowRunCreate) -> FlowRun:
         if body.idempotency_key is None:  # every attempt of this call carries the same key
             body = body.model_copy(update={"idempotency_key": uuid.uuid4().hex})
-        return FlowRun.model_validate_json(self._call("create_flow_run", body).content)
+        run = FlowRun.model_validate_json(self._call("create_flow_run", body).content)
+        if self.reports is not None and run.state_type is StateType.RUNNING and run.run_count == 1:
+            self.reports.flow_run_running(run.id, created=True)
+        return run
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun:
         # The run alone: its history and task runs (which grow with the run) are not downloaded.
@@ -213,14 +259,24 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         return FlowRunPage.model_validate_json(self._call("list_flow_runs", params=params).content)
 
     def set_flow_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        reports = self.reports
+        if reports is not None:
+            reports.flow_run_left_running(run_id)  # its task runs start synchronously until told RUNNING
         response = self._call("set_flow_run_state", body, run_id=run_id)
-        return OrchestrationResult.model_validate_json(response.content)
+        answer = OrchestrationResult.model_validate_json(response.content)
+        if reports is not None and answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING:
+            reports.flow_run_running(run_id)
+        return answer
 
     def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]:
         return _STATES.validate_json(self._call("read_flow_run_states", run_id=run_id).content)
 
     # -- task runs
     def create_task_run(self, body: TaskRunCreate) -> TaskRun:
+        if self.reports is not None:
+            started = self.reports.start(body)
+            if started is not None:
+                return started
         return TaskRun.model_validate_json(self._call("create_task_run", body).content)
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun:
@@ -230,8 +286,15 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         return _STATES.validate_json(self._call("read_task_run_states", run_id=run_id).content)
 
     def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        if self.reports is not None:
+            ended = self.reports.end(run_id, body)
+            if ended is not None:
+                return ended
         response = self._call("set_task_run_state", body, run_id=run_id)
         return OrchestrationResult.model_validate_json(response.content)
+
+    def report_task_runs(self, body: TaskRunReports) -> TaskRunReportsResult:
+        return TaskRunReportsResult.model_validate_json(self._call("report_task_runs", body).content)
 
     # -- logs
     def create_logs(self, logs: Sequence[LogCreate]) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
 from mintaka.deployment_schemas import (
     Deployment,
     DeploymentCreate,
@@ -130,6 +131,10 @@ OPERATIONS: tuple[Operation, ...] = (
     _op(
         "set_task_run_state", "POST", "/task_runs/{run_id}/set_state", OrchestrationResult, WRITE,
         _state_proposal_keyed, request=SetStateRequest,
+    ),
+    # -- task-run reports in batches (each report carries its key: a create, the run's id)
+    _op(
+        "report_task_runs", "POST", "/task_runs/batch", TaskRunReportsResult, WRITE, True, request=TaskRunReports,
     ),
     # -- logs
     _op("create_logs", "POST", "/logs", None, WRITE, _logs_keyed, request=list[LogCreate]),

@@ -13,6 +13,7 @@ from . import (
     logs,
     retry_policies,
     settings,
+    task_run_reports,
     task_runs,
     work_queues,
 )
@@ -24,6 +25,7 @@ ROUTERS = (
     dashboard.router,  # first: its /flow_runs/stats and /flows/summary are not run ids or flow names
     flows.router,
     flow_runs.router,
+    task_run_reports.router,
     task_runs.router,
     logs.router,
     concurrency_limits.router,

@@ -1,0 +1,162 @@
+"""Task-run reports in batches: the happy path of plain task runs, reported write-behind.
+
+A client that started a task run without waiting for the API (see the SDK's
+`mintaka.client.write_behind`) reports its start and its end later, with others, in order. Each
+report goes through the service's own `create_task_run` / `set_task_run_state` (the same rules,
+the same writes as the single calls), stamped with the time it happened (never later than
+now, never before the run's previous state), so a run's history reads as if reported at once.
+
+The batch is checked whole before anything is written: a bad one (another flow run's task run,
+an unknown id, a naive timestamp, a start that is not RUNNING) is refused and writes nothing.
+A run whose start the rules refused (its flow run is closing, or another run holds its task
+key) has its later reports in the batch answered REJECT, not applied: its client reports them
+again one by one, when it has heard why.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from collections.abc import Callable
+
+from mintaka.batch_schemas import (
+    TaskRunReportAnswer,
+    TaskRunReports,
+    TaskRunReportsResult,
+    TaskRunStarted,
+    TaskRunStateReported,
+)
+from mintaka.exceptions import Conflict, InvalidRequest, ObjectNotFound
+from mintaka.schemas import SetStateRequest, SetStateStatus
+from mintaka.states import State, StateType
+
+from .orchestration import OrchestrationService
+
+_REPORTED_TYPES = frozenset({StateType.COMPLETED})  # everything else is proposed one by one
+
+
+class TaskRunReporting:
+    """Applies `TaskRunReports` through an `OrchestrationService`."""
+
+    def __init__(self, service: OrchestrationService):
+        self.service = service
+
+    def apply(self, batch: TaskRunReports) -> TaskRunReportsResult:
+        self.service.read_flow_run(batch.flow_run_id)  # an unknown flow run is a 404
+        last = self._check(batch)
+        now = self.service.clock()
+        # The service as it is, but stamping each report with the time it happened.
+        stamping = copy.copy(self.service)
+        answers: list[TaskRunReportAnswer] = []
+        not_started: set[uuid.UUID] = set()
+        for report in batch.reports:
+            if isinstance(report, TaskRunStarted):
+                at = min(report.task_run.state.timestamp, now)
+                stamping.clock = _fixed(at)
+                answer = self._start(stamping, report)
+                if answer.status is SetStateStatus.ACCEPT:
+                    last[report.task_run.id] = at
+                else:
+                    not_started.add(report.task_run.id)
+            else:
+                run_id = report.task_run_id
+                if run_id in not_started:
+                    reason = "Its start was refused; report its states one by one"
+                    answers.append(TaskRunReportAnswer(task_run_id=run_id, status=SetStateStatus.REJECT, reason=reason))
+                    continue
+                at = min(report.state.timestamp, now)
+                previous = last.get(run_id)
+                stamping.clock = _fixed(max(at, previous) if previous is not None else at)
+                answer = self._propose(stamping, report)
+                if answer.status is SetStateStatus.ACCEPT:
+                    last[run_id] = stamping.clock()
+            answers.append(answer)
+        flow_run_state = self.service.store.read_flow_run_state_type(batch.flow_run_id)
+        return TaskRunReportsResult(answers=answers, flow_run_state=flow_run_state)
+
+    def _check(self, batch: TaskRunReports) -> dict[uuid.UUID, dt.datetime]:
+        """Refuse a batch that is wrong as a whole, before writing anything. Returns the time of
+        the current state of each run the batch reports on without creating it."""
+        created: set[uuid.UUID] = set()
+        last: dict[uuid.UUID, dt.datetime] = {}
+        for i, report in enumerate(batch.reports):
+            where = f"reports[{i}]"
+            if isinstance(report, TaskRunStarted):
+                body = report.task_run
+                if body.id is None:
+                    raise InvalidRequest(f"{where}.task_run.id: a reported task run needs the id its client chose")
+                if body.flow_run_id != batch.flow_run_id:
+                    raise InvalidRequest(f"{where}.task_run.flow_run_id: not the batch's flow run {batch.flow_run_id}")
+                if body.state is None or body.state.type is not StateType.RUNNING:
+                    raise InvalidRequest(f"{where}.task_run.state: a reported task run starts RUNNING")
+                if body.state.state_details.cache_key or body.state.state_details.refresh_cache:
+                    raise InvalidRequest(
+                        f"{where}.task_run.state: a task run with a cache key is not reported in batches"
+                    )
+                if body.id in created:
+                    raise InvalidRequest(f"{where}.task_run.id: task run {body.id} is created twice")
+                _aware(body.state, f"{where}.task_run.state")
+                created.add(body.id)
+                continue
+            state = report.state
+            if state.type not in _REPORTED_TYPES:
+                raise InvalidRequest(
+                    f"{where}.state.type: only COMPLETED is reported in batches (got {state.type.value})"
+                )
+            if not state.state_details.idempotency_key:
+                raise InvalidRequest(f"{where}.state.state_details.idempotency_key: required in a batch")
+            _aware(state, f"{where}.state")
+            run_id = report.task_run_id
+            if run_id in created or run_id in last:
+                continue
+            run = self.service.store.read_task_run(run_id)
+            if run is None:
+                raise ObjectNotFound(f"{where}: no task run with id {run_id}")
+            if run.flow_run_id != batch.flow_run_id:
+                raise InvalidRequest(f"{where}: task run {run_id} belongs to another flow run")
+            last[run_id] = run.state.timestamp if run.state is not None else run.created
+        return last
+
+    @staticmethod
+    def _start(service: OrchestrationService, report: TaskRunStarted) -> TaskRunReportAnswer:
+        body = report.task_run
+        try:
+            run = service.create_task_run(body)
+        except (InvalidRequest, ObjectNotFound, Conflict) as exc:
+            return TaskRunReportAnswer(task_run_id=body.id, status=SetStateStatus.REJECT, reason=str(exc))
+        if run.id != body.id:
+            reason = f"Task run {run.id} already has this task key and dynamic key"
+            return TaskRunReportAnswer(
+                task_run_id=body.id, status=SetStateStatus.REJECT, state=run.state, reason=reason
+            )
+        if run.state is None or run.state.type is StateType.PENDING:
+            reason = "The rules did not let it start (propose RUNNING for their answer)"
+            return TaskRunReportAnswer(
+                task_run_id=body.id, status=SetStateStatus.REJECT, state=run.state, reason=reason
+            )
+        return TaskRunReportAnswer(task_run_id=body.id, status=SetStateStatus.ACCEPT)
+
+    @staticmethod
+    def _propose(service: OrchestrationService, report: TaskRunStateReported) -> TaskRunReportAnswer:
+        run_id = report.task_run_id
+        try:
+            result = service.set_task_run_state(run_id, SetStateRequest(state=report.state))
+        except (InvalidRequest, ObjectNotFound, Conflict) as exc:
+            return TaskRunReportAnswer(task_run_id=run_id, status=SetStateStatus.REJECT, reason=str(exc))
+        accepted = result.status is SetStateStatus.ACCEPT
+        return TaskRunReportAnswer(
+            task_run_id=run_id,
+            status=result.status,
+            state=None if accepted else result.state,
+            reason=result.details.reason,
+        )
+
+
+def _fixed(at: dt.datetime) -> Callable[[], dt.datetime]:
+    return lambda: at
+
+
+def _aware(state: State, where: str) -> None:
+    if state.timestamp.tzinfo is None:
+        raise InvalidRequest(f"{where}.timestamp: give the time zone (e.g. 2026-01-01T12:00:00Z)")
