@@ -21,6 +21,7 @@ class TriggerRequest:
     deployment: str | None = None  # FLOW/NAME; None for an rrule tick
     schedule_index: int | None = None
     rrule_tick: bool = False
+    attempt: int = 1  # Scheduler's attempt number: > 1 when an earlier invocation failed
 
 
 def parse_trigger_event(event: dict[str, Any]) -> TriggerRequest:
@@ -31,8 +32,9 @@ def parse_trigger_event(event: dict[str, Any]) -> TriggerRequest:
     if not isinstance(event, dict):
         raise InvalidRequest(f"Trigger payload must be a JSON object, got {type(event).__name__}")
     when = _scheduled_time(event.get("scheduled_time"))
+    attempt = _attempt(event.get("attempt"))
     if event.get("rrule_tick"):
-        return TriggerRequest(scheduled_time=when, rrule_tick=True)
+        return TriggerRequest(scheduled_time=when, rrule_tick=True, attempt=attempt)
     deployment = event.get("deployment")
     if not isinstance(deployment, str) or "/" not in deployment:
         raise InvalidRequest(f"Trigger payload needs 'deployment': 'FLOW/NAME' or 'rrule_tick': true, got {event!r}")
@@ -41,7 +43,15 @@ def parse_trigger_event(event: dict[str, Any]) -> TriggerRequest:
         index = int(index) if index is not None else None
     except (TypeError, ValueError) as exc:
         raise InvalidRequest(f"schedule_index must be an integer, got {index!r}") from exc
-    return TriggerRequest(scheduled_time=when, deployment=deployment, schedule_index=index)
+    return TriggerRequest(scheduled_time=when, deployment=deployment, schedule_index=index, attempt=attempt)
+
+
+def _attempt(value: Any) -> int:
+    """Scheduler's attempt number; 1 when absent or not a number (a manual invocation)."""
+    try:
+        return max(int(value), 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def _scheduled_time(value: Any) -> dt.datetime:

@@ -85,6 +85,8 @@ def build(
     settings = settings or get_server_settings()
     store = store or build_store(settings)
     orchestration = OrchestrationService(store, clock=clock) if clock else OrchestrationService(store)
+    if settings.results_bucket:  # the deployment's bucket, unless the operator set a result storage
+        orchestration.default_result_storage = f"s3://{settings.results_bucket}/results"
     queues = build_work_queues(settings, store)
     deployments = DeploymentService(
         orchestration, schedule_sync=build_schedule_sync(settings), dispatcher=build_dispatcher(queues)

@@ -26,7 +26,8 @@ serves from the same ones):
   minute) → the due runs of rrule schedules, late runs marked, lost runs reaped.
 - `worker`: an SQS batch of flow run ids → each run claimed and executed here or launched on
   Fargate (`RunWorker`); failures are reported per message (`batchItemFailures`), so a paused
-  or full queue's messages come back later and the rest of the batch is done.
+  or full queue's messages come back later and the rest of the batch is done. A batch from a
+  work queue's dead-letter queue ends the runs that never started CRASHED, with the reason.
 - `events`: an EventBridge event, or an SQS batch of messages → `DeploymentService.create_event`
   (one run per matching deployment, idempotent per event id).
 """
@@ -180,7 +181,9 @@ def trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "%d run(s) marked Late, %d reaped (executor lost: crashed, or requeued)", fired.late, fired.reaped
             )
     else:
-        fired = fire_schedule(cloud.deployments, request.deployment, request.schedule_index, request.scheduled_time)
+        fired = fire_schedule(
+            cloud.deployments, request.deployment, request.schedule_index, request.scheduled_time, request.attempt
+        )
     if fired.skipped:
         logger.info("Schedule tick skipped: %s", fired.skipped)
     answer = {"flow_run_ids": [str(run.id) for run in fired.runs], "skipped": fired.skipped}
@@ -194,6 +197,7 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
     from mintaka_server.composition import CloudMisconfigured, get_services
+    from mintaka_server.queues.sqs import is_dead_letter_queue
     from mintaka_server.services.run_worker import RetryLater
 
     cloud = get_services()
@@ -203,6 +207,11 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     def handle(record: Any) -> None:
         message = from_record(record.raw_event)
+        if is_dead_letter_queue(record.raw_event["eventSourceARN"]):
+            outcome = cloud.worker.dead_lettered(message)
+            log = logger.error if outcome.action == "crashed" else logger.warning
+            log("Flow run %s dead-lettered: %s", message.flow_run_id, outcome.detail)
+            return
         try:
             outcome = cloud.worker.process(message)
         except RetryLater as exc:

@@ -10,6 +10,11 @@ left CANCELLING is marked CANCELLED.
 
 The server hands out only runs a worker may take (not one awaiting a retry by the executor that
 ran it).
+
+A run whose subprocess fails `max_deliveries` times without ever starting it (it exits non-zero
+and the run is still SCHEDULED, its run count unchanged: the interpreter or the environment is
+broken) ends CRASHED with the reason, as a dead-lettered SQS message's run does in the cloud,
+instead of being handed out forever.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from mintaka.schemas import FlowRun
 
 TERMINATE_GRACE_SECONDS = 10.0
+MAX_DELIVERIES = 5  # failed starts of one run before it ends CRASHED (SQS: maxReceiveCount)
 CANCEL_GRACE_SECONDS = 10.0  # after asking a subprocess to stop a cancelled flow, before SIGTERM
 _TICK = 0.2
 
@@ -58,6 +65,7 @@ class Worker:
         heartbeat_interval: float = 5.0,
         say: Callable[[str], None] = print,
         command: list[str] | None = None,
+        max_deliveries: int = MAX_DELIVERIES,
     ):
         self.client = client
         self.queue = queue
@@ -69,6 +77,8 @@ class Worker:
         self.command = command or [sys.executable, "-m", "mintaka.cli", "flow-run", "execute", "--inline"]
         self.children: dict[uuid.UUID, _Child] = {}
         self.finished: dict[uuid.UUID, int] = {}  # run id -> exit code
+        self.max_deliveries = max_deliveries
+        self.failed_deliveries: Counter[uuid.UUID] = Counter()
         self._stop = threading.Event()
 
     # -- the loop
@@ -160,6 +170,8 @@ class Worker:
             self.say(f"Flow run {run_id} exited with code {code}")
             if child.cancelled_at is not None:
                 self._end_cancelled(run_id)
+            elif code != 0:
+                self._count_failed_delivery(child, code)
 
     def heartbeat(self) -> None:
         for run_id, child in list(self.children.items()):
@@ -183,6 +195,33 @@ class Worker:
             os.kill(child.process.pid, CANCEL_SIGNAL)
         else:
             self._terminate(child)
+
+    def _count_failed_delivery(self, child: _Child, code: int) -> None:
+        """The subprocess failed; if it never started the run, count it, and at the limit end it."""
+        from mintaka.engine.propose import propose
+
+        run_id = child.run.id
+        try:
+            with single_attempt():
+                run = self.client.read_flow_run(run_id)
+        except MintakaError:
+            return  # judged on a later failure
+        if run.state is None or run.state.type is not StateType.SCHEDULED or run.run_count != child.run.run_count:
+            return  # it started (its executor or the reaper ends it): not a failed delivery
+        self.failed_deliveries[run_id] += 1
+        if self.failed_deliveries[run_id] < self.max_deliveries:
+            return
+        reason = (
+            f"The worker's subprocess failed {self.failed_deliveries[run_id]} times without starting the "
+            f"run (last exit code {code}): the run is not handed out again"
+        )
+        try:
+            propose(self.client, "flow_run", run_id, State(type=StateType.CRASHED, message=reason))
+        except MintakaError as exc:
+            self.say(f"Could not end flow run {run_id}: {exc}")
+            return
+        del self.failed_deliveries[run_id]
+        self.say(f"Flow run {run_id} crashed: {reason}")
 
     def _end_cancelled(self, run_id: uuid.UUID) -> None:
         """The subprocess exited without ending its cancelled run (it was killed): end it here."""

@@ -242,10 +242,12 @@ def test_cloud_functions_run_their_handlers(translated, function, handler):
 
 def test_worker_consumes_the_default_work_queue_with_partial_batch_failures(translated):
     mappings = resources_of_type(translated, "AWS::Lambda::EventSourceMapping")
-    [worker] = [
-        m["Properties"] for m in mappings.values() if m["Properties"]["FunctionName"] == {"Ref": "WorkerFunction"}
-    ]
+    worker, dead_letters = sorted(
+        (m["Properties"] for m in mappings.values() if m["Properties"]["FunctionName"] == {"Ref": "WorkerFunction"}),
+        key=lambda m: str(m["EventSourceArn"]),
+    )
     assert worker["EventSourceArn"] == {"Fn::GetAtt": ["DefaultWorkQueue", "Arn"]}
+    assert dead_letters["EventSourceArn"] == {"Fn::GetAtt": ["DefaultWorkQueueDLQ", "Arn"]}
     assert worker["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert worker["BatchSize"] == {"Ref": "WorkerBatchSize"}
     props = translated["Resources"]["WorkerFunction"]["Properties"]
@@ -354,7 +356,7 @@ def test_dead_letters_and_worker_errors_raise_alarms(translated):
     watched = {(a["Namespace"], a["MetricName"], str(a["Dimensions"][0]["Value"])) for a in alarms}
     assert (
         "AWS/SQS",
-        "ApproximateNumberOfMessagesVisible",
+        "NumberOfMessagesReceived",  # the worker consumes the DLQ: its runs end CRASHED
         str({"Fn::GetAtt": ["DefaultWorkQueueDLQ", "QueueName"]}),
     ) in watched
     assert ("AWS/Lambda", "Errors", str({"Ref": "WorkerFunction"})) in watched

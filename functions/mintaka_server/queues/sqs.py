@@ -86,6 +86,11 @@ def sqs_queue_name(prefix: str, work_queue: str) -> str:
     return f"{_UNSAFE.sub('-', name)[:room]}-{digest}"
 
 
+def is_dead_letter_queue(queue_arn: str) -> bool:
+    """A work queue's DLQ (`<…>-dlq`), which the worker function consumes too."""
+    return queue_arn.rsplit(":", 1)[-1].endswith(DLQ_SUFFIX)
+
+
 class SqsWorkQueues(WorkQueuePort):
     def __init__(
         self,

@@ -4,7 +4,8 @@ default queue). Never called while serving a request: the functions hold no righ
 
 The queue gets a dead-letter queue and a redrive policy, SQS-managed encryption and 14 days of
 retention (as in template.yaml), and, when `MINTAKA_WORKER_FUNCTION_ARN` names the worker
-function, an event source mapping to it with partial batch responses. Idempotent: a queue or a
+function, event source mappings from the queue and its DLQ to it with partial batch responses
+(a dead-lettered run ends CRASHED). Idempotent: a queue or a
 mapping that exists already is kept.
 """
 
@@ -59,14 +60,15 @@ class SqsQueueProvisioner:
         attributes = {**common, "VisibilityTimeout": str(self.visibility_timeout), "RedrivePolicy": json.dumps(redrive)}
         url = SQS_ERRORS.call(self.client.create_queue, QueueName=name, Attributes=attributes)["QueueUrl"]
         if self.lambda_client is not None and self.worker_function_arn:
-            with contextlib.suppress(Conflict):  # already mapped
-                LAMBDA_ERRORS.call(
-                    self.lambda_client.create_event_source_mapping,
-                    EventSourceArn=self._arn(url),
-                    FunctionName=self.worker_function_arn,
-                    BatchSize=1,
-                    FunctionResponseTypes=["ReportBatchItemFailures"],
-                )
+            for source in (url, dlq["QueueUrl"]):  # the DLQ's runs end CRASHED (RunWorker.dead_lettered)
+                with contextlib.suppress(Conflict):  # already mapped
+                    LAMBDA_ERRORS.call(
+                        self.lambda_client.create_event_source_mapping,
+                        EventSourceArn=self._arn(source),
+                        FunctionName=self.worker_function_arn,
+                        BatchSize=1,
+                        FunctionResponseTypes=["ReportBatchItemFailures"],
+                    )
         return url
 
     def _arn(self, url: str) -> str:

@@ -75,6 +75,8 @@ RECENT_RUNS = 4096
 class OrchestrationService(LeaseKeeping):
     """Flows, runs, states, logs and concurrency limits, orchestrated by the core policy."""
 
+    default_result_storage: str | None = None  # e.g. s3://bucket/results; the composition sets it
+
     def __init__(self, store: Store, clock: Callable = utcnow, rng: random.Random | None = None):
         self.store = store
         self.clock = clock
@@ -348,9 +350,12 @@ class OrchestrationService(LeaseKeeping):
 
     # -- server settings
     def read_result_storage(self) -> ResultStorageSetting | None:
-        """Where flows persist results unless told otherwise; None = each client's filesystem."""
+        """Where flows persist results unless told otherwise: the setting, else the deployment's
+        `default_result_storage` (MINTAKA_RESULTS_BUCKET); None = each client's filesystem."""
         doc = self.store.read_setting(RESULT_STORAGE_SETTING)
-        return ResultStorageSetting.model_validate(doc) if doc and doc.get("url") else None
+        if doc and doc.get("url"):
+            return ResultStorageSetting.model_validate(doc)
+        return ResultStorageSetting(url=self.default_result_storage) if self.default_result_storage else None
 
     def set_result_storage(self, body: ResultStorageSetting) -> ResultStorageSetting:
         self.store.write_setting(RESULT_STORAGE_SETTING, body.model_dump(mode="json"))

@@ -16,6 +16,11 @@ For one message (a flow run id), in order:
    with the same executor as `mintaka flow-run execute`, which proceeds from that claim.
 
 A refused claim (REJECT) means someone else has the run: acked. A WAIT answer: `RetryLater`.
+
+A message SQS gave up on (its receive count reached the queue's `maxReceiveCount` and it moved to
+the dead-letter queue, which the worker function also consumes) is `dead_lettered`: its run, if
+it never started (SCHEDULED or PENDING), ends CRASHED with the reason, rather than staying
+SCHEDULED ("Late") forever. A run that started is its executor's (or the reaper's) to end.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ LAUNCH_RETRY_SECONDS = 60.0
 PAUSED_RETRY_SECONDS = 30.0
 PAUSED_RETRY_MAX_SECONDS = 3600.0
 
-Action = Literal["executed", "launched", "skipped"]
+Action = Literal["executed", "launched", "skipped", "crashed"]
+NEVER_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING})
 
 
 class RetryLater(MintakaError):
@@ -115,6 +121,24 @@ class RunWorker:
         if run.labels.get(INFRASTRUCTURE_LABEL) == "fargate":
             return self._launch(run, token)
         return self._execute_here(run, token)
+
+    def dead_lettered(self, message: QueuedRun) -> Outcome:
+        """The message reached its dead-letter queue: a run that never started ends CRASHED."""
+        try:
+            run = self.orchestration.read_flow_run(message.flow_run_id)
+        except ObjectNotFound:
+            return Outcome(message.flow_run_id, "skipped", "no such flow run")
+        if run.state is None or run.state.type not in NEVER_STARTED:
+            current = run.state.name if run.state else "without a state"
+            return Outcome(run.id, "skipped", f"dead-lettered, but it is {current}", run.state)
+        reason = (
+            f"Its work-queue message was dead-lettered: it was delivered to workers the queue's "
+            f"maximum number of times ({message.source or message.work_queue}) and the run never started"
+        )
+        answer = self.orchestration.set_flow_run_state(
+            run.id, SetStateRequest(state=State(type=StateType.CRASHED, message=reason))
+        )
+        return Outcome(run.id, "crashed", reason, answer.state)
 
     def _check_ready(self, run: FlowRun, message: QueuedRun) -> None:
         name = work_queue_of(run)

@@ -37,8 +37,15 @@ class Fired:
 
 
 def fire_schedule(
-    deployments: DeploymentService, full_name: str, schedule_index: int | None, scheduled_time: dt.datetime
+    deployments: DeploymentService,
+    full_name: str,
+    schedule_index: int | None,
+    scheduled_time: dt.datetime,
+    attempt: int = 1,
 ) -> Fired:
+    """The run of one Scheduler tick. It is sent to its queue when this call creates it (the minute
+    tick may have created and sent it ahead), and again on Scheduler's retry (`attempt` > 1), as
+    the failed invocation may have created the run without sending it."""
     flow_name, _, name = full_name.partition("/")
     try:
         deployment = deployments.read_deployment(flow_name, name)
@@ -51,7 +58,7 @@ def fire_schedule(
             return Fired(skipped=f"{full_name} has no schedule {schedule_index} any more")
         if not deployment.schedules[schedule_index].active:
             return Fired(skipped=f"schedule {schedule_index} of {full_name} is inactive")
-    return Fired(runs=[deployments.run_for_fire_time(deployment, scheduled_time)])
+    return Fired(runs=[deployments.run_for_fire_time(deployment, scheduled_time, redispatch=attempt > 1)])
 
 
 def minute_tick(deployments_at_tick: DeploymentService, deployments: DeploymentService) -> Fired:
