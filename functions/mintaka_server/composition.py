@@ -111,6 +111,7 @@ def build_schedule_sync(settings: ServerSettings) -> EventBridgeScheduleSync | N
         group=settings.schedule_group,
         target_arn=settings.trigger_function_arn,
         role_arn=settings.scheduler_role_arn,
+        dead_letter_arn=settings.scheduler_dlq_arn,
     )
 
 

@@ -196,11 +196,14 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An SQS batch of flow runs → each claimed and run (or launched); partial failures reported."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    from mintaka_server.composition import CloudMisconfigured, get_services
+    from mintaka_server.composition import CloudMisconfigured
+    from mintaka_server.execution.through_api import worker_services
     from mintaka_server.queues.sqs import is_dead_letter_queue
     from mintaka_server.services.run_worker import RetryLater
 
-    cloud = get_services()
+    # With MINTAKA_API_URL (the template's worker), through the API: flow code runs with a role
+    # that holds no right on the table.
+    cloud = worker_services()
     from_record = getattr(cloud.queues, "message_from_record", None)
     if from_record is None:
         raise CloudMisconfigured("The worker function reads SQS work queues: set MINTAKA_WORK_QUEUES=sqs")

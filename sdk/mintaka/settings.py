@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     )
     trigger_function_arn: str | None = Field(None, description="The trigger Lambda the schedules invoke")
     scheduler_role_arn: str | None = Field(None, description="The IAM role EventBridge Scheduler assumes to invoke it")
+    scheduler_dlq_arn: str | None = Field(
+        None, description="SQS queue each schedule's target parks a tick in when the trigger cannot be invoked"
+    )
     work_queues: Literal["embedded", "sqs"] = Field(
         "embedded", description="Work-queue transport: the store's due runs, or one SQS queue per work queue"
     )
@@ -92,6 +95,11 @@ class Settings(BaseSettings):
     )
     worker_function_arn: str | None = Field(
         None, description="`mintaka work-queue create` maps the SQS queue it provisions to this worker function"
+    )
+    api_key_secret_arn: str | None = Field(
+        None,
+        description="The Lambda worker reports through MINTAKA_API_URL with the API key this Secrets Manager"
+        " secret holds (when MINTAKA_API_KEY is unset)",
     )
     ecs_cluster: str | None = Field(None, description="ECS cluster for `infrastructure=fargate` runs")
     ecs_task_definition: str | None = Field(None, description="Fargate task definition (family[:revision] or ARN)")

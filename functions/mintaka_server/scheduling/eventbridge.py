@@ -85,11 +85,12 @@ def trigger_input(deployment: Deployment, index: int) -> dict[str, Any]:
 class EventBridgeScheduleSync:
     """`ScheduleSync` for `DeploymentService`: create, update and delete Scheduler schedules."""
 
-    def __init__(self, client: Any, group: str, target_arn: str, role_arn: str):
+    def __init__(self, client: Any, group: str, target_arn: str, role_arn: str, dead_letter_arn: str | None = None):
         self.client = client
         self.group = group
         self.target_arn = target_arn
         self.role_arn = role_arn
+        self.dead_letter_arn = dead_letter_arn
 
     # -- ScheduleSync
     def sync(self, deployment: Deployment) -> None:
@@ -134,6 +135,7 @@ class EventBridgeScheduleSync:
                         "RoleArn": self.role_arn,
                         "Input": json.dumps(trigger_input(deployment, index)),
                         "RetryPolicy": RETRY_POLICY,
+                        **({"DeadLetterConfig": {"Arn": self.dead_letter_arn}} if self.dead_letter_arn else {}),
                     },
                 }
         return desired

@@ -1,0 +1,179 @@
+"""The template's Lambda worker holds no right on the table: it reports through the API with a
+`write` key that the stack's custom resource (`Custom::MintakaApiKey`) made and wrote into a
+Secrets Manager secret. Against real AWS APIs over HTTP (moto's server, or `AWS_ENDPOINT_URL`)
+and the API served by uvicorn on loopback; CloudFormation's answer goes to a presigned S3 URL,
+as in a real deploy."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from support.aws_cloud import LambdaContext, minute_floor, scheduler_payload, sqs_batch
+from support.servers import serve_in_thread
+
+from mintaka.schedules import CronSchedule
+from mintaka.schemas import ApiKeyScope
+from mintaka.states import StateType
+from mintaka_server import handlers, stack_api_key
+from mintaka_server.execution import through_api
+from mintaka_server.scheduling.eventbridge import schedule_name
+from mintaka_server.services.api_keys import ApiKeyService
+
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]  # AWS services on moto, a bench per test
+
+
+@dataclass
+class Stack:
+    """What a deploy leaves: the secret, the custom resource's answers, the API's URL."""
+
+    bench: object
+    secret_arn: str
+    bucket: str
+    api_url: str
+
+    def custom_resource(self, request_type: str, **extra) -> dict:
+        """Send CloudFormation's request to the handler; returns the answer it PUT to S3."""
+        s3 = self.bench.client("s3")
+        key = f"answers/{uuid.uuid4().hex}"
+        event = {
+            "RequestType": request_type,
+            "ResponseURL": s3.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": key}),
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/mintaka/1",
+            "RequestId": str(uuid.uuid4()),
+            "LogicalResourceId": "WorkerApiKey",
+            "ResourceType": "Custom::MintakaApiKey",
+            "ResourceProperties": {"SecretArn": self.secret_arn, "Name": "lambda-worker", "Scope": "write"},
+            **extra,
+        }
+        assert stack_api_key.handler(event, LambdaContext()) is None
+        return json.loads(s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def secret(self) -> str:
+        return self.bench.client("secretsmanager").get_secret_value(SecretId=self.secret_arn)["SecretString"]
+
+
+@pytest.fixture
+def stack(cloud_bench, monkeypatch) -> Iterator[Stack]:
+    from mintaka.settings import reset_settings
+    from mintaka_server.api import create_app
+    from mintaka_server.server_settings import reset_server_settings
+
+    suffix = uuid.uuid4().hex[:10]
+    secret_arn = cloud_bench.client("secretsmanager").create_secret(Name=f"worker-key-{suffix}")["ARN"]
+    bucket = f"cfn-answers-{suffix}"
+    cloud_bench.client("s3").create_bucket(Bucket=bucket)
+    settings = cloud_bench.settings
+    # The functions' environment (template.yaml): the store and queues of the bench.
+    for name, value in {
+        "MINTAKA_STORE": "dynamodb",
+        "MINTAKA_TABLE_PREFIX": settings.table_prefix,
+        "MINTAKA_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "MINTAKA_WORK_QUEUES": "sqs",
+        "MINTAKA_QUEUE_PREFIX": settings.queue_prefix,
+    }.items():
+        monkeypatch.setenv(name, value)
+    app = create_app(cloud_bench.orchestration, require_api_key=True, deployments=cloud_bench.deployments)
+    with serve_in_thread(app) as url:
+        reset_settings()
+        reset_server_settings()
+        yield Stack(cloud_bench, secret_arn, bucket, f"{url}/api")
+        reset_settings()
+        reset_server_settings()
+
+
+def as_the_templates_worker(stack: Stack, monkeypatch) -> None:
+    """WorkerFunction's environment: the API's URL and the secret, no key in plain text."""
+    from mintaka.settings import reset_settings
+    from mintaka_server.server_settings import reset_server_settings
+
+    monkeypatch.setenv("MINTAKA_API_URL", stack.api_url)
+    monkeypatch.setenv("MINTAKA_API_KEY_SECRET_ARN", stack.secret_arn)
+    monkeypatch.delenv("MINTAKA_API_KEY", raising=False)
+    reset_settings()
+    reset_server_settings()
+
+
+def fire_one_run(bench) -> str:
+    deployment = bench.deploy(schedules=[CronSchedule(cron="0 9 * * *")])
+    schedule = bench.client("scheduler").get_schedule(
+        Name=schedule_name(deployment.full_name, 0), GroupName=bench.settings.schedule_group
+    )
+    [run_id] = handlers.trigger(scheduler_payload(schedule, minute_floor()), LambdaContext())["flow_run_ids"]
+    return run_id
+
+
+def test_the_stack_makes_a_write_key_the_worker_alone_reads_and_revokes_it_on_delete(stack):
+    created = stack.custom_resource("Create")
+    assert created["Status"] == "SUCCESS", created["Reason"]
+    assert created["NoEcho"] is True  # the key never shows in CloudFormation's events
+    key_id = created["PhysicalResourceId"]
+    assert created["Data"] == {"KeyId": key_id, "SecretArn": stack.secret_arn}
+    assert stack.secret() not in json.dumps(created)
+
+    keys = ApiKeyService(stack.bench.cloud.store, cache_seconds=0)
+    live = keys.verify(stack.secret())
+    assert (live.id, live.name, live.scope) == (key_id, "lambda-worker", ApiKeyScope.write)  # not admin
+
+    rotated = stack.custom_resource("Update", PhysicalResourceId=key_id)
+    assert rotated["Status"] == "SUCCESS" and rotated["PhysicalResourceId"] != key_id
+    assert keys.verify(stack.secret()).id == rotated["PhysicalResourceId"]
+    # CloudFormation then deletes the replaced resource: the old key is revoked.
+    assert stack.custom_resource("Delete", PhysicalResourceId=key_id)["Status"] == "SUCCESS"
+    assert [k.revoked is not None for k in keys.list() if k.id == key_id] == [True]
+    assert keys.verify(stack.secret()) is not None
+
+    assert stack.custom_resource("Delete", PhysicalResourceId=rotated["PhysicalResourceId"])["Status"] == "SUCCESS"
+    assert keys.verify(stack.secret()) is None
+
+
+def test_a_key_that_cannot_be_stored_fails_the_deploy_and_stays_revoked(stack):
+    stack.secret_arn = stack.secret_arn + "-missing"
+    answer = stack.custom_resource("Create")
+    assert answer["Status"] == "FAILED"
+    assert "ResourceNotFoundException" in answer["Reason"] or "not" in answer["Reason"].lower()
+    keys = ApiKeyService(stack.bench.cloud.store, cache_seconds=0).list()
+    assert keys and all(k.revoked is not None for k in keys)  # made, then revoked: nobody holds it
+    # Deleting the failed resource (CloudFormation's rollback) succeeds and touches nothing.
+    assert stack.custom_resource("Delete", PhysicalResourceId=answer["PhysicalResourceId"])["Status"] == "SUCCESS"
+
+
+def test_the_worker_runs_a_scheduled_flow_through_the_api_with_the_stacks_key(stack, monkeypatch):
+    assert stack.custom_resource("Create")["Status"] == "SUCCESS"
+    run_id = fire_one_run(stack.bench)
+    as_the_templates_worker(stack, monkeypatch)
+
+    batch = sqs_batch(stack.bench.endpoint, stack.bench.queue_url())
+    assert handlers.worker(batch, LambdaContext()) == {"batchItemFailures": []}
+    services = through_api.worker_services()
+    assert isinstance(services, through_api.ApiWorkerServices) and not hasattr(services, "store")
+
+    orchestration = stack.bench.orchestration
+    done = orchestration.read_flow_run(run_id)
+    assert done.state.type is StateType.COMPLETED
+    assert done.labels["mintaka.worker"] == "lambda"
+    assert [s.name for s in orchestration.read_flow_run_states(run_id)] == [
+        "Scheduled",
+        "Pending",
+        "Running",
+        "Completed",
+    ]
+    assert "greeting: Hello, Ada! Hello, Ada!" in [log.message for log in orchestration.read_logs(run_id)]
+    services.close()
+
+
+def test_a_worker_whose_key_is_revoked_changes_nothing_and_gives_the_message_back(stack, monkeypatch):
+    created = stack.custom_resource("Create")
+    ApiKeyService(stack.bench.cloud.store).revoke(created["PhysicalResourceId"])
+    run_id = fire_one_run(stack.bench)
+    as_the_templates_worker(stack, monkeypatch)
+
+    batch = sqs_batch(stack.bench.endpoint, stack.bench.queue_url())
+    [record] = batch["Records"]
+    assert handlers.worker(batch, LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    run = stack.bench.orchestration.read_flow_run(run_id)
+    assert run.state.type is StateType.SCHEDULED  # nothing claimed: the API refused the key
+    through_api.worker_services().close()
