@@ -246,6 +246,7 @@ def _calls(client: MintakaClient) -> Iterator[tuple[str, Callable[[], Any]]]:
     yield "read_task_run", lambda: c.read_task_run(ctx["task"].id)
     yield "set_task_run_state", lambda: c.set_task_run_state(ctx["task"].id, SetStateRequest(state=Pending()))
     yield "read_task_run_states", lambda: c.read_task_run_states(ctx["task"].id)
+    yield "heartbeat_task_run", lambda: c.heartbeat_task_run(ctx["task"].id, 30.0)
     started = lambda: TaskRunStarted(  # noqa: E731
         task_run=TaskRunCreate(
             id=uuid.uuid4(), flow_run_id=ctx["run"].id, task_key="t", dynamic_key="1", state=Running()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -131,4 +132,58 @@ def test_slots_of_a_killed_process_come_back_to_the_processes_waiting_for_them(s
     assert [t.state.type for t in dead.task_runs] == [StateType.CRASHED] * HOLDERS
     waited = client.list_flow_runs(FlowRunFilter(flow_name="waiter")).items
     assert [r.state.type for r in waited] == [StateType.COMPLETED] * WAITERS
+    assert client.read_concurrency_limit("gpu").active_slots == 0
+
+
+FLOWLESS_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import time
+
+    from mintaka import task
+    from mintaka.context import get_run_context
+
+
+    @task(tags=["gpu"])
+    def hold() -> None:
+        print(f"holding {get_run_context().task_run.id}", flush=True)
+        time.sleep(600)
+
+
+    @task(tags=["gpu"])
+    def use() -> str:
+        return "done"
+
+
+    if __name__ == "__main__":
+        print(hold() if sys.argv[1] == "holder" else use(), flush=True)
+    """
+)
+
+
+def test_a_task_called_outside_any_flow_holds_its_slot_by_a_lease_of_its_own(setup, tmp_path):
+    """No flow run beats for a task called on its own: its process beats for the task run, so a
+    `kill -9` gives its slot back instead of blocking the tag for good."""
+    env, client = setup
+    script = tmp_path / "gpu_tasks.py"
+    script.write_text(FLOWLESS_SCRIPT)
+    client.set_concurrency_limit(ConcurrencyLimitCreate(tag="gpu", limit=1))
+
+    holder = start(script, "holder", env)
+    line = holder.stdout.readline()
+    assert line.startswith("holding "), line
+    task_run_id = uuid.UUID(line.split()[1])
+    wait_until(lambda: client.read_concurrency_limit("gpu").active_slots == 1, 60, "the holder to take 1/1")
+    waiter = start(script, "waiter", env)
+    time.sleep(5 * INTERVAL)  # past the 3-interval lease: the holder's heartbeat keeps its slot
+    assert waiter.poll() is None
+    assert client.read_task_run(task_run_id).state.type is StateType.RUNNING
+
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    output, _ = waiter.communicate(timeout=120)
+    assert waiter.returncode == 0, output
+    assert "done" in output
+    dead = client.read_task_run(task_run_id)
+    assert dead.state.type is StateType.CRASHED and "No heartbeat" in dead.state.message
     assert client.read_concurrency_limit("gpu").active_slots == 0

@@ -37,6 +37,7 @@ def ctx(
     work_queue: str | None = None,
     declared: float | None = None,
     stored: float | None = None,
+    flow_run_id: uuid.UUID | None = None,
 ) -> TransitionContext:
     return TransitionContext(
         run=RunSnapshot(
@@ -45,6 +46,7 @@ def ctx(
             tags=tags,
             work_queue_name=work_queue,
             heartbeat_interval=stored,
+            flow_run_id=flow_run_id,
         ),
         proposed=State(type=proposed, timestamp=NOW),
         now=NOW,
@@ -116,9 +118,18 @@ class TestLeases:
         decision = evaluate(ctx(StateType.PENDING, StateType.RUNNING, kind="flow_run"))
         assert decision.lease_expires is None and not decision.end_lease
 
-    def test_task_runs_hold_no_lease_of_their_own(self):  # their flow run's lease keeps their slots
-        decision = evaluate(ctx(StateType.PENDING, StateType.RUNNING, declared=2.0))
-        assert decision.lease_expires is None
+    def test_task_runs_in_a_flow_hold_no_lease_of_their_own(self):  # their flow run's lease keeps their slots
+        decision = evaluate(ctx(StateType.PENDING, StateType.RUNNING, declared=2.0, flow_run_id=uuid.uuid4()))
+        assert decision.lease_expires is None and decision.heartbeat_interval is None
+
+    def test_a_task_run_called_outside_any_flow_is_leased_from_its_start_until_its_end(self):
+        # No flow run beats for it: killed before its first beat, its slots must still come back.
+        usage = {"gpu": SlotUsage(1, 0)}
+        started = evaluate(ctx(StateType.PENDING, StateType.RUNNING, tags=("gpu",), usage=usage, declared=2.0))
+        assert started.status is ACCEPT and started.acquire_slots == ("gpu",)
+        assert started.lease_expires == lease_expiry(NOW, 2.0) and started.heartbeat_interval == 2.0
+        ended = evaluate(ctx(StateType.RUNNING, StateType.COMPLETED, stored=2.0))
+        assert ended.end_lease
 
     @pytest.mark.parametrize("ending", [*sorted(TERMINAL_STATE_TYPES), StateType.SCHEDULED])
     def test_the_lease_ends_with_the_run_or_when_it_waits_again(self, ending):

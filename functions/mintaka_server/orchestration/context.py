@@ -40,6 +40,13 @@ class RunSnapshot:
     start_time: dt.datetime | None = None
     work_queue_name: str | None = None
     heartbeat_interval: float | None = None  # stored on the run: it holds a lease
+    flow_run_id: uuid.UUID | None = None  # a task run's flow run (None: called outside any flow)
+
+    @property
+    def holds_own_lease(self) -> bool:
+        """Whose executor heartbeats for it: a flow run, and a task run called outside any flow
+        (a task run in a flow is kept by its flow run's lease)."""
+        return self.kind == "flow_run" or self.flow_run_id is None
 
     @property
     def queue_slot(self) -> str | None:
@@ -89,7 +96,7 @@ class TransitionContext:
     cached_state: State | None = None
     concurrency: dict[str, SlotUsage] = field(default_factory=dict)
     jitter: float = 0.0  # uniform in [0, 1); the service draws it so rules stay deterministic
-    heartbeat_interval: float | None = None  # declared with the proposal (flow runs)
+    heartbeat_interval: float | None = None  # declared with the proposal
 
 
 @dataclass

@@ -20,6 +20,8 @@ TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.RetryFailedRuns,
     r.RenameRetryingRuns,
     r.InsertCacheEntry,
+    r.LeaseRunningRuns,  # only a task run called outside any flow holds a lease of its own
+    r.EndLeases,
     r.UpdateRunBookkeeping,
 )
 

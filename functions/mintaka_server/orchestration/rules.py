@@ -376,14 +376,16 @@ class LeaseRunningRuns(Rule):
     lease starts with the RUNNING state (so a process killed before its first beat is still
     found), each heartbeat renews it, and once the run has been silent for `LEASE_INTERVALS`
     intervals its slots are anyone's and the reaper ends it. The interval is the one declared with
-    this proposal, else the one the run declared before (a retry, a resume)."""
+    this proposal, else the one the run declared before (a retry, a resume). A task run called
+    outside any flow is leased the same way (its slots would otherwise outlive a killed process);
+    one in a flow is kept by its flow run's lease."""
 
     TO_STATES = frozenset({StateType.RUNNING})
 
     @staticmethod
     def apply(ctx, decision):
         interval = ctx.heartbeat_interval or ctx.run.heartbeat_interval
-        if ctx.run.kind == "flow_run" and interval:
+        if ctx.run.holds_own_lease and interval:
             decision.lease_expires = lease_expiry(ctx.now, interval)
             decision.heartbeat_interval = interval
 

@@ -8,11 +8,11 @@ import datetime as dt
 import logging
 import uuid
 
-from mintaka.exceptions import MintakaError
+from mintaka.exceptions import MintakaError, ObjectNotFound
 from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus, TaskRun
 from mintaka.states import NOT_READY, State, StateDetails, StateType
 from mintaka_server.orchestration import Decision, SlotUsage
-from mintaka_server.orchestration.context import LEASE_INTERVALS, RunKind, SlotHolder
+from mintaka_server.orchestration.context import LEASE_INTERVALS, RunKind, SlotHolder, lease_expiry
 from mintaka_server.orchestration.rules import REQUEUED
 
 logger = logging.getLogger("mintaka_server.services.orchestration")
@@ -62,9 +62,13 @@ class LeaseKeeping:
             logger.exception("Cleaning up after a transition of %s %s failed", kind, run.id)
 
     def end_silent_run(self, run_id: uuid.UUID, found_by: str, now: dt.datetime | None = None) -> bool:
-        """End a flow run whose lease has expired by `now` CRASHED (or requeued, or CANCELLED if
-        it was being cancelled: the rules decide). True if this call ended it."""
-        run = self.store.read_flow_run(run_id)
+        """End a run whose lease has expired by `now` CRASHED (or requeued, or CANCELLED if it was
+        being cancelled: the rules decide): a flow run, or a task run called outside any flow.
+        True if this call ended it."""
+        kind: RunKind = "flow_run"
+        run: FlowRun | TaskRun | None = self.store.read_flow_run(run_id)
+        if run is None:  # a lessee is a flow run, or a task run that ran outside any flow
+            kind, run = "task_run", self.store.read_task_run(run_id)
         if run is None or run.state_type not in _LIVE:
             return False
         expires = self.store.read_leases([run_id]).get(run_id)
@@ -76,8 +80,19 @@ class LeaseKeeping:
         message = f"No heartbeat for {silent:.0f} s ({found_by}): the run's executor was lost"
         # Marked reaped: if its executor was only cut off from the API, it revives the run.
         reaped = State(type=StateType.CRASHED, message=message, state_details=StateDetails(reaped=True))
-        answer = self._set_state("flow_run", run_id, SetStateRequest(state=reaped))
+        answer = self._set_state(kind, run_id, SetStateRequest(state=reaped))
         return answer.status is SetStateStatus.ACCEPT
+
+    def heartbeat_task_run(self, run_id: uuid.UUID, interval: float | None = None) -> TaskRun:
+        """Renew the lease of a running task run called outside any flow (one in a flow is kept by
+        its flow run's lease: nothing changes for it). The answer is the task run."""
+        run = self.store.read_task_run(run_id)
+        if run is None:
+            raise ObjectNotFound(f"No task run with id {run_id}")
+        if run.flow_run_id is None and run.state_type in _LIVE:
+            every = interval or run.heartbeat_interval or DEFAULT_HEARTBEAT_INTERVAL
+            self.store.renew_leases([run_id], lease_expiry(self.clock(), every), create=True)
+        return run
 
     def _end_task_runs(self, flow_run_id: uuid.UUID, ended: State) -> None:
         """Task runs still unfinished when their flow run's attempt ended (its process died, it

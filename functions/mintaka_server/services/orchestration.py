@@ -411,6 +411,7 @@ class OrchestrationService(LeaseKeeping):
             start_time=run.start_time,
             work_queue_name=getattr(run, "work_queue_name", None),
             heartbeat_interval=run.heartbeat_interval,
+            flow_run_id=getattr(run, "flow_run_id", None),
         )
         return TransitionContext(
             run=snapshot,
@@ -420,7 +421,7 @@ class OrchestrationService(LeaseKeeping):
             cached_state=cached,
             concurrency=concurrency,
             jitter=self.rng.random(),
-            heartbeat_interval=heartbeat_interval if kind == "flow_run" else None,
+            heartbeat_interval=heartbeat_interval,
         )
 
     def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:

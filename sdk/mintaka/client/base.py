@@ -93,6 +93,12 @@ class MintakaClient(DeploymentClient, ABC):
     def set_task_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult: ...
 
     @abstractmethod
+    def heartbeat_task_run(self, run_id: uuid.UUID, interval: float | None = None) -> TaskRun:
+        """For a task run called outside any flow (one in a flow is kept by its flow run's beats):
+        its executor is alive and beats every `interval` seconds; its lease is renewed. The answer
+        is the task run (a reaped one is CRASHED, for the executor to revive)."""
+
+    @abstractmethod
     def report_task_runs(self, body: TaskRunReports) -> TaskRunReportsResult:
         """Task-run starts and ends of one flow run, applied in order (`mintaka.batch_schemas`)."""
 

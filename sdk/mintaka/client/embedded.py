@@ -17,7 +17,9 @@ from .deployments import DeploymentClient
 # Calls that leave task starts deferred (see the service's `defer_task_starts`): a task's start
 # and end, and the background log shipper and heartbeat, which touch no task run. Any other call
 # writes them first, so it reads and decides on everything.
-_KEEP_STARTS_DEFERRED = frozenset({"create_task_run", "set_task_run_state", "create_logs", "heartbeat_flow_run"})
+_KEEP_STARTS_DEFERRED = frozenset(
+    {"create_task_run", "set_task_run_state", "create_logs", "heartbeat_flow_run", "heartbeat_task_run"}
+)
 
 
 def _delegate(name: str, target: str):

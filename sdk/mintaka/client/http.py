@@ -296,6 +296,10 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
     def report_task_runs(self, body: TaskRunReports) -> TaskRunReportsResult:
         return TaskRunReportsResult.model_validate_json(self._call("report_task_runs", body).content)
 
+    def heartbeat_task_run(self, run_id: uuid.UUID, interval: float | None = None) -> TaskRun:
+        params = {"interval": interval} if interval is not None else None
+        return TaskRun.model_validate_json(self._call("heartbeat_task_run", params=params, run_id=run_id).content)
+
     # -- logs
     def create_logs(self, logs: Sequence[LogCreate]) -> None:
         if logs:

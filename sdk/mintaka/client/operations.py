@@ -132,6 +132,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "set_task_run_state", "POST", "/task_runs/{run_id}/set_state", OrchestrationResult, WRITE,
         _state_proposal_keyed, request=SetStateRequest,
     ),
+    _op("heartbeat_task_run", "POST", "/task_runs/{run_id}/heartbeat", TaskRun, WRITE, True),
     # -- task-run reports in batches (each report carries its key: a create, the run's id)
     _op(
         "report_task_runs", "POST", "/task_runs/batch", TaskRunReportsResult, WRITE, True, request=TaskRunReports,

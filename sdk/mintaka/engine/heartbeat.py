@@ -1,5 +1,6 @@
 """The process's heartbeat: one daemon thread renews the lease of every flow run this process
-is running, every `MINTAKA_HEARTBEAT_INTERVAL` seconds (one request per run, none per task).
+is running, every `MINTAKA_HEARTBEAT_INTERVAL` seconds (one request per run, none per task in
+a flow; a task called outside any flow is leased, and beaten for, as a run of its own).
 
 A flow run declares that interval when it starts RUNNING; the server keeps its concurrency
 slots and calls it alive for three intervals after each beat. Once they pass in silence (the
@@ -23,9 +24,9 @@ from mintaka.client.retrying import single_attempt
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
-    from mintaka.schemas import FlowRun
+    from mintaka.schemas import FlowRun, TaskRun
 
-OnBeat = Callable[["FlowRun"], None]
+OnBeat = Callable[["FlowRun | TaskRun"], None]
 RETRY_MISSED_BEAT_SECONDS = 1.0
 
 
@@ -38,6 +39,7 @@ def heartbeat_interval() -> float:
 @dataclass
 class _Beating:
     client: MintakaClient
+    kind: str = "flow_run"
     holders: int = 0
     listeners: list[OnBeat] = field(default_factory=list)
 
@@ -52,9 +54,12 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
 
     @contextmanager
-    def beating(self, client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None = None) -> Iterator[None]:
-        """Beat for `run_id` while the block runs; `on_beat` gets the run each beat answers with."""
-        self._add(client, run_id, on_beat)
+    def beating(
+        self, client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None = None, kind: str = "flow_run"
+    ) -> Iterator[None]:
+        """Beat for `run_id` (a flow run, or a `task_run` outside any flow) while the block runs;
+        `on_beat` gets the run each beat answers with."""
+        self._add(client, run_id, on_beat, kind)
         try:
             yield
         finally:
@@ -63,9 +68,9 @@ class Heartbeat:
     def is_beating(self, run_id: uuid.UUID) -> bool:
         return run_id in self._runs
 
-    def _add(self, client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None) -> None:
+    def _add(self, client: MintakaClient, run_id: uuid.UUID, on_beat: OnBeat | None, kind: str) -> None:
         with self._lock:
-            entry = self._runs.setdefault(run_id, _Beating(client))
+            entry = self._runs.setdefault(run_id, _Beating(client, kind))
             entry.holders += 1
             if on_beat is not None:
                 entry.listeners.append(on_beat)
@@ -95,16 +100,17 @@ class Heartbeat:
                 # After a missed beat, try again soon: the lease runs out three intervals after the
                 # last beat that got through, so the first beat after an outage must not wait long.
                 self._wake.wait(min(every, RETRY_MISSED_BEAT_SECONDS) if missed else every)
-                due = [(run_id, entry.client, list(entry.listeners)) for run_id, entry in self._runs.items()]
-            missed = not all([self._beat(client, run_id, every, listeners) for run_id, client, listeners in due])
+                due = [(run_id, entry, list(entry.listeners)) for run_id, entry in self._runs.items()]
+            missed = not all([self._beat(entry, run_id, every, listeners) for run_id, entry, listeners in due])
 
     @staticmethod
-    def _beat(client: MintakaClient, run_id: uuid.UUID, every: float, listeners: list[OnBeat]) -> bool:
+    def _beat(entry: _Beating, run_id: uuid.UUID, every: float, listeners: list[OnBeat]) -> bool:
         # A missed beat must not fail the run. One try per beat (the loop tries again soon): a
         # beat retried through an outage would hold back the beats of the process's other runs.
         try:
             with single_attempt():
-                run = client.heartbeat_flow_run(run_id, every)
+                beat = entry.client.heartbeat_task_run if entry.kind == "task_run" else entry.client.heartbeat_flow_run
+                run = beat(run_id, every)
         except Exception:
             return False
         with suppress(Exception):

@@ -11,19 +11,22 @@ from mintaka.clock import now, sleep
 from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType
 
-from .revival import revive_for_answer
+from .revival import beating_here, revive_for_answer
 
 Kind = Literal["flow_run", "task_run"]
 _DEFAULT_WAIT = 0.1
 
 
-def _request(state: State, labels: dict[str, str] | None = None, kind: Kind = "task_run") -> SetStateRequest:
+def _request(
+    state: State, labels: dict[str, str] | None = None, kind: Kind = "task_run", run_id: uuid.UUID | None = None
+) -> SetStateRequest:
     # A fresh key per proposal: a transport retry of the same request is recognised as a
     # duplicate, while a new proposal after WAIT is a new decision.
     state.state_details.idempotency_key = random_uuid().hex
     request = SetStateRequest(state=state, labels=labels or {})
-    if kind == "flow_run" and state.type is StateType.RUNNING:
-        # This process's heartbeat beats for the runs it starts: their slots are leased.
+    if state.type is StateType.RUNNING and (kind == "flow_run" or beating_here(run_id)):
+        # This process's heartbeat beats for the runs it starts (flow runs, and task runs called
+        # outside any flow): their slots are leased.
         from .heartbeat import heartbeat_interval
 
         request.heartbeat_interval = heartbeat_interval()
@@ -41,7 +44,7 @@ def propose(
     setter = _setter(client, kind)
     revived = False
     while True:
-        answer = setter(run_id, _request(state, labels, kind))
+        answer = setter(run_id, _request(state, labels, kind, run_id))
         if answer.status is SetStateStatus.WAIT:
             sleep(answer.details.delay_seconds or _DEFAULT_WAIT)
         elif _refused(answer) and not revived and revive_for_answer(client, kind, run_id, answer):
@@ -59,7 +62,7 @@ async def apropose(
     method = "set_task_run_state" if kind == "task_run" else "set_flow_run_state"
     revived = False
     while True:
-        answer = await acall(client, method, run_id, _request(state, labels, kind))
+        answer = await acall(client, method, run_id, _request(state, labels, kind, run_id))
         if answer.status is SetStateStatus.WAIT:
             await asleep(answer.details.delay_seconds or _DEFAULT_WAIT)
         elif _refused(answer) and not revived and await _arevive_for_answer(client, kind, run_id, answer):

@@ -17,16 +17,17 @@ import threading
 import uuid
 from typing import TYPE_CHECKING
 
-from mintaka.schemas import SetStateRequest, SetStateStatus
+from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateDetails, StateType
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
-    from mintaka.schemas import FlowRun, OrchestrationResult
+    from mintaka.schemas import OrchestrationResult, TaskRun
 
 logger = logging.getLogger("mintaka.flow_runs")
 _REQUEUED = "Requeued"
 _lock = threading.Lock()
+_NOUNS = {"flow_run": "Flow run", "task_run": "Task run"}
 
 
 def is_reaped(state: State | None) -> bool:
@@ -39,21 +40,23 @@ def is_reaped(state: State | None) -> bool:
     )
 
 
-def beating_here(flow_run_id: uuid.UUID | None) -> bool:
-    """This process runs the flow run (its heartbeat beats for it)."""
+def beating_here(run_id: uuid.UUID | None) -> bool:
+    """This process runs the run (its heartbeat beats for it)."""
     from .heartbeat import HEARTBEAT
 
-    return flow_run_id is not None and HEARTBEAT.is_beating(flow_run_id)
+    return run_id is not None and HEARTBEAT.is_beating(run_id)
 
 
-def revive(client: MintakaClient, flow_run: FlowRun) -> bool:
-    """Revive `flow_run` if the API reaped it and this process runs it; True if it runs again."""
-    if not is_reaped(flow_run.state) or not beating_here(flow_run.id):
+def revive(client: MintakaClient, run: FlowRun | TaskRun) -> bool:
+    """Revive `run` (a flow run, or a task run called outside any flow) if the API reaped it
+    and this process runs it; True if it runs again."""
+    if not is_reaped(run.state) or not beating_here(run.id):
         return False
+    kind = "flow_run" if isinstance(run, FlowRun) else "task_run"
     from .heartbeat import heartbeat_interval
 
     with _lock:  # the heartbeat thread and a task's proposal may find it reaped at once
-        current = client.read_flow_run(flow_run.id)
+        current = client.read_flow_run(run.id) if kind == "flow_run" else client.read_task_run(run.id)
         if current.state_type is StateType.RUNNING:
             return True  # revived by the other one
         if not is_reaped(current.state):
@@ -62,17 +65,19 @@ def revive(client: MintakaClient, flow_run: FlowRun) -> bool:
         message = f"Resumed: its executor was alive, only out of touch with the API ({reaped.message})"
         revival = State(type=StateType.RUNNING, message=message, state_details=StateDetails(revives=reaped.id))
         request = SetStateRequest(state=revival, heartbeat_interval=heartbeat_interval())
-        answer = client.set_flow_run_state(flow_run.id, request)
+        setter = client.set_flow_run_state if kind == "flow_run" else client.set_task_run_state
+        answer = setter(run.id, request)
     revived = answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING
     if revived:
-        logger.warning("Flow run %s was declared lost while the API was out of reach; resumed", current.name)
+        logger.warning("%s %s was declared lost while the API was out of reach; resumed", _NOUNS[kind], current.name)
     return revived
 
 
 def revive_for_answer(client: MintakaClient, kind: str, run_id: uuid.UUID, answer: OrchestrationResult) -> bool:
-    """After a refused proposal: revive the flow run behind it if the API reaped it while this
-    process ran it. True: propose again (once). Reads only after an answer the reaping explains:
-    a reaped state, or a task refused its start (ABORT: its flow run is not running)."""
+    """After a refused proposal: revive the run behind it (the flow run, or a task run called
+    outside any flow) if the API reaped it while this process ran it. True: propose again (once).
+    Reads only after an answer the reaping explains: a reaped state, or a task refused its start
+    (ABORT: its flow run is not running)."""
     state = answer.state
     if kind == "flow_run":
         if not is_reaped(state):
@@ -82,6 +87,8 @@ def revive_for_answer(client: MintakaClient, kind: str, run_id: uuid.UUID, answe
         if not (is_reaped(state) or answer.status is SetStateStatus.ABORT) or state is None:
             return False
         flow_run_id = state.state_details.flow_run_id
+        if flow_run_id is None:  # outside any flow: the task run holds its own lease
+            return is_reaped(state) and beating_here(run_id) and revive(client, client.read_task_run(run_id))
     if not beating_here(flow_run_id):
         return False
     flow_run = client.read_flow_run(flow_run_id)

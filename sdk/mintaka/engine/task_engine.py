@@ -19,6 +19,7 @@ from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.states import NOT_READY, State, StateDetails, StateType
 
 from .cancellation import current_cancel_scope
+from .deadline import check_deadline
 from .hooks import TASK_HOOKS, hooks_for, run_hooks
 from .outcomes import exception_to_failed_state
 from .parameters import check_wait_for, collect_task_inputs, format_run_name, resolve_futures, upstream_futures
@@ -80,11 +81,27 @@ class TaskRunEngine:
 
     # -- the machine
     def machine(self) -> Machine[State]:
+        if self.flow_ctx is None:
+            return self._leased(self._machine())
+        return self._machine()
+
+    def _leased(self, machine: Machine[State]) -> Machine[State]:
+        """A task run called outside any flow has no flow run whose heartbeat keeps its slots:
+        this process beats for the task run itself while it runs (and revives it if the API
+        reaped it while out of reach), so a killed process's slots go back to others."""
+        from .heartbeat import HEARTBEAT
+        from .revival import revive
+
+        with HEARTBEAT.beating(self.client, self.task_run_id, lambda run: revive(self.client, run), kind="task_run"):
+            return (yield from machine)
+
+    def _machine(self) -> Machine[State]:
         ctx = self.flow_ctx
         if ctx is not None:
             done = completed_before(ctx, self.call_key)
             if done is not None:  # a flow retry or a replay: this call completed in an earlier attempt
                 return done
+            check_deadline(self.name)  # out of time: the run continues in the next execution
         if self.wait_for or self._task_inputs:
             yield WaitFor(upstream_futures([self.parameters, self.wait_for]))
         not_ready = self.resolve_upstream()
@@ -92,7 +109,8 @@ class TaskRunEngine:
             self.task_run = yield Call(self.client, "create_task_run", self._create_body(not_ready))
             return self._adopt(self.task_run.state, not_ready)
         self.name = self._run_name()
-        running = self._running_proposal()
+        # Outside any flow the run is created PENDING: its start declares the heartbeat interval.
+        running = self._running_proposal() if ctx is not None else None
         self.task_run = yield Call(self.client, "create_task_run", self._create_body(running))
         first: State | None = self.task_run.state
         while True:

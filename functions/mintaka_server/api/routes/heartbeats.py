@@ -1,27 +1,32 @@
-"""Heartbeats of running flow runs, sent by whoever executes them (a worker, a container, the
-SDK's heartbeat thread in any process running flows)."""
+"""Heartbeats of running flow runs (and of task runs called outside any flow), sent by whoever
+executes them (a worker, a container, the SDK's heartbeat thread in any process running them)."""
 
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mintaka.schemas import FlowRun
+from mintaka.schemas import FlowRun, TaskRun
 
-from ..deps import Deployments
+from ..deps import Deployments, Service
 
-router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
+router = APIRouter(tags=["flow runs"])
+IntervalQuery = Annotated[
+    float | None,
+    Query(gt=0, le=86_400, description="Seconds until the next beat (default: the run's declared interval)"),
+]
 
 
-@router.post("/{run_id}/heartbeat")
-def heartbeat_flow_run(
-    run_id: uuid.UUID,
-    deployments: Deployments,
-    interval: Annotated[
-        float | None,
-        Query(gt=0, le=86_400, description="Seconds until the next beat (default: the run's declared interval)"),
-    ] = None,
-) -> FlowRun:
+@router.post("/flow_runs/{run_id}/heartbeat")
+def heartbeat_flow_run(run_id: uuid.UUID, deployments: Deployments, interval: IntervalQuery = None) -> FlowRun:
     """Record that the run's executor is alive: its lease (and its slots) are renewed for three
     intervals. The answer is the run: a CANCELLING state tells the executor to stop."""
     return deployments.heartbeat_flow_run(run_id, interval)
+
+
+@router.post("/task_runs/{run_id}/heartbeat", tags=["task runs"])
+def heartbeat_task_run(run_id: uuid.UUID, service: Service, interval: IntervalQuery = None) -> TaskRun:
+    """For a task run called outside any flow: its executor is alive, its lease (and slots) are
+    renewed for three intervals. A task run in a flow is kept alive by its flow run's beats (this
+    changes nothing for it). The answer is the task run."""
+    return service.heartbeat_task_run(run_id, interval)
