@@ -28,8 +28,9 @@ from mintaka.batch_schemas import (
     TaskRunStateReported,
 )
 from mintaka.exceptions import Conflict, InvalidRequest, ObjectNotFound
-from mintaka.schemas import SetStateRequest, SetStateStatus
+from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType
+from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from .orchestration import OrchestrationService
 
@@ -43,9 +44,11 @@ class TaskRunReporting:
         self.service = service
 
     def apply(self, batch: TaskRunReports) -> TaskRunReportsResult:
-        self.service.read_flow_run(batch.flow_run_id)  # an unknown flow run is a 404
+        flow_run = self.service.read_flow_run(batch.flow_run_id)  # an unknown flow run is a 404
         last = self._check(batch)
         now = self.service.clock()
+        open_at = _open_at(self.service, flow_run)
+        ended = {r.task_run_id for r in batch.reports if isinstance(r, TaskRunStateReported)}
         # The service as it is, but stamping each report with the time it happened.
         stamping = copy.copy(self.service)
         answers: list[TaskRunReportAnswer] = []
@@ -54,6 +57,9 @@ class TaskRunReporting:
             if isinstance(report, TaskRunStarted):
                 at = min(report.task_run.state.timestamp, now)
                 stamping.clock = _fixed(at)
+                # A task that began while its flow run was open, and ended, is recorded as it ran
+                # even if the flow run closed before the batch came (as a start written at once).
+                stamping.starts_need_open_flow_run = not (report.task_run.id in ended and open_at(at))
                 answer = self._start(stamping, report)
                 if answer.status is SetStateStatus.ACCEPT:
                     last[report.task_run.id] = at
@@ -151,6 +157,23 @@ class TaskRunReporting:
             state=None if accepted else result.state,
             reason=result.details.reason,
         )
+
+
+def _open_at(service: OrchestrationService, flow_run: FlowRun) -> Callable[[dt.datetime], bool]:
+    """Whether the flow run was RUNNING at a given time (read from its history only if it is
+    not RUNNING now)."""
+    current = flow_run.state
+    if current is not None and current.type is StateType.RUNNING:
+        return lambda at: at >= current.timestamp
+    if current is None or current.type not in FLOW_RUN_CLOSED:
+        return lambda at: False
+    history = service.store.read_state_history("flow_run", flow_run.id)
+
+    def open_at(at: dt.datetime) -> bool:
+        before = [s for s in history if s.timestamp <= at]
+        return bool(before) and before[-1].type is StateType.RUNNING
+
+    return open_at
 
 
 def _fixed(at: dt.datetime) -> Callable[[], dt.datetime]:

@@ -75,6 +75,9 @@ RECENT_RUNS = 4096
 class OrchestrationService(LeaseKeeping):
     """Flows, runs, states, logs and concurrency limits, orchestrated by the core policy."""
 
+    # False only for a start reported after the fact, made while its flow run was open (batch_reports)
+    starts_need_open_flow_run = True
+
     default_result_storage: str | None = None  # e.g. s3://bucket/results; the composition sets it
 
     def __init__(self, store: Store, clock: Callable = utcnow, rng: random.Random | None = None):
@@ -240,7 +243,7 @@ class OrchestrationService(LeaseKeeping):
                 started,
                 history_before=[pending, *decision.history_before],
                 acquire_slots=decision.acquire_slots,
-                require_open_flow_run=True,
+                require_open_flow_run=self.starts_need_open_flow_run,
             )
         except (SlotsUnavailable, FlowRunClosed):
             return self.store.create_task_run(blank)

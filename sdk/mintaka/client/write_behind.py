@@ -128,6 +128,7 @@ class TaskRunReporter:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._orphans_looked_for = False
         self.sent_requests = 0
 
     # -- what the transport tells it
@@ -230,6 +231,12 @@ class TaskRunReporter:
         if getattr(self._local, "flushing", False):
             return  # a proposal made while answering a batch: the reports before it are sent
         if not self._queue and not self._sealed and self._segment is None:
+            if self._thread is None and not self._orphans_looked_for:
+                self._orphans_looked_for = True  # once a process: a journal a dead one left is sent
+                if self.journal is not None and self.journal.pending():
+                    with self._lock:
+                        if self._thread is None:
+                            self._start_thread()
             return
         with self._send_lock:
             with self._lock:
