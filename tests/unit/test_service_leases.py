@@ -206,3 +206,42 @@ class TestARunReapedWhileAliveIsRevivedByItsExecutor:
         service.set_flow_run_state(run.id, forced)
         assert service.set_flow_run_state(run.id, self.revival(reaped)).status == "ABORT"
         assert service.read_flow_run(run.id).state.name == "Rerun"
+
+
+class TestTasksCalledOutsideAnyFlow:
+    """No flow run beats for them: they hold a lease of their own, from their start."""
+
+    @staticmethod
+    def started_alone(service, interval: float, tags=("gpu",)):
+        task = service.create_task_run(TaskRunCreate(task_key="alone", tags=list(tags)))
+        start = SetStateRequest(state=State(type=StateType.RUNNING), heartbeat_interval=interval)
+        assert service.set_task_run_state(task.id, start).status == ACCEPT
+        return task
+
+    def test_the_reaper_ends_a_silent_one_and_its_slot_goes_back(self, service, reaper, clock):
+        service.set_concurrency_limit(ConcurrencyLimitCreate(tag="gpu", limit=1))
+        task = self.started_alone(service, interval=10)
+        clock.advance(29)
+        assert reaper.reap_stale_runs() == 0
+        service.heartbeat_task_run(task.id, 10)  # alive: a fresh term of 3 intervals
+        clock.advance(29)
+        assert reaper.reap_stale_runs() == 0 and state_of(service, task) is StateType.RUNNING
+        clock.advance(2)
+        assert reaper.reap_stale_runs() == 1
+        ended = service.read_task_run(task.id)
+        assert ended.state.type is StateType.CRASHED and "No heartbeat for 31 s" in ended.state.message
+        assert service.read_concurrency_limit("gpu").active_slots == 0
+
+    def test_a_waiter_takes_back_the_slot_of_a_silent_one_and_ends_it(self, service, clock):
+        service.set_concurrency_limit(ConcurrencyLimitCreate(tag="gpu", limit=1))
+        silent = self.started_alone(service, interval=1)
+        clock.advance(3.5)
+        waiter = service.create_task_run(TaskRunCreate(task_key="next", tags=["gpu"]))
+        answer = service.set_task_run_state(waiter.id, SetStateRequest(state=State(type=StateType.RUNNING)))
+        assert answer.status == ACCEPT
+        assert state_of(service, silent) is StateType.CRASHED
+
+    def test_a_task_run_in_a_flow_gets_no_lease_of_its_own_from_a_beat(self, service, reaper, clock):
+        _, task = started(service, interval=1)
+        service.heartbeat_task_run(task.id, 1)  # nothing: its flow run's lease keeps it
+        assert service.store.read_leases([task.id]) == {}

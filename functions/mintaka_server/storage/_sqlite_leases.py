@@ -122,10 +122,18 @@ class SQLiteLeases:
     def list_expired_leases(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
         # The expiry index: only expired leases are read, however many runs are running; a row
         # left behind by a run no longer live is passed over, not returned on every tick.
+        # Task runs called outside any flow hold leases of their own (their rows are few: a task
+        # run in a flow never has one).
         rows = self._read(
-            "SELECT l.run_id FROM leases l JOIN flow_runs r ON r.id = l.run_id"
-            " WHERE l.expires <= ? AND r.state_type IN ('RUNNING', 'CANCELLING') ORDER BY l.expires LIMIT ?",
-            (_ts(before), limit),
+            "SELECT run_id FROM ("
+            " SELECT l.run_id, l.expires FROM leases l JOIN flow_runs r ON r.id = l.run_id"
+            " WHERE l.expires <= ? AND r.state_type IN ('RUNNING', 'CANCELLING')"
+            " UNION ALL"
+            " SELECT l.run_id, l.expires FROM leases l JOIN task_runs t ON t.id = l.run_id"
+            " WHERE l.expires <= ? AND t.flow_run_id IS NULL"
+            " AND json_extract(t.doc, '$.state.type') IN ('RUNNING', 'CANCELLING')"
+            ") ORDER BY expires LIMIT ?",
+            (_ts(before), _ts(before), limit),
         )
         return [uuid.UUID(run_id) for (run_id,) in rows]
 
