@@ -139,7 +139,9 @@ def dir_size(path: Path) -> int:
 def measure_package(platform: str) -> dict[str, float]:
     builder = load_builder()
     with tempfile.TemporaryDirectory() as tmp:
-        target = builder.build(Path(tmp) / "package", platform=platform)
+        # Sources only when no Python 3.13 is here to compile for the runtime (`sam build` refuses that).
+        compile_bytecode = platform == "local" or builder.lambda_interpreter() is not None
+        target = builder.build(Path(tmp) / "package", platform=platform, compile_bytecode=compile_bytecode)
         archive = Path(tmp) / "package.zip"
         zip_dir(target, archive)
         pyc = sum(1 for _ in target.rglob("*.pyc"))

@@ -35,6 +35,10 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def translated(template) -> dict[str, Any]:
+    return translate(template)
+
+
+def translate(template: dict[str, Any]) -> dict[str, Any]:
     """The CloudFormation SAM would deploy (code locations replaced as `sam package` does)."""
     from samtranslator.translator.transform import transform
 
