@@ -21,11 +21,40 @@ LEASE = "LEASE"  # sort key of a run's lease item (alone in its partition)
 HOLDER_PREFIX = "HOLDER#"  # sort keys of a limit's slot holders, beside its counter
 STATE_PREFIX = "STATE#"  # sort keys of state-history items, under the run's partition
 
-ALL_RUNS = "RUNS"  # gsi1: every flow run, newest first (a hot partition: see README)
 FLOWS = "FLOWS"  # gsi1: flows by name
 LIMITS = "LIMITS"  # base table: one item per concurrency limit, sorted by tag
 API_KEYS = "APIKEYS"  # gsi1: API keys, oldest first
-DUE = "DUE"  # base table: SCHEDULED flow runs by expected start
+
+# Write sharding. Every partition key a flow run writes into a time-ordered index (all runs, runs
+# of a flow, by state, by tag, by deployment, due runs, run counters) carries a shard number taken
+# from the run id, so no single key takes every run's writes (one partition serves at most
+# 1,000 WCU/s); readers query the shards in parallel and merge by sort key (`_merge`).
+# `<PREFIX>.<nn>` never equals a key of the unsharded layout (`<PREFIX>#...` or `<PREFIX>`), which
+# readers still query during a migration (LEGACY_* below; see README "Key layout versions").
+SHARDS = 16
+STATS_SHARDS = 32  # run counters take ~2x the writes of an index key: more shards (tiny reads)
+LEGACY_ALL_RUNS = "RUNS"  # the unsharded layout's gsi1 key of every flow run
+LEGACY_DUE = "DUE"  # the unsharded layout's due-run partition
+
+
+def shard(run_id: uuid.UUID | str, shards: int = SHARDS) -> int:
+    """The write shard of a run: from the id's random low bits (UUID 4 and 7 alike)."""
+    value = run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
+    return value.int % shards
+
+
+def _sharded(prefix: str, n: int, rest: str = "") -> str:
+    return f"{prefix}.{n:02d}{rest}"
+
+
+def all_runs(n: int) -> str:
+    """gsi1: every flow run of shard `n`, by creation."""
+    return _sharded("RUNS", n)
+
+
+def due(n: int) -> str:
+    """Base table: the SCHEDULED flow runs of shard `n`, by expected start."""
+    return _sharded("DUE", n)
 
 
 def ts(value: dt.datetime) -> str:
@@ -79,24 +108,26 @@ def flow(name: str) -> str:
     return f"FLOW#{name}"
 
 
-def flow_runs_of(flow_name: str) -> str:
-    return f"FLOWRUNS#{flow_name}"
+def flow_runs_of(flow_name: str, n: int | None = None) -> str:
+    """gsi2: the runs of a flow in shard `n` (None: the unsharded layout's key)."""
+    return f"FLOWRUNS#{flow_name}" if n is None else _sharded("FLOWRUNS", n, f"#{flow_name}")
 
 
-def state_runs(state_type: str) -> str:
-    return f"STATE#{state_type}"
+def state_runs(state_type: str, n: int | None = None) -> str:
+    """gsi3: the runs in a state type, in shard `n` (None: the unsharded layout's key)."""
+    return f"STATE#{state_type}" if n is None else _sharded("STATE", n, f"#{state_type}")
 
 
 def task_runs_of(flow_run_id: uuid.UUID | str) -> str:
     return f"TASKRUNS#{flow_run_id}"
 
 
-def tag_facet(tag: str) -> str:
-    return f"RUNTAG#{tag}"
+def tag_facet(tag: str, n: int | None = None) -> str:
+    return f"RUNTAG#{tag}" if n is None else _sharded("RUNTAG", n, f"#{tag}")
 
 
-def deployment_facet(name: str) -> str:
-    return f"RUNDEPLOYMENT#{name}"
+def deployment_facet(name: str, n: int | None = None) -> str:
+    return f"RUNDEPLOYMENT#{name}" if n is None else _sharded("RUNDEPLOYMENT", n, f"#{name}")
 
 
 def idempotency(key: str) -> str:

@@ -33,7 +33,7 @@ def _put_history(tx: Transaction, pk: str, version: int, states: Sequence[State]
     tx.put(pk, keys.history_sk(version), condition=tx.model.sk.does_not_exist(), role=VERSION, doc=doc)
 
 
-def _due_sk(run: FlowRun) -> str | None:
+def due_sk(run: FlowRun) -> str | None:
     """Where a SCHEDULED run waits in the due list (None if it is not waiting)."""
     if run.state is None or run.state.type is not StateType.SCHEDULED or run.expected_start_time is None:
         return None
@@ -43,7 +43,20 @@ def _due_sk(run: FlowRun) -> str | None:
 def _put_due(tx: Transaction, run: FlowRun, sk: str) -> None:
     # The due item carries a copy of the run: while the run stays SCHEDULED every change to it
     # is a transition, and every transition rewrites or deletes this copy in the same transaction.
-    tx.put(keys.DUE, sk, doc=dump(run), work_queue=run.work_queue_name, ref=str(run.id))
+    tx.put(keys.due(keys.shard(run.id)), sk, doc=dump(run), work_queue=run.work_queue_name, ref=str(run.id))
+
+
+def _index_keys(run: FlowRun, state: str | None) -> dict:
+    """The flow run's three GSI key pairs, in its write shard."""
+    n, sort = keys.shard(run.id), keys.run_sort(run.created, run.id)
+    return {
+        "gsi1pk": keys.all_runs(n),
+        "gsi1sk": sort,
+        "gsi2pk": keys.flow_runs_of(run.flow_name, n),
+        "gsi2sk": sort,
+        "gsi3pk": keys.state_runs(state, n) if state else None,
+        "gsi3sk": sort if state else None,
+    }
 
 
 def _slot_changes(
@@ -110,12 +123,7 @@ def create_flow_run(
         deployment=run.deployment_name,
         work_queue=run.work_queue_name,
         tags=set(run.tags) or None,
-        gsi1pk=keys.ALL_RUNS,
-        gsi1sk=sort,
-        gsi2pk=keys.flow_runs_of(run.flow_name),
-        gsi2sk=sort,
-        gsi3pk=keys.state_runs(state) if state else None,
-        gsi3sk=sort if state else None,
+        **_index_keys(run, state),
     )
     if run.idempotency_key:
         tx.put(
@@ -128,11 +136,12 @@ def create_flow_run(
         )
     if run.state:
         _put_history(tx, pk, run.state_version, [*history_before, run.state])
+    n = keys.shard(run.id)
     for tag in dict.fromkeys(run.tags):
-        tx.put(keys.tag_facet(tag), sort, ref=str(run.id))
+        tx.put(keys.tag_facet(tag, n), sort, ref=str(run.id))
     if run.deployment_name:
-        tx.put(keys.deployment_facet(run.deployment_name), sort, ref=str(run.id))
-    if due := _due_sk(run):
+        tx.put(keys.deployment_facet(run.deployment_name, n), sort, ref=str(run.id))
+    if due := due_sk(run):
         _put_due(tx, run, due)
     if lease_expires is not None:
         tx.put(keys.lease(run.id), keys.LEASE, expiration=keys.ts(lease_expires))
@@ -191,10 +200,9 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
         model.state_type.set(write.state.type.value),
     ]
     if isinstance(run, FlowRun):
-        actions += [
-            model.gsi3pk.set(keys.state_runs(write.state.type.value)),
-            model.gsi3sk.set(keys.run_sort(run.created, run.id)),
-        ]
+        # All three pairs: a run written in the unsharded layout moves to its shards (the same
+        # values otherwise, which DynamoDB writes to each GSI as an ordinary update).
+        actions += [getattr(model, name).set(value) for name, value in _index_keys(run, write.state.type.value).items()]
     tx.update(pk, keys.RUN, actions, model.version == write.expected_version, role=VERSION)
     _put_history(tx, pk, run.state_version, [*write.history_before, write.state])
     _slot_changes(tx, write.acquire_slots, release, write.run, write.reclaim, write.now)
@@ -203,9 +211,9 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
     elif write.end_lease:
         tx.delete(keys.lease(write.run_id), keys.LEASE)
     if isinstance(run, FlowRun) and isinstance(write.run, FlowRun):
-        old_due, new_due = _due_sk(write.run), _due_sk(run)
+        old_due, new_due = due_sk(write.run), due_sk(run)
         if old_due and old_due != new_due:
-            tx.delete(keys.DUE, old_due)
+            tx.delete(keys.due(keys.shard(run.id)), old_due)
         if new_due:
             _put_due(tx, run, new_due)
         stats.count_changes(tx, run, write.run.state.type if write.run.state else None, write.state.type)

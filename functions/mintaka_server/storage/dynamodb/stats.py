@@ -5,10 +5,14 @@ A flow run counts in the hour it was created, under its current state type. Crea
 to its state's counter; a transition that changes the state type moves the one from the old
 state's counter to the new one's, in the transition's TransactWriteItems: a transition refused or
 lost to a race changes no counter. Counters exist for every run (scope ALL), per flow and per
-deployment. Each is split in `SHARDS` items chosen by run id, so concurrent transitions rarely
-contend for one item (DynamoDB cancels transactions that touch an item another is writing).
+deployment. Each scope is split in `keys.STATS_SHARDS` partitions chosen by run id
+(`RUNSTATS.<nn>#<scope>`), so no partition takes every run's counter writes and concurrent
+transitions rarely contend for one item (DynamoDB cancels transactions that touch an item another
+is writing).
 
-Reading a range is one Query per scope: up to hours x states x shards small items.
+Reading a range is one Query per shard, in parallel (hours x states small items each), plus one
+of the unsharded layout's partition (`RUNSTATS#<scope>`, sort keys `<hour>#<state>#<0-3>`),
+whose counts add up with the shards' (a run counted there moves out of it into its shard).
 """
 
 from __future__ import annotations
@@ -22,48 +26,62 @@ from mintaka.schemas import FlowRun
 from mintaka.states import StateType
 
 from . import _keys as keys
+from ._merge import all_pages
 from ._tx import Transaction
 
-SHARDS = 4
+LEGACY_SHARDS = 4  # items per (hour, state) in the unsharded layout's partition
 _HOUR = 13  # len("2024-05-01T12")
 
 
 def _scopes(run: FlowRun) -> list[str]:
-    scopes = ["RUNSTATS#ALL", f"RUNSTATS#FLOW#{run.flow_name}"]
+    scopes = ["ALL", f"FLOW#{run.flow_name}"]
     if run.deployment_name:
-        scopes.append(f"RUNSTATS#DEPLOYMENT#{run.deployment_name}")
+        scopes.append(f"DEPLOYMENT#{run.deployment_name}")
     return scopes
 
 
 def _scope(flow_name: str | None, deployment_name: str | None) -> str:
     if deployment_name is not None:
-        return f"RUNSTATS#DEPLOYMENT#{deployment_name}"
+        return f"DEPLOYMENT#{deployment_name}"
     if flow_name is not None:
-        return f"RUNSTATS#FLOW#{flow_name}"
-    return "RUNSTATS#ALL"
+        return f"FLOW#{flow_name}"
+    return "ALL"
+
+
+def counter_pk(scope: str, n: int | None) -> str:
+    """A scope's counters in shard `n` (None: the unsharded layout's partition)."""
+    return f"RUNSTATS#{scope}" if n is None else f"RUNSTATS.{n:02d}#{scope}"
 
 
 def _counter_sk(run: FlowRun, state: StateType) -> str:
-    return f"{keys.ts(run.created)[:_HOUR]}#{state.value}#{run.id.int % SHARDS}"
+    return f"{keys.ts(run.created)[:_HOUR]}#{state.value}"
 
 
 def count_changes(tx: Transaction, run: FlowRun, old: StateType | None, new: StateType | None) -> None:
     """Add to `tx` the counter updates for `run` going from state type `old` to `new`."""
     if old == new:
         return
-    model = tx.model
+    model, n = tx.model, keys.shard(run.id, keys.STATS_SHARDS)
     for scope in _scopes(run):
+        pk = counter_pk(scope, n)
         if old is not None:
-            tx.update(scope, _counter_sk(run, old), [model.active.add(-1)])
+            tx.update(pk, _counter_sk(run, old), [model.active.add(-1)])
         if new is not None:
-            tx.update(scope, _counter_sk(run, new), [model.active.add(1)])
+            tx.update(pk, _counter_sk(run, new), [model.active.add(1)])
 
 
 def _parse(items: Iterable[Model]) -> dict[dt.datetime, dict[StateType, int]]:
-    counts: dict[dt.datetime, dict[StateType, int]] = {}
+    # Summed per (hour, state, run id mod 4), the unsharded layout's unit (STATS_SHARDS is a
+    # multiple of 4, so a shard's runs all have one residue): a transition of a run created
+    # before counters existed leaves that unit below zero, and such a unit counts nothing, as before.
+    units: dict[tuple[str, str, int], int] = {}
     for item in items:
-        hour, state, _shard = item.sk.split("#")
-        n = int(item.active or 0)
+        parts = item.sk.split("#")
+        residue = int(parts[2]) if len(parts) == 3 else int(item.pk[len("RUNSTATS.") :].split("#")[0]) % LEGACY_SHARDS
+        unit = (parts[0], parts[1], residue)
+        units[unit] = units.get(unit, 0) + int(item.active or 0)
+    counts: dict[dt.datetime, dict[StateType, int]] = {}
+    for (hour, state, _residue), n in units.items():
         if n <= 0:  # a counter back at zero (every run moved on to another state)
             continue
         start = dt.datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC)
@@ -85,8 +103,9 @@ def count_flow_runs(
     if lower >= upper:
         return {}
     # "<until hour>" sorts before every "<until hour>#...": the upper hour is left out.
-    items = model.query(_scope(flow_name, deployment_name), model.sk.between(lower, upper), page_size=1000)
-    counts = _parse(items)
+    scope = _scope(flow_name, deployment_name)
+    partitions = [counter_pk(scope, n) for n in range(keys.STATS_SHARDS)] + [counter_pk(scope, None)]
+    counts = _parse(item for part in all_pages(model, partitions, model.sk.between(lower, upper)) for item in part)
     if per_hour or not counts:
         return counts
     total: dict[StateType, int] = {}

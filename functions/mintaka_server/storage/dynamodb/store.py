@@ -8,6 +8,8 @@ vendor errors are translated.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 import json
 import uuid
 from collections.abc import Sequence
@@ -35,6 +37,7 @@ from . import _keys as keys
 from . import _log_pages, _writes, stats
 from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
+from ._merge import all_pages
 from ._models import build_item_model, connect, dump
 from ._scheduling import DynamoDBScheduling
 
@@ -166,14 +169,38 @@ class DynamoDBStore(DynamoDBScheduling, Store):
         self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
     ) -> list[FlowRun]:
         model = self._model
-        items = self._query(
-            "list due flow runs",
-            keys.DUE,
-            model.sk < keys.ts(before) + "$",  # '$' sorts after the '#' that follows the time
-            filter_condition=(model.work_queue == work_queue_name) if work_queue_name is not None else None,
-            limit=limit,
-        )
-        return [FlowRun.model_validate_json(item.doc) for item in items]
+        options = {
+            "consistent_read": True,
+            "filter_condition": (model.work_queue == work_queue_name) if work_queue_name is not None else None,
+            "limit": limit,
+        }
+        shards = [keys.due(n) for n in range(keys.SHARDS)] + [keys.LEGACY_DUE]
+        due_before = model.sk < keys.ts(before) + "$"  # '$' sorts after the '#' that follows the time
+
+        def read() -> list[Model]:
+            pages = all_pages(model, shards, due_before, **options)
+            legacy = self._still_due(pages.pop())
+            items = heapq.merge(*pages, legacy, key=lambda item: item.sk)
+            return list(itertools.islice(_first_of_each(items, lambda item: item.ref), limit))
+
+        return [FlowRun.model_validate_json(item.doc) for item in call(read, "list due flow runs")]
+
+    def _still_due(self, items: list[Model]) -> list[Model]:
+        """Due items of the unsharded layout whose run still waits. A transition deletes the due
+        item in the run's shard only, so one written before sharding may outlive its wait; it is
+        read against the run (rare: only until `migrate_key_layout` has run) and dropped if stale."""
+        if not items:
+            return []
+        runs = {
+            item.pk: FlowRun.model_validate_json(item.doc)
+            for item in self._model.batch_get([(keys.flow_run(i.ref), keys.RUN) for i in items], consistent_read=True)
+        }
+        kept = []
+        for item in items:
+            run = runs.get(keys.flow_run(item.ref))
+            if run is not None and _writes.due_sk(run) == item.sk:
+                kept.append(item.__class__(item.pk, item.sk, doc=dump(run), ref=item.ref))
+        return kept
 
     def _ref(self, pk: str) -> str:
         item = self._get(pk, keys.IDENTITY, "read identity")
@@ -456,3 +483,12 @@ class DynamoDBStore(DynamoDBScheduling, Store):
 
     def write_setting(self, name: str, value: dict) -> None:
         call(self._model(keys.setting(name), keys.SETTING, doc=json.dumps(value)).save, "write setting")
+
+
+def _first_of_each(items, key):
+    """`items` less any whose `key` came before (a run's due item in both layouts)."""
+    seen = set()
+    for item in items:
+        if key(item) not in seen:
+            seen.add(key(item))
+            yield item
