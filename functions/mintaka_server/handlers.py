@@ -28,6 +28,9 @@ serves from the same ones):
   Fargate (`RunWorker`); failures are reported per message (`batchItemFailures`), so a paused
   or full queue's messages come back later and the rest of the batch is done. A batch from a
   work queue's dead-letter queue ends the runs that never started CRASHED, with the reason.
+  No task starts in the invocation's last MINTAKA_WORKER_DEADLINE_MARGIN seconds: the run goes
+  back to SCHEDULED "Continuing", its message back to the queue, and the next invocation
+  continues it by replay (`mintaka.engine.deadline`), so a flow may run past 15 minutes.
 - `events`: an EventBridge event, or an SQS batch of messages → `DeploymentService.create_event`
   (one run per matching deployment, idempotent per event id).
 """
@@ -196,6 +199,7 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """An SQS batch of flow runs → each claimed and run (or launched); partial failures reported."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+    from mintaka.engine.deadline import execution_deadline
     from mintaka_server.composition import CloudMisconfigured
     from mintaka_server.execution.through_api import worker_services
     from mintaka_server.queues.sqs import is_dead_letter_queue
@@ -226,7 +230,19 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("Flow run %s %s: %s", outcome.flow_run_id, outcome.action, outcome.detail)
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+    with execution_deadline(_time_to_work(context)):
+        return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
+
+
+def _time_to_work(context: Any) -> float | None:
+    """Seconds this invocation may start tasks for: its remaining time minus the margin
+    (MINTAKA_WORKER_DEADLINE_MARGIN) kept for the task running then and the bookkeeping after."""
+    from mintaka_server.server_settings import get_server_settings
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return remaining() / 1000 - get_server_settings().worker_deadline_margin
 
 
 @logger.inject_lambda_context

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     worker_function_arn: str | None = Field(
         None, description="`mintaka work-queue create` maps the SQS queue it provisions to this worker function"
     )
+    worker_deadline_margin: float = Field(
+        60.0,
+        ge=0,
+        le=900,
+        description="Seconds: the Lambda worker starts no task in its invocation's last N seconds; the run"
+        " continues in the next invocation, by replay (N covers the longest task)",
+    )
     api_key_secret_arn: str | None = Field(
         None,
         description="The Lambda worker reports through MINTAKA_API_URL with the API key this Secrets Manager"

@@ -17,6 +17,11 @@ For one message (a flow run id), in order:
 
 A refused claim (REJECT) means someone else has the run: acked. A WAIT answer: `RetryLater`.
 
+Past the invocation's deadline (`mintaka.engine.deadline`, set by the Lambda handler) a run
+stops starting tasks and goes back to SCHEDULED "Continuing": its message is released at once
+(`RetryLater`, no delay) rather than acked, so the next invocation continues it by replay; a
+message reached after the deadline is released unclaimed.
+
 A message SQS gave up on (its receive count reached the queue's `maxReceiveCount` and it moved to
 the dead-letter queue, which the worker function also consumes) is `dead_lettered`: its run, if
 it never started (SCHEDULED or PENDING), ends CRASHED with the reason, rather than staying
@@ -31,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mintaka.engine.deadline import deadline_passed, is_continuing
 from mintaka.exceptions import MintakaError, ObjectNotFound
 from mintaka.schemas import FlowRun, OrchestrationResult, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType
@@ -105,6 +111,8 @@ class RunWorker:
             raise
 
     def _process(self, message: QueuedRun) -> Outcome:
+        if deadline_passed():  # this invocation is nearly out of time: the next one takes it
+            raise RetryLater(f"Flow run {message.flow_run_id} waits for the next invocation (out of time)", 0)
         try:
             run = self.orchestration.read_flow_run(message.flow_run_id)
         except ObjectNotFound:
@@ -171,6 +179,8 @@ class RunWorker:
         execution = self.execute(run.id, self.orchestration, self.deployments, claim=token)
         if execution.state is None:
             return Outcome(run.id, "skipped", execution.message)
+        if is_continuing(execution.state):  # stopped at the deadline: its message brings it back
+            raise RetryLater(f"Flow run {run.id} continues in the next invocation: {execution.state.message}", 0)
         return Outcome(run.id, "executed", execution.message, execution.state)
 
     def _launch(self, run: FlowRun, token: str) -> Outcome:

@@ -29,6 +29,7 @@ from mintaka.schemas import SetStateStatus
 from mintaka.states import State, StateType
 
 from .cancellation import STOPPING_STATES, CancelScope
+from .deadline import is_continuing
 from .heartbeat import HEARTBEAT
 from .propose import propose
 
@@ -52,8 +53,9 @@ class Execution:
 
     @property
     def ok(self) -> bool:
-        """Completed, suspended (a resume runs it again), or not this executor's to run."""
-        return self.state is None or self.state.is_completed() or self.state.is_paused()
+        """Completed, suspended (a resume runs it again), stopped at its execution's deadline (the
+        next execution continues it), or not this executor's to run."""
+        return self.state is None or self.state.is_completed() or self.state.is_paused() or is_continuing(self.state)
 
 
 def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, claim: str | None = None) -> Execution:

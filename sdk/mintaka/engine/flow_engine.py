@@ -20,6 +20,7 @@ from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.settings import get_settings
 from mintaka.states import State, StateType
 
+from .deadline import ExecutionDeadline, continuing_state, is_continuing
 from .heartbeat import heartbeat_interval, start_beating
 from .hooks import FLOW_HOOKS, hooks_for, run_hooks
 from .outcomes import aggregate, exception_to_failed_state, final_state_of, futures_to_states, return_value_to_state
@@ -253,6 +254,9 @@ class FlowRunEngine:
                     yield WaitFor(list(ctx.futures))  # what was submitted ends, and is recorded for the replay
                     self._log().info("%s", exc)
                     return self._finish(exc.state)
+                except ExecutionDeadline as exc:
+                    yield WaitFor(list(ctx.futures))
+                    return (yield from self._out_of_time(exc))
                 except Exception as exc:
                     self._log().error("Encountered exception during execution:", exc_info=exc)
                     yield WaitFor(list(ctx.futures))
@@ -272,6 +276,9 @@ class FlowRunEngine:
                 outage = _outage_in(ctx.futures)
                 if outage is not None:  # a task run gave up on the API: the run did not really end
                     raise outage
+                late = _deadline_in(ctx.futures)
+                if late is not None:  # a submitted task could not start in time
+                    return (yield from self._out_of_time(late))
                 answer = yield Propose(self.client, "flow_run", self.flow_run.id, proposed)
                 state = self._adopt(answer.state, proposed)
                 if state.type is not StateType.SCHEDULED:
@@ -371,13 +378,24 @@ class FlowRunEngine:
     def _report(self, proposed: State) -> State:
         return self._adopt(propose(self.client, "flow_run", self.flow_run.id, proposed).state, proposed)
 
+    def _out_of_time(self, exc: ExecutionDeadline) -> Machine[State]:
+        """The execution's deadline passed: the run goes back to SCHEDULED "Continuing" (the
+        worker hands its message back to the queue) and the next execution replays it. A
+        subflow ends CRASHED and passes the deadline on: its parent continues, and calls it again."""
+        if self.parent_ctx is not None:
+            self._crash(exc)
+            raise exc
+        self._log().info("%s: the flow run continues in the next execution", exc)
+        answer = yield Propose(self.client, "flow_run", self.flow_run.id, continuing_state(str(exc)))
+        return self._finish(answer.state)
+
     def _finish(self, state: State) -> State:
         if self.parent_task_run is not None:
             self._mirror_to_parent(state)
         log = self._log()
         if state.is_completed():
             log.info("Finished in state %s", state)
-        elif not state.is_paused():  # suspended: said when it was
+        elif not state.is_paused() and not is_continuing(state):  # suspended or continuing: said when it was
             log.error("Finished in state %s", state)
         from mintaka.logging import flush_logs
 
@@ -400,6 +418,18 @@ class FlowRunEngine:
         message = f"Flow run was interrupted: {type(exc).__name__}: {exc}".rstrip(": ")
         state = self._report(State(type=StateType.CRASHED, message=message))
         return self._finish(state)
+
+
+def _deadline_in(futures: list) -> ExecutionDeadline | None:
+    """The error of a submitted task run (all are done) that did not start: out of time."""
+    for future in futures:
+        try:
+            future._inner.result()
+        except ExecutionDeadline as exc:
+            return exc
+        except BaseException:  # any other ending is the run's own state
+            pass
+    return None
 
 
 def _outage_in(futures: list) -> ApiOutageExceeded | None:

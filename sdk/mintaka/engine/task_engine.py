@@ -19,6 +19,7 @@ from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.states import NOT_READY, State, StateDetails, StateType
 
 from .cancellation import current_cancel_scope
+from .deadline import check_deadline
 from .hooks import TASK_HOOKS, hooks_for, run_hooks
 from .outcomes import exception_to_failed_state
 from .parameters import check_wait_for, collect_task_inputs, format_run_name, resolve_futures, upstream_futures
@@ -100,6 +101,7 @@ class TaskRunEngine:
             done = completed_before(ctx, self.call_key)
             if done is not None:  # a flow retry or a replay: this call completed in an earlier attempt
                 return done
+            check_deadline(self.name)  # out of time: the run continues in the next execution
         if self.wait_for or self._task_inputs:
             yield WaitFor(upstream_futures([self.parameters, self.wait_for]))
         not_ready = self.resolve_upstream()

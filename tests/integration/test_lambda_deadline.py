@@ -1,0 +1,116 @@
+"""Past 15 minutes on Lambda (issue 11 item 3), with the deadline shortened: the worker handler,
+called with real SQS batches from moto and a context whose remaining time runs out, stops
+starting tasks before the invocation's deadline, hands the run back ("Continuing") and its
+message back to the queue, and the next invocation continues it by replay, until the flow
+completes with each task body executed once."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from support.aws_cloud import LambdaContext, sqs_batch
+
+from mintaka.deployment_schemas import DeploymentRunCreate
+from mintaka.states import StateType
+from mintaka_server import handlers
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+
+BUDGET_SECONDS = 3.0  # each invocation's "15 minutes"
+MARGIN_SECONDS = 1.0  # MINTAKA_WORKER_DEADLINE_MARGIN: no task starts in the last second
+TASK_SECONDS = 0.2
+CALLS, MAPPED = 10, 8  # 18 tasks x 0.2 s = 3.6 s of work: more than one invocation can start
+
+LONG_FLOW = textwrap.dedent(
+    f"""
+    import time
+
+    from mintaka import flow, task
+
+
+    def record(log, line):
+        with open(log, "a") as f:
+            f.write(line + "\\n")
+
+
+    @task
+    def step(i: int, log: str) -> int:
+        record(log, f"step {{i}}")
+        time.sleep({TASK_SECONDS})
+        return i
+
+
+    @flow
+    def long(log: str) -> int:
+        record(log, "flow body")
+        total = sum(step(i, log) for i in range({CALLS}))
+        return total + sum(f.result() for f in step.map(range({CALLS}, {CALLS + MAPPED}), log=log))
+    """
+)
+
+
+@dataclass
+class ShortContext(LambdaContext):
+    """A Lambda context whose remaining time runs out BUDGET_SECONDS after the invocation starts."""
+
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(int((BUDGET_SECONDS - (time.monotonic() - self.started)) * 1000), 0)
+
+
+@pytest.fixture
+def margin(monkeypatch):
+    from mintaka_server.server_settings import reset_server_settings
+
+    monkeypatch.setenv("MINTAKA_WORKER_DEADLINE_MARGIN", str(MARGIN_SECONDS))
+    reset_server_settings()
+    yield
+    monkeypatch.undo()
+    reset_server_settings()
+
+
+def test_a_flow_longer_than_an_invocation_completes_across_invocations_each_task_once(cloud_bench, tmp_path, margin):
+    (cloud_bench.project / "long_flows.py").write_text(LONG_FLOW)
+    log = tmp_path / "ran.log"
+    cloud_bench.deploy(flow_name="long", entrypoint="long_flows.py:long", parameters={"log": str(log)})
+    run = cloud_bench.deployments.create_deployment_run("long", "prod", DeploymentRunCreate())
+
+    invocations, durations = 0, []
+    while invocations < 20:
+        state = cloud_bench.orchestration.read_flow_run(run.id).state
+        if state.is_final():
+            break
+        batch = sqs_batch(cloud_bench.endpoint, cloud_bench.queue_url())
+        if not batch["Records"]:
+            continue
+        assert [json.loads(r["body"])["flow_run_id"] for r in batch["Records"]] == [str(run.id)]
+        started = time.monotonic()
+        answer = handlers.worker(batch, ShortContext())
+        durations.append(time.monotonic() - started)
+        invocations += 1
+        done = cloud_bench.orchestration.read_flow_run(run.id).state
+        if done.type is StateType.SCHEDULED:  # handed back: its message is released, not deleted
+            assert done.name == "Continuing" and "deadline passed" in done.message
+            assert answer == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+        else:
+            assert answer == {"batchItemFailures": []}
+
+    final = cloud_bench.orchestration.read_flow_run(run.id)
+    assert final.state.type is StateType.COMPLETED, final.state
+    assert invocations >= 2, "the flow fitted in one invocation: the test proves nothing"
+    lines = log.read_text().splitlines()
+    steps = [line for line in lines if line.startswith("step")]
+    assert sorted(steps) == sorted(f"step {i}" for i in range(CALLS + MAPPED))  # each body once
+    assert lines.count("flow body") == invocations  # the flow function runs from the top each time
+    history = [s.name for s in cloud_bench.orchestration.read_flow_run_states(run.id)]
+    assert history.count("Continuing") == invocations - 1
+    assert history[-1] == "Completed" and final.run_count == invocations
+    # No task started in an invocation's last MARGIN_SECONDS, so none overran its budget
+    # (slack for a loaded machine: the task running at the deadline, and the bookkeeping).
+    assert max(durations) < BUDGET_SECONDS + 1.5, durations
+    print(f"{invocations} invocations of at most {BUDGET_SECONDS} s: {[round(d, 2) for d in durations]}")
