@@ -206,21 +206,25 @@ def test_schedule_ticks_create_each_run_once_and_pause_stops_them(api, deploymen
     upsert(api, schedules=[{"type": "interval", "interval_seconds": 60}])
     first = deployments.schedule_runs(horizon=dt.timedelta(minutes=5))
     assert len(first) == 6  # 12:00 (just due) to 12:05
-    again = deployments.schedule_runs(horizon=dt.timedelta(minutes=5))
-    assert [r.id for r in again] == [r.id for r in first]
+    assert deployments.schedule_runs(horizon=dt.timedelta(minutes=5)) == []  # each fire time once
     runs = runs_of(api, "etl/prod")
     assert len(runs) == 6 and {r["state"]["type"] for r in runs} == {"SCHEDULED"}
     starts = sorted(dt.datetime.fromisoformat(r["expected_start_time"]) for r in runs)
     assert starts[0] == dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
     assert all(b - a == dt.timedelta(minutes=1) for a, b in zip(starts, starts[1:], strict=False))
 
+    clock.advance(60)  # a minute on: only the one new fire time (12:06) is created
+    [later] = deployments.schedule_runs(horizon=dt.timedelta(minutes=5))
+    assert later.expected_start_time == dt.datetime(2024, 5, 1, 12, 6, tzinfo=dt.UTC)
+    assert len(runs_of(api, "etl/prod")) == 7
+
     assert api.post("/api/deployments/etl/prod/pause_schedule").json()["schedule_paused"] is True
     clock.advance(3600)
     assert deployments.schedule_runs(horizon=dt.timedelta(minutes=5)) == []
-    assert len(runs_of(api, "etl/prod")) == 6
+    assert len(runs_of(api, "etl/prod")) == 7
     assert api.post("/api/deployments/etl/prod/resume_schedule").json()["schedule_paused"] is False
     assert len(deployments.schedule_runs(horizon=dt.timedelta(minutes=5))) == 6
-    assert len(runs_of(api, "etl/prod")) == 12
+    assert len(runs_of(api, "etl/prod")) == 13
 
 
 def test_the_app_runs_the_scheduler_only_when_asked(tmp_path):

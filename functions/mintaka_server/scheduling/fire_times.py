@@ -84,8 +84,11 @@ def _rrule_wall_times(schedule: RRuleSchedule, start_wall: dt.datetime) -> Itera
 
 def _wall_clock_fires(schedule, after: dt.datetime) -> Iterator[dt.datetime]:
     tz = ZoneInfo(schedule.timezone)
-    # Start an hour early in wall time so a fire skipped into `after`'s DST jump is not lost.
-    start_wall = after.astimezone(tz).replace(tzinfo=None) - dt.timedelta(hours=1)
+    start_wall = after.astimezone(tz).replace(tzinfo=None)
+    if _offset_changes_near(after, tz):
+        # Start an hour early in wall time so a fire skipped into `after`'s DST jump is not lost.
+        # Only near a change: for an every-minute cron that hour is 60 steps of croniter per call.
+        start_wall -= dt.timedelta(hours=1)
     source = _cron_wall_times if isinstance(schedule, CronSchedule) else _rrule_wall_times
     last: dt.datetime | None = None
     for wall in source(schedule, start_wall):
@@ -94,6 +97,12 @@ def _wall_clock_fires(schedule, after: dt.datetime) -> Iterator[dt.datetime]:
             continue
         last = instant
         yield instant
+
+
+def _offset_changes_near(instant: dt.datetime, tz: ZoneInfo) -> bool:
+    """True if `tz`'s UTC offset differs within 3 hours of `instant` (a DST change is near)."""
+    window = dt.timedelta(hours=3)
+    return (instant - window).astimezone(tz).utcoffset() != (instant + window).astimezone(tz).utcoffset()
 
 
 def _interval_fires(schedule: IntervalSchedule, after: dt.datetime) -> Iterator[dt.datetime]:

@@ -8,6 +8,7 @@ repeated schedule tick or event delivery never makes a second run.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -34,15 +35,19 @@ from mintaka.schemas import (
 )
 from mintaka.states import State, StateType
 from mintaka_server.orchestration.context import lease_expiry, work_queue_slot
-from mintaka_server.scheduling import fire_times
+from mintaka_server.scheduling.cursors import plan_fires
 
 from ._leases import DEFAULT_HEARTBEAT_INTERVAL
 from .orchestration import OrchestrationService
+from .trigger_index import TriggerIndex
 
 DEPLOYMENT = "deployment"
 WORK_QUEUE = "work_queue"
+SCHEDULE_CURSOR = "schedule_cursor"  # per deployment: the fire times that have their run
 DEFAULT_QUEUE = "default"
 AWAITING_RETRY = "AwaitingRetry"
+MAX_PARSED = 20_000  # deployments remembered parsed (by their stored JSON)
+REAP_PER_TICK = 500  # runs a tick may end; the rest wait for the next tick
 
 
 def awaiting_its_executor(run: FlowRun) -> bool:
@@ -113,6 +118,8 @@ class DeploymentService:
         self.schedule_sync = schedule_sync
         self.dispatcher = dispatcher
         self.clock = clock or orchestration.clock  # one clock, unless told otherwise (a tick's time)
+        self.triggers = TriggerIndex(self.store)
+        self._parsed_documents: dict[str, Deployment] = {}
         if dispatcher is not None:  # runs the rules requeue need a message too, whoever crashed them
             orchestration.on_requeued = dispatcher.dispatch
 
@@ -135,6 +142,7 @@ class DeploymentService:
             self.dispatcher.check_queue(deployment.work_queue_name)  # so does a queue never provisioned
         self.store.ensure_flow(body.flow_name)
         self.store.put_document(DEPLOYMENT, key, deployment.model_dump(mode="json"))
+        self.triggers.update(key, Deployment.model_validate(existing) if existing else None, deployment)
         if body.work_queue_name != DEFAULT_QUEUE and self.store.read_document(WORK_QUEUE, body.work_queue_name) is None:
             self._save_queue(WorkQueue(name=body.work_queue_name))  # a deployment's queue exists once it does
         if self.schedule_sync is not None:
@@ -148,11 +156,24 @@ class DeploymentService:
         return Deployment.model_validate(doc)
 
     def list_deployments(self) -> list[Deployment]:
-        return [Deployment.model_validate(doc) for doc in self.store.list_documents(DEPLOYMENT)]
+        return [self._parsed(doc) for doc in self.store.list_documents(DEPLOYMENT)]
+
+    def _parsed(self, doc: dict[str, Any]) -> Deployment:
+        """The deployment a stored document holds. Validating one costs ~1 ms (its crons are
+        parsed) and every scheduler tick lists them all, so an unchanged document is parsed once."""
+        text = json.dumps(doc, sort_keys=True)
+        cached = self._parsed_documents.get(text)
+        if cached is None:
+            if len(self._parsed_documents) > MAX_PARSED:
+                self._parsed_documents.clear()
+            cached = self._parsed_documents[text] = Deployment.model_validate(doc)
+        return cached
 
     def delete_deployment(self, flow_name: str, name: str) -> None:
         deployment = self.read_deployment(flow_name, name)
         self.store.delete_document(DEPLOYMENT, deployment.full_name)
+        self.store.delete_document(SCHEDULE_CURSOR, deployment.full_name)
+        self.triggers.update(deployment.full_name, deployment, None)
         if self.schedule_sync is not None:
             self.schedule_sync.remove(deployment)
 
@@ -200,22 +221,29 @@ class DeploymentService:
             self.dispatcher.dispatch(run)
         return run
 
-    # -- schedules (the embedded scheduler and the cloud's rrule trigger call these)
+    # -- schedules (the embedded scheduler and the cloud's minute tick call these)
     def schedule_runs(
         self, horizon: dt.timedelta = dt.timedelta(hours=1), max_runs: int = 10, only_rrule: bool = False
     ) -> list[FlowRun]:
-        """Create the SCHEDULED runs due within `horizon` for every active schedule (idempotent:
-        runs already created for a fire time are returned, not duplicated)."""
+        """Create the SCHEDULED runs due within `horizon` (at most `max_runs` ahead per schedule)
+        whose fire times no tick has created yet, and return them. Each deployment's schedule
+        cursor says which fire times have their run: one query reads them all, and a deployment
+        with nothing new costs no write. A cursor moves by a conditional write after its runs
+        exist, so a tick that dies in between, or a second scheduler, only repeats idempotent
+        creations (keyed by deployment + scheduled time)."""
         now = self.clock()
+        cursors = {doc.get("deployment"): doc for doc in self.store.list_documents(SCHEDULE_CURSOR)}
         created: list[FlowRun] = []
         for deployment in self.list_deployments():
             if deployment.schedule_paused:
                 continue
-            for schedule in deployment.schedules:
-                if not schedule.active or (only_rrule and schedule.type != "rrule"):
-                    continue
-                for fire in fire_times(schedule, now - dt.timedelta(seconds=1), until=now + horizon, limit=max_runs):
-                    created.append(self.run_for_fire_time(deployment, fire, redispatch=False))
+            cursor = cursors.get(deployment.full_name)
+            plan = plan_fires(deployment, cursor, now, horizon, max_runs, only_rrule)
+            if not plan.changed:
+                continue
+            created += [self.run_for_fire_time(deployment, fire, redispatch=False) for fire in plan.fires]
+            expected = cursor.get("version") if cursor else None
+            self.store.swap_document(SCHEDULE_CURSOR, deployment.full_name, plan.cursor, expected)
         return created
 
     def run_for_fire_time(self, deployment: Deployment, fire: dt.datetime, redispatch: bool = True) -> FlowRun:
@@ -243,10 +271,11 @@ class DeploymentService:
         `on_requeued` sends it to its queue); a CANCELLING run ends CANCELLED. A run that never
         declared an interval (a client that only reports states) holds no lease and is not judged."""
         now = self.clock()
+        # Only the runs whose lease expired are read (by an index on lease expiry where the
+        # store has one), not every running run.
         reaped = sum(
-            self.orchestration.end_silent_run(run.id, "found by the reaper", now)
-            for run, expires in self._leased_runs()
-            if expires <= now
+            self.orchestration.end_silent_run(run_id, "found by the reaper", now)
+            for run_id in self.store.list_expired_leases(now, limit=REAP_PER_TICK)
         )
         return reaped + self.fail_expired_suspensions(now)
 
@@ -293,9 +322,16 @@ class DeploymentService:
 
     # -- events
     def create_event(self, body: EventCreate) -> EventResult:
+        """A run for each deployment with a trigger matching the event (its first matching
+        trigger), idempotent per event id. Only the deployments the trigger index lists for the
+        event's source are read."""
         event = body.model_dump(mode="json")
         run_ids = []
-        for deployment in self.list_deployments():
+        for full_name in self.triggers.candidates(body.source, self.list_deployments):
+            doc = self.store.read_document(DEPLOYMENT, full_name)
+            if doc is None:  # deleted since it was listed
+                continue
+            deployment = Deployment.model_validate(doc)
             for trigger in deployment.triggers:
                 if event_matches(trigger.match, event):
                     run = self._create_run(
