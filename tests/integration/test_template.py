@@ -232,6 +232,7 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
         ("TriggerFunction", "mintaka_server.handlers.trigger"),
         ("WorkerFunction", "mintaka_server.handlers.worker"),
         ("EventsFunction", "mintaka_server.handlers.events"),
+        ("ApiKeyFunction", "mintaka_server.stack_api_key.handler"),
     ],
 )
 def test_cloud_functions_run_their_handlers(translated, function, handler):

@@ -177,3 +177,66 @@ def test_a_worker_whose_key_is_revoked_changes_nothing_and_gives_the_message_bac
     run = stack.bench.orchestration.read_flow_run(run_id)
     assert run.state.type is StateType.SCHEDULED  # nothing claimed: the API refused the key
     through_api.worker_services().close()
+
+
+def test_the_worker_needs_no_right_and_no_package_beyond_the_lambda_package(stack, tmp_path):
+    """As on Lambda: a fresh process configured from the template's environment only (no store
+    credentials used: the worker never builds one), with every project dependency that the
+    package leaves out unimportable, runs the flow through the API."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import textwrap
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def names(lines) -> set[str]:
+        found = set()
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                found.add(re.split(r"[\s\[<>=!~;]", line, maxsplit=1)[0].lower().replace("-", "_"))
+        return found
+
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    shipped = names((root / "infra" / "lambda" / "requirements.txt").read_text().splitlines())
+    blocked = sorted({"pyyaml": "yaml"}.get(name, name) for name in names(project) - shipped)
+    assert "uvicorn" in blocked and "httpx" not in blocked
+
+    assert stack.custom_resource("Create")["Status"] == "SUCCESS"
+    run_id = fire_one_run(stack.bench)
+    batch = sqs_batch(stack.bench.endpoint, stack.bench.queue_url())
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        for name in {blocked!r}:
+            sys.modules[name] = None  # importing it now raises ImportError
+        from support.aws_cloud import LambdaContext
+        from mintaka_server import handlers
+
+        print("ANSWER " + json.dumps(handlers.worker(json.loads(sys.argv[1]), LambdaContext())))
+        """
+    )
+    settings = stack.bench.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINTAKA_")}
+    env.update(
+        MINTAKA_HOME=str(tmp_path / "lambda-home"),
+        MINTAKA_STORE="dynamodb",
+        MINTAKA_TABLE_PREFIX="no-such-table-",  # the worker must not need it
+        MINTAKA_AWS_ENDPOINT_URL=settings.aws_endpoint_url,
+        MINTAKA_WORK_QUEUES="sqs",
+        MINTAKA_QUEUE_PREFIX=settings.queue_prefix,
+        MINTAKA_API_URL=stack.api_url,
+        MINTAKA_API_KEY_SECRET_ARN=stack.secret_arn,
+        PYTHONPATH=str(root / "tests"),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(batch)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    [answer] = [line for line in out.stdout.splitlines() if line.startswith("ANSWER ")]
+    assert json.loads(answer.removeprefix("ANSWER ")) == {"batchItemFailures": []}
+    assert stack.bench.orchestration.read_flow_run(run_id).state.type is StateType.COMPLETED
