@@ -95,10 +95,6 @@ class State(BaseModel):
     _result: Any = PrivateAttr(default=None)
     _has_result: bool = PrivateAttr(default=False)
 
-    def model_post_init(self, __context: Any) -> None:
-        if not self.name:
-            self.name = _DEFAULT_NAMES[self.type]
-
     def is_scheduled(self) -> bool:
         return self.type is StateType.SCHEDULED
 
@@ -167,6 +163,19 @@ class State(BaseModel):
         return f"{self.name}({', '.join(parts)})"
 
     __str__ = __repr__
+
+
+def _post_init(self: State, context: Any, /) -> None:
+    """`State.model_post_init`, installed after the class is made: pydantic wraps a
+    `model_post_init` defined in the body with its generic private-attribute set-up (a deep copy
+    and a default lookup per attribute), which took over a third of building a State, and a
+    task run builds several. Same effect: fresh private attributes, then the default name."""
+    object.__setattr__(self, "__pydantic_private__", {"_result": None, "_has_result": False})
+    if not self.name:
+        self.name = _DEFAULT_NAMES[self.type]
+
+
+State.model_post_init = _post_init  # type: ignore[method-assign]
 
 
 async def _aresult(state: State, raise_on_failure: bool) -> Any:
