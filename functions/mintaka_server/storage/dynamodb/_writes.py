@@ -22,6 +22,7 @@ from . import _keys as keys
 from . import stats
 from ._errors import FLOW_RUN, IDENTITY, VERSION, Role
 from ._models import dump
+from ._scheduling import lease_index
 from ._tx import Transaction
 
 
@@ -144,7 +145,7 @@ def create_flow_run(
     if due := due_sk(run):
         _put_due(tx, run, due)
     if lease_expires is not None:
-        tx.put(keys.lease(run.id), keys.LEASE, expiration=keys.ts(lease_expires))
+        tx.put(keys.lease(run.id), keys.LEASE, expiration=keys.ts(lease_expires), **lease_index(run.id, lease_expires))
     stats.count_changes(tx, run, None, run.state.type if run.state else None)
     return tx
 
@@ -207,7 +208,8 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
     _put_history(tx, pk, run.state_version, [*write.history_before, write.state])
     _slot_changes(tx, write.acquire_slots, release, write.run, write.reclaim, write.now)
     if write.lease_expires is not None:
-        tx.put(keys.lease(write.run_id), keys.LEASE, expiration=keys.ts(write.lease_expires))
+        expires = write.lease_expires
+        tx.put(keys.lease(write.run_id), keys.LEASE, expiration=keys.ts(expires), **lease_index(write.run_id, expires))
     elif write.end_lease:
         tx.delete(keys.lease(write.run_id), keys.LEASE)
     if isinstance(run, FlowRun) and isinstance(write.run, FlowRun):

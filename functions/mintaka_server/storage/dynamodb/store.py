@@ -39,7 +39,7 @@ from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
 from ._merge import all_pages
 from ._models import build_item_model, connect, dump
-from ._scheduling import DynamoDBScheduling
+from ._scheduling import DynamoDBLeaseIndex, DynamoDBScheduling, lease_index_actions
 
 DEFAULT_LOG_RETENTION = dt.timedelta(days=30)
 _FLOW_RUN_CHECKS = 3  # attempts at creating a task run whose flow run a check found closed, then open
@@ -48,7 +48,7 @@ LOG_FILTER_PAGE = 1000
 _STATES = TypeAdapter(list[State])  # a history item: the states one transition recorded
 
 
-class DynamoDBStore(DynamoDBScheduling, Store):
+class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
     """Store on one DynamoDB table (keys `pk`/`sk`, GSIs `gsi1`..`gsi3`, TTL `expires_at`).
 
     `endpoint_url` points at an emulator or LocalStack (None: AWS); `region` None lets botocore
@@ -333,7 +333,8 @@ class DynamoDBStore(DynamoDBScheduling, Store):
         for run_id in dict.fromkeys(run_ids):
             item = model(keys.lease(run_id), keys.LEASE)
             try:
-                call(lambda item=item: item.update([model.expiration.set(until)], condition=later), "renew lease")
+                moved = [model.expiration.set(until), *lease_index_actions(model, run_id, expires)]
+                call(lambda item=item, moved=moved: item.update(moved, condition=later), "renew lease")
             except Conflict:
                 if self._get(keys.lease(run_id), keys.LEASE, "read lease") is None:
                     continue  # no lease: the run is not running (or has ended)
