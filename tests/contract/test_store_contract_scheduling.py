@@ -4,8 +4,9 @@ and work-queue fields on runs. Runs against every store adapter."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from mintaka.schemas import FlowRunFilter
+from mintaka.schemas import FlowRun, FlowRunFilter
 from mintaka.states import State, StateType
 
 
@@ -109,3 +110,18 @@ class TestExpiredLeases:
         assert store.list_expired_leases(at(15)) == [earlier.id]
         assert store.list_expired_leases(at(9)) == []
         assert alive.id in store.list_expired_leases(at(100))  # expiring exactly then counts
+
+    def test_every_way_of_granting_a_lease_is_indexed_and_a_renewal_moves_it(self, store, new_flow_run, transition, at):
+        created = new_flow_run(state=State(type=StateType.RUNNING, timestamp=at(0)))
+        store.renew_leases([created.id], at(10), create=True)
+        flow = store.ensure_flow("etl")
+        born_running = FlowRun(
+            id=uuid.uuid4(), flow_id=flow.id, flow_name="etl", name="r", created=at(0),
+            state=State(type=StateType.RUNNING, timestamp=at(0)),
+        )  # fmt: skip
+        store.create_flow_run(born_running, lease_expires=at(20))
+        started = new_flow_run()
+        store.commit_transition(transition(started, State(type=StateType.RUNNING), lease_expires=at(30)))
+        assert store.list_expired_leases(at(40)) == [created.id, born_running.id, started.id]
+        store.renew_leases([created.id, started.id], at(50))  # they beat
+        assert store.list_expired_leases(at(40)) == [born_running.id]
