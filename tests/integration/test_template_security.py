@@ -6,6 +6,7 @@ duration, and a `sam deploy --guided` that passes with its defaults."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -303,12 +304,40 @@ def test_sam_deploy_guided_sees_the_api_declares_its_authentication(template):
     assert str(env.get("MINTAKA_API_AUTH", "true")).lower() != "false"
 
 
-def test_sam_clis_own_check_finds_every_api_authenticated():
-    auth_utils = pytest.importorskip("samcli.commands.deploy.auth_utils")
-    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+AUTH_CHECK = """
+import json, sys
+from samcli.commands.deploy.auth_utils import auth_per_resource
+from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
-    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE), parameter_overrides={})
-    found = auth_utils.auth_per_resource(stacks)
+stacks, _ = SamLocalStackProvider.get_stacks(sys.argv[1], parameter_overrides={})
+print(json.dumps(auth_per_resource(stacks)))
+"""
+
+
+def sam_cli_python() -> str | None:
+    """The interpreter of a pip-installed SAM CLI on PATH (the `sam` script's shebang)."""
+    sam = shutil.which("sam")
+    if sam is None:
+        return None
+    with open(sam, "rb") as script:
+        first = script.readline()
+    if not first.startswith(b"#!"):
+        return None  # the native installer's binary
+    python = first[2:].decode().split()[0]
+    probe = subprocess.run([python, "-c", "import samcli"], capture_output=True, timeout=60)
+    return python if probe.returncode == 0 else None
+
+
+@pytest.mark.slow  # imports the SAM CLI: a few seconds
+def test_sam_clis_own_check_finds_every_api_authenticated():
+    """The very check `sam deploy --guided` runs before asking "… has no authentication. Is this
+    okay? [y/N]", with the SAM CLI on PATH (pip install aws-sam-cli)."""
+    python = sam_cli_python()
+    if python is None:
+        pytest.skip("no pip-installed SAM CLI on PATH")
+    out = subprocess.run([python, "-c", AUTH_CHECK, str(TEMPLATE)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
     assert found and all(authenticated for _, authenticated in found), found
 
 
