@@ -30,7 +30,7 @@ from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ._sqlite_leases import SQLiteLeases, create_lease_tables
 from ._sqlite_records import SQLiteRecords, _ts
-from ._sqlite_views import SQLiteViews
+from ._sqlite_views import SQLiteViews, create_view_tables
 from .port import FlowRunClosed, Store, TransitionWrite, VersionConflict, flow_run_not_found, lessee_of
 
 SCHEMA = """
@@ -111,6 +111,7 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
                 if statement.strip():
                     conn.execute(statement)
             create_lease_tables(conn, version if has_tables else None)
+            create_view_tables(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- plumbing
