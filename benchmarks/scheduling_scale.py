@@ -33,12 +33,15 @@ from typing import Any
 from mintaka.deployment_schemas import DeploymentCreate
 from mintaka.schemas import FlowRun
 from mintaka.states import State, StateType
+from mintaka_server.scheduling import fire_times
 from mintaka_server.scheduling.embedded import EmbeddedScheduler
 from mintaka_server.services import OrchestrationService
 from mintaka_server.services.deployments import DeploymentService
+from mintaka_server.storage import Store
 from mintaka_server.storage.sqlite import SQLiteStore
 
 T0 = dt.datetime(2026, 1, 5, 9, 0, 0, 500_000, tzinfo=dt.UTC)  # half a second past a minute
+HORIZON = dt.timedelta(hours=1)  # the embedded scheduler's: at most 10 runs ahead per schedule
 _WRITES = ("create_", "commit_", "put_", "renew_", "delete_", "upsert_", "write_", "revoke_", "ensure_", "swap_")
 
 
@@ -50,6 +53,26 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
+
+
+class LegacyScheduler:
+    """The tick before issue 12 (for `--legacy`): every server ticks (no leader), every tick asks
+    for every fire time within the horizon again (idempotent, so found rather than made), and the
+    reaper reads every running run and its lease (the port's fallback)."""
+
+    def __init__(self, deployments: DeploymentService):
+        self.deployments = deployments
+
+    def tick(self) -> bool:
+        service, now = self.deployments, self.deployments.clock()
+        for deployment in service.list_deployments():
+            for schedule in deployment.schedules:
+                for fire in fire_times(schedule, now - dt.timedelta(seconds=1), until=now + HORIZON, limit=10):
+                    service.run_for_fire_time(deployment, fire, redispatch=False)
+        service.mark_late_runs()
+        for run_id in Store.list_expired_leases(service.store, now):
+            service.orchestration.end_silent_run(run_id, "found by the reaper", now)
+        return True
 
 
 class CountingStore:
@@ -135,6 +158,7 @@ def main() -> None:
     parser.add_argument("--schedulers", type=int, default=2, help="embedded schedulers sharing the store")
     parser.add_argument("--running", type=int, default=200, help="RUNNING runs with live leases")
     parser.add_argument("--quiet", action="store_true", help="totals only")
+    parser.add_argument("--legacy", action="store_true", help="the tick before issue 12, for comparison")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mintaka-sched-") as tmp:
@@ -148,10 +172,11 @@ def main() -> None:
         clock.now = T0
 
         stores = [CountingStore(SQLiteStore(path)) for _ in range(args.schedulers)]
-        schedulers = [
-            EmbeddedScheduler(DeploymentService(OrchestrationService(store, clock=clock)), interval=args.tick)
-            for store in stores
-        ]
+        services = [DeploymentService(OrchestrationService(store, clock=clock)) for store in stores]
+        if args.legacy:
+            schedulers = [LegacyScheduler(service) for service in services]
+        else:
+            schedulers = [EmbeddedScheduler(service, interval=args.tick) for service in services]
         rows = []
         end = T0 + dt.timedelta(minutes=args.minutes)
         tick_no = 0
@@ -188,6 +213,7 @@ def main() -> None:
     durations = [r[7] for r in rows]
     print()
     print(
+        f"{'legacy tick: ' if args.legacy else ''}"
         f"{args.deployments} every-minute deployments, {args.schedulers} scheduler(s) on one SQLite file, "
         f"a tick every {args.tick:g} s for {args.minutes:g} simulated min, {args.running} running runs"
     )
