@@ -66,6 +66,11 @@ def test_dashboard_counts_runs_by_state_and_puts_failures_first(server, page, sc
         sum(int(c) for c in row.get_by_role("cell").all_inner_texts()[1:]) for row in data.locator("tbody tr").all()
     ]
     assert sum(totals) == 3, totals
+    expect(page.get_by_text("Runs per hour, by current state")).to_be_visible()  # 24 h: hours
+    for range_, per in (("1h", "5 minutes"), ("30d", "day"), ("24h", "hour")):  # finer and coarser
+        page.get_by_role("group", name="Chart range").get_by_role("button", name=range_).click()
+        expect(page.get_by_text(f"Runs per {per}, by current state")).to_be_visible()
+        expect(counts.get_by_role("link", name=re.compile(r"Completed\s+2$"))).to_be_visible()
     attention = page.get_by_role("list", name="Late and failed runs")
     expect(attention).to_contain_text("broken")
     expect(attention).to_contain_text("the source is down")

@@ -78,7 +78,7 @@ def test_stats_count_runs_per_bucket_by_current_state_with_failures_and_late_run
     late = new_run(api, state={"type": "SCHEDULED", "state_details": {"scheduled_time": due}})
     response = api.get(
         "/flow_runs/stats",
-        params={"since": (NOW - dt.timedelta(hours=3)).isoformat(), "until": NOW.isoformat()},
+        params={"since": (NOW - dt.timedelta(hours=3)).isoformat(), "until": NOW.isoformat(), "bucket_seconds": 3600},
     )
     assert response.status_code == 200, response.text
     stats = response.json()
@@ -95,9 +95,39 @@ def test_stats_count_runs_per_bucket_by_current_state_with_failures_and_late_run
     assert of_report["totals"] == {"FAILED": 1} and of_report["late"] == []
 
 
+def test_stats_buckets_fit_the_range_minutes_for_an_hour_days_for_a_month(api):
+    done = new_run(api)  # created at NOW, 12:30
+    move(api, done, "COMPLETED")
+    new_run(api, "report")
+
+    def stats(hours: float, **params) -> dict:  # up to a minute from now: [since, until) holds NOW
+        until = NOW + dt.timedelta(minutes=1)
+        since = until - dt.timedelta(hours=hours)
+        response = api.get(
+            "/flow_runs/stats", params={"since": since.isoformat(), "until": until.isoformat(), **params}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    hour = stats(1)
+    assert hour["bucket_seconds"] == 300
+    assert [b["start"][11:16] for b in hour["buckets"]][:2] == ["11:31", "11:36"]
+    counted = [b for b in hour["buckets"] if b["counts"]]
+    assert counted == [{"start": "2024-05-01T12:26:00Z", "counts": {"COMPLETED": 1, "PENDING": 1}}]
+    assert stats(1, bucket_seconds=600, flow_name="report")["buckets"][-1]["counts"] == {"PENDING": 1}
+    assert stats(6)["bucket_seconds"] == 900
+    month = stats(24 * 30)
+    assert month["bucket_seconds"] == 86400 and len(month["buckets"]) == 31  # whole days, midnight UTC
+    assert month["buckets"][0]["start"] == "2024-04-01T00:00:00Z"
+    assert month["buckets"][-1] == {"start": "2024-05-01T00:00:00Z", "counts": {"COMPLETED": 1, "PENDING": 1}}
+    assert month["totals"] == hour["totals"] == {"COMPLETED": 1, "PENDING": 1}
+    assert stats(24 * 7)["bucket_seconds"] == 6 * 3600
+
+
 @pytest.mark.parametrize(
     ("params", "says"),
     [
+        ({"since": "2024-05-01T11:00:00Z", "until": "2024-05-01T12:00:00Z", "bucket_seconds": 90}, "multiple of 60"),
         ({"since": "2024-05-01T00:00:00Z", "until": "2024-06-15T00:00:00Z"}, "1 hour to 30 days"),
         ({"since": "2024-05-01T12:00:00Z", "until": "2024-05-01T11:00:00Z"}, "1 hour to 30 days"),
         ({"bucket_seconds": 5400}, "multiple of 3600"),

@@ -30,9 +30,12 @@ from mintaka_server.storage import Store
 if TYPE_CHECKING:
     from mintaka_server.services import OrchestrationService
 
-HOUR = dt.timedelta(hours=1)
+MINUTE, HOUR, DAY = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)
 MIN_RANGE, MAX_RANGE = HOUR, dt.timedelta(days=30)
 MAX_BUCKETS = 720
+FINE_RANGE = dt.timedelta(hours=6)  # buckets under an hour: counted from the runs themselves
+# The bucket a range gets when none is asked: 12 to 48 bars (a 30-day range: days).
+DEFAULT_BUCKETS = [(HOUR, 300), (FINE_RANGE, 900), (dt.timedelta(days=2), 3600), (dt.timedelta(days=8), 6 * 3600)]
 DEFAULT_RANGE = dt.timedelta(hours=24)
 SUMMARY_WINDOW = dt.timedelta(days=7)
 SHOWN = 10  # late runs and recent failures the dashboard lists
@@ -48,7 +51,9 @@ _VIEW_NAME = TypeAdapter(ViewName)
 
 class DashboardStore(Protocol):
     """What both stores add for the dashboard: flow runs counted per creation hour and current
-    state, and log pages filtered and read from a line's place in either direction."""
+    state, and log pages filtered and read from a line's place in either direction. A store that
+    can also count per minute (SQLite) has `count_flow_runs_per_minute`, same arguments less
+    `per_hour`; on the others a range's buckets are whole hours."""
 
     def count_flow_runs(
         self,
@@ -149,22 +154,30 @@ class SavedView(BaseModel):
     created: dt.datetime
 
 
-def _floor_hour(value: dt.datetime) -> dt.datetime:
-    value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+def _floor(value: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    value = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return value - (value - epoch) % unit
 
 
-def _ceil_hour(value: dt.datetime) -> dt.datetime:
-    floor = _floor_hour(value)
-    return floor if floor == value else floor + HOUR
+def _ceil(value: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    floor = _floor(value, unit)
+    return floor if floor == value else floor + unit
 
 
 def stats_window(
-    since: dt.datetime | None, until: dt.datetime | None, bucket_seconds: int | None, now: dt.datetime
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    bucket_seconds: int | None,
+    now: dt.datetime,
+    per_minute: bool = True,
 ) -> tuple[dt.datetime, dt.datetime, int]:
-    """The whole hours covering [since, until) and the bucket size; `InvalidRequest` says what
-    is wrong with a range or bucket size the stores cannot count. The limits apply to the range
-    asked for: rounding it out to whole hours may add one bucket (30 days from now: 721 hours)."""
+    """The range rounded out to whole buckets and the bucket size; `InvalidRequest` says what is
+    wrong with a range or bucket size that cannot be counted. Buckets start at `since` rounded
+    down to the hour (to the minute when they are shorter than an hour), and buckets of whole
+    days at midnight UTC. Without `per_minute` (a store counting per hour) buckets shorter than
+    an hour become hours. The limits apply to the range asked for: rounding it out may add a
+    bucket (30 days from now in days: 31)."""
     until = until or now
     since = since or until - DEFAULT_RANGE
     span = until - since
@@ -173,13 +186,24 @@ def stats_window(
             f"since/until: the range must be 1 hour to 30 days (got {span}, from {since.isoformat()}"
             f" to {until.isoformat()})"
         )
-    seconds = span.total_seconds()
-    bucket = bucket_seconds or max(3600, math.ceil(seconds / MAX_BUCKETS / 3600) * 3600)
-    if bucket % 3600:
-        raise InvalidRequest(f"bucket_seconds: runs are counted per hour; use a multiple of 3600 (got {bucket})")
-    if math.ceil(seconds / bucket) > MAX_BUCKETS:
-        raise InvalidRequest(f"bucket_seconds: at most {MAX_BUCKETS} buckets (got {math.ceil(seconds / bucket)})")
-    return _floor_hour(since), _ceil_hour(until), bucket
+    bucket = bucket_seconds or next((b for limit, b in DEFAULT_BUCKETS if span <= limit), 86_400)
+    if bucket % 60:
+        raise InvalidRequest(f"bucket_seconds: runs are counted per minute; use a multiple of 60 (got {bucket})")
+    if bucket % 3600 and span > FINE_RANGE:
+        raise InvalidRequest(
+            f"bucket_seconds: buckets under an hour are for ranges up to {FINE_RANGE}; use a multiple of 3600"
+            f" (got {bucket})"
+        )
+    if math.ceil(span.total_seconds() / bucket) > MAX_BUCKETS:
+        raise InvalidRequest(
+            f"bucket_seconds: at most {MAX_BUCKETS} buckets (got {math.ceil(span.total_seconds() / bucket)})"
+        )
+    if bucket % 3600 and not per_minute:
+        bucket = 3600
+    step = dt.timedelta(seconds=bucket)
+    unit = DAY if bucket % 86_400 == 0 else HOUR if bucket % 3600 == 0 else MINUTE
+    start, end = _floor(since, unit), _ceil(until, unit)
+    return start, start + math.ceil((end - start) / step) * step, bucket
 
 
 class DashboardService:
@@ -202,8 +226,10 @@ class DashboardService:
         flow_name: str | None = None,
         deployment_name: str | None = None,
     ) -> FlowRunStats:
-        since, until, bucket = stats_window(since, until, bucket_seconds, self.clock())
-        counts = self._views.count_flow_runs(since, until, flow_name=flow_name, deployment_name=deployment_name)
+        per_minute = getattr(self.store, "count_flow_runs_per_minute", None)
+        since, until, bucket = stats_window(since, until, bucket_seconds, self.clock(), per_minute is not None)
+        count = per_minute if bucket % 3600 else self._views.count_flow_runs
+        counts = count(since, until, flow_name=flow_name, deployment_name=deployment_name)
         step = dt.timedelta(seconds=bucket)
         buckets = [Bucket(start=since + i * step, counts={}) for i in range(-(-(until - since) // step))]
         totals: dict[StateType, int] = {}
@@ -242,7 +268,7 @@ class DashboardService:
         ][:SHOWN]
 
     def flows_summary(self) -> list[FlowSummary]:
-        until = _ceil_hour(self.clock())
+        until = _ceil(self.clock(), HOUR)
         since = until - SUMMARY_WINDOW
         summaries = []
         for flow in self.store.list_flows():

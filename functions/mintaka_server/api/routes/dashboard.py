@@ -36,10 +36,19 @@ Dashboard = Annotated[DashboardService, Depends(get_dashboard)]
 @router.get("/flow_runs/stats")
 def flow_run_stats(
     dashboard: Dashboard,
-    since: Annotated[Time | None, Query(description="Start (rounded down to the hour); default until - 24 h")] = None,
-    until: Annotated[Time | None, Query(description="End (rounded up to the hour); default now")] = None,
+    since: Annotated[
+        Time | None, Query(description="Start (rounded down to a bucket's start); default until - 24 h")
+    ] = None,
+    until: Annotated[Time | None, Query(description="End (rounded up to a bucket's end); default now")] = None,
     bucket_seconds: Annotated[
-        int | None, Query(ge=3600, le=30 * 86_400, description="A multiple of 3600; default fits 720 buckets")
+        int | None,
+        Query(
+            ge=60,
+            le=30 * 86_400,
+            description="A multiple of 3600, or of 60 for ranges up to 6 hours (a store counting per hour"
+            " answers in hours: the answer's bucket_seconds says which); days start at midnight UTC."
+            " Default: 5 min up to 1 h, 15 min up to 6 h, 1 h up to 2 d, 6 h up to 8 d, else 1 day",
+        ),
     ] = None,
     flow_name: Annotated[str | None, Query(max_length=200)] = None,
     deployment_name: Annotated[str | None, Query(max_length=401)] = None,

@@ -10,10 +10,15 @@ import { fromParams, toParams } from "../lib/query.js";
 import { ErrorBox, Loading, RunTable, StateBadge, html, relative, when } from "../lib/ui.js";
 import { QueueTable, readQueues } from "./work_queues.js";
 
-// Range → bucket size (the server counts per hour, so buckets are whole hours).
-const RANGES = [["1h", 3600, 3600], ["6h", 6 * 3600, 3600], ["24h", 86400, 3600], ["7d", 7 * 86400, 6 * 3600], ["30d", 30 * 86400, 86400]];
+// Range → bucket size: minutes for short ranges (a store that counts only per hour answers in
+// hours, and the chart draws the buckets it gets), days for a month (midnight UTC).
+const RANGES = [["1h", 3600, 300], ["6h", 6 * 3600, 900], ["24h", 86400, 3600], ["7d", 7 * 86400, 6 * 3600], ["30d", 30 * 86400, 86400]];
 const ORDER = ["COMPLETED", "RUNNING", "PENDING", "SCHEDULED", "PAUSED", "CANCELLING", "CANCELLED", "CRASHED", "FAILED"];
 const label = (type) => type.charAt(0) + type.slice(1).toLowerCase();
+const per = (seconds) =>
+  seconds % 86400 === 0 ? (seconds === 86400 ? "day" : `${seconds / 86400} days`)
+    : seconds % 3600 === 0 ? (seconds === 3600 ? "hour" : `${seconds / 3600} hours`)
+      : `${seconds / 60} minutes`;
 const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 
 function StackedChart({ stats }) {
@@ -61,6 +66,7 @@ function StackedChart({ stats }) {
   }, [JSON.stringify(stats.buckets), theme]);
   const rows = stats.buckets.filter((b) => Object.values(b.counts).some(Boolean));
   return html`<figure class="chart">
+    <figcaption class="muted small">Runs per ${per(stats.bucket_seconds)}, by current state</figcaption>
     <div ref=${box} class="chart-canvas" role="img" aria-label="Flow runs over time, stacked by state"></div>
     <details class="chart-data">
       <summary>Chart data</summary>
