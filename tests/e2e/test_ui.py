@@ -397,3 +397,49 @@ def test_the_runs_list_updates_live_without_a_reload(served, page):  # noqa: F81
     later = service.create_flow_run(FlowRunCreate(flow_name="hourly", state=State(type=StateType.SCHEDULED)))
     expect(runs.get_by_role("link", name=later.name, exact=True)).to_be_visible()  # a new run appears
     assert page.evaluate("window.sameDocument") is True
+
+
+# Counts the page's fetch() calls as they are made (no request can slip past a count taken later).
+COUNT_FETCHES = """
+window.fetches = 0;
+const fetchForReal = window.fetch;
+window.fetch = (...args) => ((window.fetches += 1), fetchForReal(...args));
+"""
+SET_HIDDEN = """(hidden) => {
+  Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
+  const state = hidden ? 'hidden' : 'visible';
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_live_updates_pause_while_the_tab_is_hidden_and_resume_when_shown(served, page):  # noqa: F811
+    from mintaka.schemas import FlowRunCreate
+    from mintaka.states import State, StateType
+
+    base, service = served
+    service.create_flow_run(FlowRunCreate(flow_name="nightly", state=State(type=StateType.RUNNING)))
+    page.add_init_script(COUNT_FETCHES)
+    page.clock.install()  # time flows as usual until paused below
+    page.goto(f"{base}/ui/#/")
+    running = page.get_by_role("list", name="Runs per state").get_by_role("link").filter(has_text="Running")
+    expect(running.locator(".count-value")).to_have_text("1")
+    now = dt.datetime.fromtimestamp(page.evaluate("Date.now()") / 1000, dt.UTC)
+    page.clock.pause_at(now + dt.timedelta(seconds=1))  # from here the test moves the page's time
+
+    before = page.evaluate("window.fetches")
+    page.clock.run_for(2000)  # visible: the dashboard polls every second (this test's setting)
+    assert page.evaluate("window.fetches") > before
+
+    page.evaluate(SET_HIDDEN, True)
+    service.create_flow_run(FlowRunCreate(flow_name="nightly", state=State(type=StateType.RUNNING)))
+    before = page.evaluate("window.fetches")
+    page.clock.run_for(60_000)  # a minute hidden: sixty polls' worth of time, and the saved views' too
+    assert page.evaluate("window.fetches") == before, "the hidden tab kept polling"
+    expect(running.locator(".count-value")).to_have_text("1")
+
+    page.evaluate(SET_HIDDEN, False)  # shown again: it reads at once, without waiting for a tick
+    expect(running.locator(".count-value")).to_have_text("2")
+    before = page.evaluate("window.fetches")
+    page.clock.run_for(2000)
+    assert page.evaluate("window.fetches") > before  # and polls again
