@@ -66,13 +66,23 @@ class DeploymentCreate(_Input):
         description="Persist task and subflow results by default, so that a run executing again (requeued, "
         "resumed, retried) returns what already completed instead of running it again",
     )
+    dependencies: str | None = Field(
+        None,
+        max_length=2000,
+        pattern=r"^s3://[^/]+/.+\.zip$",
+        description="The requirements built for the Lambda runtime (s3://bucket/key.zip), put on the path of "
+        "each run the Lambda worker executes",
+    )
 
     @model_serializer(mode="wrap")
     def _without_default_persistence(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Servers older than `persist_results` refuse unknown fields: a request sends it only when off.
+        # Servers older than `persist_results` refuse unknown fields: a request sends it only when off
+        # (and `dependencies` only when there are some).
         data = handler(self)
         if type(self) is DeploymentCreate and data.get("persist_results") is True:
             data.pop("persist_results")
+        if type(self) is DeploymentCreate and data.get("dependencies") is None:
+            data.pop("dependencies", None)
         return data
 
     @field_validator("parameter_schema")

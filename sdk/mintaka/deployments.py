@@ -58,6 +58,7 @@ class DeploySpec(BaseModel):
     description: str | None = None
     version: str | None = None
     persist_results: bool = True  # task results kept, so a run executing again skips what completed
+    requirements: str | None = None  # a requirements file; default: requirements.txt at the project root
 
 
 # -- entrypoints
@@ -204,10 +205,12 @@ def build_deployment(
 
     path, attr = split_entrypoint(spec.entrypoint)
     file = Path(path).resolve()
-    flow = flow or load_flow(spec.entrypoint)
-    parameters = check_parameters(flow, spec.parameters)
     kind, url, branch = code_storage.parse_storage_spec(spec.storage)
     root = _project_root(file) if kind != "git" else (code_storage.git_toplevel(file.parent) or _project_root(file))
+    dependencies = _lambda_dependencies(spec, root, kind, url)
+    if flow is None:
+        flow = _load_with_dependencies(spec.entrypoint, root, dependencies)
+    parameters = check_parameters(flow, spec.parameters)
     entrypoint = f"{file.relative_to(root).as_posix()}:{attr}"
     if kind == "local":
         storage = CodeStorage(type="local", url=str(root))
@@ -241,9 +244,48 @@ def build_deployment(
             retries=flow.retries,
             retry_delay_seconds=flow.retry_delay_list(),
             persist_results=spec.persist_results,
+            dependencies=dependencies,
         )
     except ValidationError as exc:
         raise InvalidRequest(_describe(exc)) from None
+
+
+def _lambda_dependencies(spec: DeploySpec, root: Path, kind: str, url: str | None) -> str | None:
+    """A Lambda deployment's requirements built into a zip on S3 next to its code (None: no
+    requirements, or not a Lambda deployment: its executor's environment or image has them)."""
+    from mintaka.dependencies import build_dependencies, find_requirements
+
+    if spec.infrastructure != "lambda":
+        if spec.requirements is not None:
+            raise InvalidRequest(
+                "--requirements is for Lambda deployments (--infra lambda): a process worker runs in its own "
+                "environment, and Fargate's image is built from infra/Dockerfile with them"
+            )
+        return None
+    requirements = find_requirements(root, spec.requirements)
+    if requirements is None:
+        return None
+    if kind != "s3" or url is None:
+        raise InvalidRequest(
+            f"A Lambda deployment's requirements ({requirements.name}) are uploaded next to its code: "
+            "deploy with --storage s3://BUCKET/PREFIX"
+        )
+    return build_dependencies(requirements, url)[0]
+
+
+def _load_with_dependencies(entrypoint: str, root: Path, dependencies: str | None) -> Flow:
+    """Import the flow to check it, with its built dependencies if any (they may be missing
+    here), in a module namespace of its own: a run later in this process imports it afresh."""
+    from mintaka.engine.isolation import fresh_modules
+
+    roots = [root]
+    if dependencies is not None:
+        from mintaka.dependencies import fetch_dependencies
+        from mintaka.settings import get_settings
+
+        roots.append(fetch_dependencies(dependencies, get_settings().home_path))
+    with fresh_modules(*roots):
+        return load_flow(entrypoint)
 
 
 def apply(spec: DeploySpec, client: MintakaClient | None = None, **build_options: Any) -> Deployment:

@@ -18,6 +18,7 @@ _SPEC_OPTIONS = {
     "interval": "--interval",
     "anchor_date": "--anchor",
     "timezone": "--timezone",
+    "requirements": "--requirements",
 }
 
 
@@ -51,6 +52,14 @@ def deploy(
             help="Keep task results, so a run executing again (requeued, resumed) skips what completed.",
         ),
     ] = True,
+    requirements: Annotated[
+        Path | None,
+        typer.Option(
+            "--requirements",
+            help="Lambda deployments: its requirements file (default: requirements.txt at the project root), "
+            "built for the Lambda runtime and uploaded next to the code (reused while unchanged).",
+        ),
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Deploy every deployment in mintaka.yaml.")] = False,
     file: Annotated[Path, typer.Option("--file", help="The project file --all reads.")] = Path("mintaka.yaml"),
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -93,6 +102,7 @@ def deploy(
                     description=description,
                     version=version,
                     persist_results=persist_results,
+                    requirements=str(requirements) if requirements is not None else None,
                 )
             ]
         except ValidationError as exc:
@@ -149,6 +159,7 @@ def _show_deployed(deployment: Deployment) -> None:
         ("Storage", describe_storage(deployment)),
         ("Schedule", describe_schedule(deployment)),
         ("Work queue", f"{deployment.work_queue_name} (infrastructure: {deployment.infrastructure})"),
+        *((("Dependencies", deployment.dependencies),) if deployment.dependencies else ()),
     ):
         out.print(f"  {label}: {value}", soft_wrap=True, markup=False)
     out.print(f"Run it: mintaka deployment run {full} --watch", soft_wrap=True, markup=False)

@@ -2,7 +2,9 @@
 
 The one code path for a worker's subprocess, a Fargate container and debugging a deployed run
 on a laptop: claim the run (propose PENDING: exactly one executor wins), fetch the deployment's
-code (local, git at the branch's HEAD, S3 archive), import the entrypoint, and run the flow for
+code (local, git at the branch's HEAD, S3 archive) and its built dependencies (a Lambda
+deployment's requirements), import the entrypoint in a fresh module namespace
+(`engine.isolation`: no module an earlier run imported from deployed code), and run the flow for
 that run: RUNNING (labelled with the git commit), the body with the run's parameters, the
 final state. A run executing again (requeued, resumed, retried) replays: what completed in it
 returns its recorded result (`engine.replay`); task results are persisted unless the
@@ -61,10 +63,10 @@ class Execution:
 def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, claim: str | None = None) -> Execution:
     from mintaka.client import get_client
     from mintaka.code_storage import fetch_code
-    from mintaka.deployments import load_flow
+    from mintaka.dependencies import fetch_dependencies
     from mintaka.settings import get_settings
 
-    from .flow_engine import FlowRunEngine
+    from .isolation import fresh_modules
 
     client = client or get_client()
     run = client.read_flow_run(run_id)
@@ -84,7 +86,25 @@ def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, cla
     try:
         flow_name, _, name = run.deployment_name.partition("/")
         deployment = client.read_deployment(flow_name, name)
-        code_dir, commit = fetch_code(deployment.storage, get_settings().home_path)
+        home = get_settings().home_path
+        code_dir, commit = fetch_code(deployment.storage, home)
+        roots = [code_dir]
+        if deployment.dependencies:  # a Lambda deployment's requirements, built for the runtime
+            roots.append(fetch_dependencies(deployment.dependencies, home))
+    except MintakaError as exc:
+        state = _fail(client, run_id, f"Could not load the flow: {exc}")
+        return Execution(run_id, state, f"Flow run {run_id} failed before it started: {exc}")
+    with fresh_modules(*roots):  # this run's code and dependencies; none of an earlier run's
+        return _load_and_run(client, run, deployment, code_dir, commit)
+
+
+def _load_and_run(client: MintakaClient, run, deployment, code_dir, commit: str | None) -> Execution:
+    from mintaka.deployments import load_flow
+
+    from .flow_engine import FlowRunEngine
+
+    run_id = run.id
+    try:
         flow = load_flow(deployment.entrypoint, root=code_dir)
     except MintakaError as exc:
         state = _fail(client, run_id, f"Could not load the flow: {exc}")
