@@ -1,9 +1,13 @@
 """Per-task and per-flow-run overhead of the SDK talking HTTP to a local uvicorn server,
-backed by each store: SQLite, and DynamoDB (moto's server, or AWS_ENDPOINT_URL).
+backed by each store: SQLite, and DynamoDB (moto's server, or AWS_ENDPOINT_URL), with plain task
+runs reported write-behind in batches (the default) and synchronously (two calls per task run,
+MINTAKA_TASK_RUN_REPORTS=false).
 
     python benchmarks/http_overhead.py [--tasks 200] [--flows 50] [--stores sqlite,dynamodb]
 
-Server, emulator and SDK run as separate processes (no shared GIL). Every state is recorded.
+Server, emulator and SDK run as separate processes (no shared GIL). Every state is recorded:
+the flow run ends only once every report is in. "requests/task" counts every API request the
+client made while the flow of N tasks ran (its own create and end, logs, batches), over N.
 """
 
 from __future__ import annotations
@@ -37,12 +41,18 @@ def trivial():
 
 tasks, flows = int(sys.argv[1]), int(sys.argv[2])
 trivial()  # warm up: connection, modules
+from mintaka.client import get_client
+sent = []
+http = getattr(get_client(), "_http", None)  # None: the embedded API, no requests at all
+if http is not None:
+    http.event_hooks["request"].append(sent.append)
 t = time.perf_counter(); sequential(tasks); seq = time.perf_counter() - t
+requests = len(sent)
 t = time.perf_counter()
 for _ in range(flows):
     trivial()
 per_flow = (time.perf_counter() - t) / flows
-print(seq / tasks * 1000, per_flow * 1000)
+print(seq / tasks * 1000, per_flow * 1000, requests / tasks)
 """
 
 
@@ -64,7 +74,11 @@ def _wait(url: str, process: subprocess.Popen) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-def _measure(store: str, tasks: int, flows: int, env: dict[str, str]) -> tuple[float, float]:
+MODES = {"write-behind": "true", "synchronous": "false"}
+
+
+def _measure(store: str, tasks: int, flows: int, env: dict[str, str]) -> dict[str, tuple[float, float, float]]:
+    """Per mode: ms per task, ms per flow run, API requests per task."""
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -92,18 +106,40 @@ def _measure(store: str, tasks: int, flows: int, env: dict[str, str]) -> tuple[f
     try:
         api = f"http://127.0.0.1:{port}/api"
         _wait(f"{api}/health", server)
-        out = subprocess.run(
-            [sys.executable, "-c", CLIENT, str(tasks), str(flows)],
-            env={**env, "MINTAKA_API_URL": api, "MINTAKA_LOGGING_LEVEL": "WARNING"},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        per_task, per_flow = map(float, out.stdout.split())
-        return per_task, per_flow
+        results = {}
+        for mode, reports in MODES.items():
+            out = subprocess.run(
+                [sys.executable, "-c", CLIENT, str(tasks), str(flows)],
+                env={
+                    **env,
+                    "MINTAKA_API_URL": api,
+                    "MINTAKA_LOGGING_LEVEL": "WARNING",
+                    "MINTAKA_TASK_RUN_REPORTS": reports,
+                },
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            per_task, per_flow, requests = map(float, out.stdout.split())
+            results[mode] = (per_task, per_flow, requests)
+        return results
     finally:
         server.terminate()
         server.communicate(timeout=20)
+
+
+def _embedded(tasks: int, flows: int, env: dict[str, str]) -> tuple[float, float, float]:
+    """The same flows on the embedded API (no server), for comparison."""
+    home = tempfile.mkdtemp(prefix="mintaka-http-bench-embedded-")
+    out = subprocess.run(
+        [sys.executable, "-c", CLIENT, str(tasks), str(flows)],
+        env={**env, "MINTAKA_HOME": home, "MINTAKA_LOGGING_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    per_task, per_flow, requests = map(float, out.stdout.split())
+    return per_task, per_flow, requests
 
 
 def main() -> None:
@@ -116,6 +152,10 @@ def main() -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MINTAKA_")}
     base["MINTAKA_HOME"] = tempfile.mkdtemp(prefix="mintaka-http-bench-")
     rows = []
+    per_task, per_flow, requests = _embedded(args.tasks, args.flows, base)
+    rows.append(
+        ("none (embedded API)", "in-process", f"{per_task:.2f} ms", "0", f"{per_flow:.2f} ms", "same machine, now")
+    )
     moto = None
     try:
         for store in args.stores.split(","):
@@ -142,14 +182,14 @@ def main() -> None:
                 note = f"DynamoDB at {endpoint}" + (
                     " (moto: each call ~2 ms, transactions copy the table)" if moto else ""
                 )
-            per_task, per_flow = _measure(store, args.tasks, args.flows, env)
-            rows.append((store, f"{per_task:.2f} ms", f"{per_flow:.2f} ms", note))
+            for mode, (per_task, per_flow, requests) in _measure(store, args.tasks, args.flows, env).items():
+                rows.append((store, mode, f"{per_task:.2f} ms", f"{requests:.3f}", f"{per_flow:.2f} ms", note))
     finally:
         if moto is not None:
             moto.terminate()
 
-    header = ("store behind uvicorn", "per task", "per flow run", "note")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    header = ("store behind uvicorn", "task runs reported", "per task", "requests/task", "per flow run", "note")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for row in rows:

@@ -49,6 +49,8 @@ class TaskRunReporting:
         now = self.service.clock()
         open_at = _open_at(self.service, flow_run)
         ended = {r.task_run_id for r in batch.reports if isinstance(r, TaskRunStateReported)}
+        # A finished flow run takes no more unfinished task runs: only one that ends in this batch.
+        finished = flow_run.state is not None and flow_run.state.is_final()
         # The service as it is, but stamping each report with the time it happened.
         stamping = copy.copy(self.service)
         answers: list[TaskRunReportAnswer] = []
@@ -57,9 +59,10 @@ class TaskRunReporting:
             if isinstance(report, TaskRunStarted):
                 at = min(report.task_run.state.timestamp, now)
                 stamping.clock = _fixed(at)
-                # A task that began while its flow run was open, and ended, is recorded as it ran
-                # even if the flow run closed before the batch came (as a start written at once).
-                stamping.starts_need_open_flow_run = not (report.task_run.id in ended and open_at(at))
+                # A task that began while its flow run was open is recorded as it ran even if the
+                # flow run closed before the batch came (as a start written at once would be).
+                began_open = open_at(at) and (report.task_run.id in ended or not finished)
+                stamping.starts_need_open_flow_run = not began_open
                 answer = self._start(stamping, report)
                 if answer.status is SetStateStatus.ACCEPT:
                     last[report.task_run.id] = at

@@ -33,16 +33,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import TypeAdapter
+
 from mintaka._log_spool import LogSpool
 from mintaka.batch_schemas import (
     MAX_REPORTS,
-    TaskRunReports,
+    TaskRunReport,
     TaskRunReportsResult,
     TaskRunStarted,
     TaskRunStateReported,
 )
 from mintaka.exceptions import ApiUnavailable, MintakaError
-from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus, TaskRun, TaskRunCreate
+from mintaka.schemas import (
+    OrchestrationDetails,
+    OrchestrationResult,
+    SetStateRequest,
+    SetStateStatus,
+    TaskRun,
+    TaskRunCreate,
+)
 from mintaka.states import StateType, utcnow
 
 from .retrying import single_attempt
@@ -59,8 +68,15 @@ MAX_BACKOFF = 2.0
 class _Report:
     flow_run_id: uuid.UUID
     run_id: uuid.UUID
-    model: TaskRunStarted | TaskRunStateReported
     line: bytes  # the report as JSON, as sent
+
+    @property
+    def model(self) -> TaskRunStarted | TaskRunStateReported:
+        return _REPORT.validate_json(self.line)
+
+
+_NO_DETAILS = OrchestrationDetails()
+_REPORT: TypeAdapter[TaskRunStarted | TaskRunStateReported] = TypeAdapter(TaskRunReport)
 
 
 class ReportJournal(LogSpool):
@@ -164,15 +180,15 @@ class TaskRunReporter:
             or len(self._queue) >= self.max_pending
         ):
             return None
-        now = utcnow()
-        details = state.state_details.model_copy(update={"task_run_id": body.id, "flow_run_id": body.flow_run_id})
-        started = state.model_copy(update={"timestamp": now, "state_details": details})
-        report = TaskRunStarted(task_run=body.model_copy(update={"state": started}))
+        # The body and its state are this call's (the engine builds them for it): stamped in place.
+        now = state.timestamp = utcnow()
+        state.state_details.task_run_id, state.state_details.flow_run_id = body.id, body.flow_run_id
+        line = b'{"op":"create","task_run":%s}' % body.__pydantic_serializer__.to_json(body)
         with self._lock:
             if body.flow_run_id not in self._running:
                 return None
             self._open[body.id] = body.flow_run_id
-            self._enqueue(_Report(body.flow_run_id, body.id, report, report.model_dump_json().encode()))
+            self._enqueue(_Report(body.flow_run_id, body.id, line))
         return TaskRun(
             id=body.id,
             name=body.name or f"{body.task_key}-{body.dynamic_key}",
@@ -182,7 +198,7 @@ class TaskRunReporter:
             tags=body.tags,
             task_inputs=body.task_inputs,
             empirical_policy=body.empirical_policy,
-            state=started.model_copy(),
+            state=state,
             state_version=1,
             run_count=1,
             created=now,
@@ -206,12 +222,16 @@ class TaskRunReporter:
             or not state.state_details.idempotency_key
         ):
             return None
-        details = state.state_details.model_copy(update={"task_run_id": run_id, "flow_run_id": flow_run_id})
-        ended = state.model_copy(update={"timestamp": utcnow(), "state_details": details})
-        report = TaskRunStateReported(task_run_id=run_id, state=ended)
+        # The proposal is this call's (`engine.propose` makes one per call): stamped in place.
+        state.timestamp = utcnow()
+        state.state_details.task_run_id, state.state_details.flow_run_id = run_id, flow_run_id
+        line = b'{"op":"set_state","task_run_id":"%s","state":%s}' % (
+            str(run_id).encode(),
+            state.__pydantic_serializer__.to_json(state),
+        )
         with self._lock:
-            self._enqueue(_Report(flow_run_id, run_id, report, report.model_dump_json().encode()))
-        return OrchestrationResult(status=SetStateStatus.ACCEPT, state=ended.model_copy())
+            self._enqueue(_Report(flow_run_id, run_id, line))
+        return OrchestrationResult(status=SetStateStatus.ACCEPT, state=state, details=_NO_DETAILS)
 
     def _enqueue(self, report: _Report) -> None:
         """(With the lock held.) Queued in memory and appended to the journal, in one order."""
@@ -358,10 +378,9 @@ class TaskRunReporter:
 def _parsed(lines: list[tuple[uuid.UUID, bytes]]) -> list[_Report]:
     reports = []
     for flow_run_id, line in lines:
-        body = TaskRunReports.model_validate_json(_request_body(flow_run_id, [line]))
-        model = body.reports[0]
+        model = _REPORT.validate_json(line)
         run_id = model.task_run.id if isinstance(model, TaskRunStarted) else model.task_run_id
-        reports.append(_Report(flow_run_id, run_id, model, line))
+        reports.append(_Report(flow_run_id, run_id, line))
     return reports
 
 
