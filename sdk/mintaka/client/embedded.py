@@ -55,14 +55,14 @@ class EmbeddedTransport(MintakaClient):
         self.service.defer_task_starts()
         self.deployments = services.deployments
 
-    def close(self) -> None:
-        self.service.deferred_starts.close()
     def report_task_runs(self, body: TaskRunReports) -> TaskRunReportsResult:
         from mintaka_server.services.batch_reports import TaskRunReporting
 
         self.service.write_deferred_starts()
         return TaskRunReporting(self.service).apply(body)
 
+    def close(self) -> None:
+        self.service.deferred_starts.close()
         self.service.store.close()
 
 
