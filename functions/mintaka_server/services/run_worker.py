@@ -18,13 +18,13 @@ For one message (a flow run id), in order:
 A refused claim (REJECT) means someone else has the run: acked. A WAIT answer: `RetryLater`.
 
 Past the invocation's deadline (`mintaka.engine.deadline`, set by the Lambda handler) a run
-stops starting tasks and goes back to SCHEDULED "Continuing": its message is released at once
-(`RetryLater`, no delay) rather than acked, so the next invocation continues it by replay; a
-message reached after the deadline is released unclaimed.
+stops starting tasks and goes back to SCHEDULED "Continuing": a fresh message is sent for it
+(or, if that fails, this one is released at once), so the next invocation continues it by
+replay; a message reached after the deadline is released unclaimed.
 
 A message SQS gave up on (its receive count reached the queue's `maxReceiveCount` and it moved to
 the dead-letter queue, which the worker function also consumes) is `dead_lettered`: its run, if
-it never started (SCHEDULED or PENDING), ends CRASHED with the reason, rather than staying
+it is not executing (SCHEDULED or PENDING), ends CRASHED with the reason, rather than staying
 SCHEDULED ("Late") forever. A run that started is its executor's (or the reaper's) to end.
 """
 
@@ -59,7 +59,7 @@ LAUNCH_RETRY_SECONDS = 60.0
 PAUSED_RETRY_SECONDS = 30.0
 PAUSED_RETRY_MAX_SECONDS = 3600.0
 
-Action = Literal["executed", "launched", "skipped", "crashed"]
+Action = Literal["executed", "launched", "skipped", "crashed", "continued"]
 NEVER_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING})
 
 
@@ -139,9 +139,14 @@ class RunWorker:
         if run.state is None or run.state.type not in NEVER_STARTED:
             current = run.state.name if run.state else "without a state"
             return Outcome(run.id, "skipped", f"dead-lettered, but it is {current}", run.state)
+        started = (
+            f"it had executed {run.run_count} time(s) and was waiting to go on"
+            if run.run_count
+            else "the run never started"
+        )
         reason = (
             f"Its work-queue message was dead-lettered: it was delivered to workers the queue's "
-            f"maximum number of times ({message.source or message.work_queue}) and the run never started"
+            f"maximum number of times ({message.source or message.work_queue}) and {started}"
         )
         answer = self.orchestration.set_flow_run_state(
             run.id, SetStateRequest(state=State(type=StateType.CRASHED, message=reason))
@@ -179,9 +184,19 @@ class RunWorker:
         execution = self.execute(run.id, self.orchestration, self.deployments, claim=token)
         if execution.state is None:
             return Outcome(run.id, "skipped", execution.message)
-        if is_continuing(execution.state):  # stopped at the deadline: its message brings it back
-            raise RetryLater(f"Flow run {run.id} continues in the next invocation: {execution.state.message}", 0)
+        if is_continuing(execution.state):  # stopped at the deadline: the next invocation continues it
+            return self._continue(run.id, execution.state)
         return Outcome(run.id, "executed", execution.message, execution.state)
+
+    def _continue(self, run_id: uuid.UUID, state: State) -> Outcome:
+        """A fresh message for the next invocation (the receive count starts again: a long flow
+        never reaches the DLQ by continuing); if it cannot be sent, this one is released."""
+        why = f"continues in the next invocation: {state.message}"
+        try:
+            self.queues.send(self.orchestration.read_flow_run(run_id))
+        except MintakaError as exc:
+            raise RetryLater(f"Flow run {run_id} {why} (its message is released: {exc})", 0) from exc
+        return Outcome(run_id, "continued", why, state)
 
     def _launch(self, run: FlowRun, token: str) -> Outcome:
         from mintaka_server.execution.fargate import LaunchFailed
