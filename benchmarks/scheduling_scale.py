@@ -20,18 +20,21 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import datetime as dt
-import sqlite3
+import logging
+import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mintaka.deployment_schemas import DeploymentCreate
-from mintaka.schemas import FlowRun
+from mintaka.schemas import FlowRun, FlowRunFilter
 from mintaka.states import State, StateType
 from mintaka_server.scheduling import fire_times
 from mintaka_server.scheduling.embedded import EmbeddedScheduler
@@ -40,6 +43,7 @@ from mintaka_server.services.deployments import DeploymentService
 from mintaka_server.storage import Store
 from mintaka_server.storage.sqlite import SQLiteStore
 
+ROOT = Path(__file__).resolve().parents[1]
 T0 = dt.datetime(2026, 1, 5, 9, 0, 0, 500_000, tzinfo=dt.UTC)  # half a second past a minute
 HORIZON = dt.timedelta(hours=1)  # the embedded scheduler's: at most 10 runs ahead per schedule
 _WRITES = ("create_", "commit_", "put_", "renew_", "delete_", "upsert_", "write_", "revoke_", "ensure_", "swap_")
@@ -76,11 +80,30 @@ class LegacyScheduler:
 
 
 class CountingStore:
-    """Forwards every call to the store and counts it by method name."""
+    """Forwards every call to the store and counts it by method name; counts the runs
+    `create_flow_run` made (not found by idempotency key) and, on DynamoDB, the requests sent."""
 
-    def __init__(self, store: SQLiteStore):
+    def __init__(self, store: Store):
         self._store = store
         self.calls: collections.Counter[str] = collections.Counter()
+        self.made = 0
+        self.requests = 0
+        client = getattr(store, "client", None)
+        if client is not None:
+            client.meta.events.register("before-call.dynamodb.*", self._request)
+
+    def _request(self, **_: Any) -> None:
+        self.requests += 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.made = self.requests = 0
+
+    def create_flow_run(self, run: FlowRun, *args: Any, **kwargs: Any) -> FlowRun:
+        self.calls["create_flow_run"] += 1
+        stored = self._store.create_flow_run(run, *args, **kwargs)
+        self.made += stored.id == run.id
+        return stored
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._store, name)
@@ -100,7 +123,7 @@ class CountingStore:
         return sum(n for name, n in self.calls.items() if name.startswith(_WRITES))
 
 
-def seed(store: SQLiteStore, deployments: DeploymentService, count: int, running: int) -> None:
+def seed(store: Store, deployments: DeploymentService, count: int, running: int) -> None:
     for i in range(count):
         deployments.upsert_deployment(
             DeploymentCreate(
@@ -121,33 +144,56 @@ def seed(store: SQLiteStore, deployments: DeploymentService, count: int, running
         store.create_flow_run(run, lease_expires=T0 + dt.timedelta(days=1))  # beating all along
 
 
-def count_runs(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT COUNT(*) FROM flow_runs WHERE deployment_name IS NOT NULL").fetchone()[0]
-
-
-def check_on_time(path: Path, deployments: int, end: dt.datetime) -> tuple[int, int, int, int]:
-    """(fire times due in the window, runs for them, fire times with more than one run, runs created late)."""
-    fires = []
-    t = T0.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    while t <= end:
-        fires.append(t)
-        t += dt.timedelta(minutes=1)
-    found = duplicated = late = 0
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute(
-            "SELECT deployment_name, json_extract(doc, '$.expected_start_time'), created FROM flow_runs"
-            " WHERE deployment_name IS NOT NULL"
-        ).fetchall()
+def check_on_time(store: Store, deployments: int, end: dt.datetime) -> tuple[int, int, int, int]:
+    """(fire times due in the window x deployments, those with a run, those with 2+ runs, runs created late)."""
+    due = sum(1 for m in range(1, 24 * 60) if T0.replace(second=0, microsecond=0) + dt.timedelta(minutes=m) <= end)
     per_fire: collections.Counter[tuple[str, dt.datetime]] = collections.Counter()
-    for name, expected, created in rows:
-        due = dt.datetime.fromisoformat(expected.replace("Z", "+00:00"))
-        if T0 < due <= end:
-            per_fire[(name, due)] += 1
-            late += dt.datetime.fromisoformat(created.replace("Z", "+00:00")) > due
-    found = len(per_fire)
-    duplicated = sum(1 for n in per_fire.values() if n > 1)
-    return len(fires) * deployments, found, duplicated, late
+    late, cursor = 0, None
+    while True:
+        page = store.list_flow_runs(FlowRunFilter(limit=500, cursor=cursor))
+        for run in page.items:
+            if run.deployment_name and T0 < run.expected_start_time <= end:
+                per_fire[(run.deployment_name, run.expected_start_time)] += 1
+                late += run.created > run.expected_start_time
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    return due * deployments, len(per_fire), sum(1 for n in per_fire.values() if n > 1), late
+
+
+@contextlib.contextmanager
+def store_factory(kind: str, endpoint: str | None, tmp: Path) -> Iterator[Callable[[], Store]]:
+    """A function opening one more connection to one store: a SQLite file, or a DynamoDB table
+    (at `endpoint`, in DynamoDB Local, or in an in-process moto server)."""
+    if kind == "sqlite":
+        yield lambda: SQLiteStore(tmp / "mintaka.db")
+        return
+    from mintaka_server.storage.dynamodb import DynamoDBStore
+
+    with contextlib.ExitStack() as stack:
+        if endpoint is None and kind == "dynamodb-local":
+            sys.path.insert(0, str(ROOT / "tests"))
+            from support.dynamodb_local import dynamodb_local_session
+
+            endpoint = stack.enter_context(contextlib.contextmanager(dynamodb_local_session)(tmp))
+        elif endpoint is None:
+            from moto.server import ThreadedMotoServer
+
+            for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+                os.environ.setdefault(name, value)
+            os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            stack.callback(server.stop)
+            host, port = server.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
+        table = f"mintaka-sched-{uuid.uuid4().hex[:8]}"
+        first = DynamoDBStore(table, endpoint_url=endpoint)
+        first.create_table()
+        stack.callback(first.close)
+        stack.callback(first.delete_table)
+        yield lambda: DynamoDBStore(table, endpoint_url=endpoint)
 
 
 def main() -> None:
@@ -157,21 +203,24 @@ def main() -> None:
     parser.add_argument("--tick", type=float, default=10.0, help="simulated seconds between ticks")
     parser.add_argument("--schedulers", type=int, default=2, help="embedded schedulers sharing the store")
     parser.add_argument("--running", type=int, default=200, help="RUNNING runs with live leases")
+    parser.add_argument("--store", choices=("sqlite", "dynamodb-local", "moto"), default="sqlite")
+    parser.add_argument("--endpoint", default=None, help="a DynamoDB endpoint to use instead of starting one")
     parser.add_argument("--quiet", action="store_true", help="totals only")
     parser.add_argument("--legacy", action="store_true", help="the tick before issue 12, for comparison")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="mintaka-sched-") as tmp:
-        path = Path(tmp) / "mintaka.db"
+    with (
+        tempfile.TemporaryDirectory(prefix="mintaka-sched-") as tmp,
+        store_factory(args.store, args.endpoint, Path(tmp)) as open_store,
+    ):
         clock = Clock(T0 - dt.timedelta(minutes=5))
-        seed_store = SQLiteStore(path)
+        seed_store = open_store()
         seed(
             seed_store, DeploymentService(OrchestrationService(seed_store, clock=clock)), args.deployments, args.running
         )
-        seed_store.close()
         clock.now = T0
 
-        stores = [CountingStore(SQLiteStore(path)) for _ in range(args.schedulers)]
+        stores = [CountingStore(open_store()) for _ in range(args.schedulers)]
         services = [DeploymentService(OrchestrationService(store, clock=clock)) for store in stores]
         if args.legacy:
             schedulers = [LegacyScheduler(service) for service in services]
@@ -182,44 +231,53 @@ def main() -> None:
         tick_no = 0
         while clock.now <= end:
             for index, (scheduler, store) in enumerate(zip(schedulers, stores, strict=True)):
-                store.calls.clear()
-                before = count_runs(path)
+                store.reset()
                 started = time.perf_counter()
                 scheduler.tick()
                 elapsed = time.perf_counter() - started
-                created = count_runs(path) - before
                 rows.append(
-                    (tick_no, index, clock.now, store.calls["create_flow_run"], created, store.reads(),
-                     store.writes(), elapsed)
+                    (tick_no, index, clock.now, store.calls["create_flow_run"], store.made, store.reads(),
+                     store.writes(), store.requests, elapsed)
                 )  # fmt: skip
             tick_no += 1
             clock.now += dt.timedelta(seconds=args.tick)
         last = clock.now - dt.timedelta(seconds=args.tick)
-        for store in stores:
-            store._store.close()
-        due, found, duplicated, late = check_on_time(path, args.deployments, last)
+        due, found, duplicated, late = check_on_time(seed_store, args.deployments, last)
+        for store in [*stores, seed_store]:
+            store.close()
 
+    dynamodb = args.store != "sqlite"
     header = f"{'tick':>4} {'sched':>5} {'sim time':>8} {'creates tried':>13} {'runs created':>12}"
-    header += f" {'reads':>6} {'writes':>6} {'ms':>8}"
+    header += f" {'reads':>6} {'writes':>6}" + (f" {'requests':>8}" if dynamodb else "") + f" {'ms':>8}"
     if not args.quiet:
         print(header)
-        for tick_no, index, now, attempts, created, reads, writes, elapsed in rows:
+        for tick_no, index, now, attempts, created, reads, writes, requests, elapsed in rows:
             print(
                 f"{tick_no:>4} {index:>5} {now:%H:%M:%S} {attempts:>13} {created:>12} {reads:>6} {writes:>6}"
-                f" {elapsed * 1000:>8.1f}"
+                + (f" {requests:>8}" if dynamodb else "")
+                + f" {elapsed * 1000:>8.1f}"
             )
     attempts = sum(r[3] for r in rows)
     created = sum(r[4] for r in rows)
-    durations = [r[7] for r in rows]
+    durations = [r[8] for r in rows]
     print()
     print(
         f"{'legacy tick: ' if args.legacy else ''}"
-        f"{args.deployments} every-minute deployments, {args.schedulers} scheduler(s) on one SQLite file, "
+        f"{args.deployments} every-minute deployments, {args.schedulers} scheduler(s) on one {args.store} store, "
         f"a tick every {args.tick:g} s for {args.minutes:g} simulated min, {args.running} running runs"
     )
     print(f"  create attempts      {attempts:>9}   runs created {created}  ({attempts / max(created, 1):.2f} per run)")
     reads, writes = statistics.mean(r[5] for r in rows), statistics.mean(r[6] for r in rows)
-    print(f"  store reads/tick     {reads:>9.1f}   writes/tick {writes:.1f}")
+    print(f"  store reads/tick     {reads:>9.1f}   writes/tick {writes:.1f}  (calls of the store port)")
+    if dynamodb:
+        # A tick that creates nothing: the leader's housekeeping, or a follower reading the lease.
+        idle = [r[7] for r in rows if not r[3] and r[5] > 1]
+        following = [r[7] for r in rows if r[5] <= 1]
+        print(
+            f"  DynamoDB requests    {statistics.mean(r[7] for r in rows):>9.1f} per tick; "
+            f"{statistics.median(idle) if idle else 0:.0f} in a tick that creates nothing, "
+            f"{statistics.median(following) if following else 0:.0f} in a follower's"
+        )
     print(
         f"  tick duration        median {statistics.median(durations) * 1000:.1f} ms, "
         f"max {max(durations) * 1000:.1f} ms"
