@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -32,6 +33,7 @@ from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
+from ._deferred_starts import DeferredStarts
 from .orchestration import OrchestrationService
 
 _REPORTED_TYPES = frozenset({StateType.COMPLETED})  # everything else is proposed one by one
@@ -53,6 +55,26 @@ class TaskRunReporting:
         finished = flow_run.state is not None and flow_run.state.is_final()
         # The service as it is, but stamping each report with the time it happened.
         stamping = copy.copy(self.service)
+        # A start and its end in one batch are one write (the embedded store's deferred starts);
+        # a start whose end is not in the batch is written when the batch has been applied.
+        stamping.deferred_starts = _BatchStarts(self.service.store, self.service._remember)
+        try:
+            answers = self._apply(batch, stamping, now, last, open_at, ended, finished)
+        finally:
+            stamping.deferred_starts.flush()
+        flow_run_state = self.service.store.read_flow_run_state_type(batch.flow_run_id)
+        return TaskRunReportsResult(answers=answers, flow_run_state=flow_run_state)
+
+    def _apply(
+        self,
+        batch: TaskRunReports,
+        stamping: OrchestrationService,
+        now: dt.datetime,
+        last: dict[uuid.UUID, dt.datetime],
+        open_at: Callable[[dt.datetime], bool],
+        ended: set[uuid.UUID],
+        finished: bool,
+    ) -> list[TaskRunReportAnswer]:
         answers: list[TaskRunReportAnswer] = []
         not_started: set[uuid.UUID] = set()
         for report in batch.reports:
@@ -81,8 +103,7 @@ class TaskRunReporting:
                 if answer.status is SetStateStatus.ACCEPT:
                     last[run_id] = stamping.clock()
             answers.append(answer)
-        flow_run_state = self.service.store.read_flow_run_state_type(batch.flow_run_id)
-        return TaskRunReportsResult(answers=answers, flow_run_state=flow_run_state)
+        return answers
 
     def _check(self, batch: TaskRunReports) -> dict[uuid.UUID, dt.datetime]:
         """Refuse a batch that is wrong as a whole, before writing anything. Returns the time of
@@ -177,6 +198,13 @@ def _open_at(service: OrchestrationService, flow_run: FlowRun) -> Callable[[dt.d
         return bool(before) and before[-1].type is StateType.RUNNING
 
     return open_at
+
+
+class _BatchStarts(DeferredStarts):
+    """Deferred starts of one batch: written by the batch itself, never by a thread."""
+
+    def _start_thread(self) -> None:
+        self._thread = threading.current_thread()  # a marker: no thread of its own
 
 
 def _fixed(at: dt.datetime) -> Callable[[], dt.datetime]:
