@@ -24,7 +24,8 @@ from .deployments import DeploymentService
 # runs (which Scheduler cannot express) and, ahead of their own Scheduler ticks, the upcoming
 # cron and interval runs, so they are visible as SCHEDULED before they start. Creation is
 # idempotent (deployment + scheduled time) and only a newly created run is sent to its queue
-# (with an SQS delay until it is due), so overlapping ticks make no duplicates.
+# (with an SQS delay until it is due), so overlapping ticks make no duplicates; the schedule
+# cursors make each fire time one creation, not one per tick that sees it (about ten before).
 UPCOMING_HORIZON = dt.timedelta(minutes=10)
 
 
