@@ -301,10 +301,14 @@ class DashboardService:
         """Each queue with its waiting and running runs: one due-run read per queue and one read
         of the runs in flight (few at any time), never a count over every run."""
         now = self.clock()
-        in_flight: dict[str, int] = {}
-        for run in self.store.list_flow_runs(FlowRunFilter(state_type=IN_FLIGHT, limit=500)).items:
-            if run.work_queue_name:
-                in_flight[run.work_queue_name] = in_flight.get(run.work_queue_name, 0) + 1
+        count = getattr(self.store, "count_flow_runs_per_work_queue", None)  # SQLite: without reading runs
+        if count is not None:
+            in_flight = count(IN_FLIGHT)
+        else:
+            in_flight = {}
+            for run in self.store.list_flow_runs(FlowRunFilter(state_type=IN_FLIGHT, limit=500)).items:
+                if run.work_queue_name:
+                    in_flight[run.work_queue_name] = in_flight.get(run.work_queue_name, 0) + 1
         statuses = []
         for queue in queues:
             due = self.store.list_due_flow_runs(now, work_queue_name=queue.name, limit=DEPTH_CAP)

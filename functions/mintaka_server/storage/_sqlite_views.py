@@ -148,10 +148,7 @@ class SQLiteViews:
         if flt.flow_name:
             where.append("r.flow_name = ?")
             params.append(flt.flow_name)
-        if flt.state_type:
-            types = list(dict.fromkeys(t.value for t in flt.state_type))
-            where.append(f"r.state_type IN ({','.join('?' * len(types))})")
-            params += types
+        types = list(dict.fromkeys(t.value for t in flt.state_type or ()))
         if flt.deployment_name:
             where.append("r.deployment_name = ?")
             params.append(flt.deployment_name)
@@ -182,10 +179,21 @@ class SQLiteViews:
             created, run_id = decode_cursor(flt.cursor)
             where.append(f"({col}created {after} ? OR ({col}created = ? AND r.id {after} ?))")
             params += [created, created, run_id]
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {col}created {order}, r.id {order} LIMIT ?"
-        params.append(flt.limit + 1)
+        order_by = f" ORDER BY {col}created {order}, r.id {order} LIMIT ?"
+        if len(types) > 1 and not tags:
+            # One ordered walk of the state index per state, merged: for an IN over several
+            # states SQLite walks the time index through every run instead (~250 ms at 100k).
+            arm = f"SELECT * FROM ({sql} WHERE {' AND '.join(['r.state_type = ?', *where])}{order_by})"
+            sql = " UNION ALL ".join([arm] * len(types)) + f" ORDER BY 1 {order}, 2 {order} LIMIT ?"
+            params = [value for t in types for value in (t, *params, flt.limit + 1)] + [flt.limit + 1]
+        else:
+            if types:
+                where.append(f"r.state_type IN ({','.join('?' * len(types))})")
+                params += types
+            if where:
+                sql += " WHERE " + " AND ".join(where)
+            sql += order_by
+            params.append(flt.limit + 1)
         rows = self._read(sql, params)
         items = [FlowRun.model_validate_json(doc) for _, _, doc in rows[: flt.limit]]
         next_cursor = None
@@ -193,6 +201,16 @@ class SQLiteViews:
             created, run_id, _ = rows[flt.limit - 1]
             next_cursor = encode_cursor(created, run_id)
         return FlowRunPage(items=items, next_cursor=next_cursor)
+
+    def count_flow_runs_per_work_queue(self, state_types: list[StateType]) -> dict[str, int]:
+        """How many runs of each work queue are in one of `state_types` now (the state index)."""
+        types = [t.value for t in state_types]
+        rows = self._read(
+            f"SELECT work_queue, COUNT(*) FROM flow_runs WHERE state_type IN ({','.join('?' * len(types))})"
+            " AND work_queue IS NOT NULL GROUP BY work_queue",
+            types,
+        )
+        return dict(rows)
 
     def _runs_named_like(self, needle: str) -> list[str] | None:
         """The ids of the runs whose name may contain `needle` (a superset: the caller still

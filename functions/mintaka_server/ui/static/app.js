@@ -6,16 +6,37 @@ import { useEffect, useState } from "preact/hooks";
 import { api, onKeyNeeded, saveKey } from "./lib/api.js";
 import { usePoll, useRoute } from "./lib/hooks.js";
 import { parseText, toParams } from "./lib/query.js";
-import { html } from "./lib/ui.js";
+import { ErrorBox, Loading, html } from "./lib/ui.js";
 import { DashboardPage } from "./pages/dashboard.js";
-import { DeploymentPage, DeploymentsPage } from "./pages/deployments.js";
-import { FlowsPage } from "./pages/flows.js";
-import { LimitsPage } from "./pages/limits.js";
-import { FlowRunPage } from "./pages/run.js";
-import { RunsPage } from "./pages/runs.js";
 import { SettingsPage, applyTheme } from "./pages/settings.js";
-import { TaskRunPage } from "./pages/task_run.js";
-import { WorkQueuesPage } from "./pages/work_queues.js";
+
+// The other pages load when first opened (and in the background once the dashboard is up), so
+// the dashboard's first paint waits only for its own modules (index.html preloads those).
+const PAGES = {
+  runs: () => import("./pages/runs.js"),
+  run: () => import("./pages/run.js"),
+  taskRun: () => import("./pages/task_run.js"),
+  flows: () => import("./pages/flows.js"),
+  deployments: () => import("./pages/deployments.js"),
+  workQueues: () => import("./pages/work_queues.js"),
+  limits: () => import("./pages/limits.js"),
+};
+const loaded = {};
+
+function Lazy({ module, component, ...props }) {
+  const [state, setState] = useState(loaded[module] ? { module: loaded[module] } : {});
+  useEffect(() => {
+    if (state.module) return;
+    PAGES[module]().then(
+      (m) => setState({ module: (loaded[module] = m) }),
+      (error) => setState({ error }),
+    );
+  }, [module]);
+  if (state.error) return html`<${ErrorBox} error=${state.error} />`;
+  if (!state.module) return html`<${Loading} />`;
+  const Page = state.module[component];
+  return html`<${Page} ...${props} />`;
+}
 
 const NAV = [
   ["/", "Dashboard"],
@@ -29,15 +50,17 @@ const NAV = [
 
 function page({ path, query }) {
   const [, first, ...rest] = path.split("/");
-  if (first === "runs" && rest.length) return html`<${FlowRunPage} key=${rest[0]} id=${rest[0]} />`;
-  if (first === "runs") return html`<${RunsPage} query=${query} />`;
-  if (first === "task-runs" && rest.length) return html`<${TaskRunPage} key=${rest[0]} id=${rest[0]} />`;
-  if (first === "flows") return html`<${FlowsPage} />`;
+  if (first === "runs" && rest.length) return html`<${Lazy} key=${`run/${rest[0]}`} module="run" component="FlowRunPage" id=${rest[0]} />`;
+  if (first === "runs") return html`<${Lazy} key="runs" module="runs" component="RunsPage" query=${query} />`;
+  if (first === "task-runs" && rest.length)
+    return html`<${Lazy} key=${`task/${rest[0]}`} module="taskRun" component="TaskRunPage" id=${rest[0]} />`;
+  if (first === "flows") return html`<${Lazy} key="flows" module="flows" component="FlowsPage" />`;
   if (first === "deployments" && rest.length >= 2)
-    return html`<${DeploymentPage} flowName=${decodeURIComponent(rest[0])} name=${decodeURIComponent(rest.slice(1).join("/"))} />`;
-  if (first === "deployments") return html`<${DeploymentsPage} />`;
-  if (first === "work-queues") return html`<${WorkQueuesPage} />`;
-  if (first === "concurrency-limits") return html`<${LimitsPage} />`;
+    return html`<${Lazy} key="deployment" module="deployments" component="DeploymentPage"
+      flowName=${decodeURIComponent(rest[0])} name=${decodeURIComponent(rest.slice(1).join("/"))} />`;
+  if (first === "deployments") return html`<${Lazy} key="deployments" module="deployments" component="DeploymentsPage" />`;
+  if (first === "work-queues") return html`<${Lazy} key="queues" module="workQueues" component="WorkQueuesPage" />`;
+  if (first === "concurrency-limits") return html`<${Lazy} key="limits" module="limits" component="LimitsPage" />`;
   if (first === "settings") return html`<${SettingsPage} />`;
   if (!first) return html`<${DashboardPage} query=${query} />`;
   return html`<h1>Not found</h1><p>No page at <code>${path}</code>. <a href="#/">The dashboard</a>.</p>`;
@@ -111,3 +134,5 @@ applyTheme();
 const root = document.getElementById("app");
 root.textContent = ""; // the "Loading…" placeholder
 render(html`<${App} />`, root);
+const whenIdle = window.requestIdleCallback || ((callback) => setTimeout(callback, 1000));
+whenIdle(() => Object.values(PAGES).forEach((load) => load().catch(() => null)), { timeout: 3000 });

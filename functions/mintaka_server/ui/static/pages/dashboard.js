@@ -1,7 +1,7 @@
 // The dashboard: runs over time stacked by state, counts per state, late and failed runs first
 // with their messages, and work-queue health, all through the filter bar.
 
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import { api } from "../lib/api.js";
 import { FilterBar } from "../lib/filters.js";
@@ -29,7 +29,8 @@ function StackedChart({ stats }) {
     window.addEventListener("mintaka:theme", onTheme);
     return () => window.removeEventListener("mintaka:theme", onTheme);
   }, []);
-  useEffect(() => {
+  // A layout effect: the chart is drawn before the browser paints the counts, in the same frame.
+  useLayoutEffect(() => {
     if (!box.current) return undefined;
     const xs = stats.buckets.map((b) => new Date(b.start).getTime() / 1000);
     const types = ORDER.filter((t) => stats.buckets.some((b) => b.counts[t]));
@@ -121,7 +122,11 @@ export function DashboardPage({ query }) {
       },
     });
   }, [query.toString()]);
-  const queues = usePoll(readQueues, []);
+  // The rest waits for the first counts and chart (the first paint), so the server answers them first.
+  const painted = useRef(false);
+  painted.current ||= stats.data !== undefined || stats.error !== null;
+  const later = { enabled: painted.current };
+  const queues = usePoll(readQueues, [], later);
   // What runs next: the scheduled runs, soonest due first.
   const upcoming = usePoll(async () => {
     const page = await api("/flow_runs", {
@@ -129,7 +134,7 @@ export function DashboardPage({ query }) {
     });
     const due = (run) => new Date(run.expected_start_time || run.created).getTime();
     return page.items.filter((run) => due(run) >= Date.now() - 60_000).sort((a, b) => due(a) - due(b)).slice(0, 5);
-  }, [query.toString()]);
+  }, [query.toString()], later);
   const setRange = (value) => {
     const params = toParams(filters);
     params.set("range", value);

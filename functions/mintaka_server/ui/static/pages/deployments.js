@@ -6,6 +6,14 @@ import { api } from "../lib/api.js";
 import { navigate, usePoll } from "../lib/hooks.js";
 import { ErrorBox, Loading, RunTable, html, relative, when } from "../lib/ui.js";
 
+// cRonstrue is a classic script (a global): loaded with this page, not with the dashboard.
+await new Promise((resolve) => {
+  if (window.cronstrue) return resolve();
+  const script = Object.assign(document.createElement("script"), { src: new URL("../vendor/cronstrue/cronstrue.min.js", import.meta.url) });
+  script.onload = script.onerror = resolve; // without it, schedules show as cron
+  document.head.append(script);
+});
+
 function cronWords(cron) {
   try {
     return window.cronstrue ? window.cronstrue.toString(cron, { use24HourTimeFormat: true }) : cron;
