@@ -147,6 +147,23 @@ class TestDashboardService:
             ("etl", bad.id, {StateType.COMPLETED: 1, StateType.CRASHED: 1})
         ]
 
+    def test_an_hour_in_minutes_where_the_store_can_else_in_hours(self, store, new_flow_run, transition, at):
+        from mintaka_server.services.dashboard import DashboardService
+
+        early = new_flow_run("etl", created=at(5 * 60))
+        new_flow_run("etl", created=at(40 * 60))
+        store.commit_transition(transition(early, State(type=StateType.COMPLETED)))
+        dashboard = DashboardService(store, clock=lambda: at(3600))
+        stats = dashboard.flow_run_stats(since=at(0), until=at(3600), bucket_seconds=300)
+        counted = [(b.start, b.counts) for b in stats.buckets if b.counts]
+        if hasattr(store, "count_flow_runs_per_minute"):
+            assert stats.bucket_seconds == 300 and len(stats.buckets) == 12
+            assert counted == [(at(300), {StateType.COMPLETED: 1}), (at(2400), {StateType.PENDING: 1})]
+        else:  # counted per hour: one bucket, and the answer says so
+            assert stats.bucket_seconds == 3600
+            assert counted == [(at(0), {StateType.COMPLETED: 1, StateType.PENDING: 1})]
+        assert stats.totals == {StateType.COMPLETED: 1, StateType.PENDING: 1}
+
     def test_saved_views_round_trip_and_a_refused_one_writes_nothing(self, store):
         from mintaka.exceptions import InvalidRequest, ObjectNotFound
         from mintaka_server.services.dashboard import DashboardService, SavedViewBody
