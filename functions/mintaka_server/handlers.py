@@ -236,13 +236,15 @@ def worker(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _time_to_work(context: Any) -> float | None:
     """Seconds this invocation may start tasks for: its remaining time minus the margin
-    (MINTAKA_WORKER_DEADLINE_MARGIN) kept for the task running then and the bookkeeping after."""
+    (MINTAKA_WORKER_DEADLINE_MARGIN) kept for the task running then and the bookkeeping after;
+    at most half the remaining time, so a short function timeout still makes progress."""
     from mintaka_server.server_settings import get_server_settings
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return None
-    return remaining() / 1000 - get_server_settings().worker_deadline_margin
+    seconds = remaining() / 1000
+    return seconds - min(get_server_settings().worker_deadline_margin, seconds / 2)
 
 
 @logger.inject_lambda_context
