@@ -41,7 +41,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dynamodb_round_trips import item_size, metered_client, print_table, start_endpoint
+from dynamodb_round_trips import deployed_flow_runs, item_size, metered_client, print_table, start_endpoint
 
 WCU_LIMIT, RCU_LIMIT = 1000.0, 3000.0  # per partition, per second (DynamoDB's documented maximum)
 GSIS = ("gsi1", "gsi2", "gsi3")
@@ -180,38 +180,6 @@ def ad_hoc(sample: int, tasks: int) -> None:
         assert chain(tasks) == tasks
 
 
-def deployed(service, sample: int, tasks: int) -> None:
-    import datetime as dt
-
-    from mintaka.schemas import FlowRunCreate, SetStateRequest, TaskRunCreate
-    from mintaka.states import State, StateType, utcnow
-
-    now = utcnow()
-    for _ in range(sample):
-        scheduled = State(type=StateType.SCHEDULED, state_details={"scheduled_time": now})
-        service.create_flow_run(
-            FlowRunCreate(
-                flow_name="bench-deployed",
-                deployment_name="bench-deployed/prod",
-                work_queue_name="default",
-                tags=["nightly"],
-                state=scheduled,
-            )
-        )
-    for run in service.store.list_due_flow_runs(now + dt.timedelta(seconds=1), "default", limit=sample):
-        service.set_flow_run_state(run.id, SetStateRequest(state=State(type=StateType.PENDING)))
-        service.set_flow_run_state(run.id, SetStateRequest(state=State(type=StateType.RUNNING), heartbeat_interval=30))
-        service.store.renew_leases([run.id], utcnow() + dt.timedelta(seconds=90))
-        for i in range(tasks):
-            task_run = service.create_task_run(
-                TaskRunCreate(
-                    flow_run_id=run.id, task_key="step", dynamic_key=str(i), state=State(type=StateType.RUNNING)
-                )
-            )
-            service.set_task_run_state(task_run.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
-        service.set_flow_run_state(run.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
-
-
 # -- scaling and the verdict
 
 
@@ -279,11 +247,11 @@ def main() -> None:
     try:
         # Warm up: each flow created (once per flow, not per run), settings read.
         ad_hoc(1, 1)
-        deployed(transport.service, 1, 1)
+        deployed_flow_runs(transport.service, 1, 1)
         flush_logs()
         for label, run in (
             ("ad hoc (SDK through the API's service)", lambda: ad_hoc(args.sample, args.tasks)),
-            ("deployed (scheduled, worker)", lambda: deployed(transport.service, args.sample, args.tasks)),
+            ("deployed (scheduled, worker)", lambda: deployed_flow_runs(transport.service, args.sample, args.tasks)),
         ):
             meter.reset()
             run()

@@ -96,6 +96,21 @@ IDENTITY, FLOW_RUN, VERSION, OTHER = Role("identity"), Role("flow_run"), Role("v
 _PRIORITY = ("identity", "flow_run", "version", "acquire", "release", "other")
 
 
+def condition_failed(role: Role, what: str, ref: str | None = None, released: Sequence[str] = ()) -> MintakaError:
+    """What the failed condition of an item with `role` means (a transaction's, or a single write's)."""
+    if role.kind == "identity":
+        return AlreadyExists(ref)
+    if role.kind == "flow_run":
+        return FlowRunCheckFailed()
+    if role.kind == "version":
+        return VersionConflict(f"{what}: the run changed since it was read")
+    if role.kind == "acquire":
+        return SlotsUnavailable(f"No free concurrency slot for tag {role.detail!r}")
+    if role.kind == "release":
+        return NothingToRelease(list(released) or [role.detail])
+    return Conflict(f"{what}: a condition failed")
+
+
 def _cancelled(exc: BaseException, roles: Sequence[Role], what: str) -> MintakaError | None:
     """The domain meaning of a cancelled transaction; None when it is worth sending again."""
     reasons = list(getattr(exc, "cancellation_reasons", None) or [])
@@ -107,18 +122,8 @@ def _cancelled(exc: BaseException, roles: Sequence[Role], what: str) -> MintakaE
     if failed:
         failed.sort(key=lambda pair: _PRIORITY.index(pair[0].kind))
         role, reason = failed[0]
-        if role.kind == "identity":
-            ref = ((reason.raw_item or {}).get("ref") or {}).get("S")
-            return AlreadyExists(ref)
-        if role.kind == "flow_run":
-            return FlowRunCheckFailed()
-        if role.kind == "version":
-            return VersionConflict(f"{what}: the run changed since it was read")
-        if role.kind == "acquire":
-            return SlotsUnavailable(f"No free concurrency slot for tag {role.detail!r}")
-        if role.kind == "release":
-            return NothingToRelease([r.detail for r, _ in failed if r.kind == "release"])
-        return Conflict(f"{what}: a condition failed")
+        ref = ((reason.raw_item or {}).get("ref") or {}).get("S")
+        return condition_failed(role, what, ref, [r.detail for r, _ in failed if r.kind == "release"])
     if any(reason and reason.code in RETRYABLE_REASONS for reason in reasons):
         return None
     codes = sorted({reason.code for reason in reasons if reason})

@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.attributes import (
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -55,6 +61,8 @@ def build_item_model(table_name: str, host: str | None, region: str | None) -> t
         "sk": UnicodeAttribute(range_key=True),
         "doc": UnicodeAttribute(null=True),  # the entity, as its pydantic model's JSON
         "version": NumberAttribute(null=True),  # runs: the state version transitions condition on
+        # Task runs: the states before the current one, oldest first (compact JSON, `_codec`).
+        "hist": ListAttribute(of=UnicodeAttribute, null=True),
         "ref": UnicodeAttribute(null=True),  # uniqueness and facet items: the id they point to
         # Flow-run attributes that FilterExpressions read.
         "flow_name": UnicodeAttribute(null=True),

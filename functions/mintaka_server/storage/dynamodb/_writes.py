@@ -18,8 +18,8 @@ from mintaka_server.orchestration.context import SlotReclaim
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ..port import TransitionWrite, lessee_of
+from . import _codec, stats
 from . import _keys as keys
-from . import stats
 from ._errors import FLOW_RUN, IDENTITY, VERSION, Role
 from ._models import dump
 from ._scheduling import lease_index
@@ -165,13 +165,16 @@ def create_task_run(
         if require_open_flow_run:  # a run with no state yet has no state_type: it is open
             condition &= ~model.state_type.is_in(*(t.value for t in FLOW_RUN_CLOSED))
         tx.check(keys.flow_run(parent), keys.RUN, condition, role=FLOW_RUN)
+    # The history rides in the run's own item (`_codec`): no history item to write.
     tx.put(
         pk,
         keys.RUN,
         condition=model.pk.does_not_exist(),
-        doc=dump(run),
+        role=VERSION,
+        doc=_codec.dump_task_run(run),
         version=run.state_version,
         state_type=run.state.type.value if run.state else None,
+        hist=_codec.dump_states(history_before, run.id, run.flow_run_id) if run.state and history_before else None,
         gsi1pk=keys.task_runs_of(parent) if parent else None,
         gsi1sk=f"{keys.ts(run.created)}#{keys.seq()}#{run.id}" if parent else None,
     )
@@ -184,8 +187,6 @@ def create_task_run(
             return_old=True,
             ref=str(run.id),
         )
-    if run.state:
-        _put_history(tx, pk, run.state_version, [*history_before, run.state])
     _slot_changes(tx, acquire_slots, (), run)
     return tx
 
@@ -196,16 +197,23 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
     run = write.updated_run()
     pk = keys.run_pk(write.kind, write.run_id)
     actions = [
-        model.doc.set(dump(run)),
+        model.doc.set(dump(run) if isinstance(run, FlowRun) else _codec.dump_task_run(run)),
         model.version.set(run.state_version),
         model.state_type.set(write.state.type.value),
     ]
+    if isinstance(run, TaskRun):
+        # The state it leaves (and any the rules put before the new one) joins the item's history.
+        earlier = [write.run.state] if write.run.state else []
+        entries = _codec.dump_states([*earlier, *write.history_before], run.id, run.flow_run_id)
+        if entries:
+            actions.append(model.hist.set((model.hist | []).append(entries)))
     if isinstance(run, FlowRun):
         # All three pairs: a run written in the unsharded layout moves to its shards (the same
         # values otherwise, which DynamoDB writes to each GSI as an ordinary update).
         actions += [getattr(model, name).set(value) for name, value in _index_keys(run, write.state.type.value).items()]
     tx.update(pk, keys.RUN, actions, model.version == write.expected_version, role=VERSION)
-    _put_history(tx, pk, run.state_version, [*write.history_before, write.state])
+    if isinstance(run, FlowRun):
+        _put_history(tx, pk, run.state_version, [*write.history_before, write.state])
     _slot_changes(tx, write.acquire_slots, release, write.run, write.reclaim, write.now)
     if write.lease_expires is not None:
         expires = write.lease_expires

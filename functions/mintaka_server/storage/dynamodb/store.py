@@ -32,9 +32,9 @@ from mintaka.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
 from mintaka_server.orchestration.context import SlotHolder
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
-from ..port import ApiKeyRecord, FlowRunClosed, Store, TransitionWrite, flow_run_not_found
+from ..port import ApiKeyRecord, FlowRunClosed, Store, TransitionWrite, VersionConflict, flow_run_not_found
+from . import _codec, _log_pages, _writes, stats
 from . import _keys as keys
-from . import _log_pages, _writes, stats
 from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
 from ._merge import all_pages
@@ -240,11 +240,11 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
         item = self._get(keys.task_run(run_id), keys.RUN, "read task run")
-        return TaskRun.model_validate_json(item.doc) if item else None
+        return _codec.load_task_run(item.doc) if item else None
 
     def list_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
         items = self._query("list task runs", keys.task_runs_of(flow_run_id), index=self._model.gsi1)
-        return [TaskRun.model_validate_json(item.doc) for item in items]
+        return [_codec.load_task_run(item.doc) for item in items]
 
     def list_unfinished_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
         # Task-run items carry their state type (items written before they did pass the filter).
@@ -252,14 +252,26 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
         items = self._query(
             "list task runs", keys.task_runs_of(flow_run_id), index=self._model.gsi1, filter_condition=unfinished
         )
-        runs = [TaskRun.model_validate_json(item.doc) for item in items]
+        runs = [_codec.load_task_run(item.doc) for item in items]
         return [run for run in runs if run.state is None or not run.state.is_final()]
 
     # -- states
     def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
         partition = keys.run_pk(kind, run_id)
-        items = self._query("read state history", partition, self._model.sk.startswith(keys.STATE_PREFIX))
-        return [state for item in items for state in _STATES.validate_json(item.doc)]
+        if kind == "flow_run":
+            items = self._query("read state history", partition, self._model.sk.startswith(keys.STATE_PREFIX))
+            return [state for item in items for state in _STATES.validate_json(item.doc)]
+        # A task run's history is in its item (`hist`, then its current state); history items
+        # (STATE#...) are those of task runs written before, read first. Ids drop the overlap.
+        items = self._query("read state history", partition)
+        run_items = [item for item in items if item.sk == keys.RUN]
+        states = [state for item in items if item.sk != keys.RUN for state in _STATES.validate_json(item.doc)]
+        for item in run_items:
+            run = _codec.load_task_run(item.doc)
+            states += _codec.load_states(item.hist or [], run)
+            states += [run.state] if run.state else []
+        seen: set[uuid.UUID] = set()
+        return [state for state in states if not (state.id in seen or seen.add(state.id))]
 
     def commit_transition(self, write: TransitionWrite) -> None:
         release = list(write.release_slots)
@@ -267,12 +279,29 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
             try:
                 _writes.commit_transition(self._model, write, release).commit()
                 return
+            except VersionConflict:
+                if self._already_written(write):
+                    return
+                raise
             except NothingToRelease as noop:
                 # Those counters are at zero or their limit is gone: commit without them.
                 remaining = [tag for tag in release if tag not in noop.tags]
                 if len(remaining) == len(release):
                     raise Conflict(f"releasing {noop.tags} failed") from noop
                 release = remaining
+
+    def _already_written(self, write: TransitionWrite) -> bool:
+        """Whether a write that lost to a version conflict is in fact the one stored: a single
+        conditional update carries no request token, so botocore sending it again after a lost
+        answer finds its own write (a transaction's token makes DynamoDB answer it instead)."""
+        stored = self.read_task_run(write.run_id) if write.kind == "task_run" else self.read_flow_run(write.run_id)
+        new = write.updated_run()
+        return (
+            stored is not None
+            and stored.state_version == new.state_version
+            and stored.state is not None
+            and stored.state.id == write.state.id
+        )
 
     # -- cache
     def read_cache(self, key: str, now: dt.datetime) -> State | None:

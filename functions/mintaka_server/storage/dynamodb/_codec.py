@@ -1,0 +1,78 @@
+"""Compact task-run items: the run's history lives in its own item, so a task run is one write to
+create and one to finish, and the item stays under 1 KB (one write unit instead of two).
+
+A task run's item holds its document (`doc`: the run, current state included) and `hist`, a list
+of the states before the current one, oldest first. States are stored without what the item
+already says: the run ids in `state_details` (when they are this run's: a `"~":1` marks them as
+left out) and a name equal to its type's default. Reading puts them back; a state that never had
+them comes back without them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+
+from pydantic import TypeAdapter
+
+from mintaka.schemas import TaskRun
+from mintaka.states import State
+
+_OWN_IDS = "~"  # marks a state whose run ids were left out (they are the item's own)
+_STATES = TypeAdapter(list[State])
+
+
+def _compact(data: dict, task_run_id: str, flow_run_id: str | None) -> dict:
+    details = data.get("state_details") or {}
+    if details.get("task_run_id") == task_run_id and details.get("flow_run_id") == flow_run_id:
+        details.pop("task_run_id")
+        details.pop("flow_run_id", None)
+        data[_OWN_IDS] = 1
+        if not details:
+            data.pop("state_details", None)
+    if data.get("name") == data["type"].title():
+        data.pop("name")
+    return data
+
+
+def _expand(data: dict, task_run_id: str, flow_run_id: str | None) -> dict:
+    if data.pop(_OWN_IDS, None):
+        details = data.setdefault("state_details", {})
+        details["task_run_id"] = task_run_id
+        if flow_run_id is not None:
+            details["flow_run_id"] = flow_run_id
+    return data
+
+
+def _ids(run_id: uuid.UUID, flow_run_id: uuid.UUID | None) -> tuple[str, str | None]:
+    return str(run_id), str(flow_run_id) if flow_run_id else None
+
+
+def dump_task_run(run: TaskRun) -> str:
+    """The run's `doc`: fields at their default and its state's own ids left out."""
+    data = run.model_dump(mode="json", exclude_defaults=True)
+    if "state" in data:
+        _compact(data["state"], *_ids(run.id, run.flow_run_id))
+    return json.dumps(data, separators=(",", ":"))
+
+
+def load_task_run(doc: str) -> TaskRun:
+    data = json.loads(doc)
+    if "state" in data:
+        _expand(data["state"], data["id"], data.get("flow_run_id"))
+    return TaskRun.model_validate(data)
+
+
+def dump_states(states: Iterable[State], run_id: uuid.UUID, flow_run_id: uuid.UUID | None) -> list[str]:
+    """History entries for `hist`, one compact JSON string per state."""
+    ids = _ids(run_id, flow_run_id)
+    return [
+        json.dumps(_compact(state.model_dump(mode="json", exclude_defaults=True), *ids), separators=(",", ":"))
+        for state in states
+    ]
+
+
+def load_states(entries: Sequence[str], run: TaskRun) -> list[State]:
+    ids = _ids(run.id, run.flow_run_id)
+    return _STATES.validate_python([_expand(json.loads(entry), *ids) for entry in entries])
