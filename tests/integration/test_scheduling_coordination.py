@@ -129,6 +129,39 @@ def test_a_stopped_leader_hands_over_at_once(servers, clock):
     assert second.tick() is True and first.tick() is False
 
 
+def test_a_deployment_changed_through_another_server_is_seen_at_the_next_tick(servers, clock):
+    (first, first_store), (second, _) = servers
+    assert first.tick() is True  # leads, with nothing deployed yet
+    deploy(second.deployments, "new", schedules=[{"type": "cron", "cron": "* * * * *"}])
+    clock.advance(INTERVAL)
+    assert first.tick() is True
+    made = [r for r in scheduled_runs(first_store) if r.deployment_name == "etl/new"]
+    assert len(made) == 10  # the next ten minutes
+    second.deployments.set_deployment_schedule_paused("etl", "new", paused=True)
+    clock.advance(5 * 60)
+    assert first.tick() is True
+    assert len([r for r in scheduled_runs(first_store) if r.deployment_name == "etl/new"]) == 10
+
+
+def test_a_leader_back_after_another_led_repeats_nothing_and_misses_nothing(servers, clock):
+    (first, first_store), (second, _) = servers
+    every_minute(first.deployments, 2)
+    assert first.tick() is True
+    clock.advance(6 * INTERVAL)  # the first one stalls past its lease: the second leads
+    for _ in range(40):
+        assert second.tick() is True
+        clock.advance(INTERVAL)
+    second.stop()
+    for _ in range(40):  # the first leads again, its view of the cursors from before
+        assert first.tick() is True
+        clock.advance(INTERVAL)
+    runs = scheduled_runs(first_store)
+    per_fire = {(r.deployment_name, r.expected_start_time) for r in runs}
+    assert len(per_fire) == len(runs)
+    due = [T0.replace(microsecond=0) + dt.timedelta(minutes=m) for m in range(4)]
+    assert all((f"etl/d{i}", at) in per_fire for i in range(2) for at in due)
+
+
 def test_events_reach_their_deployments_through_the_trigger_index(tmp_path, clock):
     store = SQLiteStore(tmp_path / "mintaka.db")
     try:

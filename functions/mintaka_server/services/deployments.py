@@ -44,6 +44,7 @@ from .trigger_index import TriggerIndex
 DEPLOYMENT = "deployment"
 WORK_QUEUE = "work_queue"
 SCHEDULE_CURSOR = "schedule_cursor"  # per deployment: the fire times that have their run
+DEPLOYMENTS_CHANGED = "deployments_changed"  # setting: a new token each time a deployment changes
 DEFAULT_QUEUE = "default"
 AWAITING_RETRY = "AwaitingRetry"
 MAX_PARSED = 20_000  # deployments remembered parsed (by their stored JSON)
@@ -120,6 +121,8 @@ class DeploymentService:
         self.clock = clock or orchestration.clock  # one clock, unless told otherwise (a tick's time)
         self.triggers = TriggerIndex(self.store)
         self._parsed_documents: dict[str, Deployment] = {}
+        self._listing: tuple[dict | None, list[Deployment]] | None = None  # (change marker, deployments)
+        self._cursors: dict[str, dict] | None = None  # schedule cursors as this service last read or wrote them
         if dispatcher is not None:  # runs the rules requeue need a message too, whoever crashed them
             orchestration.on_requeued = dispatcher.dispatch
 
@@ -142,6 +145,7 @@ class DeploymentService:
             self.dispatcher.check_queue(deployment.work_queue_name)  # so does a queue never provisioned
         self.store.ensure_flow(body.flow_name)
         self.store.put_document(DEPLOYMENT, key, deployment.model_dump(mode="json"))
+        self._deployments_changed()
         self.triggers.update(key, Deployment.model_validate(existing) if existing else None, deployment)
         if body.work_queue_name != DEFAULT_QUEUE and self.store.read_document(WORK_QUEUE, body.work_queue_name) is None:
             self._save_queue(WorkQueue(name=body.work_queue_name))  # a deployment's queue exists once it does
@@ -158,6 +162,21 @@ class DeploymentService:
     def list_deployments(self) -> list[Deployment]:
         return [self._parsed(doc) for doc in self.store.list_documents(DEPLOYMENT)]
 
+    def _deployments_changed(self) -> None:
+        """Say that a deployment changed (after the change is stored), so schedulers list them again."""
+        self.store.write_setting(DEPLOYMENTS_CHANGED, {"token": uuid.uuid4().hex})
+
+    def _scheduled_deployments(self) -> list[Deployment]:
+        """Every deployment, for a tick: listed again only when a deployment changed since the last
+        listing (one small read), not on every tick."""
+        seen = self.store.read_setting(DEPLOYMENTS_CHANGED)
+        if seen is None:  # a store from before the marker: start one
+            self._deployments_changed()
+            seen = self.store.read_setting(DEPLOYMENTS_CHANGED)
+        if self._listing is None or self._listing[0] != seen:
+            self._listing = (seen, self.list_deployments())  # the marker is read first: no change is missed
+        return self._listing[1]
+
     def _parsed(self, doc: dict[str, Any]) -> Deployment:
         """The deployment a stored document holds. Validating one costs ~1 ms (its crons are
         parsed) and every scheduler tick lists them all, so an unchanged document is parsed once."""
@@ -172,7 +191,10 @@ class DeploymentService:
     def delete_deployment(self, flow_name: str, name: str) -> None:
         deployment = self.read_deployment(flow_name, name)
         self.store.delete_document(DEPLOYMENT, deployment.full_name)
+        self._deployments_changed()
         self.store.delete_document(SCHEDULE_CURSOR, deployment.full_name)
+        if self._cursors is not None:
+            self._cursors.pop(deployment.full_name, None)
         self.triggers.update(deployment.full_name, deployment, None)
         if self.schedule_sync is not None:
             self.schedule_sync.remove(deployment)
@@ -182,6 +204,7 @@ class DeploymentService:
             update={"schedule_paused": paused, "updated": self.clock()}
         )
         self.store.put_document(DEPLOYMENT, deployment.full_name, deployment.model_dump(mode="json"))
+        self._deployments_changed()
         if self.schedule_sync is not None:
             self.schedule_sync.sync(deployment)
         return deployment
@@ -227,14 +250,17 @@ class DeploymentService:
     ) -> list[FlowRun]:
         """Create the SCHEDULED runs due within `horizon` (at most `max_runs` ahead per schedule)
         whose fire times no tick has created yet, and return them. Each deployment's schedule
-        cursor says which fire times have their run: one query reads them all, and a deployment
-        with nothing new costs no write. A cursor moves by a conditional write after its runs
-        exist, so a tick that dies in between, or a second scheduler, only repeats idempotent
-        creations (keyed by deployment + scheduled time)."""
+        cursor says which fire times have their run, and a deployment with nothing new costs no
+        write. A cursor moves by a conditional write after its runs exist, so a tick that dies in
+        between, or a second scheduler, only repeats idempotent creations (keyed by deployment +
+        scheduled time). Cursors and deployments are kept between ticks: cursors are read again
+        when a write finds one moved by someone else (a stale one can only repeat a creation),
+        deployments when the change marker says one changed."""
         now = self.clock()
-        cursors = {doc.get("deployment"): doc for doc in self.store.list_documents(SCHEDULE_CURSOR)}
-        created: list[FlowRun] = []
-        for deployment in self.list_deployments():
+        if self._cursors is None:
+            self._cursors = {doc.get("deployment"): doc for doc in self.store.list_documents(SCHEDULE_CURSOR)}
+        cursors, created = self._cursors, []
+        for deployment in self._scheduled_deployments():
             if deployment.schedule_paused:
                 continue
             cursor = cursors.get(deployment.full_name)
@@ -243,7 +269,10 @@ class DeploymentService:
                 continue
             created += [self.run_for_fire_time(deployment, fire, redispatch=False) for fire in plan.fires]
             expected = cursor.get("version") if cursor else None
-            self.store.swap_document(SCHEDULE_CURSOR, deployment.full_name, plan.cursor, expected)
+            if self.store.swap_document(SCHEDULE_CURSOR, deployment.full_name, plan.cursor, expected):
+                cursors[deployment.full_name] = {**plan.cursor, "version": (expected or 0) + 1}
+            else:  # another scheduler moved it: read them all again next tick
+                self._cursors = None
         return created
 
     def run_for_fire_time(self, deployment: Deployment, fire: dt.datetime, redispatch: bool = True) -> FlowRun:
