@@ -1,6 +1,6 @@
 """DynamoDB partition load: the write and read rate every partition key takes at N flow runs/s.
 
-    python benchmarks/partition_load.py [--flow-runs-per-second 1000] [--tasks 10] [--sample 32]
+    python benchmarks/partition_load.py [--flow-runs-per-second 1000] [--tasks 10] [--sample 8]
 
 Nothing here is a hand-written model of the store. `--sample` flow runs of `--tasks` task runs
 each run against `OrchestrationService(DynamoDBStore)` on moto's server, started here (or

@@ -280,7 +280,7 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
                 _writes.commit_transition(self._model, write, release).commit()
                 return
             except VersionConflict:
-                if self._already_written(write):
+                if write.kind == "task_run" and self._already_written(write):
                     return
                 raise
             except NothingToRelease as noop:
@@ -291,11 +291,11 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
                 release = remaining
 
     def _already_written(self, write: TransitionWrite) -> bool:
-        """Whether a write that lost to a version conflict is in fact the one stored: a single
-        conditional update carries no request token, so botocore sending it again after a lost
-        answer finds its own write (a transaction's token makes DynamoDB answer it instead)."""
-        stored = self.read_task_run(write.run_id) if write.kind == "task_run" else self.read_flow_run(write.run_id)
-        new = write.updated_run()
+        """Whether a task run's write that lost to a version conflict is in fact the one stored: a
+        single conditional update (a plain end) carries no request token, so botocore sending it
+        again after a lost answer finds its own write (a transaction's token makes DynamoDB answer
+        it instead, as for every flow-run write)."""
+        stored, new = self.read_task_run(write.run_id), write.updated_run()
         return (
             stored is not None
             and stored.state_version == new.state_version
