@@ -15,11 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from mintaka import _aws
+
 T = TypeVar("T")
 _END = object()
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-WORKERS = 34  # every shard of one key (plus the unsharded layout's) at once
+# As many as the botocore client keeps connections (more would open and drop connections).
+WORKERS = _aws.MAX_POOL_CONNECTIONS
 
 
 def _executor() -> ThreadPoolExecutor:
