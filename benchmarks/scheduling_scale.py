@@ -13,7 +13,20 @@ It prints, per tick: create attempts (calls of the store's `create_flow_run`), r
 store reads and writes (every store call, by name), and the tick's wall time; then checks that
 every fire time in the window has exactly one run per deployment, created no later than its
 scheduled time ("on time"), and prints the totals. Store calls are counted by a proxy in front
-of the store (it forwards every call unchanged).
+of the store (it forwards every call unchanged). `--legacy` runs the tick as it was before
+issue 12; `--store dynamodb-local` (or `--endpoint URL`) runs on a DynamoDB table instead and
+also counts the DynamoDB requests of each tick.
+
+Measured 2026-12-02 on the shared 2-core box (load average 9-16: wall times are several times
+an idle machine's), 1,000 deployments, 2 schedulers on one SQLite file, a tick every 10 s:
+
+| | before (`--legacy`, 1 min) | after (3 min) |
+|---|---|---|
+| create attempts per run created | 12.73 (140,000 for 11,000) | 1.00 (13,000 for 13,000) |
+| store writes per tick (both schedulers) | 20,036 | 803 (3 per new run, 0-1 when idle) |
+| the follower's tick | the same work again | 1 read (the leader lease) |
+| tick duration, median / a minute's 1,000 new runs | 24.5 s / 25-38 s | 62 ms / 10-14 s |
+| fire times with a run / with two / created late | 1,000 / 0 / 0 | 3,000 / 0 / 0 |
 """
 
 from __future__ import annotations
