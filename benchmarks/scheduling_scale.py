@@ -27,6 +27,13 @@ an idle machine's), 1,000 deployments, 2 schedulers on one SQLite file, a tick e
 | the follower's tick | the same work again | 1 read (the leader lease) |
 | tick duration, median / a minute's 1,000 new runs | 24.5 s / 25-38 s | 62 ms / 10-14 s |
 | fire times with a run / with two / created late | 1,000 / 0 / 0 | 3,000 / 0 / 0 |
+
+On DynamoDB Local (`--store dynamodb-local`, 1 simulated minute, 20 deployments): 441 DynamoDB
+requests per tick before, 48.6 after (12.73 and 1.00 create attempts per run). After, with 100
+deployments over 2 minutes: 53 requests in a leader's tick that creates nothing, whatever the
+number of deployments (lease read and renewal, the change marker, 17 due-run shards for Late
+marking, 16 lease-expiry shards for the reaper, 17 PAUSED shards for suspensions), 1 in a
+follower's (the lease), about 3.7 per run created (the run's transaction, its cursor).
 """
 
 from __future__ import annotations
