@@ -33,7 +33,8 @@ requests per tick before, 48.6 after (12.73 and 1.00 create attempts per run). A
 deployments over 2 minutes: 53 requests in a leader's tick that creates nothing, whatever the
 number of deployments (lease read and renewal, the change marker, 17 due-run shards for Late
 marking, 16 lease-expiry shards for the reaper, 17 PAUSED shards for suspensions), 1 in a
-follower's (the lease), about 3.7 per run created (the run's transaction, its cursor).
+follower's (the lease); then 1 per run created (its transaction) and 1 per deployment whose
+cursor moved (2 per run for an every-minute deployment, one new fire time a minute).
 """
 
 from __future__ import annotations
