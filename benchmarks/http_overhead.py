@@ -118,8 +118,9 @@ def _measure(store: str, tasks: int, flows: int, env: dict[str, str]) -> dict[st
                 },
                 capture_output=True,
                 text=True,
-                check=True,
             )
+            if out.returncode != 0:
+                raise RuntimeError(f"the {mode} client failed on {store}:\n{out.stderr[-3000:]}")
             per_task, per_flow, requests = map(float, out.stdout.split())
             results[mode] = (per_task, per_flow, requests)
         return results
