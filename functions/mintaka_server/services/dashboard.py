@@ -259,7 +259,8 @@ class DashboardService:
         )
 
     def _late(self, flow_name: str | None, deployment_name: str | None) -> list[FlowRun]:
-        due = self.store.list_due_flow_runs(self.clock(), limit=100)
+        filtered = flow_name is not None or deployment_name is not None
+        due = self.store.list_due_flow_runs(self.clock(), limit=100 if filtered else SHOWN)
         return [
             run
             for run in due

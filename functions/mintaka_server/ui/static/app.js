@@ -134,5 +134,13 @@ applyTheme();
 const root = document.getElementById("app");
 root.textContent = ""; // the "Loading…" placeholder
 render(html`<${App} />`, root);
-const whenIdle = window.requestIdleCallback || ((callback) => setTimeout(callback, 1000));
-whenIdle(() => Object.values(PAGES).forEach((load) => load().catch(() => null)), { timeout: 3000 });
+// The other pages' modules, fetched once the dashboard has painted (not beside its first requests).
+let prefetched = false;
+const prefetch = () => {
+  if (prefetched) return;
+  prefetched = true;
+  const whenIdle = window.requestIdleCallback || ((callback) => setTimeout(callback, 0));
+  whenIdle(() => Object.values(PAGES).forEach((load) => load().catch(() => null)), { timeout: 2000 });
+};
+window.addEventListener("mintaka:painted", prefetch, { once: true });
+setTimeout(prefetch, 3000); // opened on another page

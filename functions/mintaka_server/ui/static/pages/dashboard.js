@@ -126,6 +126,9 @@ export function DashboardPage({ query }) {
   const painted = useRef(false);
   painted.current ||= stats.data !== undefined || stats.error !== null;
   const later = { enabled: painted.current };
+  useEffect(() => {
+    if (painted.current) window.dispatchEvent(new Event("mintaka:painted"));
+  }, [painted.current]);
   const queues = usePoll(readQueues, [], later);
   // What runs next: the scheduled runs, soonest due first.
   const upcoming = usePoll(async () => {
