@@ -239,6 +239,30 @@ BASELINES = [
         query={"limit": "10", "offset": "0", "min_level": "0", "newest_first": "true"},
     ),
     Baseline("POST", f"/api/flow_runs/{RUN}/heartbeat", query={"interval": "10"}),
+    Baseline("POST", f"/api/task_runs/{TASK}/heartbeat", query={"interval": "10"}),
+    Baseline(
+        "POST",
+        "/api/task_runs/batch",
+        {
+            "flow_run_id": RUN,
+            "reports": [
+                {
+                    "op": "create",
+                    "task_run": {
+                        "id": TASK,
+                        "flow_run_id": RUN,
+                        "task_key": "k",
+                        "name": "n",
+                        "dynamic_key": "0",
+                        "tags": ["t"],
+                        "empirical_policy": _POLICY,
+                        "state": _state("RUNNING"),
+                    },
+                },
+                {"op": "set_state", "task_run_id": TASK, "state": {**_state("COMPLETED"), "idempotency_key": "ik"}},
+            ],
+        },
+    ),
     Baseline(
         "GET",
         f"/api/flow_runs/{RUN}/logs",
