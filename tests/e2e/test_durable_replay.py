@@ -3,9 +3,9 @@ two tasks and a subflow completed, the run is reaped and requeued, and the next 
 `mintaka worker`) runs the flow from the top, where every task run and subflow that completed
 returns its recorded result without running. Each body appends a line to a file: the file
 shows how many times each ran. A suspended run's process exits, and `mintaka flow-run resume`
-sends it to a worker again, which replays it past the suspension. Real processes: uvicorn on an SQLite file, the CLI executor and
-worker as subprocesses, a reaper ticking in this process on the same file; the API over HTTP
-(uvicorn on that file) or the embedded store in every process."""
+sends it to a worker again, which replays it past the suspension. Real processes: the CLI
+executor and worker as subprocesses, a reaper ticking in this process on the same SQLite file;
+the API over HTTP (uvicorn on that file) or the embedded store in every process."""
 
 from __future__ import annotations
 
