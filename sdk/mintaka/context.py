@@ -43,8 +43,9 @@ class FlowRunContext:
     # retry returns these instead of running them again (recalled from the API when the run
     # executes again in another process: `engine.replay`).
     completed: dict[tuple[str, int], State] = field(default_factory=dict)
-    # Keys of this run's pauses that were resumed: a replay reaching one goes straight on.
-    resumed_pauses: set[str] = field(default_factory=set)
+    # This run's pauses that were resumed, by key, with the input each resume gave (or None): a
+    # replay reaching one goes straight on (`wait_for_input` returns that input).
+    resumed_pauses: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     # Persist task and subflow results unless they say otherwise (deployed runs: replay needs them).
     persist_results: bool = False
     # Dynamic-key suffixes of earlier attempts ("" is the first's): each attempt takes a new one.

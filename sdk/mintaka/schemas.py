@@ -177,6 +177,17 @@ class SetStateRequest(_Input):
     )
 
 
+class FlowRunResume(_Input):
+    """Resume a paused flow run, with the input its pause waits for (`wait_for_input`)."""
+
+    run_input: JsonObject | None = Field(
+        None, description="Checked against the JSON schema in the PAUSED state's `run_input_schema`"
+    )
+    idempotency_key: IdempotencyKey | None = Field(
+        None, description="The same request sent again (its answer was lost) is answered as the first"
+    )
+
+
 class SetStateStatus(StrEnum):
     ACCEPT = "ACCEPT"
     REJECT = "REJECT"

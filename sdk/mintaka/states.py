@@ -12,10 +12,10 @@ import uuid
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from mintaka._ids import random_uuid
-from mintaka.bounds import Time
+from mintaka.bounds import JsonObject, Time
 
 
 class StateType(StrEnum):
@@ -78,6 +78,27 @@ class StateDetails(BaseModel):
     reaped: bool | None = None
     # A RUNNING proposal reviving the run from its reaped state with this id.
     revives: uuid.UUID | None = None
+    # A RUNNING proposal re-entering a subflow run (or its parent task run) cut off in the state
+    # with this id (CRASHED): its parent flow run is replaying it (`engine.replay`).
+    reenters: uuid.UUID | None = None
+    # A pause waiting for typed input (`wait_for_input`): the JSON schema the input must satisfy.
+    run_input_schema: JsonObject | None = None
+    # The input a resume gave (checked against the pause's schema), on the state it resumed to.
+    run_input: JsonObject | None = None
+
+    @field_validator("run_input_schema")
+    @classmethod
+    def _valid_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The schema the server checks a resume's input with must itself be a JSON schema (2020-12)."""
+        if value is not None:
+            from jsonschema import Draft202012Validator, SchemaError
+
+            try:
+                Draft202012Validator.check_schema(value)
+            except SchemaError as exc:
+                where = "/".join(str(part) for part in exc.path) or "the schema"
+                raise ValueError(f"not a valid JSON schema at {where}: {exc.message}") from None
+        return value
 
 
 class State(BaseModel):

@@ -37,6 +37,7 @@ from mintaka.schemas import (
     FlowCreate,
     FlowRunCreate,
     FlowRunFilter,
+    FlowRunResume,
     LogCreate,
     ResultStorageSetting,
     RetryPolicySet,
@@ -240,6 +241,7 @@ def _calls(client: MintakaClient) -> Iterator[tuple[str, Callable[[], Any]]]:
     running = SetStateRequest(state=Running(idempotency_key="go"))
     yield "set_flow_run_state", lambda: c.set_flow_run_state(ctx["run"].id, running)
     yield "read_flow_run_states", lambda: c.read_flow_run_states(ctx["run"].id)
+    yield "resume_flow_run", lambda: c.resume_flow_run(ctx["run"].id, FlowRunResume())  # not paused: ABORT
     yield "heartbeat_flow_run", lambda: c.heartbeat_flow_run(ctx["run"].id, 30.0)
     task = lambda: TaskRunCreate(flow_run_id=ctx["run"].id, task_key="t", dynamic_key="0")  # noqa: E731
     yield "create_task_run", lambda: keep("task", c.create_task_run(task()))

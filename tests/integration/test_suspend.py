@@ -78,13 +78,13 @@ def test_a_suspended_run_ends_its_execution_and_a_resume_replays_it_past_the_sus
         assert client.read_flow_run(run.id).state.name == "Suspended"
         assert lines(deployed.log) == ["build"]
 
-        resumed = resume_flow_run(run.id, client)
+        resumed = resume_flow_run(run.id, client=client)
         assert (resumed.type, resumed.name) == (StateType.SCHEDULED, "Resuming")
         second = execute_flow_run(run.id, client)
         assert second.state.name == "Suspended"  # the second suspension ("ship it")
         assert lines(deployed.log) == ["build", "test"]
 
-        resume_flow_run(run.id, client)
+        resume_flow_run(run.id, client=client)
         third = execute_flow_run(run.id, client)
         assert third.state.type is StateType.COMPLETED
         assert third.state.result() == "build+test+ship"
@@ -101,7 +101,7 @@ def test_an_async_flow_awaits_its_suspension(deployed):
     with harness() as client:
         run = deployed(client, "approval_async")
         assert execute_flow_run(run.id, client).state.name == "Suspended"
-        resume_flow_run(run.id, client)
+        resume_flow_run(run.id, client=client)
         assert execute_flow_run(run.id, client).state.result() == "build+ship"
         assert lines(deployed.log) == ["build", "ship"]
 
@@ -121,7 +121,7 @@ def test_a_suspension_not_resumed_in_time_ends_failed_and_cannot_be_resumed(depl
         failed = client.read_flow_run(run.id).state
         assert failed.type is StateType.FAILED and "not resumed before its suspension timed out" in failed.message
         with pytest.raises(MintakaError, match="is not paused"):
-            resume_flow_run(run.id, client)
+            resume_flow_run(run.id, client=client)
 
 
 def test_only_a_deployments_run_can_be_suspended():

@@ -239,6 +239,11 @@ BASELINES = [
         query={"limit": "10", "offset": "0", "min_level": "0", "newest_first": "true"},
     ),
     Baseline("POST", f"/api/flow_runs/{RUN}/heartbeat", query={"interval": "10"}),
+    Baseline(
+        "POST",
+        f"/api/flow_runs/{RUN}/resume",
+        {"run_input": {"name": "n", "nested": {"y": [1, "s"]}}, "idempotency_key": "ik"},
+    ),
     Baseline("POST", f"/api/task_runs/{TASK}/heartbeat", query={"interval": "10"}),
     Baseline(
         "POST",
@@ -348,7 +353,9 @@ for _kind in ("flow_runs", "task_runs"):
     for _proposal in (
         _state("SCHEDULED", scheduled_time=TIME),
         _state("PAUSED", pause_timeout=TIME),
+        _state("PAUSED", pause_key="pause-0", run_input_schema={"type": "object", "required": ["name"]}),
         _state("RUNNING", cache_key="ck", cache_expiration=TIME),
+        _state("RUNNING", run_input={"name": "n"}, reenters=RUN),
         {**_state("COMPLETED", cache_key="ck", cache_expiration=TIME), "data": _RESULT},
         _state("FAILED"),
     ):

@@ -11,6 +11,14 @@ import mintaka
 def test_public_names():
     for name in mintaka.__all__:
         assert getattr(mintaka, name) is not None
+    from mintaka.input import (  # noqa: F401 - Prefect's import paths for typed pause input
+        AutomaticRunInput,
+        Keyset,
+        RunInput,
+        RunInputMetadata,
+        keyset_from_base_key,
+        keyset_from_paused_state,
+    )
     from mintaka.states import AwaitingRetry, Cached, Completed, Crashed, Failed, Pending, Running  # noqa: F401
     from mintaka.tasks import exponential_backoff, task_input_hash  # noqa: F401
     from mintaka.testing import harness  # noqa: F401

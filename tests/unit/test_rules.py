@@ -724,7 +724,8 @@ def test_policies_are_ordered_lists_of_rules():
         assert all(issubclass(rule, r.Rule) for rule in policy)
         assert policy[0] is r.IgnoreDuplicateProposal
         assert policy[1] is r.RefuseStaleRevivals
-        assert policy[2] is r.PreventTransitionsFromTerminalStates
+        assert policy[2] is r.ReenterCutOffSubflows  # the one way out of CRASHED, before the refusal
+        assert policy[3] is r.PreventTransitionsFromTerminalStates
         assert policy[-1] is r.UpdateRunBookkeeping
         assert all(rule.__doc__ for rule in policy)  # each rule names the race it prevents
     assert TASK_RUN_POLICY.index(r.ReleaseConcurrencySlots) < TASK_RUN_POLICY.index(r.RetryFailedRuns)

@@ -41,6 +41,7 @@ class RunSnapshot:
     work_queue_name: str | None = None
     heartbeat_interval: float | None = None  # stored on the run: it holds a lease
     flow_run_id: uuid.UUID | None = None  # a task run's flow run (None: called outside any flow)
+    parent_task_run_id: uuid.UUID | None = None  # a subflow run's stand-in in its parent
 
     @property
     def holds_own_lease(self) -> bool:

@@ -15,6 +15,7 @@ from mintaka.schemas import SetStateStatus
 from mintaka.states import RESUMING, TERMINAL_STATE_TYPES, State, StateDetails, StateType
 
 from .context import CacheInsert, Decision, SlotReclaim, SlotUsage, TransitionContext, lease_expiry
+from .run_input import run_input_problems
 
 ALL = frozenset([*StateType, None])
 ACTIVE = frozenset(t for t in StateType if t not in TERMINAL_STATE_TYPES) | {None}
@@ -96,6 +97,41 @@ class ReviveReapedRuns(Rule):
         decision.reopened = True
 
 
+def reenters_cut_off_run(ctx: TransitionContext) -> bool:
+    """A RUNNING proposal naming the CRASHED state of a run that was cut off with its executor
+    while it is still the current one: a subflow run, or a task run in a flow run (a subflow's
+    stand-in in its parent), re-entered by the replay of the flow run above it."""
+    current = ctx.run.state
+    return (
+        ctx.proposed.type is StateType.RUNNING
+        and current is not None
+        and current.type is StateType.CRASHED
+        and ctx.proposed.state_details.reenters == current.id
+        and (ctx.run.parent_task_run_id if ctx.run.kind == "flow_run" else ctx.run.flow_run_id) is not None
+    )
+
+
+class ReenterCutOffSubflows(Rule):
+    """A subflow cut off halfway (its process killed, its executor out of time) ends CRASHED;
+    the replay of its parent runs it again as the same run, so that what completed in it returns
+    its recorded result: RUNNING again, as a new attempt, with no end time. Only a proposal naming
+    the crashed state it re-enters: a stale one (the run has moved on since) is refused."""
+
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        if ctx.proposed.state_details.reenters is None:
+            return
+        if not reenters_cut_off_run(ctx):
+            current = ctx.run.state.name if ctx.run.state else "no state"
+            decision.refuse(
+                SetStateStatus.ABORT, ctx.run.state, f"Only a crashed subflow can be re-entered (now {current})"
+            )
+            return
+        decision.reopened = True
+
+
 class PreventTransitionsFromTerminalStates(Rule):
     """A finished run stays finished: late or racing clients cannot resurrect it.
     (Retries happen before the FAILED state is written, see `RetryFailedRuns`.)"""
@@ -104,7 +140,7 @@ class PreventTransitionsFromTerminalStates(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        if _reopens_refused_cache_hit(ctx, decision):
+        if decision.reopened or _reopens_refused_cache_hit(ctx, decision):  # re-entered (the rule above)
             return
         decision.refuse(
             SetStateStatus.REJECT,
@@ -209,6 +245,28 @@ class ResumeOnlyWithinThePause(Rule):
             )
 
 
+class CheckRunInput(Rule):
+    """A pause waiting for typed input (`wait_for_input`) resumes only with input its JSON schema
+    accepts (none given is `{}`: enough when every field has a default), and a pause that waits
+    for none takes none: the paused flow would otherwise fail on it, or never see it. The input
+    travels on the state the run resumes to, where the flow (or its replay) reads it."""
+
+    FROM_STATES = frozenset({StateType.PAUSED})
+    TO_STATES = frozenset({StateType.RUNNING})
+
+    @staticmethod
+    def apply(ctx, decision):
+        schema = ctx.run.state.state_details.run_input_schema
+        given = ctx.proposed.state_details.run_input
+        if schema is None:
+            if given is not None:
+                decision.refuse(SetStateStatus.REJECT, ctx.run.state, "This pause takes no input (no wait_for_input)")
+            return
+        problems = run_input_problems(schema, given)
+        if problems:
+            decision.refuse(SetStateStatus.REJECT, ctx.run.state, f"Invalid run input: {problems}")
+
+
 class ResumeSuspendedRunsThroughTheirQueue(Rule):
     """A suspended run (paused with `reschedule`: its executor exited, holding nothing) has no
     process to resume in place: a resume sends it to its work queue instead, SCHEDULED
@@ -226,7 +284,9 @@ class ResumeSuspendedRunsThroughTheirQueue(Rule):
                 name=RESUMING,
                 timestamp=ctx.now,
                 message=ctx.proposed.message or "Resumed",
-                state_details=StateDetails(scheduled_time=ctx.now, idempotency_key=key),
+                state_details=StateDetails(
+                    scheduled_time=ctx.now, idempotency_key=key, run_input=ctx.proposed.state_details.run_input
+                ),
             )
 
 

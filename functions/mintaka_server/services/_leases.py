@@ -56,7 +56,7 @@ class LeaseKeeping:
                 self.end_silent_run(lessee, "found by a run waiting for its concurrency slots", now)
             if kind == "flow_run" and (decision.state.is_final() or _requeued(decision.state)):
                 self._end_task_runs(run.id, decision.state)
-            elif kind == "flow_run" and decision.reopened:
+            elif kind == "flow_run" and decision.reopened and decision.state.state_details.revives is not None:
                 self._revive_task_runs(run.id)
         except MintakaError:
             logger.exception("Cleaning up after a transition of %s %s failed", kind, run.id)

@@ -28,6 +28,7 @@ from mintaka.schemas import (
     FlowRunDetail,
     FlowRunFilter,
     FlowRunPage,
+    FlowRunResume,
     Log,
     LogCreate,
     OrchestrationDetails,
@@ -175,6 +176,13 @@ class OrchestrationService(LeaseKeeping):
 
     def set_flow_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
         return self._set_state("flow_run", run_id, body)
+
+    def resume_flow_run(self, run_id: uuid.UUID, body: FlowRunResume) -> OrchestrationResult:
+        """Resume a paused run, with the input its pause waits for (`run_input`); input its
+        schema refuses is an `InvalidRequest` naming the field, and the run stays paused."""
+        from .resume import resume_flow_run
+
+        return resume_flow_run(self, run_id, body)
 
     def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]:
         # One read: only an empty answer needs to tell "no such run" from "no states yet".
@@ -415,6 +423,7 @@ class OrchestrationService(LeaseKeeping):
             work_queue_name=getattr(run, "work_queue_name", None),
             heartbeat_interval=run.heartbeat_interval,
             flow_run_id=getattr(run, "flow_run_id", None),
+            parent_task_run_id=getattr(run, "parent_task_run_id", None),
         )
         return TransitionContext(
             run=snapshot,

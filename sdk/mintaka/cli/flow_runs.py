@@ -150,16 +150,42 @@ def cancel(
 
 
 @app.command("resume")
-def resume(run_id: Annotated[str, typer.Argument(metavar="ID", help="A paused flow run's id.")]) -> None:
-    """Resume a flow run paused by `pause_flow_run()` (before its pause times out)."""
+def resume(
+    run_id: Annotated[str, typer.Argument(metavar="ID", help="A paused flow run's id.")],
+    run_input: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            metavar="JSON",
+            help="The input its pause waits for (wait_for_input), as a JSON object: '{\"approved\": true}'.",
+        ),
+    ] = None,
+) -> None:
+    """Resume a flow run paused by `pause_flow_run()` (before its pause times out), or suspended."""
     from mintaka.client import get_client
     from mintaka.pausing import resume_flow_run
 
     from ._output import console, parse_id
 
     rid = parse_id(run_id, "flow run id")
-    resume_flow_run(rid, get_client())
+    resume_flow_run(rid, _json_object(run_input, "--input"), client=get_client())
     console().print(f"Flow run {rid} resumed", soft_wrap=True)
+
+
+def _json_object(text: str | None, option: str) -> dict | None:
+    import json
+
+    from mintaka.exceptions import InvalidRequest
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"{option} is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{option} must be a JSON object: the input's fields and their values")
+    return value
 
 
 @app.command("execute")

@@ -23,6 +23,7 @@ from mintaka.schemas import (
     FlowRunDetail,
     FlowRunFilter,
     FlowRunPage,
+    FlowRunResume,
     Log,
     LogCreate,
     OrchestrationResult,
@@ -76,6 +77,9 @@ class MintakaClient(DeploymentClient, ABC):
 
     @abstractmethod
     def set_flow_run_state(self, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult: ...
+
+    @abstractmethod
+    def resume_flow_run(self, run_id: uuid.UUID, body: FlowRunResume) -> OrchestrationResult: ...
 
     @abstractmethod
     def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]: ...

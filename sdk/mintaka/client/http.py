@@ -49,6 +49,7 @@ from mintaka.schemas import (
     FlowRunDetail,
     FlowRunFilter,
     FlowRunPage,
+    FlowRunResume,
     Log,
     LogCreate,
     OrchestrationResult,
@@ -267,6 +268,11 @@ class HttpTransport(HttpDeploymentMixin, MintakaClient):
         if reports is not None and answer.status is SetStateStatus.ACCEPT and answer.state.type is StateType.RUNNING:
             reports.flow_run_running(run_id)
         return answer
+
+    def resume_flow_run(self, run_id: uuid.UUID, body: FlowRunResume) -> OrchestrationResult:
+        if body.idempotency_key is None:  # every attempt of this call carries the same key
+            body = body.model_copy(update={"idempotency_key": uuid.uuid4().hex})
+        return OrchestrationResult.model_validate_json(self._call("resume_flow_run", body, run_id=run_id).content)
 
     def read_flow_run_states(self, run_id: uuid.UUID) -> list[State]:
         return _STATES.validate_json(self._call("read_flow_run_states", run_id=run_id).content)

@@ -39,6 +39,7 @@ from mintaka.schemas import (
     FlowRunDetail,
     FlowRunFilter,
     FlowRunPage,
+    FlowRunResume,
     Log,
     LogCreate,
     OrchestrationResult,
@@ -58,6 +59,10 @@ _PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")
 
 def _state_proposal_keyed(body: SetStateRequest) -> bool:
     return body.state.state_details.idempotency_key is not None
+
+
+def _resume_keyed(body: FlowRunResume) -> bool:
+    return body.idempotency_key is not None
 
 
 def _task_run_keyed(body: TaskRunCreate) -> bool:
@@ -123,6 +128,10 @@ OPERATIONS: tuple[Operation, ...] = (
         _state_proposal_keyed, request=SetStateRequest,
     ),
     _op("read_flow_run_states", "GET", "/flow_runs/{run_id}/states", list[State], READ, True),
+    _op(
+        "resume_flow_run", "POST", "/flow_runs/{run_id}/resume", OrchestrationResult, WRITE, _resume_keyed,
+        request=FlowRunResume,
+    ),
     _op("heartbeat_flow_run", "POST", "/flow_runs/{run_id}/heartbeat", FlowRun, WRITE, True),
     # -- task runs
     _op("create_task_run", "POST", "/task_runs", TaskRun, WRITE, _task_run_keyed, request=TaskRunCreate),

@@ -85,15 +85,16 @@ def recall(ctx: FlowRunContext, task_runs: list[TaskRun], history: Sequence[Stat
     return recalled
 
 
-def resumed_pauses(history: Sequence[State]) -> set[str]:
-    """The keys of the pauses in a flow run's history that were resumed: the state after the
-    PAUSED one is RUNNING (resumed in place) or SCHEDULED "Resuming" (a suspension resumed)."""
-    keys = set()
+def resumed_pauses(history: Sequence[State]) -> dict[str, dict[str, Any] | None]:
+    """The pauses in a flow run's history that were resumed, by key, with the input each resume
+    gave: the state after the PAUSED one is RUNNING (resumed in place) or SCHEDULED "Resuming"
+    (a suspension resumed), and carries it."""
+    resumed = {}
     for paused, after in pairwise(history):
         key = paused.state_details.pause_key
         if paused.type is StateType.PAUSED and key and _resumes(after):
-            keys.add(key)
-    return keys
+            resumed[key] = after.state_details.run_input
+    return resumed
 
 
 def _resumes(state: State) -> bool:

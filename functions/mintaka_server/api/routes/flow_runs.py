@@ -1,4 +1,4 @@
-"""Flow runs: create, read (with history and task runs), filter newest first, move state, logs."""
+"""Flow runs: create, read (with history and task runs), filter newest first, move state, resume, logs."""
 
 import uuid
 from typing import Annotated
@@ -11,6 +11,7 @@ from mintaka.schemas import (
     FlowRunDetail,
     FlowRunFilter,
     FlowRunPage,
+    FlowRunResume,
     Log,
     OrchestrationResult,
     SetStateRequest,
@@ -62,6 +63,14 @@ def set_flow_run_state(
     (skip the rules) needs an `admin` key."""
     require_force(caller, body)
     return service.set_flow_run_state(run_id, body)
+
+
+@router.post("/{run_id}/resume")
+def resume_flow_run(run_id: uuid.UUID, body: FlowRunResume, service: Service) -> OrchestrationResult:
+    """Resume a paused run (ABORT if it is not paused), with `run_input` if its pause waits for
+    input: checked against the JSON schema in the PAUSED state's `run_input_schema` (a 422 names
+    the field, and the run stays paused), then kept on the state it resumes to."""
+    return service.resume_flow_run(run_id, body)
 
 
 @router.get("/{run_id}/logs")
