@@ -46,6 +46,9 @@ class FlowRunContext:
     # This run's pauses that were resumed, by key, with the input each resume gave (or None): a
     # replay reaching one goes straight on (`wait_for_input` returns that input).
     resumed_pauses: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    # Subflows' stand-ins (task runs) an earlier execution left unfinished, by call key: the
+    # replay re-enters those subflow runs (`engine.reentry`).
+    cut_off: dict[tuple[str, int], TaskRun] = field(default_factory=dict)
     # Persist task and subflow results unless they say otherwise (deployed runs: replay needs them).
     persist_results: bool = False
     # Dynamic-key suffixes of earlier attempts ("" is the first's): each attempt takes a new one.

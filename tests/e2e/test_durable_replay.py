@@ -19,6 +19,7 @@ from deploy_support import spawn, wait_for  # noqa: F401 - spawn is a fixture
 
 from mintaka.client.http import HttpTransport
 from mintaka.deployment_schemas import DeploymentRunCreate
+from mintaka.schemas import FlowRunFilter
 from mintaka.states import StateType
 
 pytestmark = pytest.mark.slow
@@ -68,6 +69,40 @@ FLOWS = textwrap.dedent(
         before = note("before", log)
         suspend_flow_run(timeout=120)
         return before + "+" + note("after", log)
+
+
+    @task
+    def hold(i: int, log: str, gate: str) -> int:
+        Path(gate + ".waiting").write_text(str(os.getpid()))  # the first execution is killed here
+        while not Path(gate).exists():
+            time.sleep(0.05)
+        record(log, f"hold {i}")
+        return i
+
+
+    @task
+    def tally(i: int, log: str) -> int:
+        record(log, f"task {i}")
+        return i
+
+
+    @flow
+    def grandchild(log: str, gate: str) -> int:
+        record(log, "grandchild body")
+        return tally(30, log) + hold(40, log, gate)
+
+
+    @flow
+    def middle(log: str, gate: str) -> int:
+        record(log, "middle body")
+        total = tally(10, log) + grandchild(log, gate)
+        return total + tally(20, log)
+
+
+    @flow(retries=1)
+    def cut(log: str = "", gate: str = "") -> int:
+        record(log, "flow body")
+        return tally(1, log) + middle(log, gate) + tally(2, log)
 
 
     @flow(retries=1)
@@ -167,6 +202,55 @@ def test_a_requeued_run_returns_what_completed_and_runs_only_the_rest(
     again = ["flow body", "step 2", "step 3", "total 1061"]
     assert lines == ["flow body", "step 0", "step 1", "child", "step 100", *again], lines
     assert client.read_flow_run(run.id).run_count == 2
+
+
+def test_subflows_cut_off_halfway_are_reentered_and_replay_what_completed_in_them(
+    api,
+    reaper,
+    run_cli,
+    spawn,  # noqa: F811
+    project,
+    tmp_path,
+):
+    """Killed inside a subflow of a subflow: the replay re-enters both subflow runs (the same
+    runs, CRASHED then RUNNING again), and each task that completed in them returns its result."""
+    (url, client), log, gate = api, tmp_path / "side-effects", tmp_path / "gate"
+    deployed = run_cli("deploy", f"{project}:cut", "--name", "cut", "--queue", "cut", api_url=url)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    parameters = {"log": str(log), "gate": str(gate)}
+    run = client.create_deployment_run("cut", "cut", DeploymentRunCreate(parameters=parameters))
+    heartbeat = {"MINTAKA_HEARTBEAT_INTERVAL": str(INTERVAL)}
+    executor = spawn("flow-run", "execute", str(run.id), api_url=url, env=heartbeat)
+
+    waiting = tmp_path / "gate.waiting"
+    wait_for(waiting.exists, 120, what=executor.output)
+    wait_for(lambda: waiting.read_text(), 10, what="the task's pid")
+    first = ["flow body", "task 1", "middle body", "task 10", "grandchild body", "task 30"]
+    assert log.read_text().splitlines() == first
+    os.kill(executor.process.pid, signal.SIGKILL)
+    os.kill(int(waiting.read_text()), signal.SIGKILL)
+
+    wait_for(lambda: client.read_flow_run(run.id).state.name == "Requeued", 60, 0.1, "the run to be requeued")
+    gate.touch()
+    worker = spawn("worker", "start", "--queue", "cut", "--poll-interval", "0.3", api_url=url, env=heartbeat)
+    final = wait_for(
+        lambda: (s := client.read_flow_run(run.id).state).is_final() and s,
+        120,
+        what=lambda: f"the run to finish: {worker.output()[-3000:]}",
+    )
+
+    assert final.type is StateType.COMPLETED, (final, worker.output()[-3000:])
+    # 1 + (10 + (30 + 40) + 20) + 2: every body runs again, no completed task does.
+    again = ["flow body", "middle body", "grandchild body", "hold 40", "task 20", "task 2"]
+    assert log.read_text().splitlines() == [*first, *again]
+    assert final.result() == 103
+    for name in ("middle", "grandchild"):
+        [subflow] = client.list_flow_runs(FlowRunFilter(flow_name=name)).items  # re-entered, not made again
+        assert (subflow.state.type, subflow.run_count) == (StateType.COMPLETED, 2)
+        history = [state.name for state in client.read_flow_run_states(subflow.id)]
+        assert history[-3:] == ["Crashed", "Running", "Completed"], history
+    stand_ins = [t for t in client.read_flow_run_detail(run.id).task_runs if t.task_key == "subflow.middle"]
+    assert [t.state.type for t in stand_ins] == [StateType.COMPLETED]
 
 
 def alive(pid: int) -> bool:

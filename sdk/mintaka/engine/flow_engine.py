@@ -34,6 +34,7 @@ from .parameters import (
     upstream_futures,
 )
 from .propose import propose, seconds_until
+from .reentry import reenter, subflow_key, take_back_stand_in
 from .replay import completed_before, recall_from_api
 from .revival import revive
 from .steps import Body, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
@@ -109,8 +110,9 @@ class FlowRunEngine:
                 self.parameters = self.flow.validate(self.parameters)
             except ParameterValidationError as exc:
                 validation_error = exc
-        if self.parent_ctx is not None:
-            self.parent_task_run = self._create_parent_task_run()
+        if self.parent_ctx is not None:  # a subflow cut off in an earlier execution gets its stand-in back
+            stand_in = take_back_stand_in(self.client, self.parent_ctx, self.call_key)
+            self.parent_task_run = stand_in or self._create_parent_task_run()
         # Created straight into RUNNING: one write fewer than creating it and then starting it.
         initial = State(type=StateType.RUNNING)
         if validation_error is not None:
@@ -123,6 +125,7 @@ class FlowRunEngine:
                 parameters=jsonable(self.parameters),
                 tags=sorted(current_tags()),
                 parent_task_run_id=self.parent_task_run.id if self.parent_task_run else None,
+                idempotency_key=subflow_key(self.parent_ctx, self.parent_task_run) if self.parent_task_run else None,
                 flow_version=self.flow.version,
                 empirical_policy=EmpiricalPolicy(
                     retries=self.flow.retries, retry_delay_seconds=self.flow.retry_delay_list()
@@ -131,6 +134,9 @@ class FlowRunEngine:
                 heartbeat_interval=heartbeat_interval(),  # this process beats for it: its slots are leased
             )
         )
+        if self.parent_task_run is not None and self.flow_run.state.id != initial.id:  # made before: re-entered
+            self.flow_run = reenter(self.client, self.flow_run)
+            self._replays = True
         self._started_at_creation = self.flow_run.state.type is StateType.RUNNING
         if validation_error is not None:
             if self.parent_task_run is not None:

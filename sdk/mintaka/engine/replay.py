@@ -7,7 +7,8 @@ its attempt), which its task run's dynamic key spells: "3" in the first attempt,
 second (`FlowRunContext.next_keys`). Only completed runs whose result was persisted are
 recalled (deployed runs persist them by default): one whose value was kept in memory only runs
 again. Within one process a flow retry needs none of this (`FlowRunContext.completed`).
-Pauses are recognised by their key the same way: one resumed before is not paused again.
+Pauses are recognised by their key the same way: one resumed before is not paused again. A
+subflow cut off halfway is re-entered, and replays what completed in it (`engine.reentry`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mintaka.states import RESUMING, StateType
 
+from .reentry import is_cut_off_stand_in
 from .steps import Call, Machine
 
 if TYPE_CHECKING:
@@ -81,7 +83,10 @@ def recall(ctx: FlowRunContext, task_runs: list[TaskRun], history: Sequence[Stat
         key = call_key_of(task_run)
         if key is not None and key not in ctx.completed and recallable(task_run.state):
             ctx.completed[key] = task_run.state
+            ctx.cut_off.pop(key, None)
             recalled += 1
+        elif key is not None and key not in ctx.completed and is_cut_off_stand_in(task_run):
+            ctx.cut_off[key] = task_run  # a subflow cut off halfway: re-entered when called again
     return recalled
 
 
