@@ -20,6 +20,8 @@ FLOW, LIMIT, CACHE, API_KEY, SETTING = "FLOW", "LIMIT", "CACHE", "APIKEY", "SETT
 LEASE = "LEASE"  # sort key of a run's lease item (alone in its partition)
 HOLDER_PREFIX = "HOLDER#"  # sort keys of a limit's slot holders, beside its counter
 STATE_PREFIX = "STATE#"  # sort keys of state-history items, under the run's partition
+TASK_PREFIX = "TASK#"  # sort keys of a flow run's task-run identity items, under its partition
+TASK_LAYOUT = 2  # a flow run whose task runs are listed by identity items in its partition
 
 FLOWS = "FLOWS"  # gsi1: flows by name
 LIMITS = "LIMITS"  # base table: one item per concurrency limit, sorted by tag
@@ -119,6 +121,7 @@ def state_runs(state_type: str, n: int | None = None) -> str:
 
 
 def task_runs_of(flow_run_id: uuid.UUID | str) -> str:
+    """gsi1: the task runs of a flow run created before TASK_LAYOUT (their items carry it)."""
     return f"TASKRUNS#{flow_run_id}"
 
 
@@ -135,8 +138,19 @@ def idempotency(key: str) -> str:
 
 
 def task_identity(flow_run_id: uuid.UUID, task_key: str, dynamic_key: str) -> str:
+    """A task run's identity item before TASK_LAYOUT (a partition of its own)."""
     # JSON keeps the three parts unambiguous whatever characters they contain.
     return "TASKKEY#" + json.dumps([str(flow_run_id), task_key, dynamic_key], separators=(",", ":"))
+
+
+def task_identity_sk(task_key: str, dynamic_key: str) -> str:
+    """A task run's identity item in its flow run's partition (`flow_run(id)`): unique, and listed."""
+    return TASK_PREFIX + json.dumps([task_key, dynamic_key], separators=(",", ":"))
+
+
+def task_order(created: dt.datetime, run_id: uuid.UUID | str) -> str:
+    """What task runs of a flow run sort by: creation time, then write order in this process."""
+    return f"{ts(created)}#{seq()}#{run_id}"
 
 
 def due_sk(expected_start: dt.datetime, run_id: uuid.UUID | str) -> str:

@@ -64,6 +64,8 @@ def build_item_model(table_name: str, host: str | None, region: str | None) -> t
         # Task runs: the states before the current one, oldest first (compact JSON, `_codec`).
         "hist": ListAttribute(of=UnicodeAttribute, null=True),
         "ref": UnicodeAttribute(null=True),  # uniqueness and facet items: the id they point to
+        # Flow runs: how their task runs are keyed (`_keys.TASK_LAYOUT`; none: the layout before).
+        "task_layout": NumberAttribute(null=True, attr_name="tl"),
         # Flow-run attributes that FilterExpressions read.
         "flow_name": UnicodeAttribute(null=True),
         "state_type": UnicodeAttribute(null=True),
@@ -73,7 +75,7 @@ def build_item_model(table_name: str, host: str | None, region: str | None) -> t
         # Concurrency limits: atomic counters.
         "lim": NumberAttribute(null=True),
         "active": NumberAttribute(null=True),
-        "created": UnicodeAttribute(null=True),
+        "created": UnicodeAttribute(null=True),  # also a task identity item's order (`_keys.task_order`)
         # Log lines: the level, for a minimum-level filter.
         "level": NumberAttribute(null=True),
         # Cache entries and API keys.

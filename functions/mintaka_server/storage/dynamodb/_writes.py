@@ -124,6 +124,7 @@ def create_flow_run(
         deployment=run.deployment_name,
         work_queue=run.work_queue_name,
         tags=set(run.tags) or None,
+        task_layout=keys.TASK_LAYOUT,
         **_index_keys(run, state),
     )
     if run.idempotency_key:
@@ -156,16 +157,25 @@ def create_task_run(
     history_before: Sequence[State],
     acquire_slots: Sequence[str],
     require_open_flow_run: bool = False,
+    *,
+    flow_run_seen: bool = False,
+    legacy: bool = False,
 ) -> Transaction:
+    """The run's item and, in a flow run, its identity item (in the flow run's partition, where
+    listing finds it), with the flow run checked: two or three items, 4-6 WCU. `flow_run_seen`:
+    the flow run is known to exist (never deleted) and need not be open, so nothing checks it.
+    `legacy`: a flow run from before `TASK_LAYOUT` (identity item of its own, listed by gsi1)."""
     tx = Transaction(model, "create task run")
     pk = keys.task_run(run.id)
     parent = run.flow_run_id
-    if parent is not None:  # the flow run is checked in this transaction, not read before it
-        condition = model.pk.exists()
+    if parent is not None and (require_open_flow_run or not flow_run_seen or legacy):
+        # The flow run is checked in this transaction, not read before it.
+        condition = model.pk.exists() if legacy else model.task_layout == keys.TASK_LAYOUT
         if require_open_flow_run:  # a run with no state yet has no state_type: it is open
             condition &= ~model.state_type.is_in(*(t.value for t in FLOW_RUN_CLOSED))
         tx.check(keys.flow_run(parent), keys.RUN, condition, role=FLOW_RUN)
-    # The history rides in the run's own item (`_codec`): no history item to write.
+    order = keys.task_order(run.created, run.id) if parent is not None else None
+    # The history rides in the run's own item (`_codec`), which is in no index.
     tx.put(
         pk,
         keys.RUN,
@@ -175,17 +185,21 @@ def create_task_run(
         version=run.state_version,
         state_type=run.state.type.value if run.state else None,
         hist=_codec.dump_states(history_before, run.id, run.flow_run_id) if run.state and history_before else None,
-        gsi1pk=keys.task_runs_of(parent) if parent else None,
-        gsi1sk=f"{keys.ts(run.created)}#{keys.seq()}#{run.id}" if parent else None,
+        gsi1pk=keys.task_runs_of(parent) if legacy else None,
+        gsi1sk=order if legacy else None,
     )
     if parent is not None:  # as in SQLite, a task run outside any flow run is never deduplicated
+        if legacy:
+            identity = keys.task_identity(parent, run.task_key, run.dynamic_key), keys.IDENTITY
+        else:
+            identity = keys.flow_run(parent), keys.task_identity_sk(run.task_key, run.dynamic_key)
         tx.put(
-            keys.task_identity(parent, run.task_key, run.dynamic_key),
-            keys.IDENTITY,
+            *identity,
             condition=model.pk.does_not_exist(),
             role=IDENTITY,
             return_old=True,
             ref=str(run.id),
+            created=None if legacy else order,
         )
     _slot_changes(tx, acquire_slots, (), run)
     return tx

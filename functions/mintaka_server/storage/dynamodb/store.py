@@ -7,6 +7,7 @@ vendor errors are translated.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import heapq
 import itertools
@@ -37,15 +38,16 @@ from . import _codec, _log_pages, _writes, stats
 from . import _keys as keys
 from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
-from ._merge import all_pages
+from ._merge import all_pages, parallel
 from ._models import build_item_model, connect, dump
 from ._scheduling import DynamoDBLeaseIndex, DynamoDBScheduling, lease_index_actions
 
 DEFAULT_LOG_RETENTION = dt.timedelta(days=30)
-_FLOW_RUN_CHECKS = 3  # attempts at creating a task run whose flow run a check found closed, then open
+_FLOW_RUN_CHECKS = 4  # attempts at creating a task run whose flow run a check found closed, then open
 # Items a filtered log read examines per request (a filter applies after DynamoDB's Limit).
 LOG_FILTER_PAGE = 1000
 _STATES = TypeAdapter(list[State])  # a history item: the states one transition recorded
+SEEN_FLOW_RUNS = 4096  # flow runs a store remembers it has seen (their task runs' creates check less)
 
 
 class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
@@ -72,6 +74,10 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
         # Flows are written once and never change or go away: each store remembers those it saw,
         # which saves ensure_flow's GetItem on every flow run after the first.
         self._flows: dict[str, Flow] = {}
+        # Flow runs this store has seen, by id: True in the task layout (`_keys.TASK_LAYOUT`),
+        # False before it. Flow runs are never deleted, so a task run created without needing
+        # an open flow run needs no check of it (one item less in its transaction: 2 WCU).
+        self._seen_flow_runs: dict[uuid.UUID, bool] = {}
         # The botocore client (for event hooks, e.g. counting round trips in benchmarks).
         self.client = connect(self._model)
 
@@ -142,11 +148,25 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
             if existing is None:
                 raise Conflict(f"idempotency key {run.idempotency_key!r} is taken by a missing run") from taken
             return existing
+        self._saw_flow_run(run.id, True)
         return run
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None:
-        item = self._get(keys.flow_run(run_id), keys.RUN, "read flow run")
+        item = self._read_flow_run_item(run_id)
         return FlowRun.model_validate_json(item.doc) if item else None
+
+    def _read_flow_run_item(self, run_id: uuid.UUID) -> Model | None:
+        item = self._get(keys.flow_run(run_id), keys.RUN, "read flow run")
+        if item is not None:
+            self._saw_flow_run(run_id, item.task_layout == keys.TASK_LAYOUT)
+        return item
+
+    def _saw_flow_run(self, run_id: uuid.UUID, task_layout: bool) -> None:
+        seen = self._seen_flow_runs
+        if run_id not in seen and len(seen) >= SEEN_FLOW_RUNS:
+            with contextlib.suppress(KeyError, StopIteration, RuntimeError):  # another thread got there first
+                del seen[next(iter(seen))]
+        seen[run_id] = task_layout
 
     def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:
         return call(lambda: list_flow_runs(self._model, flt), "list flow runs")
@@ -202,8 +222,8 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
                 kept.append(item.__class__(item.pk, item.sk, doc=dump(run), ref=item.ref))
         return kept
 
-    def _ref(self, pk: str) -> str:
-        item = self._get(pk, keys.IDENTITY, "read identity")
+    def _ref(self, pk: str, sk: str = keys.IDENTITY) -> str:
+        item = self._get(pk, sk, "read identity")
         if item is None:
             raise Conflict(f"{pk} was taken, then vanished")
         return item.ref
@@ -217,43 +237,81 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
         *,
         require_open_flow_run: bool = False,
     ) -> TaskRun:
+        seen = self._seen_flow_runs.get(run.flow_run_id) if run.flow_run_id is not None else None
         for _ in range(_FLOW_RUN_CHECKS):
             try:
-                _writes.create_task_run(self._model, run, history_before, acquire_slots, require_open_flow_run).commit()
+                _writes.create_task_run(
+                    self._model,
+                    run,
+                    history_before,
+                    acquire_slots,
+                    require_open_flow_run,
+                    flow_run_seen=seen is not None,
+                    legacy=seen is False,
+                ).commit()
                 return run
             except AlreadyExists as taken:
-                ref = taken.ref or self._ref(keys.task_identity(run.flow_run_id, run.task_key, run.dynamic_key))
+                ref = taken.ref or self._task_identity_ref(run, legacy=seen is False)
                 existing = self.read_task_run(uuid.UUID(ref))
                 if existing is None:
                     raise Conflict(f"task run {run.task_key}/{run.dynamic_key} is taken by a missing run") from taken
                 return existing
             except FlowRunCheckFailed as failed:
-                # Rare: only now is the flow run read, to tell a missing run from a closed one.
-                flow_run = self.read_flow_run(run.flow_run_id)
-                if flow_run is None:
+                # Rare: only now is the flow run read, to tell a missing run from a closed one
+                # (or from one of the layout before, whose task runs are then written as it was).
+                item = self._read_flow_run_item(run.flow_run_id)
+                if item is None:
                     raise flow_run_not_found(run.flow_run_id) from failed
+                seen = self._seen_flow_runs.get(run.flow_run_id, item.task_layout == keys.TASK_LAYOUT)
+                flow_run = FlowRun.model_validate_json(item.doc)
                 state_type = flow_run.state.type if flow_run.state else None
-                if state_type in FLOW_RUN_CLOSED:
+                if require_open_flow_run and state_type in FLOW_RUN_CLOSED:
                     raise FlowRunClosed(run.flow_run_id, state_type) from failed
-                # Open again (an operator forced it back): check again.
+                # Open again (an operator forced it back), or of the layout before: write again.
         raise Conflict(f"flow run {run.flow_run_id} kept changing while a task run was created in it")
 
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None:
         item = self._get(keys.task_run(run_id), keys.RUN, "read task run")
         return _codec.load_task_run(item.doc) if item else None
 
+    def _task_identity_ref(self, run: TaskRun, legacy: bool) -> str:
+        if legacy:
+            return self._ref(keys.task_identity(run.flow_run_id, run.task_key, run.dynamic_key))
+        return self._ref(keys.flow_run(run.flow_run_id), keys.task_identity_sk(run.task_key, run.dynamic_key))
+
     def list_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
-        items = self._query("list task runs", keys.task_runs_of(flow_run_id), index=self._model.gsi1)
-        return [_codec.load_task_run(item.doc) for item in items]
+        return call(lambda: self._task_runs(flow_run_id), "list task runs")
 
     def list_unfinished_task_runs(self, flow_run_id: uuid.UUID) -> list[TaskRun]:
-        # Task-run items carry their state type (items written before they did pass the filter).
-        unfinished = ~self._model.state_type.is_in(*(t.value for t in TERMINAL_STATE_TYPES))
-        items = self._query(
-            "list task runs", keys.task_runs_of(flow_run_id), index=self._model.gsi1, filter_condition=unfinished
-        )
-        runs = [_codec.load_task_run(item.doc) for item in items]
+        runs = call(lambda: self._task_runs(flow_run_id, unfinished=True), "list task runs")
         return [run for run in runs if run.state is None or not run.state.is_final()]
+
+    def _task_runs(self, flow_run_id: uuid.UUID, unfinished: bool = False) -> list[TaskRun]:
+        """Identity items in the flow run's partition, then their runs (BatchGetItem), in creation
+        order; at once, gsi1's copies of task runs of the layout before (a flow run has one or
+        the other). A listing reads the runs eventually consistent (half the read units; a run
+        too new to be answered is read again strongly); the unfinished ones, which a flow run's
+        end acts on, strongly."""
+        model = self._model
+        # Task-run items carry their state type (legacy items written before they did pass it).
+        legacy_filter = ~model.state_type.is_in(*(t.value for t in TERMINAL_STATE_TYPES)) if unfinished else None
+        identities, legacy = parallel(
+            [
+                lambda: list(
+                    model.query(keys.flow_run(flow_run_id), model.sk.startswith(keys.TASK_PREFIX), consistent_read=True)
+                ),
+                lambda: list(model.gsi1.query(keys.task_runs_of(flow_run_id), filter_condition=legacy_filter)),
+            ]
+        )
+        wanted = [(keys.task_run(item.ref), keys.RUN) for item in identities]
+        found = {item.pk: item for item in model.batch_get(wanted, consistent_read=unfinished)} if wanted else {}
+        if missing := [key for key in wanted if key[0] not in found]:  # too new for an eventual read
+            found.update((item.pk, item) for item in model.batch_get(missing, consistent_read=True))
+        ordered = [(item.created, found[pk]) for item, (pk, _) in zip(identities, wanted, strict=True) if pk in found]
+        ordered += [(item.gsi1sk, item) for item in legacy]
+        ordered.sort(key=lambda pair: pair[0])
+        seen: set[str] = set()
+        return [_codec.load_task_run(item.doc) for _, item in ordered if not (item.pk in seen or seen.add(item.pk))]
 
     # -- states
     def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
