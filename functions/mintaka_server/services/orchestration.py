@@ -278,6 +278,10 @@ class OrchestrationService(LeaseKeeping):
         """The flow run exists and starts tasks (what the store checks when it writes a start)."""
         if flow_run_id is None:
             return False
+        if not self.starts_need_open_flow_run:
+            # A batch's start (`batch_reports`): its flow run was read by the batch (runs are never
+            # deleted) and need not be open, so the read per start would answer nothing new.
+            return True
         state_type = self.store.read_flow_run_state_type(flow_run_id)
         return state_type is not None and state_type not in FLOW_RUN_CLOSED
 
