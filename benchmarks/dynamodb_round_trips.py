@@ -14,7 +14,9 @@ Against a real table the reported units are the truth and the estimate is left o
 
 A third scenario is a deployed run as the cloud path makes it: created SCHEDULED (the trigger),
 found by the due-run query, set PENDING and RUNNING by the Lambda worker, one heartbeat,
-COMPLETED; its task runs are the plain ones above. The last table prices a million task runs and
+COMPLETED; its task runs are the plain ones above. A fourth reports plain task runs in batches
+of 10 (each run's start and end), applied as `POST /api/task_runs/batch` applies them
+(`TaskRunReporting`), and measures their requests and units. The last table prices a million task runs and
 a million flow runs from the measured units and on-demand prices (PRICES, dated), through the
 API (API Gateway HTTP API + one API Lambda invocation per call) and inside the Lambda worker (no
 API: the worker's process calls the service), next to Step Functions.
