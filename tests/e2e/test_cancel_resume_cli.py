@@ -3,7 +3,8 @@ executing in its own process (`flow-run execute`, as in a Fargate task) stops wi
 heartbeat, task bodies stuck in blocking calls included; a run that has not started ends at
 once and is never started; a finished run cannot be cancelled; an ad-hoc run (a plain
 `python script.py`) stops at its next task; a paused script continues when resumed from the
-CLI. Real processes throughout: the CLI, uvicorn serving the API on an SQLite file."""
+CLI with the typed input it waits for (`--input`; input it refuses is an error naming the
+field). Real processes throughout: the CLI, uvicorn serving the API on an SQLite file."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ SLOW_FLOWS = textwrap.dedent(
     import sys
 
     from mintaka import flow, get_run_logger, pause_flow_run, task
+    from mintaka.input import RunInput
+
+
+    class Release(RunInput):
+        version: str
 
 
     @task
@@ -47,8 +53,8 @@ SLOW_FLOWS = textwrap.dedent(
 
     @flow
     def approval() -> str:
-        pause_flow_run(timeout=60, poll_interval=0.1)
-        return "shipped"
+        release = pause_flow_run(wait_for_input=Release, timeout=60, poll_interval=0.1)
+        return "shipped " + release.version
 
 
     @flow
@@ -201,12 +207,21 @@ def test_a_paused_script_continues_when_resumed_from_the_cli(live_server, mintak
         run = wait_for(paused_run, 60, what="the paused run")
         not_paused = run_cli("flow-run", "resume", str(uuid.uuid4()), api_url=url)
         assert not_paused.returncode == 1 and not_paused.stderr.startswith("Error:")
-        resumed = ok(run_cli("flow-run", "resume", str(run.id), api_url=url))
+        for given, error in [
+            ((), "'version' is a required property"),  # the pause waits for typed input
+            (("--input", "1.2"), "--input must be a JSON object"),
+            (("--input", "{version: 1.2}"), "--input is not JSON"),
+            (("--input", '{"version": 1.2}'), "version: 1.2 is not of type 'string'"),
+        ]:
+            refused = run_cli("flow-run", "resume", str(run.id), *given, api_url=url)
+            assert refused.returncode == 1 and error in refused.stderr, refused.stderr
+        assert client.read_flow_run(run.id).state.type is StateType.PAUSED
+        resumed = ok(run_cli("flow-run", "resume", str(run.id), "--input", '{"version": "1.2"}', api_url=url))
         assert f"Flow run {run.id} resumed" in resumed.stdout
         output, _ = script.communicate(timeout=30)
     finally:
         script.kill()
-    assert script.returncode == 0 and "shipped" in output, output
+    assert script.returncode == 0 and "shipped 1.2" in output, output
     assert [s.name for s in client.read_flow_run_states(run.id)][-3:] == ["Paused", "Running", "Completed"]
     again = run_cli("flow-run", "resume", str(run.id), api_url=url)
     assert again.returncode == 1 and "is not paused (it is Completed)" in again.stderr
