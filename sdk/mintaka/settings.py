@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         description="Seconds: the Lambda worker starts no task in its invocation's last N seconds; the run"
         " continues in the next invocation, by replay (N covers the longest task)",
     )
+    worker_child_process: bool = Field(
+        True,
+        description="The Lambda worker (through MINTAKA_API_URL) runs each flow in a child process and"
+        " heartbeats for it, so a task holding the GIL never makes a live run look lost",
+    )
     api_key_secret_arn: str | None = Field(
         None,
         description="The Lambda worker reports through MINTAKA_API_URL with the API key this Secrets Manager"

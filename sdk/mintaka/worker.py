@@ -73,8 +73,9 @@ class Worker:
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.say = say
-        # --inline: the flow runs in that subprocess itself; this worker heartbeats for it.
-        self.command = command or [sys.executable, "-m", "mintaka.cli", "flow-run", "execute", "--inline"]
+        # The flow runs in that subprocess itself (`flow-run execute --inline`, without loading the
+        # CLI); this worker heartbeats for it.
+        self.command = command or [sys.executable, "-m", "mintaka.engine.child_execution"]
         self.children: dict[uuid.UUID, _Child] = {}
         self.finished: dict[uuid.UUID, int] = {}  # run id -> exit code
         self.max_deliveries = max_deliveries

@@ -7,6 +7,7 @@ as in a real deploy."""
 from __future__ import annotations
 
 import json
+import textwrap
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import pytest
 from support.aws_cloud import LambdaContext, minute_floor, scheduler_payload, sqs_batch
 from support.servers import serve_in_thread
 
+from mintaka.deployment_schemas import DeploymentRunCreate
 from mintaka.schedules import CronSchedule
 from mintaka.schemas import ApiKeyScope
 from mintaka.states import StateType
@@ -209,11 +211,15 @@ def test_the_worker_needs_no_right_and_no_package_beyond_the_lambda_package(stac
     assert stack.custom_resource("Create")["Status"] == "SUCCESS"
     run_id = fire_one_run(stack.bench)
     batch = sqs_batch(stack.bench.endpoint, stack.bench.queue_url())
+    # Every process of the worker (the handler's and the flow's child) starts without them.
+    site = tmp_path / "lambda-site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        f"import sys\nfor name in {blocked!r}:\n    sys.modules[name] = None  # importing it raises ImportError\n"
+    )
     script = textwrap.dedent(
-        f"""
+        """
         import json, sys
-        for name in {blocked!r}:
-            sys.modules[name] = None  # importing it now raises ImportError
         from support.aws_cloud import LambdaContext
         from mintaka_server import handlers
 
@@ -231,7 +237,7 @@ def test_the_worker_needs_no_right_and_no_package_beyond_the_lambda_package(stac
         MINTAKA_QUEUE_PREFIX=settings.queue_prefix,
         MINTAKA_API_URL=stack.api_url,
         MINTAKA_API_KEY_SECRET_ARN=stack.secret_arn,
-        PYTHONPATH=str(root / "tests"),
+        PYTHONPATH=os.pathsep.join([str(site), str(root / "tests")]),
     )
     out = subprocess.run(
         [sys.executable, "-c", script, json.dumps(batch)], capture_output=True, text=True, env=env, timeout=120
@@ -240,3 +246,98 @@ def test_the_worker_needs_no_right_and_no_package_beyond_the_lambda_package(stac
     [answer] = [line for line in out.stdout.splitlines() if line.startswith("ANSWER ")]
     assert json.loads(answer.removeprefix("ANSWER ")) == {"batchItemFailures": []}
     assert stack.bench.orchestration.read_flow_run(run_id).state.type is StateType.COMPLETED
+
+
+GIL_FLOWS = textwrap.dedent(
+    """
+    import os
+    import re
+    import threading
+    import time
+    from pathlib import Path
+
+    from mintaka import flow, task
+
+
+    @task
+    def match(n: int) -> None:
+        re.match(r"(a+)+$", "a" * n + "b")  # backtracks for seconds; re never releases the GIL
+
+
+    @flow
+    def gil(n: int, report: str) -> int:
+        ticks = [time.monotonic()]
+        done = threading.Event()
+
+        def tick():  # how long this process's threads were kept from running
+            while not done.wait(0.05):
+                ticks.append(time.monotonic())
+
+        threading.Thread(target=tick, daemon=True).start()
+        match(n)
+        done.set()
+        ticks.append(time.monotonic())
+        Path(report).write_text(str(max(b - a for a, b in zip(ticks, ticks[1:]))))
+        Path(report + ".pid").write_text(str(os.getpid()))
+        return 0
+    """
+)
+
+
+REAPER = textwrap.dedent(
+    """
+    import sys, time
+    from mintaka_server.composition import get_services
+
+    deployments = get_services().deployments
+    print("ready", flush=True)
+    while True:
+        print(deployments.reap_stale_runs(), flush=True)
+        time.sleep(0.5)
+    """
+)
+
+
+def test_a_task_holding_the_gil_in_the_lambda_worker_is_never_reaped(stack, monkeypatch, tmp_path):
+    """The worker runs the flow in a child process and beats for it: a task freezing the
+    flow's process for longer than the lease (3 intervals of 1 s) leaves the run alive, while a
+    reaper in a process of its own ticks every 0.5 s on the same table. (Run in the handler's
+    process, MINTAKA_WORKER_CHILD_PROCESS=false, the freeze stops this process's moto server
+    and API as well, so the reaper cannot even tick: the assertions on its ticks fail.)"""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (stack.bench.project / "gil_flows.py").write_text(GIL_FLOWS)
+    report = tmp_path / "gil-held-seconds"
+    stack.bench.deploy(
+        name="gil",
+        flow_name="gil",
+        entrypoint="gil_flows.py:gil",
+        parameters={"n": 28, "report": str(report)},
+    )
+    assert stack.custom_resource("Create")["Status"] == "SUCCESS"
+    run = stack.bench.deployments.create_deployment_run("gil", "gil", DeploymentRunCreate())
+    monkeypatch.setenv("MINTAKA_HEARTBEAT_INTERVAL", "1")
+    reaper = subprocess.Popen(
+        [sys.executable, "-c", REAPER], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+    )  # the store's environment is the stack's (fixture)
+    try:
+        assert reaper.stdout.readline().strip() == "ready"
+        as_the_templates_worker(stack, monkeypatch)
+        batch = sqs_batch(stack.bench.endpoint, stack.bench.queue_url())
+        assert handlers.worker(batch, LambdaContext()) == {"batchItemFailures": []}
+    finally:
+        reaper.terminate()
+        reaped = [int(line) for line in reaper.communicate(timeout=30)[0].split()]
+        through_api.worker_services().close()
+
+    held = float(report.read_text())
+    assert held > 3 + 1, f"the match held the GIL for only {held:.1f} s: not a test of anything"
+    orchestration = stack.bench.orchestration
+    done = orchestration.read_flow_run(run.id)
+    names = [s.name for s in orchestration.read_flow_run_states(run.id)]
+    assert done.state.type is StateType.COMPLETED and "Crashed" not in names, names
+    assert len(reaped) > held / 0.5 / 2 and not any(reaped), reaped  # it ticked throughout, reaping nothing
+    assert int(Path(f"{report}.pid").read_text()) != os.getpid()  # the flow ran in a child process

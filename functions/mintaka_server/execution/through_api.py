@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mintaka.client.http import HttpTransport
 from mintaka.exceptions import ObjectNotFound
 from mintaka.states import utcnow
 
@@ -79,12 +80,20 @@ class ApiControl:
 def execute_through_api(
     run_id: uuid.UUID, control: ApiControl, _deployments: Any, claim: str | None = None
 ) -> Execution:
-    """Run the flow run here with the API client as the process-wide client (what `RunWorker`
-    calls in place of `execute_in_process`); its logs are flushed before returning."""
+    """Run the flow run with the API client (what `RunWorker` calls in place of
+    `execute_in_process`): in a child process this one heartbeats for
+    (`MINTAKA_WORKER_CHILD_PROCESS`, the default), else here with the API client as the
+    process-wide client; its logs are flushed before returning."""
     from mintaka.client import set_client
     from mintaka.engine.deployed import execute_flow_run
     from mintaka.logging import flush_logs
+    from mintaka_server.server_settings import get_server_settings
 
+    client = control.client
+    if get_server_settings().worker_child_process and isinstance(client, HttpTransport):
+        from mintaka.engine.child_execution import execute_in_child
+
+        return execute_in_child(run_id, client, api_url=client.api_url, api_key=client.api_key, claim=claim)
     previous = set_client(control.client)
     try:
         return execute_flow_run(run_id, control.client, claim=claim)
@@ -118,7 +127,6 @@ def api_key(settings: ServerSettings) -> str | None:
 
 def build_api_worker(settings: ServerSettings, clock: Any = None) -> ApiWorkerServices:
     """The worker over the API at `settings.api_url` (SQS work queues, Fargate if configured)."""
-    from mintaka.client.http import HttpTransport
     from mintaka_server.composition import build_launcher, build_work_queues
     from mintaka_server.services.run_worker import RunWorker
 

@@ -203,42 +203,16 @@ def execute(
     """Run a deployment's flow run here: claim it, fetch its code, run the flow, report.
     The flow runs in a child process; this one heartbeats for it, so code holding the GIL
     cannot make a live run look lost. Exit code 0 if it completed (or another executor has it), else 1."""
-    from mintaka.engine.deployed import execute_flow_run
+    from mintaka.engine.child_execution import child_command, run_here
 
-    from ._output import console, parse_id
+    from ._output import parse_id
 
     rid = parse_id(run_id, "flow run id")
     if not inline:
-        import sys
-
         from mintaka.engine.deployed import supervise_flow_run
 
-        command = [sys.executable, "-m", "mintaka.cli", "flow-run", "execute", "--inline", str(rid)]
-        raise typer.Exit(supervise_flow_run(rid, command))
-    _exit_on_sigterm()
-    execution = execute_flow_run(rid)
-    console().print(execution.message, soft_wrap=True, markup=False)
-    if execution.cancelled:
-        # A cancelled task body may be stuck in a blocking call; its thread must not keep this
-        # process (a worker's subprocess, a Fargate task) alive. Everything is reported already.
-        import os
-        import sys
-
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(1)
-    raise typer.Exit(0 if execution.ok else 1)
-
-
-def _exit_on_sigterm() -> None:
-    """SIGTERM (a worker cancelling, ECS stopping the task) unwinds like Ctrl-C: the engine
-    reports the run CRASHED unless it was already cancelled."""
-    import signal
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
+        raise typer.Exit(supervise_flow_run(rid, child_command(rid)))
+    raise typer.Exit(run_here(rid))
 
 
 def _list_runs(client: MintakaClient, flow: str | None, state: str | None, limit: int) -> list[FlowRun]:

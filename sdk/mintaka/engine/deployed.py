@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import signal
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -150,13 +150,19 @@ def _heartbeats(client: MintakaClient, run_id: uuid.UUID, scope: CancelScope) ->
         yield
 
 
-def supervise_flow_run(run_id: uuid.UUID, command: Sequence[str], client: MintakaClient | None = None) -> int:
+def supervise_flow_run(
+    run_id: uuid.UUID,
+    command: Sequence[str],
+    client: MintakaClient | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
     """Run `command` (this run's `flow-run execute --inline`) as a child process and heartbeat for
     the run from here until it exits: a task holding the GIL in a C call, or a busy loop, cannot
     silence this process, so the reaper never takes a live run for a lost one; both processes
     killed, the run's lease lapses and it is reaped. SIGTERM and SIGINT are passed on to the child
     (it reports the run). A child that dies without ending the run (killed, out of memory) leaves
-    it CRASHED. Returns the child's exit code (128 + N if killed by signal N)."""
+    it CRASHED. Returns the child's exit code (128 + N if killed by signal N). `env`: the child's
+    environment (default: this process's)."""
     import subprocess
 
     from mintaka.client import get_client
@@ -166,7 +172,7 @@ def supervise_flow_run(run_id: uuid.UUID, command: Sequence[str], client: Mintak
 
     client = client or get_client()
     every = heartbeat_interval()
-    child = subprocess.Popen(list(command))
+    child = subprocess.Popen(list(command), env=None if env is None else dict(env))
     forwarded = {signum: signal.signal(signum, lambda signum, _: child.send_signal(signum)) for signum in _FORWARDED}
     try:
         while True:
