@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mintaka.schemas import SetStateStatus
+from mintaka.states import StateType
 
 from . import rules as r
 from .context import Decision, TransitionContext
@@ -10,7 +11,6 @@ from .context import Decision, TransitionContext
 TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.IgnoreDuplicateProposal,
     r.RefuseStaleRevivals,
-    r.ReenterCutOffSubflows,
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.PreventRunningTasksInFinishedFlows,
@@ -29,14 +29,12 @@ TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
 FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.IgnoreDuplicateProposal,
     r.RefuseStaleRevivals,
-    r.ReenterCutOffSubflows,
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.OnlyScheduledRunsBecomeLate,
     r.CancelRunsThatHaveNotStarted,
     r.CancellingRunsEndCancelled,
     r.ResumeOnlyWithinThePause,
-    r.CheckRunInput,
     r.ResumeSuspendedRunsThroughTheirQueue,
     r.WaitForScheduledTime,
     r.SecureWorkQueueSlots,
@@ -70,12 +68,35 @@ def evaluate(ctx: TransitionContext, policy: tuple[type[r.Rule], ...] | None = N
     from_type = ctx.run.state_type
     if policy is None:
         policy = REVIVAL_POLICY if r.revives_reaped_run(ctx) else policy_for(ctx.run.kind)
-    for rule in policy:
-        if rule.governs(from_type, decision.state.type):
+    to_type = decision.state.type
+    position = 0
+    while True:
+        for index, rule in _governing(policy, from_type, to_type, position):
             rule.apply(ctx, decision)
             if not decision.is_accept or not decision.commit:
+                return decision
+            if decision.state.type is not to_type:  # rewritten: the rules after it match the new type
+                to_type, position = decision.state.type, index + 1
                 break
-    return decision
+        else:
+            return decision
+
+
+_GOVERNING: dict[tuple, tuple[tuple[int, type[r.Rule]], ...]] = {}
+
+
+def _governing(
+    policy: tuple[type[r.Rule], ...], from_type: StateType | None, to_type: StateType, start: int
+) -> tuple[tuple[int, type[r.Rule]], ...]:
+    """The rules of `policy` from `start` on that govern this transition, with their places:
+    worked out once per transition (a task run's proposal is matched against each rule otherwise)."""
+    key = (policy, from_type, to_type, start)
+    found = _GOVERNING.get(key)
+    if found is None:
+        found = _GOVERNING[key] = tuple(
+            (i, rule) for i, rule in enumerate(policy) if i >= start and rule.governs(from_type, to_type)
+        )
+    return found
 
 
 def force(ctx: TransitionContext) -> Decision:
