@@ -11,6 +11,7 @@ from .context import Decision, TransitionContext
 TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.IgnoreDuplicateProposal,
     r.RefuseStaleRevivals,
+    r.ReenterCutOffSubflows,
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.PreventRunningTasksInFinishedFlows,
@@ -29,12 +30,14 @@ TASK_RUN_POLICY: tuple[type[r.Rule], ...] = (
 FLOW_RUN_POLICY: tuple[type[r.Rule], ...] = (
     r.IgnoreDuplicateProposal,
     r.RefuseStaleRevivals,
+    r.ReenterCutOffSubflows,
     r.PreventTransitionsFromTerminalStates,
     r.PreventDuplicateTransitions,
     r.OnlyScheduledRunsBecomeLate,
     r.CancelRunsThatHaveNotStarted,
     r.CancellingRunsEndCancelled,
     r.ResumeOnlyWithinThePause,
+    r.CheckRunInput,
     r.ResumeSuspendedRunsThroughTheirQueue,
     r.WaitForScheduledTime,
     r.SecureWorkQueueSlots,
