@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from mintaka._copy import updated
 from mintaka._ids import new_id
 from mintaka.exceptions import InvalidRequest, MintakaError, ObjectNotFound
 from mintaka.schemas import (
@@ -228,20 +229,19 @@ class OrchestrationService(LeaseKeeping):
         proposed = run.state
         ids = {"task_run_id": run.id, "flow_run_id": run.flow_run_id}
         pending = State(type=StateType.PENDING, timestamp=proposed.timestamp, state_details=ids)
-        blank = run.model_copy(update={"state": pending, "run_count": 0, "start_time": None, "end_time": None})
+        blank = updated(run, state=pending, run_count=0, start_time=None, end_time=None)
         decision = evaluate(self._context("task_run", blank, proposed, read_flow_run=False))
         if not (decision.is_accept and decision.commit) or decision.reclaim:
             # Slots to take back from silent holders: the proposal that follows does it.
             return self.store.create_task_run(blank)
-        started = blank.model_copy(
-            update={
-                "state": decision.state,
-                "state_version": 1,
-                "run_count": decision.run_count or 0,
-                "start_time": decision.start_time,
-                "end_time": decision.end_time,
-                "held_slots": list(decision.acquire_slots),
-            }
+        started = updated(
+            blank,
+            state=decision.state,
+            state_version=1,
+            run_count=decision.run_count or 0,
+            start_time=decision.start_time,
+            end_time=decision.end_time,
+            held_slots=list(decision.acquire_slots),
         )
         if self.deferred_starts is not None and not decision.acquire_slots and self._may_start_in(run.flow_run_id):
             self.deferred_starts.add(DeferredStart(started, [pending, *decision.history_before]))
@@ -383,8 +383,7 @@ class OrchestrationService(LeaseKeeping):
     def _initial_state(self, proposed: State | None, **run_ids: uuid.UUID | None) -> State:
         now = self.clock()
         state = proposed or State(type=StateType.PENDING)
-        details = state.state_details.model_copy(update=run_ids)
-        return state.model_copy(update={"timestamp": now, "state_details": details})
+        return updated(state, timestamp=now, state_details=updated(state.state_details, **run_ids))
 
     def _read_run(self, kind: RunKind, run_id: uuid.UUID) -> FlowRun | TaskRun:
         if kind == "flow_run":
@@ -492,8 +491,7 @@ def _stamped(state: State, kind: RunKind, run: FlowRun | TaskRun, now) -> State:
         ids = {"flow_run_id": run.id}
     else:
         ids = {"task_run_id": run.id, "flow_run_id": run.flow_run_id}
-    details = state.state_details.model_copy(update=ids)
-    return state.model_copy(update={"timestamp": now, "state_details": details})
+    return updated(state, timestamp=now, state_details=updated(state.state_details, **ids))
 
 
 def _initial_bookkeeping(state: State) -> dict:

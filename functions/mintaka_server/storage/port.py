@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mintaka._copy import updated
 from mintaka.exceptions import Conflict, ObjectNotFound
 from mintaka.schemas import (
     ApiKey,
@@ -122,7 +123,7 @@ class TransitionWrite:
             updates["labels"] = {**self.run.labels, **self.labels}
         if self.heartbeat_interval is not None:
             updates["heartbeat_interval"] = self.heartbeat_interval
-        return self.run.model_copy(update=updates)
+        return updated(self.run, **updates)
 
 
 class ApiKeyRecord(ApiKey):
