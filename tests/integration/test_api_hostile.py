@@ -126,19 +126,27 @@ def check(world: World, corpus: list[Case], changed: Callable[[], object]) -> tu
     """Send every case; the problems: any 5xx (or a connection the server dropped), any write
     by a request answered 4xx."""
     problems: list[str] = []
+    before = None  # what the store held after the last refused request (nothing wrote since)
     for case in corpus:
-        before = changed()
+        if before is None:
+            before = changed()
         try:
             response = world.send(case)
         except httpx.TransportError as exc:
             problems.append(f"{case.label}: no answer ({exc!r:.100})")
+            before = None
             continue
         if response.status_code >= 500:
             problems.append(f"{case.label}: {response.status_code} {response.text[:200]}")
+            before = None
         elif response.status_code >= 400:
             assert response.json()["detail"], case.label
-            if changed() != before:
+            after = changed()
+            if after != before:
                 problems.append(f"{case.label}: refused ({response.status_code}) but wrote to the store")
+            before = after
+        else:
+            before = None  # it may have written (and so may its follow-up)
         problems += follow_up(world, case, response)
     return len(corpus), problems
 
