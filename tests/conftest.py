@@ -9,9 +9,10 @@ moto answers the API but runs concurrent transactions without isolation, so the 
 and the race tests also run on DynamoDB Local (`dynamodb-local`, tests/support/dynamodb_local.py):
 skipped where Java or the jar is missing, never skipped in CI.
 
-The fast lane, `python -m pytest -m "not slow"`, runs on pytest-xdist workers by itself
-(`pytest_cmdline_main` below); every session fixture (moto's server, DynamoDB Local) is then one
-per worker, and everything a test writes lives under its own tmp_path.
+The fast lane, `python -m pytest -m "not slow"`, and the whole suite, `python -m pytest`, run on
+pytest-xdist workers by themselves (`pytest_cmdline_main` below); every session fixture (moto's
+server, DynamoDB Local) is then one per worker, and everything a test writes lives under its own
+tmp_path.
 """
 
 from __future__ import annotations
@@ -138,20 +139,29 @@ STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
 
 
 FAST_LANE_WORKERS = "auto"  # one xdist worker per CPU
+FULL_SUITE_WORKERS = 2  # the whole suite: two workers, whatever the machine (its timing tests share less)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns `-n` into workers
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """`-m "not slow"` (the fast lane) runs on xdist workers unless `-n` says otherwise (`-n 0`:
-    one process). The full suite stays in one process: its timing tests (outages, leases,
-    heartbeats, races) measure wall-clock windows that sharing the CPUs would skew."""
+    """`-m "not slow"` (the fast lane) runs on one xdist worker per CPU, and the whole suite
+    (`pytest` naming no test path) on two, unless `-n` says otherwise (`-n 0`: one process); a
+    run of chosen files or tests stays in one process. The timing tests (outages, leases,
+    heartbeats, races: `TIMING_MODULES`) all go to one worker, one after another, so no two of
+    them measure their wall-clock windows at the same time (`pytest_xdist_make_scheduler`)."""
     if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
         return
-    if "not slow" not in (config.option.markexpr or "") or config.getoption("numprocesses") is not None:
+    if config.getoption("numprocesses") is not None:
         return
     if config.getoption("collectonly") or config.getoption("usepdb"):
         return
-    config.option.numprocesses = FAST_LANE_WORKERS
+    if "not slow" in (config.option.markexpr or ""):
+        config.option.numprocesses = FAST_LANE_WORKERS
+    elif not config.args or [Path(arg).resolve() for arg in config.args] == [Path(__file__).parent]:
+        config.option.numprocesses = FULL_SUITE_WORKERS
+    else:
+        return
+    config.option.dist = "loadgroup"
 
 
 # Whole directories of the slow lane: real uvicorn servers, CLI subprocesses and Chromium; but
@@ -160,13 +170,53 @@ SLOW_DIRECTORIES = ("e2e",)
 IN_PROCESS_MODULES = ("e2e/test_cli.py", "e2e/test_config_cli.py", "e2e/test_logs_cli.py")
 
 
+# Tests that measure wall-clock windows (an outage's length, a lease's expiry, a frozen process,
+# racing writers, async tasks sleeping together): on xdist they share one worker, in turn.
+TIMING_MODULES = (
+    "e2e/test_api_outages.py",
+    "e2e/test_executor_heartbeats.py",
+    "e2e/test_durable_replay.py",
+    "integration/test_slot_leases.py",
+    "integration/test_races.py",
+    "integration/test_races_dynamodb.py",
+    "integration/test_races_leases.py",
+    "integration/test_lambda_deadline.py",
+    "integration/test_suspend.py",
+    "integration/test_worker_through_api.py",
+    "integration/sdk/test_async_subflows_logs.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
     slow_dirs = [tests_dir / name for name in SLOW_DIRECTORIES]
     in_process = {tests_dir / name for name in IN_PROCESS_MODULES}
+    timing = {tests_dir / name for name in TIMING_MODULES}
     for item in items:
         if item.path not in in_process and any(item.path.is_relative_to(d) for d in slow_dirs):
             item.add_marker(pytest.mark.slow)
+    # The timing tests first: their worker starts on them while the other takes the rest.
+    items.sort(key=lambda item: item.path not in timing)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup` as `TimingGroupScheduling` (xdist 3.8's own loadgroup no longer
+    groups under pytest 9.2, which made node ids read-only)."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    timing = set(TIMING_MODULES)
+
+    class TimingGroupScheduling(LoadScopeScheduling):
+        """Every test is a unit of its own, but those of `TIMING_MODULES`: one unit, one worker."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0].removeprefix("tests/")
+            return "timing" if path in timing else nodeid
+
+    return TimingGroupScheduling(config, log)
 
 
 # The fast lane runs the contract on SQLite; the full suite on every store. DynamoDB Local is a JVM
