@@ -1,19 +1,29 @@
 """Mintaka: code as workflows. `from mintaka import flow, task, get_run_logger`.
 
-Importing is cheap: the engine, pydantic models and the embedded API load on first use.
+Importing is cheap: every public name (the engine, pydantic models, the embedded API) loads on
+first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mintaka.context import FlowRunContext, TaskRunContext, get_run_context, tags
-from mintaka.flows import Flow, flow
-from mintaka.logging import get_run_logger
-from mintaka.tasks import Task, task
-from mintaka.utilities.annotations import allow_failure, quote, unmapped
-
+# Every public name loads on first use: importing any `mintaka.*` module runs this file, and the
+# server, which imports only the SDK's vocabulary (`mintaka.states`, `mintaka.schemas`, ...), must
+# not load the engine, flows, tasks and logging with it (tests/unit/test_layers.py).
 _LAZY = {
+    "Flow": "mintaka.flows",
+    "flow": "mintaka.flows",
+    "Task": "mintaka.tasks",
+    "task": "mintaka.tasks",
+    "FlowRunContext": "mintaka.context",
+    "TaskRunContext": "mintaka.context",
+    "get_run_context": "mintaka.context",
+    "tags": "mintaka.context",
+    "get_run_logger": "mintaka.logging",
+    "allow_failure": "mintaka.utilities.annotations",
+    "quote": "mintaka.utilities.annotations",
+    "unmapped": "mintaka.utilities.annotations",
     "State": "mintaka.states",
     "StateType": "mintaka.states",
     "MintakaFuture": "mintaka.futures",
@@ -30,10 +40,15 @@ _LAZY = {
 if TYPE_CHECKING:
     from mintaka import runtime
     from mintaka.client import get_async_client, get_client
+    from mintaka.context import FlowRunContext, TaskRunContext, get_run_context, tags
+    from mintaka.flows import Flow, flow
     from mintaka.futures import MintakaFuture
+    from mintaka.logging import get_run_logger
     from mintaka.pausing import pause_flow_run, resume_flow_run, suspend_flow_run
     from mintaka.states import State, StateType
     from mintaka.task_runners import ConcurrentTaskRunner, SequentialTaskRunner
+    from mintaka.tasks import Task, task
+    from mintaka.utilities.annotations import allow_failure, quote, unmapped
 
 
 def __getattr__(name: str) -> Any:
@@ -51,7 +66,8 @@ def __getattr__(name: str) -> Any:
 
     if name == module.rpartition(".")[2]:  # a submodule, e.g. `from mintaka import runtime`
         return importlib.import_module(module)
-    return getattr(importlib.import_module(module), name)
+    value = globals()[name] = getattr(importlib.import_module(module), name)  # once
+    return value
 
 
 def __dir__() -> list[str]:

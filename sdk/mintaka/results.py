@@ -31,7 +31,7 @@ from mintaka._result_stores import (
 )
 from mintaka._result_trust import UntrustedResult, digest_matches, key_problem
 from mintaka.exceptions import MintakaError, UnfinishedRun
-from mintaka.states import ResultRef, State, StateType
+from mintaka.states import ResultRef, State, StateType, register_result_layer
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -193,3 +193,12 @@ def resolve_state_result(state: State, raise_on_failure: bool = True) -> Any:
         state.with_result(value)
         return value
     return None
+
+
+def _in_async_context() -> bool:
+    from mintaka.futures import in_async_context
+
+    return in_async_context()
+
+
+register_result_layer(resolve_state_result, _in_async_context)

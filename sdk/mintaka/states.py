@@ -8,7 +8,9 @@ reference to a persisted result (`data`) and details the rules engine reads and 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -156,14 +158,10 @@ class State(BaseModel):
         """The run's return value; raises the run's exception if it did not complete. A
         persisted result is always fetched; in async run code `await state.result(fetch=True)`
         (Prefect 2's form) is awaitable."""
-        from mintaka.results import resolve_state_result
-
-        if fetch:
-            from mintaka.futures import in_async_context
-
-            if in_async_context():
-                return _aresult(self, raise_on_failure)
-        return resolve_state_result(self, raise_on_failure=raise_on_failure)
+        resolve, in_async_context = _result_layer()
+        if fetch and in_async_context():
+            return _aresult(self, raise_on_failure)
+        return resolve(self, raise_on_failure=raise_on_failure)
 
     def copy_as(self, **changes: Any) -> State:
         """A new state (new id and timestamp) of this one with some fields changed."""
@@ -200,9 +198,27 @@ State.model_post_init = _post_init  # type: ignore[method-assign]
 
 
 async def _aresult(state: State, raise_on_failure: bool) -> Any:
-    from mintaka.results import resolve_state_result
+    resolve, _ = _result_layer()
+    return resolve(state, raise_on_failure=raise_on_failure)
 
-    return resolve_state_result(state, raise_on_failure=raise_on_failure)
+
+# `State.result()` is the SDK's (Prefect's API on the state), but this module is the vocabulary
+# the server shares and imports nothing of the SDK's runtime: the SDK's result layer registers
+# how to resolve a result when it loads (`mintaka.results`), and is loaded on first use otherwise.
+_RESULT_LAYER: tuple[Callable[..., Any], Callable[[], bool]] | None = None
+
+
+def register_result_layer(resolve: Callable[..., Any], in_async_context: Callable[[], bool]) -> None:
+    """How `State.result()` reads a result, and whether its caller is async run code."""
+    global _RESULT_LAYER
+    _RESULT_LAYER = (resolve, in_async_context)
+
+
+def _result_layer() -> tuple[Callable[..., Any], Callable[[], bool]]:
+    if _RESULT_LAYER is None:
+        importlib.import_module("mintaka.results")  # registers itself
+    assert _RESULT_LAYER is not None
+    return _RESULT_LAYER
 
 
 def _factory(state_type: StateType, default_name: str | None = None):

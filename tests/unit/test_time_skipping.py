@@ -45,7 +45,7 @@ def test_a_pause_times_out_at_once_and_the_clock_is_reset_after():
         started = time.monotonic()
         with pytest.raises(PausedRunTimeout):
             waits()
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 30  # an hour's pause, skipped (30 s: a loaded machine)
         [run] = client.list_flow_runs(FlowRunFilter()).items
         states = client.read_flow_run_states(run.id)
         paused = next(s for s in states if s.type.value == "PAUSED")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from mintaka.client.embedded import EmbeddedTransport
+from mintaka_server.embedded import EmbeddedTransport
 
 if TYPE_CHECKING:
     from mintaka.engine.deployed import Execution

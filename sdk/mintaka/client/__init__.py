@@ -42,9 +42,9 @@ def build_client() -> MintakaClient:
             write_behind=settings.task_run_reports,
             journal_dir=settings.log_spool_path,
         )
-    from .embedded import EmbeddedTransport
+    from .transports import embedded_transport
 
-    return EmbeddedTransport(settings.database_path)
+    return embedded_transport(settings.database_path)
 
 
 def set_client(client: MintakaClient | None) -> MintakaClient | None:

@@ -1,72 +1,14 @@
-"""The embedded transport: the orchestration service in-process, on the local SQLite store.
-It skips only the socket and HTTP parsing; validation, rules and writes are the API's own."""
+"""`from mintaka.client.embedded import EmbeddedTransport` keeps working: the class lives with
+the server (`mintaka_server.embedded`) and is found through its entry point."""
 
 from __future__ import annotations
 
-import datetime as dt
-import threading
-from collections.abc import Callable
-from pathlib import Path
-
-from mintaka._serial import serial_threads
-from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
-
-from .base import MintakaClient
-from .deployments import DeploymentClient
-
-# Calls that leave task starts deferred (see the service's `defer_task_starts`): a task's start
-# and end, and the background log shipper and heartbeat, which touch no task run. Any other call
-# writes them first, so it reads and decides on everything.
-_KEEP_STARTS_DEFERRED = frozenset(
-    {"create_task_run", "set_task_run_state", "create_logs", "heartbeat_flow_run", "heartbeat_task_run"}
-)
+from typing import Any
 
 
-def _delegate(name: str, target: str):
-    writes_deferred_starts = name not in _KEEP_STARTS_DEFERRED
+def __getattr__(name: str) -> Any:
+    if name == "EmbeddedTransport":
+        from .transports import transport_class
 
-    def method(self, *args, **kwargs):
-        ident = threading.get_ident()
-        serial_threads.add(ident)  # more task-runner threads cannot speed the store up
-        try:
-            if writes_deferred_starts:
-                self.service.write_deferred_starts()
-            return getattr(getattr(self, target), name)(*args, **kwargs)
-        finally:
-            serial_threads.discard(ident)
-
-    method.__name__ = name
-    return method
-
-
-class EmbeddedTransport(MintakaClient):
-    """Calls `OrchestrationService` (and, for deployments and work queues, `DeploymentService`)
-    directly on a SQLite file (default `$MINTAKA_HOME/mintaka.db`)."""
-
-    def __init__(self, database: str | Path, clock: Callable[[], dt.datetime] | None = None):
-        from mintaka.clock import now
-        from mintaka_server.composition import build, embedded_settings
-        from mintaka_server.storage.sqlite import SQLiteStore
-
-        self.database = Path(database)
-        # The SDK's clock: under time skipping, the API sees the time the waits skipped to.
-        services = build(embedded_settings(), SQLiteStore(self.database), clock=clock or now)
-        self.service = services.orchestration
-        self.service.defer_task_starts()
-        self.deployments = services.deployments
-
-    def report_task_runs(self, body: TaskRunReports) -> TaskRunReportsResult:
-        from mintaka_server.services.batch_reports import TaskRunReporting
-
-        self.service.write_deferred_starts()
-        return TaskRunReporting(self.service).apply(body)
-
-    def close(self) -> None:
-        self.service.deferred_starts.close()
-        self.service.store.close()
-
-
-for _name in MintakaClient.__abstractmethods__ - set(vars(EmbeddedTransport)):
-    _target = "deployments" if _name in DeploymentClient.__abstractmethods__ else "service"
-    setattr(EmbeddedTransport, _name, _delegate(_name, _target))
-EmbeddedTransport.__abstractmethods__ = frozenset()
+        return transport_class("embedded")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

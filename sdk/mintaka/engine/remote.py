@@ -36,12 +36,12 @@ class Connection:
 
     @classmethod
     def of(cls, client: MintakaClient) -> Connection:
-        from mintaka.client.embedded import EmbeddedTransport
         from mintaka.client.http import HttpTransport
+        from mintaka.client.transports import is_embedded
 
         if isinstance(client, HttpTransport):
             return cls(api_url=client.api_url, api_key=client.api_key)
-        if isinstance(client, EmbeddedTransport) and getattr(client, "database", None):
+        if is_embedded(client) and getattr(client, "database", None):
             return cls(database=str(client.database))
         raise MintakaError(
             "Task runs on other processes need an API they can reach: set MINTAKA_API_URL, or use the "
@@ -61,9 +61,9 @@ class Connection:
             from mintaka.client.http import HttpTransport
 
             return HttpTransport(self.api_url, api_key=self.api_key)
-        from mintaka.client.embedded import EmbeddedTransport
+        from mintaka.client.transports import embedded_transport
 
-        return EmbeddedTransport(self.database)
+        return embedded_transport(self.database)
 
 
 _clients: dict[Connection, MintakaClient] = {}
