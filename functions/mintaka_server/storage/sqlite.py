@@ -113,6 +113,9 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
             create_lease_tables(conn, version if has_tables else None)
             create_view_tables(conn)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # Flow runs seen to exist (none is ever deleted): a task run written in one needs no read
+        # to check it exists, only to check it is open.
+        self._flow_runs_seen: set[str] = set()
 
     # -- plumbing
     @contextmanager
@@ -195,7 +198,16 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
 
     def read_flow_run_state_type(self, run_id: uuid.UUID) -> StateType | None:
         rows = self._read("SELECT state_type FROM flow_runs WHERE id = ?", (str(run_id),))
-        return StateType(rows[0][0]) if rows and rows[0][0] else None
+        if not rows:
+            return None
+        self._saw_flow_run(str(run_id))
+        return StateType(rows[0][0]) if rows[0][0] else None
+
+    def _saw_flow_run(self, run_id: str) -> None:
+        seen = self._flow_runs_seen
+        if len(seen) >= 1024:  # a bound, not a cache policy: reading again is always correct
+            seen.clear()
+        seen.add(run_id)
 
     def list_due_flow_runs(
         self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
@@ -238,8 +250,10 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
                     (flow_run_id, run.task_key, run.dynamic_key, str(run.id)),
                 ).fetchone()
                 return TaskRun.model_validate_json(existing[0])
-            if run.flow_run_id is not None:  # in this transaction: raising rolls the insert back
+            # In this transaction: raising rolls the insert back.
+            if flow_run_id is not None and (require_open_flow_run or flow_run_id not in self._flow_runs_seen):
                 self._check_flow_run(conn, run.flow_run_id, require_open_flow_run)
+                self._saw_flow_run(flow_run_id)
             self._take_slots(conn, acquire_slots, run.id, lessee_of(run))
             if run.state:
                 self._append_states(conn, str(run.id), [*history_before, run.state])
