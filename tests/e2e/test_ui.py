@@ -290,12 +290,64 @@ def test_dashboard_files_are_public_but_its_data_needs_a_key(tmp_path):
         for asset in ("app.js", "pages/run.js", "vendor/preact/preact.js", "vendor/uplot/uPlot.esm.js"):
             response = client.get(f"/ui/{asset}")
             assert response.status_code == 200 and "javascript" in response.headers["content-type"], asset
-            # browsers ask before reusing a file (no old module after an upgrade); unchanged is a 304
+            # asked without its content hash, browsers ask before reusing it; unchanged is a 304
             assert response.headers["cache-control"] == "no-cache"
             again = client.get(f"/ui/{asset}", headers={"If-None-Match": response.headers["etag"]})
             assert again.status_code == 304, asset
         assert client.get("/api/flow_runs").status_code == 401
     store.close()
+
+
+def test_index_names_every_file_by_its_content_hash(tmp_path):
+    """The page's scripts and modules (imports between modules too, through the import map) are at
+    URLs carrying their content hash: kept by browsers for good, and new URLs when a file changes
+    (an upgraded server's page never runs an old module). Its stylesheets are in the page."""
+    import hashlib
+    import json
+    import shutil
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.testclient import TestClient
+
+    from mintaka_server.ui import STATIC_DIR, Assets
+
+    static = tmp_path / "static"
+    shutil.copytree(STATIC_DIR, static)
+    with TestClient(Starlette(routes=[Mount("/ui", Assets(static))])) as client:
+
+        def urls() -> dict[str, str]:
+            page = client.get("/ui/")
+            assert page.headers["cache-control"] == "no-cache"
+            named = re.findall(r'(?:src|href)="\./([^"?]+)\?v=([0-9a-f]+)"', page.text)
+            imports = json.loads(re.search(r'<script type="importmap">(.*?)</script>', page.text, re.S).group(1))
+            for key, url in imports["imports"].items():
+                path, version = url.removeprefix("./").split("?v=")
+                assert key in (f"./{path}", "preact", "preact/hooks", "htm", "uplot"), key
+                named.append((path, version))
+            return dict(named)
+
+        versions = urls()
+        page = client.get("/ui/").text
+        assert '<link rel="stylesheet"' not in page
+        for stylesheet in ("style.css", "vendor/uplot/uPlot.min.css"):
+            assert (static / stylesheet).read_text() in page
+        named = {"app.js", "pages/dashboard.js", "pages/runs.js", "vendor/uplot/uPlot.esm.js"}
+        assert named <= set(versions)
+        for path, version in versions.items():
+            assert version == hashlib.sha256((static / path).read_bytes()).hexdigest()[:16], path
+            response = client.get(f"/ui/{path}", params={"v": version})
+            assert response.status_code == 200
+            assert response.headers["cache-control"] == "public, max-age=31536000, immutable", path
+        stale = client.get("/ui/app.js", params={"v": "0" * 16})  # an old page's URL: served, not kept
+        assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+
+        (static / "lib" / "query.js").write_text((static / "lib" / "query.js").read_text() + "\n// changed\n")
+        changed = urls()
+        assert changed["lib/query.js"] != versions["lib/query.js"]
+        assert {p: v for p, v in changed.items() if p != "lib/query.js"} == {
+            p: v for p, v in versions.items() if p != "lib/query.js"
+        }
 
 
 def test_every_module_of_the_dashboard_is_preloaded():
@@ -322,6 +374,75 @@ def test_every_module_of_the_dashboard_is_preloaded():
     assert "pages/dashboard.js" in graph and "pages/runs.js" not in graph
     assert preloaded == graph - {"app.js"}
     assert re.search(r'<script type="module" src="app.js"></script>', index)
+
+
+def test_the_dashboard_has_its_first_counts_in_the_page_and_reloads_without_asking_for_files(
+    seeded_server,
+    browser,  # noqa: F811
+):
+    """The server puts the dashboard's first counts in index.html, so its first render shows them
+    without asking the API (no request queued behind the files, no round trip after them); a
+    reload asks the server for no file but the page (each file's URL names its content)."""
+    context = browser.new_context()
+    context.add_init_script("localStorage.setItem('mintaka.pollMs', '60000')")  # no poll during the test
+    page = context.new_page()  # noqa: F811 - its own context: no 1 s poll
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto(ui(seeded_server))
+    completed = page.get_by_role("list", name="Runs per state").get_by_role("link", name=re.compile(r"Completed\s+2$"))
+    expect(completed).to_be_visible()
+    expect(page.get_by_role("list", name="Late and failed runs")).to_contain_text("the source is down")
+    expect(page.get_by_role("table", name="Work queues")).to_be_visible()  # asked after the counts
+    assert not [url for url in asked if "/api/flow_runs/stats" in url], asked
+
+    page.get_by_role("group", name="Chart range").get_by_role("button", name="1h").click()  # asks then
+    expect(page.get_by_text("Runs per 5 minutes, by current state")).to_be_visible()
+    expect(completed).to_be_visible()
+    assert [url for url in asked if "/api/flow_runs/stats" in url]
+
+    page.goto(ui(seeded_server) + "#/runs")
+    page.reload()
+    expect(page.get_by_role("table", name="Flow runs")).to_be_visible()
+    fetched = page.evaluate(
+        """performance.getEntriesByType('resource').filter((e) => e.name.includes('/ui/') && e.transferSize > 0)
+        .map((e) => e.name)"""
+    )
+    assert fetched == [], fetched
+    context.close()
+
+
+def test_index_carries_the_first_counts_only_where_the_api_needs_no_key(tmp_path):
+    """Without keys the page holds what `GET /api/flow_runs/stats` answers for the last 24 hours
+    (HTML-safe); with keys it holds no data (the page asks the API with the user's key)."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from mintaka.schemas import FlowRunCreate
+    from mintaka.states import State, StateType
+    from mintaka_server.api import create_app
+    from mintaka_server.services import OrchestrationService
+    from mintaka_server.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "db")
+    service = OrchestrationService(store)
+    failed = State(type=StateType.FAILED, name="Failed", message="</script><b>x</b>")
+    service.create_flow_run(FlowRunCreate(flow_name="etl", state=failed))
+    first = re.compile(r'<script type="application/json" id="mintaka-first">(.*?)</script>', re.S)
+    with TestClient(create_app(service), base_url="http://localhost") as client:
+        page = client.get("/ui/")
+        assert page.status_code == 200 and page.headers["cache-control"] == "no-cache"
+        inlined = json.loads(first.search(page.text).group(1))
+        asked = client.get("/api/flow_runs/stats", params={"bucket_seconds": 3600}).json()
+        assert inlined["path"] == "/flow_runs/stats"
+        assert inlined["data"]["totals"] == asked["totals"] == {"FAILED": 1}
+        assert inlined["data"]["buckets"] == asked["buckets"]
+        assert inlined["data"]["recent_failures"][0]["message"] == "</script><b>x</b>"
+        assert "<b>" not in page.text and page.text.rstrip().endswith("</html>")
+    with TestClient(create_app(service, require_api_key=True), base_url="http://localhost") as client:
+        page = client.get("/ui/")
+        assert page.status_code == 200 and not first.search(page.text)
+    store.close()
 
 
 def test_the_key_prompt_appears_when_auth_is_on(tmp_path, page):  # noqa: F811

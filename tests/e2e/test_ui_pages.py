@@ -62,6 +62,7 @@ def test_dashboard_counts_runs_by_state_and_puts_failures_first(server, page, sc
     expect(page.get_by_role("img", name="Flow runs over time, stacked by state").locator("canvas")).to_be_visible()
     data = page.get_by_role("table", name="Runs per time bucket")
     page.get_by_text("Chart data").click()
+    expect(data).to_be_visible()  # made when opened
     totals = [
         sum(int(c) for c in row.get_by_role("cell").all_inner_texts()[1:]) for row in data.locator("tbody tr").all()
     ]

@@ -6,9 +6,8 @@ import { useEffect, useState } from "preact/hooks";
 import { api, onKeyNeeded, saveKey } from "./lib/api.js";
 import { usePoll, useRoute } from "./lib/hooks.js";
 import { parseText, toParams } from "./lib/query.js";
-import { ErrorBox, Loading, html } from "./lib/ui.js";
+import { ErrorBox, Loading, applyTheme, html } from "./lib/ui.js";
 import { DashboardPage } from "./pages/dashboard.js";
-import { SettingsPage, applyTheme } from "./pages/settings.js";
 
 // The other pages load when first opened (and in the background once the dashboard is up), so
 // the dashboard's first paint waits only for its own modules (index.html preloads those).
@@ -20,6 +19,7 @@ const PAGES = {
   deployments: () => import("./pages/deployments.js"),
   workQueues: () => import("./pages/work_queues.js"),
   limits: () => import("./pages/limits.js"),
+  settings: () => import("./pages/settings.js"),
 };
 const loaded = {};
 
@@ -61,7 +61,7 @@ function page({ path, query }) {
   if (first === "deployments") return html`<${Lazy} key="deployments" module="deployments" component="DeploymentsPage" />`;
   if (first === "work-queues") return html`<${Lazy} key="queues" module="workQueues" component="WorkQueuesPage" />`;
   if (first === "concurrency-limits") return html`<${Lazy} key="limits" module="limits" component="LimitsPage" />`;
-  if (first === "settings") return html`<${SettingsPage} />`;
+  if (first === "settings") return html`<${Lazy} key="settings" module="settings" component="SettingsPage" />`;
   if (!first) return html`<${DashboardPage} query=${query} />`;
   return html`<h1>Not found</h1><p>No page at <code>${path}</code>. <a href="#/">The dashboard</a>.</p>`;
 }

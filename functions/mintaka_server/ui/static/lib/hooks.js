@@ -7,9 +7,13 @@ export const POLL_MS = Number(localStorage.getItem("mintaka.pollMs")) || 2500;
 /**
  * `usePoll(load, deps)` runs `load()` now, then every POLL_MS while the tab is visible, and again
  * whenever `deps` change. Returns {data, error, loading, reload}; `data` keeps the last good answer.
+ * With `initial` (an answer already in hand) the first render shows it and the first load waits
+ * for the interval.
  */
-export function usePoll(load, deps, { interval = POLL_MS, enabled = true } = {}) {
-  const [state, setState] = useState({ data: undefined, error: null, loading: true });
+export function usePoll(load, deps, { interval = POLL_MS, enabled = true, initial } = {}) {
+  const [state, setState] = useState(() =>
+    initial === undefined ? { data: undefined, error: null, loading: true } : { data: initial, error: null, loading: false });
+  const primed = useRef(initial !== undefined);
   const generation = useRef(0);
   const run = useCallback(async () => {
     const mine = generation.current;
@@ -23,9 +27,11 @@ export function usePoll(load, deps, { interval = POLL_MS, enabled = true } = {})
   }, deps);
   useEffect(() => {
     generation.current += 1;
-    setState({ data: undefined, error: null, loading: true });
+    const primedNow = primed.current;
+    primed.current = false;
+    if (!primedNow) setState({ data: undefined, error: null, loading: true });
     if (!enabled) return undefined;
-    run();
+    if (!primedNow) run();
     if (!interval) return undefined;
     const timer = setInterval(() => {
       if (!document.hidden) run();

@@ -1,9 +1,17 @@
-// Shared pieces: the `html` tag, state badges (icon + text + colour), times and durations, tables.
+// Shared pieces: the `html` tag, the theme, state badges (icon + text + colour), times and durations, tables.
 
 import htm from "htm";
 import { h } from "preact";
 
 export const html = htm.bind(h);
+
+/** Applies the stored theme and palette to the page (the first paint too; the settings page sets them). */
+export function applyTheme() {
+  const dark = window.matchMedia?.("(prefers-color-scheme: dark)").matches;
+  document.documentElement.dataset.theme = localStorage.getItem("mintaka.theme") || (dark ? "dark" : "light");
+  document.documentElement.dataset.palette = localStorage.getItem("mintaka.palette") || "standard";
+  window.dispatchEvent(new Event("mintaka:theme"));
+}
 
 export const STATE_ICONS = {
   SCHEDULED: "◷",

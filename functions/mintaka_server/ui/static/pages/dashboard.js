@@ -8,7 +8,6 @@ import { FilterBar } from "../lib/filters.js";
 import { navigate, usePoll } from "../lib/hooks.js";
 import { fromParams, toParams } from "../lib/query.js";
 import { ErrorBox, Loading, RunTable, StateBadge, html, relative, when } from "../lib/ui.js";
-import { QueueTable, readQueues } from "./work_queues.js";
 
 // Range → bucket size: minutes for short ranges (a store that counts only per hour answers in
 // hours, and the chart draws the buckets it gets), days for a month (midnight UTC).
@@ -19,11 +18,15 @@ const per = (seconds) =>
   seconds % 86400 === 0 ? (seconds === 86400 ? "day" : `${seconds / 86400} days`)
     : seconds % 3600 === 0 ? (seconds === 3600 ? "hour" : `${seconds / 3600} hours`)
       : `${seconds / 60} minutes`;
-const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+const cssVars = () => {
+  const style = getComputedStyle(document.documentElement); // one style read for the whole chart
+  return (name) => style.getPropertyValue(name).trim() || "#888";
+};
 
 function StackedChart({ stats }) {
   const box = useRef(null);
   const [theme, setTheme] = useState(0);
+  const [dataShown, setDataShown] = useState(false); // the table is made when opened, not with the first paint
   useEffect(() => {
     const onTheme = () => setTheme((n) => n + 1);
     window.addEventListener("mintaka:theme", onTheme);
@@ -44,6 +47,7 @@ function StackedChart({ stats }) {
     }
     totals.reverse();
     const bars = uPlot.paths.bars({ size: [0.8, 60] });
+    const cssVar = cssVars();
     const axis = cssVar("--fg-muted");
     const chart = new uPlot(
       {
@@ -69,12 +73,12 @@ function StackedChart({ stats }) {
   return html`<figure class="chart">
     <figcaption class="muted small">Runs per ${per(stats.bucket_seconds)}, by current state</figcaption>
     <div ref=${box} class="chart-canvas" role="img" aria-label="Flow runs over time, stacked by state"></div>
-    <details class="chart-data">
+    <details class="chart-data" onToggle=${(e) => setDataShown(e.currentTarget.open)}>
       <summary>Chart data</summary>
-      <table aria-label="Runs per time bucket">
+      ${dataShown && html`<table aria-label="Runs per time bucket">
         <thead><tr><th>From</th>${ORDER.map((t) => html`<th>${label(t)}</th>`)}</tr></thead>
         <tbody>${rows.map((b) => html`<tr><td>${when(b.start)}</td>${ORDER.map((t) => html`<td>${b.counts[t] || 0}</td>`)}</tr>`)}</tbody>
-      </table>
+      </table>`}
     </details>
   </figure>`;
 }
@@ -109,6 +113,25 @@ function Attention({ stats }) {
   </section>`;
 }
 
+// The unfiltered dashboard's first counts (24 h in hours, RANGES' default), which the server puts
+// in index.html where its API needs no key: the first render shows them, without asking.
+const inlined = document.getElementById("mintaka-first");
+let first = inlined && JSON.parse(inlined.textContent);
+const firstStats = (query) => {
+  const fresh = performance.now() < 10_000; // not if the page was opened elsewhere long before
+  const data = fresh && !query.toString() && first?.path === "/flow_runs/stats" ? first.data : undefined;
+  first = null; // once: a later visit asks afresh
+  return data;
+};
+
+// The work-queue table comes with the work queues page's module, fetched after the first paint.
+let queuePage = null;
+const readQueueTable = async () => {
+  const [page, queues] = await Promise.all([queuePage || import("./work_queues.js"), api("/work_queue_status")]);
+  queuePage = page;
+  return queues;
+};
+
 export function DashboardPage({ query }) {
   const filters = fromParams(query);
   const range = RANGES.find((r) => r[0] === (query.get("range") || "24h")) || RANGES[2];
@@ -121,7 +144,7 @@ export function DashboardPage({ query }) {
         flow_name: filters.flow, deployment_name: filters.deployment,
       },
     });
-  }, [query.toString()]);
+  }, [query.toString()], { initial: firstStats(query) });
   // The rest waits for the first counts and chart (the first paint), so the server answers them first.
   const painted = useRef(false);
   painted.current ||= stats.data !== undefined || stats.error !== null;
@@ -129,7 +152,7 @@ export function DashboardPage({ query }) {
   useEffect(() => {
     if (painted.current) window.dispatchEvent(new Event("mintaka:painted"));
   }, [painted.current]);
-  const queues = usePoll(readQueues, [], later);
+  const queues = usePoll(readQueueTable, [], later);
   // What runs next: the scheduled runs, soonest due first.
   const upcoming = usePoll(async () => {
     const page = await api("/flow_runs", {
@@ -157,5 +180,5 @@ export function DashboardPage({ query }) {
     <h2>Next runs</h2>
     ${upcoming.data ? html`<${RunTable} runs=${upcoming.data} label="Next runs" empty="Nothing scheduled." />` : html`<${ErrorBox} error=${upcoming.error} />`}
     <h2>Work queues</h2>
-    ${queues.data ? html`<${QueueTable} queues=${queues.data} compact=${true} />` : html`<${ErrorBox} error=${queues.error} />`}`;
+    ${queues.data ? html`<${queuePage.QueueTable} queues=${queues.data} compact=${true} />` : html`<${ErrorBox} error=${queues.error} />`}`;
 }

@@ -6,10 +6,11 @@ import { api } from "../lib/api.js";
 import { navigate, usePoll } from "../lib/hooks.js";
 import { ErrorBox, Loading, RunTable, html, relative, when } from "../lib/ui.js";
 
-// cRonstrue is a classic script (a global): loaded with this page, not with the dashboard.
+// cRonstrue is a classic script (a global): loaded with this page, not with the dashboard, at
+// the versioned URL the import map gives it.
 await new Promise((resolve) => {
   if (window.cronstrue) return resolve();
-  const script = Object.assign(document.createElement("script"), { src: new URL("../vendor/cronstrue/cronstrue.min.js", import.meta.url) });
+  const script = Object.assign(document.createElement("script"), { src: import.meta.resolve("../vendor/cronstrue/cronstrue.min.js") });
   script.onload = script.onerror = resolve; // without it, schedules show as cron
   document.head.append(script);
 });

@@ -3,18 +3,10 @@
 import { useState } from "preact/hooks";
 import { hasKey, saveKey } from "../lib/api.js";
 import { STATE_TYPES } from "../lib/query.js";
-import { StateBadge, html } from "../lib/ui.js";
+import { StateBadge, applyTheme, html } from "../lib/ui.js";
 
 export const THEMES = [["light", "Light"], ["dark", "Dark"]];
 export const PALETTES = [["standard", "Standard"], ["okabe-ito", "Colour-blind safe (Okabe–Ito)"]];
-
-/** Applies the stored theme and palette to the page (the first paint too). */
-export function applyTheme() {
-  const dark = window.matchMedia?.("(prefers-color-scheme: dark)").matches;
-  document.documentElement.dataset.theme = localStorage.getItem("mintaka.theme") || (dark ? "dark" : "light");
-  document.documentElement.dataset.palette = localStorage.getItem("mintaka.palette") || "standard";
-  window.dispatchEvent(new Event("mintaka:theme"));
-}
 
 export function SettingsPage() {
   const [theme, setTheme] = useState(document.documentElement.dataset.theme);
