@@ -119,3 +119,32 @@ def test_a_store_written_before_the_derived_tables_gets_them_when_opened(tmp_pat
         assert store.count_flow_runs(T0, T0 + dt.timedelta(hours=2), per_hour=False)[T0][StateType.RUNNING] == 1
     finally:
         store.close()
+
+
+def test_work_queues_are_read_on_their_own_index(store):
+    """A queue's due runs and its runs in flight come from the (work_queue, state_type, expected
+    start) index: seeks per queue, not a walk over every due or running run of other queues."""
+    runs = [
+        add_run(store, f"r{i}", T0 + dt.timedelta(minutes=i), work_queue_name=queue, expected_start_time=T0)
+        for i, queue in enumerate(["a", "a", "b", "b", "b", None, "c"])
+    ]
+    states = [StateType.RUNNING, StateType.SCHEDULED, StateType.RUNNING, None, StateType.COMPLETED, StateType.RUNNING]
+    for run, state in zip(runs, states, strict=False):  # the last stays PENDING
+        if state is not None:
+            move(store, run, state)
+    in_flight = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
+    assert store.count_flow_runs_per_work_queue(in_flight, ["a", "b", "z"]) == {"a": 1, "b": 2}
+    assert store.count_flow_runs_per_work_queue(in_flight) == {"a": 1, "b": 2, "c": 1}
+    plans = [
+        " ".join(row[-1] for row in store._read(f"EXPLAIN QUERY PLAN {sql}", params))
+        for sql, params in [
+            (
+                "SELECT doc FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start <= ? AND work_queue = ?"
+                " ORDER BY expected_start, id LIMIT 10",
+                ["2026-03-02", "a"],
+            ),
+        ]
+    ]
+    assert all("flow_runs_queue_due" in plan and "TEMP B-TREE" not in plan for plan in plans), plans
+    due = store.list_due_flow_runs(T0 + dt.timedelta(hours=1), work_queue_name="a")
+    assert [run.name for run in due] == ["r1"]

@@ -304,7 +304,7 @@ class DashboardService:
         now = self.clock()
         count = getattr(self.store, "count_flow_runs_per_work_queue", None)  # SQLite: without reading runs
         if count is not None:
-            in_flight = count(IN_FLIGHT)
+            in_flight = count(IN_FLIGHT, [queue.name for queue in queues])
         else:
             in_flight = {}
             for run in self.store.list_flow_runs(FlowRunFilter(state_type=IN_FLIGHT, limit=500)).items:

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS flow_runs (
     version INTEGER NOT NULL, idempotency_key TEXT UNIQUE, expected_start TEXT, work_queue TEXT,
     deployment_name TEXT, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS flow_runs_due ON flow_runs (state_type, expected_start);
+CREATE INDEX IF NOT EXISTS flow_runs_queue_due ON flow_runs (work_queue, state_type, expected_start, id);
 CREATE INDEX IF NOT EXISTS flow_runs_by_deployment ON flow_runs (deployment_name, created DESC, id DESC);
 CREATE TABLE IF NOT EXISTS documents (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL,
     PRIMARY KEY (kind, key));
