@@ -1,6 +1,6 @@
 """The dashboard in a real browser over a SQLite store holding 100,000 flow runs.
 
-    python benchmarks/dashboard_paint.py [--runs 100000] [--repeat 5] [--db PATH]
+    python benchmarks/dashboard_paint.py [--runs 100000] [--repeat 5] [--db PATH] [--busy N]
 
 Seeds the runs as benchmarks/dashboard.py does (a `--db` file already holding them is reused),
 adds deployments, work queues and a concurrency limit through the API, serves the real API and
@@ -15,12 +15,16 @@ UI with uvicorn, and drives Debian's Chromium with Playwright (as the browser te
   until its table (or its empty message) is on screen.
 
 Median and worst of `--repeat` tries each. Targets: paint <= 1 s, every list page <= 300 ms.
+`--busy N` keeps N processes spinning on the CPU meanwhile (a machine busy with other work; the
+load average is printed before and after).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import multiprocessing
 import os
 import statistics
 import sys
@@ -173,11 +177,31 @@ def measure(url: str, repeat: int, run_id: str) -> None:
         browser.close()
 
 
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def busy(processes: int):
+    """`processes` CPU-bound processes running until the block ends."""
+    spinners = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(processes)]
+    for spinner in spinners:
+        spinner.start()
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.terminate()
+            spinner.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--db", type=Path, default=None, help="SQLite file (reused when it holds the runs)")
+    parser.add_argument("--busy", type=int, default=0, help="processes spinning on the CPU meanwhile")
     args = parser.parse_args()
     if CHROMIUM is None:
         sys.exit("Chromium is not installed (apt-get install chromium)")
@@ -192,9 +216,10 @@ def main() -> None:
             print(f"seeded {args.runs - held:,} runs in {time.perf_counter() - started:.1f} s")
         run_id = store._read("SELECT id FROM flow_runs ORDER BY created DESC LIMIT 1")[0][0]
         print(f"{held if held >= args.runs else args.runs:,} runs in {path}; load average {os.getloadavg()[0]:.1f}")
-        with serving(create_app(OrchestrationService(store))) as url:
+        with serving(create_app(OrchestrationService(store))) as url, busy(args.busy):
             add_objects(f"{url}/api")
             measure(url, args.repeat, run_id)
+        print(f"\nload average after: {os.getloadavg()[0]:.1f} ({args.busy} spinning processes beside)")
         store.close()
 
 
