@@ -24,6 +24,17 @@ class TestDueRuns:
         assert [r.id for r in store.list_due_flow_runs(at(50), limit=1)] == [early.id]
         assert store.list_due_flow_runs(at(4)) == []
 
+    def test_due_runs_page_after_the_last_one_read(self, store, new_flow_run, at):
+        runs = [new_flow_run(state=scheduled(at(t)), expected_start_time=at(t), work_queue_name="q") for t in (3, 1, 2)]
+        same_time = new_flow_run(state=scheduled(at(2)), expected_start_time=at(2), work_queue_name="q")
+        expected = sorted([*runs, same_time], key=lambda r: (r.expected_start_time, str(r.id)))
+        pages, after = [], None
+        while page := store.list_due_flow_runs(at(50), limit=2, after=after):
+            pages.append([r.id for r in page])
+            after = page[-1]
+        assert pages == [[r.id for r in expected[:2]], [r.id for r in expected[2:]]]
+        assert store.list_due_flow_runs(at(50), work_queue_name="q", after=expected[2]) == [expected[3]]
+
     def test_due_runs_per_work_queue(self, store, new_flow_run, at):
         a = new_flow_run(state=scheduled(at(1)), expected_start_time=at(1), work_queue_name="a")
         b = new_flow_run(state=scheduled(at(1)), expected_start_time=at(1), work_queue_name="b")

@@ -378,3 +378,20 @@ def test_heartbeat_answers_the_run_state(api, store):
     missing = api.post("/api/flow_runs/00000000-0000-0000-0000-000000000000/heartbeat")
     assert missing.status_code == 404
     assert api.post("/api/flow_runs/not-a-uuid/heartbeat").status_code == 422
+
+
+def test_runs_are_marked_late_past_any_number_of_runs_already_late(api, deployments, clock, monkeypatch):
+    """Late runs stay due (earliest first) until a worker takes them: the tick reads past them
+    a page at a time, so a run falling late behind a page of them is still marked."""
+    from mintaka_server.services import deployments as module
+
+    monkeypatch.setattr(module, "LATE_PAGE", 3)
+    upsert(api)
+    first = [new_run(api)["id"] for _ in range(7)]
+    clock.advance(20)
+    assert deployments.mark_late_runs(grace=dt.timedelta(seconds=15)) == 7  # pages of 3, 3 and 1
+    behind = new_run(api)["id"]
+    clock.advance(20)
+    assert deployments.mark_late_runs(grace=dt.timedelta(seconds=15)) == 1
+    names = {run["id"]: run["state"]["name"] for run in runs_of(api, "etl/prod")}
+    assert names == dict.fromkeys([*first, behind], "Late")

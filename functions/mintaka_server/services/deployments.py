@@ -49,6 +49,8 @@ DEFAULT_QUEUE = "default"
 AWAITING_RETRY = "AwaitingRetry"
 MAX_PARSED = 20_000  # deployments remembered parsed (by their stored JSON)
 REAP_PER_TICK = 500  # runs a tick may end; the rest wait for the next tick
+LATE_PAGE = 500  # due runs read at a time when marking runs Late
+LATE_PAGES_PER_TICK = 40  # past up to 20,000 due runs (Late ones included) per tick
 
 
 def awaiting_its_executor(run: FlowRun) -> bool:
@@ -282,14 +284,21 @@ class DeploymentService:
         return self._create_run(deployment, body, redispatch=redispatch)
 
     def mark_late_runs(self, grace: dt.timedelta = dt.timedelta(seconds=15)) -> int:
-        """SCHEDULED runs not started `grace` after their time are renamed "Late"."""
-        late = 0
-        for run in self.store.list_due_flow_runs(self.clock() - grace, limit=500):
-            if run.state is None or run.state.name != "Scheduled":
-                continue
-            proposal = State(type=StateType.SCHEDULED, name="Late", state_details=run.state.state_details)
-            answer = self.orchestration.set_flow_run_state(run.id, SetStateRequest(state=proposal))
-            late += answer.status is SetStateStatus.ACCEPT  # a run claimed meanwhile stays claimed
+        """SCHEDULED runs not started `grace` after their time are renamed "Late". The due runs
+        are read a page at a time, earliest first, past those already Late (which stay due until
+        a worker takes them), up to `LATE_PAGES_PER_TICK` pages."""
+        late, after, before = 0, None, self.clock() - grace
+        for _ in range(LATE_PAGES_PER_TICK):
+            page = self.store.list_due_flow_runs(before, limit=LATE_PAGE, after=after)
+            for run in page:
+                if run.state is None or run.state.name != "Scheduled":
+                    continue
+                proposal = State(type=StateType.SCHEDULED, name="Late", state_details=run.state.state_details)
+                answer = self.orchestration.set_flow_run_state(run.id, SetStateRequest(state=proposal))
+                late += answer.status is SetStateStatus.ACCEPT  # a run claimed meanwhile stays claimed
+            if len(page) < LATE_PAGE:
+                break
+            after = page[-1]
         return late
 
     def reap_stale_runs(self) -> int:

@@ -162,10 +162,15 @@ class Store(ABC):
 
     @abstractmethod
     def list_due_flow_runs(
-        self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
+        self,
+        before: dt.datetime,
+        work_queue_name: str | None = None,
+        limit: int = 100,
+        after: FlowRun | None = None,
     ) -> list[FlowRun]:
         """SCHEDULED flow runs whose `expected_start_time` <= `before` (of one work queue, if
-        given), earliest first."""
+        given), earliest first (then by id); `after`: the last run of the previous page, to
+        continue after it."""
 
     @abstractmethod
     def list_flow_runs(self, flt: FlowRunFilter) -> FlowRunPage:

@@ -211,13 +211,20 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         seen.add(run_id)
 
     def list_due_flow_runs(
-        self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
+        self,
+        before: dt.datetime,
+        work_queue_name: str | None = None,
+        limit: int = 100,
+        after: FlowRun | None = None,
     ) -> list[FlowRun]:
         sql = "SELECT doc FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start <= ?"
         params: list = [_ts(before)]
         if work_queue_name is not None:
             sql += " AND work_queue = ?"
             params.append(work_queue_name)
+        if after is not None and after.expected_start_time is not None:
+            sql += " AND (expected_start, id) > (?, ?)"
+            params += [_ts(after.expected_start_time), str(after.id)]
         rows = self._read(sql + " ORDER BY expected_start, id LIMIT ?", [*params, limit])
         return [FlowRun.model_validate_json(doc) for (doc,) in rows]
 

@@ -186,21 +186,31 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
         )
 
     def list_due_flow_runs(
-        self, before: dt.datetime, work_queue_name: str | None = None, limit: int = 100
+        self,
+        before: dt.datetime,
+        work_queue_name: str | None = None,
+        limit: int = 100,
+        after: FlowRun | None = None,
     ) -> list[FlowRun]:
         model = self._model
+        start = None
+        if after is not None and after.expected_start_time is not None:
+            start = keys.due_sk(after.expected_start_time, after.id)
         options = {
             "consistent_read": True,
             "filter_condition": (model.work_queue == work_queue_name) if work_queue_name is not None else None,
-            "limit": limit,
+            "limit": limit + (start is not None),  # the `after` run itself, if still due, comes back first
         }
         shards = [keys.due(n) for n in range(keys.SHARDS)] + [keys.LEGACY_DUE]
-        due_before = model.sk < keys.ts(before) + "$"  # '$' sorts after the '#' that follows the time
+        end = keys.ts(before) + "$"  # '$' sorts after the '#' that follows the time
+        due = model.sk < end if start is None else model.sk.between(start, end)
 
         def read() -> list[Model]:
-            pages = all_pages(model, shards, due_before, **options)
+            pages = all_pages(model, shards, due, **options)
             legacy = self._still_due(pages.pop())
             items = heapq.merge(*pages, legacy, key=lambda item: item.sk)
+            if start is not None:
+                items = (item for item in items if item.sk > start)
             return list(itertools.islice(_first_of_each(items, lambda item: item.ref), limit))
 
         return [FlowRun.model_validate_json(item.doc) for item in call(read, "list due flow runs")]
