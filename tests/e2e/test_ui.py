@@ -537,11 +537,17 @@ def test_the_runs_list_updates_live_without_a_reload(served, page):  # noqa: F81
     assert page.evaluate("window.sameDocument") is True
 
 
-# Counts the page's fetch() calls as they are made (no request can slip past a count taken later).
+# Counts the page's fetch() calls as they are made (no request can slip past a count taken later),
+# and those not answered yet.
 COUNT_FETCHES = """
 window.fetches = 0;
+window.unanswered = 0;
 const fetchForReal = window.fetch;
-window.fetch = (...args) => ((window.fetches += 1), fetchForReal(...args));
+window.fetch = (...args) => {
+  window.fetches += 1;
+  window.unanswered += 1;
+  return fetchForReal(...args).finally(() => { window.unanswered -= 1; });
+};
 """
 SET_HIDDEN = """(hidden) => {
   Object.defineProperty(document, 'hidden', { configurable: true, get: () => hidden });
@@ -570,6 +576,11 @@ def test_live_updates_pause_while_the_tab_is_hidden_and_resume_when_shown(served
     assert page.evaluate("window.fetches") > before
 
     page.evaluate(SET_HIDDEN, True)
+    # A read sent while the tab was visible may still be on its way: the new run must come after
+    # it (polled from here: the page's own timers are the test's clock).
+    deadline = time.monotonic() + 15
+    while page.evaluate("window.unanswered") and time.monotonic() < deadline:
+        time.sleep(0.05)
     service.create_flow_run(FlowRunCreate(flow_name="nightly", state=State(type=StateType.RUNNING)))
     before = page.evaluate("window.fetches")
     page.clock.run_for(60_000)  # a minute hidden: sixty polls' worth of time, and the saved views' too
