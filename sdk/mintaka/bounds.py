@@ -84,4 +84,18 @@ __all__ = [
     "LocalTime",
     "NoNul",
     "Time",
+    "check_json_schema",
 ]
+
+
+def check_json_schema(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A schema the server will check input with must itself be a JSON schema (2020-12)."""
+    if value is not None:
+        from jsonschema import Draft202012Validator, SchemaError
+
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            where = "/".join(str(part) for part in exc.path) or "the schema"
+            raise ValueError(f"not a valid JSON schema at {where}: {exc.message}") from None
+    return value

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
-from mintaka.bounds import MAX_RETRIES, DelaySeconds, JsonObject, NoNul, Time
+from mintaka.bounds import MAX_RETRIES, DelaySeconds, JsonObject, NoNul, Time, check_json_schema
 from mintaka.schedules import Schedule
 from mintaka.schemas import IdempotencyKey, Name, Tag, _Input
 from mintaka.states import utcnow
@@ -89,15 +89,7 @@ class DeploymentCreate(_Input):
     @classmethod
     def _valid_json_schema(cls, value):
         """The schema the server checks parameters with must itself be a JSON schema (2020-12)."""
-        if value is not None:
-            from jsonschema import Draft202012Validator, SchemaError
-
-            try:
-                Draft202012Validator.check_schema(value)
-            except SchemaError as exc:
-                where = "/".join(str(part) for part in exc.path) or "the schema"
-                raise ValueError(f"not a valid JSON schema at {where}: {exc.message}") from None
-        return value
+        return check_json_schema(value)
 
 
 class Deployment(DeploymentCreate):

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from mintaka._ids import random_uuid
-from mintaka.bounds import JsonObject, Time
+from mintaka.bounds import JsonObject, Time, check_json_schema
 
 
 class StateType(StrEnum):
@@ -92,15 +92,7 @@ class StateDetails(BaseModel):
     @classmethod
     def _valid_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         """The schema the server checks a resume's input with must itself be a JSON schema (2020-12)."""
-        if value is not None:
-            from jsonschema import Draft202012Validator, SchemaError
-
-            try:
-                Draft202012Validator.check_schema(value)
-            except SchemaError as exc:
-                where = "/".join(str(part) for part in exc.path) or "the schema"
-                raise ValueError(f"not a valid JSON schema at {where}: {exc.message}") from None
-        return value
+        return check_json_schema(value)
 
 
 class State(BaseModel):
