@@ -5,7 +5,11 @@ migrates in place, and its task runs' histories read back whole and keep growing
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
+import pytest
+
+from mintaka.exceptions import ObjectNotFound
 from mintaka.schemas import FlowRunCreate, SetStateRequest, TaskRunCreate
 from mintaka.states import State, StateType
 from mintaka_server.services import OrchestrationService
@@ -73,3 +77,44 @@ def test_a_schema_3_file_migrates_and_its_task_run_histories_read_back_and_grow(
     service.set_task_run_state(task.id, SetStateRequest(state=State(type=StateType.COMPLETED)))
     assert _types(service.read_task_run_states(task.id)) == [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
     store.close()
+
+
+class TestABatchOfWritesCommitsOnce:
+    """`Store.batch()`: the server applies a batch of task-run reports in one SQLite transaction."""
+
+    def test_other_connections_see_the_writes_only_when_the_batch_commits(self, tmp_path):
+        store = SQLiteStore(tmp_path / "m.db")
+        service = OrchestrationService(store)
+        run = service.create_flow_run(FlowRunCreate(flow_name="etl", state=State(type=StateType.RUNNING)))
+        reader = sqlite3.connect(tmp_path / "m.db")
+        with store.batch():
+            for i in range(3):
+                service.create_task_run(TaskRunCreate(flow_run_id=run.id, task_key="t", dynamic_key=str(i)))
+            assert reader.execute("SELECT COUNT(*) FROM task_runs").fetchone() == (0,)
+        assert reader.execute("SELECT COUNT(*) FROM task_runs").fetchone() == (3,)
+        store.close()
+
+    def test_an_exception_escaping_the_batch_writes_nothing_of_it(self, tmp_path):
+        store = SQLiteStore(tmp_path / "m.db")
+        service = OrchestrationService(store)
+        run = service.create_flow_run(FlowRunCreate(flow_name="etl", state=State(type=StateType.RUNNING)))
+        with pytest.raises(KeyboardInterrupt), store.batch():
+            service.create_task_run(TaskRunCreate(flow_run_id=run.id, task_key="t"))
+            raise KeyboardInterrupt
+        assert store.list_task_runs(run.id) == []
+        service.create_task_run(TaskRunCreate(flow_run_id=run.id, task_key="after"))  # the store writes on
+        assert [t.task_key for t in store.list_task_runs(run.id)] == ["after"]
+        store.close()
+
+    def test_a_write_refused_inside_the_batch_undoes_only_itself(self, tmp_path):
+        store = SQLiteStore(tmp_path / "m.db")
+        service = OrchestrationService(store)
+        run = service.create_flow_run(FlowRunCreate(flow_name="etl", state=State(type=StateType.RUNNING)))
+        missing = uuid.uuid4()
+        with store.batch():
+            service.create_task_run(TaskRunCreate(flow_run_id=run.id, task_key="kept"))
+            with pytest.raises(ObjectNotFound):  # its insert happened, then the flow-run check refused it
+                service.create_task_run(TaskRunCreate(flow_run_id=missing, task_key="orphan"))
+        assert [t.task_key for t in store.list_task_runs(run.id)] == ["kept"]
+        assert store._read("SELECT COUNT(*) FROM task_runs") == [(1,)]
+        store.close()

@@ -58,10 +58,13 @@ class TaskRunReporting:
         # A start and its end in one batch are one write (the embedded store's deferred starts);
         # a start whose end is not in the batch is written when the batch has been applied.
         stamping.deferred_starts = _BatchStarts(self.service.store, self.service._remember)
-        try:
-            answers = self._apply(batch, stamping, now, last, open_at, ended, finished)
-        finally:
-            stamping.deferred_starts.flush()
+        # One commit for the whole batch where the store can: all of it is written, or (the
+        # process dies mid-batch) none, and the client sends it again.
+        with self.service.store.batch():
+            try:
+                answers = self._apply(batch, stamping, now, last, open_at, ended, finished)
+            finally:
+                stamping.deferred_starts.flush()
         flow_run_state = self.service.store.read_flow_run_state_type(batch.flow_run_id)
         return TaskRunReportsResult(answers=answers, flow_run_state=flow_run_state)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from mintaka._copy import updated
@@ -134,6 +135,14 @@ class ApiKeyRecord(ApiKey):
 
 class Store(ABC):
     """Persistence for flows, runs, states, logs, cache entries and concurrency limits."""
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes made inside commit together where the store can (one SQLite transaction: one
+        commit for a batch of task-run reports instead of one per run); an exception escaping
+        it writes none of them. Each write inside still succeeds or fails on its own. Stores
+        without multi-write transactions commit each write as it comes."""
+        yield
 
     # -- flows
     @abstractmethod

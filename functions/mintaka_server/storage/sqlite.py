@@ -117,6 +117,7 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._in_batch = False  # set only by the thread holding the lock
         self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
         )
@@ -153,8 +154,29 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
 
     # -- plumbing
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._lock:
+            if self._in_batch:
+                yield
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_batch = True
+            try:
+                yield
+            except BaseException:
+                self._in_batch = False
+                self._conn.execute("ROLLBACK")
+                raise
+            self._in_batch = False
+            self._conn.execute("COMMIT")
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            if self._in_batch:  # a write inside a batch: its own savepoint, committed with the batch
+                with self._savepoint():
+                    yield self._conn
+                return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -162,6 +184,17 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._conn.execute("SAVEPOINT write")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO write")
+            self._conn.execute("RELEASE write")
+            raise
+        self._conn.execute("RELEASE write")
 
     def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock:
