@@ -20,13 +20,13 @@ from collections.abc import Callable
 
 from mintaka.schemas import FlowRun
 from mintaka.states import utcnow
-from mintaka_server.storage import Store
+from mintaka_server.storage import RunStore
 
 from .port import QueuedRun, WorkQueuePort, due_time
 
 
 class EmbeddedWorkQueues(WorkQueuePort):
-    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow):
+    def __init__(self, store: RunStore, clock: Callable[[], dt.datetime] = utcnow):
         self.store = store
         self.clock = clock
         self._lock = threading.Lock()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from mintaka.schemas import TaskRun
 from mintaka.states import State
-from mintaka_server.storage import Store
+from mintaka_server.storage import RunStore
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class DeferredStart:
 class DeferredStarts:
     """The starts not yet written, and the thread that writes those older than `delay`."""
 
-    def __init__(self, store: Store, on_written: Callable[[TaskRun], None], delay: float = DEFAULT_DELAY):
+    def __init__(self, store: RunStore, on_written: Callable[[TaskRun], None], delay: float = DEFAULT_DELAY):
         self.store = store
         self.delay = delay
         self._on_written = on_written

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from mintaka.exceptions import ObjectNotFound
 from mintaka.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
 from mintaka.states import utcnow
-from mintaka_server.storage import ApiKeyRecord, Store
+from mintaka_server.storage import ApiKeyRecord, ApiKeyStore
 
 KEY_PREFIX = "mk"
 CACHE_SECONDS = 5.0
@@ -33,7 +33,7 @@ class ApiKeyService:
 
     def __init__(
         self,
-        store: Store,
+        store: ApiKeyStore,
         clock: Callable = utcnow,
         cache_seconds: float = CACHE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from mintaka.exceptions import InvalidRequest, ObjectNotFound
 from mintaka.schemas import EmpiricalPolicy, FlowRun, PolicyScope, RetryPolicy, RetryPolicySet, TaskRun
 from mintaka.states import utcnow
-from mintaka_server.storage import Store
+from mintaka_server.storage import DocumentStore
 
 RETRY_POLICY = "retry_policy"
 
@@ -24,7 +24,7 @@ def _key(scope: PolicyScope, name: str) -> str:
 
 
 class RetryPolicyService:
-    def __init__(self, store: Store, clock: Callable[[], dt.datetime] = utcnow):
+    def __init__(self, store: DocumentStore, clock: Callable[[], dt.datetime] = utcnow):
         self.store = store
         self.clock = clock
 

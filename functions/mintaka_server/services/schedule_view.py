@@ -12,7 +12,7 @@ from mintaka.schedules import CronSchedule, IntervalSchedule
 from mintaka.schemas import FlowRun, FlowRunFilter
 from mintaka.states import StateType
 from mintaka_server.scheduling.fire_times import fire_times
-from mintaka_server.storage import Store
+from mintaka_server.storage import RunStore
 
 SHOWN = 5
 SCHEDULED_READ = 200  # scheduled runs of the deployment read to find the next ones
@@ -60,7 +60,7 @@ def describe(schedule) -> str:
     return f"{text} ({schedule.timezone})"
 
 
-def deployment_schedule(store: Store, deployment: Deployment, now: dt.datetime) -> DeploymentSchedule:
+def deployment_schedule(store: RunStore, deployment: Deployment, now: dt.datetime) -> DeploymentSchedule:
     active = [s for s in deployment.schedules if s.active]
     upcoming = sorted({t for s in active for t in fire_times(s, now, limit=SHOWN)})[:SHOWN]
     scheduled = store.list_flow_runs(

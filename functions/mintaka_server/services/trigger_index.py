@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from mintaka.deployment_schemas import Deployment
-from mintaka_server.storage import Store
+from mintaka_server.storage import DocumentStore
 
 KIND = "trigger_index"
 ANY_SOURCE = "*"
@@ -38,7 +38,7 @@ def _kind(source: str) -> str:
 
 
 class TriggerIndex:
-    def __init__(self, store: Store):
+    def __init__(self, store: DocumentStore):
         self.store = store
         self._built = False  # this process has seen the index built
 

@@ -133,8 +133,9 @@ class ApiKeyRecord(ApiKey):
     secret_hash: str
 
 
-class Store(ABC):
-    """Persistence for flows, runs, states, logs, cache entries and concurrency limits."""
+class RunStore(ABC):
+    """Flows, flow runs, task runs and their states, with what a transition writes beside them:
+    leases, concurrency-slot holders and cache entries."""
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -264,7 +265,10 @@ class Store(ABC):
     def read_cache(self, key: str, now: dt.datetime) -> State | None:
         """The cached COMPLETED state for `key`, unless it has expired."""
 
-    # -- concurrency limits
+
+class ConcurrencyLimitStore(ABC):
+    """Tag concurrency limits (their slots are taken and given back by `RunStore`'s writes)."""
+
     @abstractmethod
     def upsert_concurrency_limit(self, tag: str, limit: int) -> ConcurrencyLimit: ...
 
@@ -278,7 +282,10 @@ class Store(ABC):
     def delete_concurrency_limit(self, tag: str) -> bool:
         """True if a limit was deleted."""
 
-    # -- logs
+
+class LogStore(ABC):
+    """Log lines of runs."""
+
     @abstractmethod
     def write_logs(self, logs: Sequence[LogCreate]) -> None: ...
 
@@ -296,7 +303,10 @@ class Store(ABC):
         (write order among equal timestamps), or the reverse with `newest_first`; `offset` and
         `limit` count the lines that match."""
 
-    # -- API keys
+
+class ApiKeyStore(ABC):
+    """API keys, as hashes of their secrets."""
+
     @abstractmethod
     def create_api_key(self, record: ApiKeyRecord) -> None: ...
 
@@ -310,6 +320,11 @@ class Store(ABC):
     @abstractmethod
     def revoke_api_key(self, key_id: str, at: dt.datetime) -> bool:
         """True if the key existed (revoking twice keeps the first time)."""
+
+
+class DocumentStore(ABC):
+    """Small JSON records addressed by kind and key (deployments, work queues, retry policies,
+    schedule cursors, leader leases, saved views) and server settings."""
 
     # -- documents: deployments, work queues and other small records addressed by kind + key
     @abstractmethod
@@ -341,5 +356,11 @@ class Store(ABC):
     @abstractmethod
     def write_setting(self, name: str, value: dict) -> None: ...
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+
+class Store(RunStore, ConcurrencyLimitStore, LogStore, ApiKeyStore, DocumentStore):
+    """The whole persistence port, as each adapter implements it. Code that needs one part takes
+    that narrow port instead (a service of API keys takes an `ApiKeyStore`), so what it may touch
+    is in its signature."""
+
+    def close(self) -> None:
         """Release connections."""
