@@ -78,6 +78,7 @@ def build(
 ) -> Services:
     """The services `settings` describe (default: the environment's), over `store` if given
     (it stays the caller's to close only if the caller keeps it out of `Services.close`)."""
+    from .execution.in_process import execute_in_process  # loads the SDK's engine: only for a worker
     from .services import OrchestrationService
     from .services.deployments import DeploymentService
     from .services.run_worker import RunWorker
@@ -91,7 +92,7 @@ def build(
     deployments = DeploymentService(
         orchestration, schedule_sync=build_schedule_sync(settings), dispatcher=build_dispatcher(queues)
     )
-    worker = RunWorker(deployments, queues, launcher=build_launcher(settings))
+    worker = RunWorker(deployments, queues, execute=execute_in_process, launcher=build_launcher(settings))
     return Services(settings, store, orchestration, queues, deployments, worker)
 
 

@@ -34,7 +34,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mintaka.engine.deadline import deadline_passed, is_continuing
 from mintaka.exceptions import MintakaError, ObjectNotFound
@@ -46,8 +46,6 @@ from mintaka_server.queues.port import QueuedRun, WorkQueuePort, due_time, secon
 from .deployments import awaiting_its_executor
 
 if TYPE_CHECKING:
-    from mintaka_server.execution.fargate import FargateLauncher
-
     from .deployments import DeploymentService
 
 CLAIM_LABEL = "mintaka.claim"  # mintaka.engine.deployed.CLAIM_LABEL
@@ -61,6 +59,35 @@ PAUSED_RETRY_MAX_SECONDS = 3600.0
 
 Action = Literal["executed", "launched", "skipped", "crashed", "continued"]
 NEVER_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING})
+
+
+class Launcher(Protocol):
+    """Starts a flow run on infrastructure of its own (`execution.fargate.FargateLauncher`: an
+    ECS task running `mintaka flow-run execute RUN_ID`) and stops one the run is not for."""
+
+    cluster: str
+
+    def launch(self, run: FlowRun, claim: str) -> str:
+        """Start it; the task's id (ARN). `claim` is the idempotency token: once per claim."""
+        ...
+
+    def stop(self, task_arn: str, reason: str) -> None: ...
+
+
+class ExecutionResult(Protocol):
+    """How an execution ended: the run's final state, or None (and why) when not ours to run."""
+
+    state: State | None
+    message: str
+
+
+class Executor(Protocol):
+    """Runs a claimed flow run here to its end or the invocation's deadline: on the store
+    (`execution.in_process`) or through the API in a child process (`execution.through_api`)."""
+
+    def __call__(
+        self, run_id: uuid.UUID, service: Any, deployments: Any, *, claim: str | None = None
+    ) -> ExecutionResult: ...
 
 
 class RetryLater(MintakaError):
@@ -89,17 +116,16 @@ class RunWorker:
         self,
         deployments: DeploymentService,
         queues: WorkQueuePort,
-        launcher: FargateLauncher | None = None,
-        execute: Callable[..., Any] | None = None,
+        *,
+        execute: Executor,
+        launcher: Launcher | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ):
-        from mintaka_server.execution.in_process import execute_in_process
-
         self.deployments = deployments
         self.orchestration = deployments.orchestration
         self.queues = queues
         self.launcher = launcher
-        self.execute = execute or execute_in_process
+        self.execute = execute
         self.clock = clock or deployments.clock
 
     def process(self, message: QueuedRun) -> Outcome:
