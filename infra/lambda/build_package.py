@@ -5,7 +5,7 @@
 Any Python 3.8+ runs it; the package targets the template's runtime, Python 3.13 on arm64.
 
 Steps, each one `pip` or the standard library:
-1. the `mintaka` project itself (packages `mintaka` and `mintaka_server`), `--no-deps`: the CLI's,
+1. the `mintaka` project itself (packages `mintaka`, `mintaka_core` and `mintaka_server`), `--no-deps`: the CLI's,
    HTTP client's and local server's dependencies never reach Lambda;
 2. `infra/lambda/requirements.txt` (generated from pyproject.toml by gen_requirements.py; on
    Python 3.11+ the build refuses a stale one) as wheels for the Lambda platform (CPython 3.13 on arm64
@@ -163,7 +163,7 @@ def compile_for_lambda(target: Path, platform: str, interpreter: str | None = No
         check=True,
     )
     tag = f"cpython-{compiled_for.replace('.', '')}"
-    for package in ("mintaka", "mintaka_server", "fastapi", "pydantic"):
+    for package in ("mintaka", "mintaka_core", "mintaka_server", "fastapi", "pydantic"):
         if (target / package).is_dir() and not any((target / package).rglob(f"*.{tag}.pyc")):
             raise BuildError(f"compiling left no {tag} bytecode in {target / package}")
 

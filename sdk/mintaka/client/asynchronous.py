@@ -18,6 +18,8 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
+from mintaka_core.client import register_async_view
+
 if TYPE_CHECKING:
     from .base import MintakaClient
 
@@ -83,5 +85,7 @@ class AsyncMintakaClient:
     def __repr__(self) -> str:
         return f"AsyncMintakaClient({self.sync_client!r})"
 
+
+register_async_view(AsyncMintakaClient)  # `async with client:` on any client
 
 __all__ = ["AsyncMintakaClient", "acall"]
