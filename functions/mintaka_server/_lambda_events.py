@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from mintaka.deployment_schemas import EventCreate
-from mintaka.exceptions import InvalidRequest
-from mintaka.states import utcnow
+from mintaka_core.deployment_schemas import EventCreate
+from mintaka_core.exceptions import InvalidRequest
+from mintaka_core.states import utcnow
 
 SQS_DETAIL_TYPE = "SQS Message"
 

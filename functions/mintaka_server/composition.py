@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mintaka.exceptions import MintakaError
+from mintaka_core.exceptions import MintakaError
 
 from .config import build_store
 from .server_settings import ServerSettings, get_server_settings

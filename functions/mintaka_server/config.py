@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mintaka.exceptions import MintakaError
+from mintaka_core.exceptions import MintakaError
 
 from .server_settings import ServerSettings, get_server_settings
 

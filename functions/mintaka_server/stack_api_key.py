@@ -39,7 +39,7 @@ def handler(event: dict[str, Any], context: Any) -> None:
 
 
 def _apply(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    from mintaka.schemas import ApiKeyCreate
+    from mintaka_core.schemas import ApiKeyCreate
     from mintaka_server.config import build_store
     from mintaka_server.server_settings import get_server_settings
     from mintaka_server.services.api_keys import ApiKeyService
@@ -66,7 +66,7 @@ def _apply(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 
 def _revoke(keys: Any, key_id: str) -> None:
-    from mintaka.exceptions import ObjectNotFound
+    from mintaka_core.exceptions import ObjectNotFound
 
     if not key_id or key_id.startswith("failed-"):  # a Create that failed made no key
         return

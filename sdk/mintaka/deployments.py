@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mintaka._code_checks import entrypoint_file
 from mintaka.exceptions import InvalidRequest, MintakaError
+from mintaka_core.vocabulary import DEFAULT_QUEUE
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -46,7 +47,7 @@ class DeploySpec(BaseModel):
     name: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
-    work_queue: str = "default"
+    work_queue: str = DEFAULT_QUEUE
     infrastructure: str = "process"
     cron: str | None = None
     interval: float | None = None

@@ -12,6 +12,7 @@ from mintaka_core.bounds import MAX_RETRIES, DelaySeconds, JsonObject, NoNul, Ti
 from mintaka_core.schedules import Schedule
 from mintaka_core.schemas import IdempotencyKey, Name, Tag, _Input
 from mintaka_core.states import utcnow
+from mintaka_core.vocabulary import DEFAULT_QUEUE
 
 Infrastructure = Literal["process", "lambda", "fargate"]
 
@@ -52,7 +53,7 @@ class DeploymentCreate(_Input):
     parameters: JsonObject = Field(default_factory=dict)
     parameter_schema: JsonObject | None = Field(None, description="JSON schema of the flow's parameters")
     tags: list[Tag] = Field(default_factory=list)
-    work_queue_name: Name = "default"
+    work_queue_name: Name = DEFAULT_QUEUE
     infrastructure: Infrastructure = "process"
     schedules: list[Schedule] = Field(default_factory=list)
     schedule_paused: bool = False

@@ -23,7 +23,7 @@ from fastapi.security import HTTPBearer
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mintaka.schemas import ApiKey
+from mintaka_core.schemas import ApiKey
 
 from .scopes import required_scope, scope_refusal
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from mintaka.schemas import ApiKey, ApiKeyScope, SetStateRequest
+from mintaka_core.schemas import ApiKey, ApiKeyScope, SetStateRequest
 from mintaka_server.services import OrchestrationService
 from mintaka_server.services.deployments import DeploymentService
 

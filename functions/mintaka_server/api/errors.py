@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound, StoreBusy, Unauthorized
+from mintaka_core.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound, StoreBusy, Unauthorized
 
 logger = logging.getLogger("mintaka_server.api")
 

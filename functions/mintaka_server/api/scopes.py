@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mintaka.client.operations import OPERATIONS
-from mintaka.schemas import ApiKeyScope
+from mintaka_core.operations import OPERATIONS
+from mintaka_core.schemas import ApiKeyScope
 
 READ, WRITE, ADMIN = ApiKeyScope.read, ApiKeyScope.write, ApiKeyScope.admin
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mintaka._aws import ErrorMap
-from mintaka.exceptions import MintakaError
-from mintaka.schemas import FlowRun
+from mintaka_core.exceptions import MintakaError
+from mintaka_core.schemas import FlowRun
 
 CLAIM_ENV = "MINTAKA_FLOW_RUN_CLAIM"  # mintaka.engine.deployed reads it
 RUN_ID_TAG = "mintaka:flow-run-id"

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mintaka.client.http import HttpTransport
-from mintaka.exceptions import ObjectNotFound
-from mintaka.states import utcnow
+from mintaka_core.exceptions import ObjectNotFound
+from mintaka_core.states import utcnow
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
-    from mintaka.deployment_schemas import WorkQueue
     from mintaka.engine.deployed import Execution
-    from mintaka.schemas import ConcurrencyLimit, FlowRun, OrchestrationResult, SetStateRequest, State
+    from mintaka_core.deployment_schemas import WorkQueue
+    from mintaka_core.schemas import ConcurrencyLimit, FlowRun, OrchestrationResult, SetStateRequest, State
     from mintaka_server.queues import WorkQueuePort
     from mintaka_server.server_settings import ServerSettings
     from mintaka_server.services.run_worker import RunWorker

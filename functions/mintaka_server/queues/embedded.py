@@ -18,8 +18,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 
-from mintaka.schemas import FlowRun
-from mintaka.states import utcnow
+from mintaka_core.schemas import FlowRun
+from mintaka_core.states import utcnow
 from mintaka_server.storage import RunStore
 
 from .port import QueuedRun, WorkQueuePort, due_time

@@ -20,10 +20,10 @@ import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from mintaka.exceptions import InvalidRequest, MintakaError
-from mintaka.schemas import FlowRun
+from mintaka_core.exceptions import InvalidRequest, MintakaError
+from mintaka_core.schemas import FlowRun
+from mintaka_core.vocabulary import DEFAULT_QUEUE
 
-DEFAULT_QUEUE = "default"
 DUE_TOLERANCE_SECONDS = 1.0  # a run due this soon counts as due (the rules wait out the rest)
 
 

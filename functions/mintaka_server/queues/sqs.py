@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mintaka._aws import ErrorMap
-from mintaka.exceptions import Conflict
-from mintaka.schemas import FlowRun
-from mintaka.states import utcnow
+from mintaka_core.exceptions import Conflict
+from mintaka_core.schemas import FlowRun
+from mintaka_core.states import utcnow
 
 from .port import (
     QueuedRun,

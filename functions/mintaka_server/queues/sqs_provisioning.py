@@ -16,7 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from mintaka._aws import ErrorMap
-from mintaka.exceptions import Conflict
+from mintaka_core.exceptions import Conflict
 
 from .port import WorkQueueUnavailable
 from .sqs import DLQ_SUFFIX, SQS_ERRORS, sqs_queue_name

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from mintaka.deployment_schemas import Deployment
+from mintaka_core.deployment_schemas import Deployment
 
 from .fire_times import fire_times
 

@@ -27,8 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mintaka._aws import ErrorMap
-from mintaka.deployment_schemas import Deployment
-from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound
+from mintaka_core.deployment_schemas import Deployment
+from mintaka_core.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound
 
 from .expressions import eventbridge_expressions
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mintaka.exceptions import InvalidRequest
-from mintaka.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+from mintaka_core.exceptions import InvalidRequest
+from mintaka_core.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 
 MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")

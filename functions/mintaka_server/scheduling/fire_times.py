@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-from mintaka.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+from mintaka_core.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
 
 UTC = dt.UTC
 DEFAULT_ANCHOR = dt.datetime(2020, 1, 1)

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
-from mintaka.states import utcnow
+from mintaka_core.states import utcnow
 from mintaka_server.storage import Store
 
 LEADER_LEASE = "leader_lease"  # document kind

@@ -8,9 +8,9 @@ import datetime as dt
 import logging
 import uuid
 
-from mintaka.exceptions import MintakaError, ObjectNotFound
-from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus, TaskRun
-from mintaka.states import NOT_READY, State, StateDetails, StateType
+from mintaka_core.exceptions import MintakaError, ObjectNotFound
+from mintaka_core.schemas import FlowRun, SetStateRequest, SetStateStatus, TaskRun
+from mintaka_core.states import NOT_READY, State, StateDetails, StateType
 from mintaka_server.orchestration import Decision, SlotUsage
 from mintaka_server.orchestration.context import LEASE_INTERVALS, RunKind, SlotHolder, lease_expiry
 from mintaka_server.orchestration.rules import REQUEUED

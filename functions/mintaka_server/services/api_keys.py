@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from mintaka.exceptions import ObjectNotFound
-from mintaka.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
-from mintaka.states import utcnow
+from mintaka_core.exceptions import ObjectNotFound
+from mintaka_core.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
+from mintaka_core.states import utcnow
 from mintaka_server.storage import ApiKeyRecord, ApiKeyStore
 
 KEY_PREFIX = "mk"

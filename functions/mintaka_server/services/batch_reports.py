@@ -21,16 +21,16 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from mintaka.batch_schemas import (
+from mintaka_core.batch_schemas import (
     TaskRunReportAnswer,
     TaskRunReports,
     TaskRunReportsResult,
     TaskRunStarted,
     TaskRunStateReported,
 )
-from mintaka.exceptions import Conflict, InvalidRequest, ObjectNotFound
-from mintaka.schemas import FlowRun, SetStateRequest, SetStateStatus
-from mintaka.states import State, StateType
+from mintaka_core.exceptions import Conflict, InvalidRequest, ObjectNotFound
+from mintaka_core.schemas import FlowRun, SetStateRequest, SetStateStatus
+from mintaka_core.states import State, StateType
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ._deferred_starts import DeferredStarts

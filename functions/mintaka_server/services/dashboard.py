@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
 
-from mintaka.bounds import NoNul, Time
-from mintaka.deployment_schemas import WorkQueue
-from mintaka.exceptions import Conflict, InvalidRequest, ObjectNotFound
-from mintaka.schemas import (
+from mintaka_core.bounds import NoNul, Time
+from mintaka_core.deployment_schemas import WorkQueue
+from mintaka_core.exceptions import Conflict, InvalidRequest, ObjectNotFound
+from mintaka_core.schemas import (
     ConcurrencyLimit,
     Flow,
     FlowRun,
@@ -24,7 +24,7 @@ from mintaka.schemas import (
     OrchestrationResult,
     SetStateRequest,
 )
-from mintaka.states import State, StateDetails, StateType, utcnow
+from mintaka_core.states import State, StateDetails, StateType, utcnow
 from mintaka_server.storage import Store
 
 if TYPE_CHECKING:

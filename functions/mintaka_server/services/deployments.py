@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from mintaka._code_checks import check_code_location
-from mintaka.deployment_schemas import (
+from mintaka_core.code_checks import check_code_location
+from mintaka_core.deployment_schemas import (
     Deployment,
     DeploymentCreate,
     DeploymentRunCreate,
@@ -24,8 +24,8 @@ from mintaka.deployment_schemas import (
     WorkQueueCreate,
     WorkQueueUpdate,
 )
-from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import (
+from mintaka_core.exceptions import InvalidRequest, ObjectNotFound
+from mintaka_core.schemas import (
     EmpiricalPolicy,
     FlowRun,
     FlowRunCreate,
@@ -33,7 +33,8 @@ from mintaka.schemas import (
     SetStateRequest,
     SetStateStatus,
 )
-from mintaka.states import State, StateType
+from mintaka_core.states import AWAITING_RETRY, LATE, State, StateType
+from mintaka_core.vocabulary import DEFAULT_QUEUE, INFRASTRUCTURE_LABEL
 from mintaka_server.orchestration.context import lease_expiry, work_queue_slot
 from mintaka_server.scheduling.cursors import plan_fires
 
@@ -45,8 +46,6 @@ DEPLOYMENT = "deployment"
 WORK_QUEUE = "work_queue"
 SCHEDULE_CURSOR = "schedule_cursor"  # per deployment: the fire times that have their run
 DEPLOYMENTS_CHANGED = "deployments_changed"  # setting: a new token each time a deployment changes
-DEFAULT_QUEUE = "default"
-AWAITING_RETRY = "AwaitingRetry"
 MAX_PARSED = 20_000  # deployments remembered parsed (by their stored JSON)
 REAP_PER_TICK = 500  # runs a tick may end; the rest wait for the next tick
 LATE_PAGE = 500  # due runs read at a time when marking runs Late
@@ -239,7 +238,7 @@ class DeploymentService:
                 deployment_id=deployment.id,
                 deployment_name=deployment.full_name,
                 work_queue_name=deployment.work_queue_name,
-                labels={"mintaka.infrastructure": deployment.infrastructure},
+                labels={INFRASTRUCTURE_LABEL: deployment.infrastructure},
             )
         )
         if self.dispatcher is not None and (created or redispatch) and run.state.type is StateType.SCHEDULED:
@@ -293,7 +292,7 @@ class DeploymentService:
             for run in page:
                 if run.state is None or run.state.name != "Scheduled":
                     continue
-                proposal = State(type=StateType.SCHEDULED, name="Late", state_details=run.state.state_details)
+                proposal = State(type=StateType.SCHEDULED, name=LATE, state_details=run.state.state_details)
                 answer = self.orchestration.set_flow_run_state(run.id, SetStateRequest(state=proposal))
                 late += answer.status is SetStateStatus.ACCEPT  # a run claimed meanwhile stays claimed
             if len(page) < LATE_PAGE:

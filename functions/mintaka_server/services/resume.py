@@ -7,9 +7,15 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from mintaka.exceptions import InvalidRequest
-from mintaka.schemas import FlowRunResume, OrchestrationDetails, OrchestrationResult, SetStateRequest, SetStateStatus
-from mintaka.states import State, StateDetails, StateType
+from mintaka_core.exceptions import InvalidRequest
+from mintaka_core.schemas import (
+    FlowRunResume,
+    OrchestrationDetails,
+    OrchestrationResult,
+    SetStateRequest,
+    SetStateStatus,
+)
+from mintaka_core.states import State, StateDetails, StateType
 from mintaka_server.orchestration.run_input import run_input_problems
 
 if TYPE_CHECKING:

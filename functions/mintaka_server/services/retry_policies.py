@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from mintaka.exceptions import InvalidRequest, ObjectNotFound
-from mintaka.schemas import EmpiricalPolicy, FlowRun, PolicyScope, RetryPolicy, RetryPolicySet, TaskRun
-from mintaka.states import utcnow
+from mintaka_core.exceptions import InvalidRequest, ObjectNotFound
+from mintaka_core.schemas import EmpiricalPolicy, FlowRun, PolicyScope, RetryPolicy, RetryPolicySet, TaskRun
+from mintaka_core.states import utcnow
 from mintaka_server.storage import DocumentStore
 
 RETRY_POLICY = "retry_policy"

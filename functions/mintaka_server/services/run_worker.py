@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mintaka.engine.deadline import deadline_passed, is_continuing
-from mintaka.exceptions import MintakaError, ObjectNotFound
-from mintaka.schemas import FlowRun, OrchestrationResult, SetStateRequest, SetStateStatus
-from mintaka.states import State, StateType
+from mintaka_core.exceptions import MintakaError, ObjectNotFound
+from mintaka_core.schemas import FlowRun, OrchestrationResult, SetStateRequest, SetStateStatus
+from mintaka_core.states import State, StateType
+from mintaka_core.vocabulary import CLAIM_LABEL, ECS_CLUSTER_LABEL, ECS_TASK_LABEL, INFRASTRUCTURE_LABEL, WORKER_LABEL
 from mintaka_server.orchestration.context import work_queue_slot
 from mintaka_server.queues.port import QueuedRun, WorkQueuePort, due_time, seconds_until_due, work_queue_of
 
@@ -48,10 +49,6 @@ from .deployments import awaiting_its_executor
 if TYPE_CHECKING:
     from .deployments import DeploymentService
 
-CLAIM_LABEL = "mintaka.claim"  # mintaka.engine.deployed.CLAIM_LABEL
-INFRASTRUCTURE_LABEL = "mintaka.infrastructure"
-ECS_TASK_LABEL = "mintaka.ecs.task_arn"
-ECS_CLUSTER_LABEL = "mintaka.ecs.cluster"
 FULL_QUEUE_RETRY_SECONDS = 15.0
 LAUNCH_RETRY_SECONDS = 60.0
 PAUSED_RETRY_SECONDS = 30.0
@@ -236,7 +233,7 @@ class RunWorker:
             task_arn = self.launcher.launch(run, token)
         except LaunchFailed as exc:
             raise RetryLater(str(exc), LAUNCH_RETRY_SECONDS) from exc
-        labels = {ECS_TASK_LABEL: task_arn, ECS_CLUSTER_LABEL: self.launcher.cluster, "mintaka.worker": "fargate"}
+        labels = {ECS_TASK_LABEL: task_arn, ECS_CLUSTER_LABEL: self.launcher.cluster, WORKER_LABEL: "fargate"}
         answer = self._claim(run, token, labels)
         if _accepted(answer):
             return Outcome(run.id, "launched", f"ECS task {task_arn}", answer.state)

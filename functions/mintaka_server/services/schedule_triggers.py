@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from mintaka.exceptions import ObjectNotFound
-from mintaka.schemas import FlowRun
+from mintaka_core.exceptions import ObjectNotFound
+from mintaka_core.schemas import FlowRun
 
 from .deployments import DeploymentService
 

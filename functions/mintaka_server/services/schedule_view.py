@@ -7,10 +7,10 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from mintaka.deployment_schemas import Deployment
-from mintaka.schedules import CronSchedule, IntervalSchedule
-from mintaka.schemas import FlowRun, FlowRunFilter
-from mintaka.states import StateType
+from mintaka_core.deployment_schemas import Deployment
+from mintaka_core.schedules import CronSchedule, IntervalSchedule
+from mintaka_core.schemas import FlowRun, FlowRunFilter
+from mintaka_core.states import StateType
 from mintaka_server.scheduling.fire_times import fire_times
 from mintaka_server.storage import RunStore
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from mintaka.deployment_schemas import Deployment
+from mintaka_core.deployment_schemas import Deployment
 from mintaka_server.storage import DocumentStore
 
 KIND = "trigger_index"

@@ -17,9 +17,9 @@ import re
 import sqlite3
 import uuid
 
-from mintaka.exceptions import InvalidRequest
-from mintaka.schemas import FlowRun, FlowRunFilter, FlowRunPage, Log
-from mintaka.states import StateType
+from mintaka_core.exceptions import InvalidRequest
+from mintaka_core.schemas import FlowRun, FlowRunFilter, FlowRunPage, Log
+from mintaka_core.states import StateType
 
 from ._sqlite_records import _ts
 

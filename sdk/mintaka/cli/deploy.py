@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mintaka_core.vocabulary import DEFAULT_QUEUE
+
 if TYPE_CHECKING:
     from mintaka.deployment_schemas import Deployment
 
@@ -29,7 +31,7 @@ def deploy(
     name: Annotated[str | None, typer.Option("--name", "-n", help="The deployment's name (e.g. prod).")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE (JSON or text); repeat.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag for its runs; repeat.")] = None,
-    queue: Annotated[str, typer.Option("--queue", "-q", help="Work queue its runs go to.")] = "default",
+    queue: Annotated[str, typer.Option("--queue", "-q", help="Work queue its runs go to.")] = DEFAULT_QUEUE,
     infra: Annotated[str, typer.Option("--infra", help="Where its runs execute: process, lambda or fargate.")] = (
         "process"
     ),

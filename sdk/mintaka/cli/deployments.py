@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mintaka_core.vocabulary import GIT_COMMIT_LABEL
+
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
     from mintaka.schemas import FlowRun
@@ -81,7 +83,7 @@ def inspect(full_name: FullName, json_output: JsonOption = False) -> None:
         out.print(f"  [bold]{label}:[/bold] {escape(value)}", soft_wrap=True)
     t = table("Latest runs", "ID", "Name", "State", "Expected start", "Commit")
     for run in runs:
-        commit = run.labels.get("mintaka.git.commit", "")[:12] or "-"
+        commit = run.labels.get(GIT_COMMIT_LABEL, "")[:12] or "-"
         t.add_row(str(run.id), run.name, state_label(run.state), when(run.expected_start_time), commit)
     out.print(t)
 

@@ -6,12 +6,14 @@ from typing import Annotated
 
 import typer
 
+from mintaka_core.vocabulary import DEFAULT_QUEUE
+
 app = typer.Typer(help="Run work queues' flow runs on this machine.", no_args_is_help=True)
 
 
 @app.command("start")
 def start(
-    queue: Annotated[str, typer.Option("--queue", "-q", help="The work queue to poll.")] = "default",
+    queue: Annotated[str, typer.Option("--queue", "-q", help="The work queue to poll.")] = DEFAULT_QUEUE,
     limit: Annotated[int, typer.Option("--limit", help="At most this many runs at once.", min=1)] = 4,
     poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between polls.", min=0.1)] = 2.0,
     heartbeat_interval: Annotated[

@@ -18,9 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from mintaka.states import State, StateType, utcnow
-
-CONTINUING = "Continuing"  # the SCHEDULED state of a run stopped at its execution's deadline
+from mintaka_core.states import CONTINUING, State, StateType, utcnow
 
 _deadline: float | None = None  # time.monotonic() value
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, ParameterValidationError
 from mintaka.schemas import SetStateStatus
 from mintaka.states import State, StateType
+from mintaka_core.vocabulary import CLAIM_LABEL, GIT_COMMIT_LABEL
 
 from .cancellation import STOPPING_STATES, CancelScope
 from .deadline import is_continuing
@@ -38,8 +39,6 @@ from .propose import propose
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
 
-GIT_COMMIT_LABEL = "mintaka.git.commit"
-CLAIM_LABEL = "mintaka.claim"
 CLAIM_ENV = "MINTAKA_FLOW_RUN_CLAIM"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT)
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response, status
 
-from mintaka.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
+from mintaka_core.schemas import ApiKey, ApiKeyCreate, ApiKeyCreated
 
 from ..deps import Service
 

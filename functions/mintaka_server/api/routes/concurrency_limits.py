@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response, status
 
-from mintaka.schemas import ConcurrencyLimit, ConcurrencyLimitCreate
+from mintaka_core.schemas import ConcurrencyLimit, ConcurrencyLimitCreate
 from mintaka_server.services.dashboard import ConcurrencyLimitStatus
 
 from ..deps import Service

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from mintaka.bounds import Time
-from mintaka.schemas import Log, OrchestrationResult
+from mintaka_core.bounds import Time
+from mintaka_core.schemas import Log, OrchestrationResult
 from mintaka_server.services import schedule_view
 from mintaka_server.services.dashboard import (
     DashboardService,

@@ -3,8 +3,8 @@ schedules, and create runs of them."""
 
 from fastapi import APIRouter, Response, status
 
-from mintaka.deployment_schemas import Deployment, DeploymentCreate, DeploymentRunCreate
-from mintaka.schemas import FlowRun
+from mintaka_core.deployment_schemas import Deployment, DeploymentCreate, DeploymentRunCreate
+from mintaka_core.schemas import FlowRun
 
 from ..deps import Deployments
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from mintaka.deployment_schemas import EventCreate, EventResult
+from mintaka_core.deployment_schemas import EventCreate, EventResult
 
 from ..deps import Deployments
 

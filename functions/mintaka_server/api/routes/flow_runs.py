@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from mintaka.schemas import (
+from mintaka_core.schemas import (
     FlowRun,
     FlowRunCreate,
     FlowRunDetail,
@@ -16,7 +16,7 @@ from mintaka.schemas import (
     OrchestrationResult,
     SetStateRequest,
 )
-from mintaka.states import State
+from mintaka_core.states import State
 from mintaka_server.services.dashboard import LogQuery
 
 from ..deps import Caller, Service, require_force

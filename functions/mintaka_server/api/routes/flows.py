@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, status
 
-from mintaka.schemas import Flow, FlowCreate
+from mintaka_core.schemas import Flow, FlowCreate
 
 from ..deps import Service
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from mintaka.schemas import FlowRun, TaskRun
+from mintaka_core.schemas import FlowRun, TaskRun
 
 from ..deps import Deployments, Service
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response, status
 
-from mintaka.schemas import LogCreate
+from mintaka_core.schemas import LogCreate
 
 from ..deps import Service
 

@@ -3,7 +3,7 @@ them when a run fails, so retries change without redeploying code."""
 
 from fastapi import APIRouter, Response, status
 
-from mintaka.schemas import PolicyScope, RetryPolicy, RetryPolicySet
+from mintaka_core.schemas import PolicyScope, RetryPolicy, RetryPolicySet
 
 from ..deps import Service
 

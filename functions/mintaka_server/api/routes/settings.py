@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response, status
 
-from mintaka.schemas import ResultStorageSetting
+from mintaka_core.schemas import ResultStorageSetting
 
 from ..deps import Service
 

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
+from mintaka_core.batch_schemas import TaskRunReports, TaskRunReportsResult
 from mintaka_server.services.batch_reports import TaskRunReporting
 
 from ..deps import Service

@@ -4,8 +4,8 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from mintaka.schemas import OrchestrationResult, SetStateRequest, TaskRun, TaskRunCreate
-from mintaka.states import State
+from mintaka_core.schemas import OrchestrationResult, SetStateRequest, TaskRun, TaskRunCreate
+from mintaka_core.states import State
 
 from ..deps import Caller, Service, require_force
 

@@ -5,8 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from mintaka.deployment_schemas import WorkQueue, WorkQueueCreate, WorkQueueUpdate
-from mintaka.schemas import FlowRun
+from mintaka_core.deployment_schemas import WorkQueue, WorkQueueCreate, WorkQueueUpdate
+from mintaka_core.schemas import FlowRun
 
 from ..deps import Deployments
 

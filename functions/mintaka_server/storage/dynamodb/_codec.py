@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import TypeAdapter
 
-from mintaka.schemas import TaskRun
-from mintaka.states import State
+from mintaka_core.schemas import TaskRun
+from mintaka_core.states import State
 
 _OWN_IDS = "~"  # marks a state whose run ids were left out (they are the item's own)
 _STATES = TypeAdapter(list[State])

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from mintaka._aws import ErrorMap, error_code
-from mintaka.exceptions import Conflict, InvalidRequest, MintakaError, StoreBusy
+from mintaka_core.exceptions import Conflict, InvalidRequest, MintakaError, StoreBusy
 
 from ..port import SlotsUnavailable, VersionConflict
 

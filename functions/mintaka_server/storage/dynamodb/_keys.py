@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-from mintaka.exceptions import InvalidRequest
+from mintaka_core.exceptions import InvalidRequest
 
 RUN = "RUN"  # sort key of a flow-run or task-run item
 IDENTITY = "IDENTITY"  # sort key of a uniqueness item (idempotency key, task identity)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from pynamodb.models import Model
 
-from mintaka.schemas import FlowRun, FlowRunFilter, FlowRunPage
-from mintaka.states import StateType
+from mintaka_core.schemas import FlowRun, FlowRunFilter, FlowRunPage
+from mintaka_core.states import StateType
 
 from . import _keys as keys
 from ._merge import merged

@@ -9,7 +9,7 @@ import uuid
 
 from pynamodb.models import Model
 
-from mintaka.schemas import Log
+from mintaka_core.schemas import Log
 
 from . import _keys as keys
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pynamodb.models import Model
 
-from mintaka.exceptions import Conflict
+from mintaka_core.exceptions import Conflict
 
 from . import _keys as keys
 from ._errors import call

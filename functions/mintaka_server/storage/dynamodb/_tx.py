@@ -16,7 +16,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from mintaka.exceptions import Conflict, InvalidRequest
+from mintaka_core.exceptions import Conflict, InvalidRequest
 
 from ._errors import OTHER, Role, call, condition_failed
 

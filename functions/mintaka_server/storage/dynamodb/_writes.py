@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from pynamodb.models import Model
 
-from mintaka.schemas import FlowRun, TaskRun
-from mintaka.states import State, StateType
+from mintaka_core.schemas import FlowRun, TaskRun
+from mintaka_core.states import State, StateType
 from mintaka_server.orchestration.context import SlotReclaim
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from pynamodb.models import Model
 
-from mintaka.exceptions import Conflict
-from mintaka.schemas import FlowRun
+from mintaka_core.exceptions import Conflict
+from mintaka_core.schemas import FlowRun
 
 from . import _keys as keys
 from . import _writes

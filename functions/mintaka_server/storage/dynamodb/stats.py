@@ -26,8 +26,8 @@ from collections.abc import Iterable
 
 from pynamodb.models import Model
 
-from mintaka.schemas import FlowRun
-from mintaka.states import StateType
+from mintaka_core.schemas import FlowRun
+from mintaka_core.states import StateType
 
 from . import _keys as keys
 from ._merge import parallel

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pydantic import TypeAdapter
 from pynamodb.models import Model
 
-from mintaka.exceptions import Conflict
-from mintaka.schemas import (
+from mintaka_core.exceptions import Conflict
+from mintaka_core.schemas import (
     ConcurrencyLimit,
     Flow,
     FlowRun,
@@ -29,7 +29,7 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
+from mintaka_core.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
 from mintaka_server.orchestration.context import SlotHolder
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
