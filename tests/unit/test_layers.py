@@ -1,7 +1,8 @@
 """The layering holds (issue 9): the contracts in pyproject.toml's `[tool.importlinter]` pass
-(the SDK never names the server package but in its CLI; the shared vocabulary needs nothing of
-the SDK's runtime; the rules engine does no I/O; the server uses the SDK's vocabulary, not its
-runtime, but in the executors), and importing the server loads none of the SDK's runtime."""
+(the SDK never names the server package but in its CLI; the core, `mintaka_core`, imports
+neither side; the rules engine does no I/O; the server imports the core, not the SDK, but in
+the executors and the embedded transport), importing the server loads none of the SDK's runtime,
+and importing the core loads nothing of either side."""
 
 from __future__ import annotations
 
@@ -44,6 +45,19 @@ def test_importing_the_server_loads_none_of_the_sdks_runtime(modules):
         "import importlib, json, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
         f"print(json.dumps([m for m in {RUNTIME!r} if m in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == []
+
+
+def test_importing_the_core_loads_neither_side_nor_io_libraries():
+    script = (
+        "import importlib, json, pkgutil, sys\n"
+        "import mintaka_core\n"
+        "for m in pkgutil.iter_modules(mintaka_core.__path__): importlib.import_module('mintaka_core.' + m.name)\n"
+        "roots = ('mintaka', 'mintaka_server', 'httpx', 'boto3', 'botocore', 'fastapi', 'starlette')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in roots)))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
