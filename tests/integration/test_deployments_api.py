@@ -4,6 +4,7 @@ client on `create_app` over a real SQLite file, with a clock the test moves)."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import time
 import uuid
 import warnings
@@ -142,13 +143,41 @@ def test_delete_then_404(api):
 def test_invalid_parameters_are_422_naming_the_parameter_and_nothing_is_written(api):
     response = api.post("/api/deployments", json=deployment_body(parameters={"n": "five"}))
     assert response.status_code == 422
-    assert "n: 'five' is not of type 'integer'" in response.json()["detail"]
+    assert 'n: "five" is not of type "integer"' in response.json()["detail"]
     unknown = api.post("/api/deployments", json=deployment_body(parameters={"n": 1, "nn": 2}))
     assert unknown.status_code == 422 and "'nn' was unexpected" in unknown.json()["detail"]
     missing = api.post("/api/deployments", json=deployment_body(parameters={}))
-    assert missing.status_code == 422 and "'n' is a required property" in missing.json()["detail"]
+    assert missing.status_code == 422 and '"n" is a required property' in missing.json()["detail"]
     assert api.get("/api/deployments/etl/prod").status_code == 404
     assert api.get("/api/deployments").json() == []
+
+
+def test_a_schema_written_to_hang_the_server_is_answered_at_once(api):
+    """A parameter schema is a request body too. A pattern with nested repetition takes a
+    backtracking engine (Python's `re`) exponential time: ~1 s at 24 characters, years at 60.
+    And a `$ref` to another document is never fetched (nothing of ours calls where it points)."""
+    hanging = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}}
+    started = time.perf_counter()
+    response = api.post(
+        "/api/deployments", json=deployment_body(parameter_schema=hanging, parameters={"code": "a" * 60 + "!"})
+    )
+    assert time.perf_counter() - started < 5
+    assert response.status_code == 422 and "does not match" in response.json()["detail"]
+    assert len(response.json()["detail"]) < 400  # the echoed value is cut short
+    upsert(api, parameter_schema=hanging, parameters={"code": "aaa"})
+    started = time.perf_counter()
+    refused = api.post("/api/deployments/etl/prod/runs", json={"parameters": {"code": "a" * 5000 + "!"}})
+    assert time.perf_counter() - started < 5 and refused.status_code == 422
+
+    with socket.socket() as listener:  # where the schema points: nothing may connect to it
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        remote = {"$ref": f"http://127.0.0.1:{listener.getsockname()[1]}/schema.json"}
+        response = api.post("/api/deployments", json=deployment_body(name="remote", parameter_schema=remote))
+        assert response.status_code == 422 and "does not fetch schemas" in response.json()["detail"]
+        with pytest.raises(TimeoutError):
+            listener.accept()
 
 
 def test_malformed_deployments_are_422_naming_the_field(api):

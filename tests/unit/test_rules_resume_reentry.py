@@ -49,10 +49,10 @@ class TestRunInput:
     @pytest.mark.parametrize(
         ("run_input", "named"),
         [
-            (None, "'name' is a required property"),
-            ({}, "'name' is a required property"),
-            ({"name": 5}, "name: 5 is not of type 'string'"),
-            ({"name": "ada", "count": "x"}, "count: 'x' is not of type 'integer'"),
+            (None, '"name" is a required property'),
+            ({}, '"name" is a required property'),
+            ({"name": 5}, 'name: 5 is not of type "string"'),
+            ({"name": "ada", "count": "x"}, 'count: "x" is not of type "integer"'),
             ({"name": "ada", "extra": 1}, "Additional properties are not allowed ('extra' was unexpected)"),
         ],
     )
@@ -80,7 +80,7 @@ class TestRunInput:
 
     def test_a_suspension_refuses_bad_input_before_it_is_queued(self):
         decision = evaluate(resume_ctx(paused(reschedule=True), {"name": None}))
-        assert decision.status is SetStateStatus.REJECT and "name: None is not of type 'string'" in decision.reason
+        assert decision.status is SetStateStatus.REJECT and 'name: null is not of type "string"' in decision.reason
 
     def test_a_pause_schema_must_be_a_json_schema(self):
         with pytest.raises(ValueError, match="not a valid JSON schema"):

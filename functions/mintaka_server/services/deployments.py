@@ -36,6 +36,7 @@ from mintaka_core.schemas import (
 from mintaka_core.states import AWAITING_RETRY, LATE, State, StateType
 from mintaka_core.vocabulary import DEFAULT_QUEUE, INFRASTRUCTURE_LABEL
 from mintaka_server.orchestration.context import lease_expiry, work_queue_slot
+from mintaka_server.orchestration.json_schema import schema_problems
 from mintaka_server.scheduling.cursors import plan_fires
 
 from ._leases import DEFAULT_HEARTBEAT_INTERVAL
@@ -82,12 +83,8 @@ def validate_parameters(schema: dict[str, Any] | None, parameters: dict[str, Any
     """Check parameters against the flow's JSON schema; the error names the bad parameter."""
     if not schema:
         return
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(parameters), key=lambda e: list(e.path))
-    if errors:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err.path) or 'parameters'}: {err.message}" for err in errors)
+    problems = schema_problems(schema, parameters, "parameters")
+    if problems:
         raise InvalidRequest(f"Invalid parameters: {problems}")
 
 

@@ -75,9 +75,9 @@ def test_the_pause_returns_the_validated_model_and_refuses_bad_input_naming_the_
         run = paused_run(client, "release")
         schema = run.state.state_details.run_input_schema
         assert schema["required"] == ["approver"] and schema["additionalProperties"] is False
-        with pytest.raises(InvalidRequest, match=r"approver: 5 is not of type 'string'"):
+        with pytest.raises(InvalidRequest, match=r'approver: 5 is not of type "string"'):
             resume_flow_run(run.id, run_input={"approver": 5})
-        with pytest.raises(InvalidRequest, match=r"'approver' is a required property"):
+        with pytest.raises(InvalidRequest, match=r'"approver" is a required property'):
             resume_flow_run(run.id)
         with pytest.raises(InvalidRequest, match=r"'surprise' was unexpected"):
             resume_flow_run(run.id, run_input={"approver": "ada", "surprise": 1})
@@ -107,7 +107,7 @@ def test_a_plain_model_a_builtin_type_and_defaults_each_pause_with_its_own_key(c
         resume_flow_run(run.id, run_input={"address": "1 Main St"})
         run = paused_run(client, "order", pauses=2)
         assert run.state.state_details.pause_key == "pause-1"
-        with pytest.raises(InvalidRequest, match=r"value: 'many' is not of type 'integer'"):
+        with pytest.raises(InvalidRequest, match=r'value: "many" is not of type "integer"'):
             resume_flow_run(run.id, run_input={"value": "many"})
         resume_flow_run(run.id, run_input={"value": 12})
         run = paused_run(client, "order", pauses=3)
@@ -181,7 +181,7 @@ def test_a_suspensions_input_is_kept_and_the_replay_returns_it(client, tmp_path)
     suspended = execute_flow_run(run.id, client).state
     assert (suspended.type, suspended.name) == (StateType.PAUSED, "Suspended")
     assert suspended.state_details.run_input_schema["required"] == ["approver"]
-    with pytest.raises(InvalidRequest, match="'approver' is a required property"):
+    with pytest.raises(InvalidRequest, match='"approver" is a required property'):
         resume_flow_run(run.id, run_input={}, client=client)
     assert client.read_flow_run(run.id).state.name == "Suspended"
 
