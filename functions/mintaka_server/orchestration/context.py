@@ -7,8 +7,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mintaka.schemas import EmpiricalPolicy, SetStateStatus
-from mintaka.states import State, StateType
+from mintaka_core.schemas import EmpiricalPolicy, SetStateStatus
+from mintaka_core.states import State, StateType
 
 RunKind = Literal["flow_run", "task_run"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mintaka.schemas import SetStateStatus
-from mintaka.states import StateType
+from mintaka_core.schemas import SetStateStatus
+from mintaka_core.states import StateType
 
 from . import rules as r
 from .context import Decision, TransitionContext

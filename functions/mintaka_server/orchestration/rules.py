@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from mintaka.schemas import SetStateStatus
-from mintaka.states import RESUMING, TERMINAL_STATE_TYPES, State, StateDetails, StateType
+from mintaka_core.schemas import SetStateStatus
+from mintaka_core.states import RESUMING, TERMINAL_STATE_TYPES, State, StateDetails, StateType
 
 from .context import CacheInsert, Decision, SlotReclaim, SlotUsage, TransitionContext, lease_expiry
 from .run_input import run_input_problems

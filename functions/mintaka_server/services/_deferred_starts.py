@@ -21,8 +21,8 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mintaka.schemas import TaskRun
-from mintaka.states import State
+from mintaka_core.schemas import TaskRun
+from mintaka_core.states import State
 from mintaka_server.storage import RunStore
 
 logger = logging.getLogger(__name__)

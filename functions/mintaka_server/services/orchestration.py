@@ -13,10 +13,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from mintaka._copy import updated
-from mintaka._ids import new_id
-from mintaka.exceptions import InvalidRequest, MintakaError, ObjectNotFound
-from mintaka.schemas import (
+from mintaka_core.copying import updated
+from mintaka_core.exceptions import InvalidRequest, MintakaError, ObjectNotFound
+from mintaka_core.ids import new_id
+from mintaka_core.schemas import (
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
@@ -43,7 +43,7 @@ from mintaka.schemas import (
     TaskRun,
     TaskRunCreate,
 )
-from mintaka.states import State, StateType, utcnow
+from mintaka_core.states import State, StateType, utcnow
 from mintaka_server.orchestration import (
     Decision,
     RunSnapshot,
@@ -181,7 +181,7 @@ class OrchestrationService(LeaseKeeping):
     def resume_flow_run(self, run_id: uuid.UUID, body: FlowRunResume) -> OrchestrationResult:
         """Resume a paused run, with the input its pause waits for (`run_input`); input its
         schema refuses is an `InvalidRequest` naming the field, and the run stays paused."""
-        from .resume import resume_flow_run
+        from .resume import resume_flow_run  # it imports this module
 
         return resume_flow_run(self, run_id, body)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from mintaka.exceptions import Conflict
+from mintaka_core.exceptions import Conflict
 
 from .port import ApiKeyRecord
 

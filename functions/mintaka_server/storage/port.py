@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from mintaka._copy import updated
-from mintaka.exceptions import Conflict, ObjectNotFound
-from mintaka.schemas import (
+from mintaka_core.copying import updated
+from mintaka_core.exceptions import Conflict, ObjectNotFound
+from mintaka_core.schemas import (
     ApiKey,
     ConcurrencyLimit,
     Flow,
@@ -27,7 +27,7 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import State, StateType
+from mintaka_core.states import State, StateType
 from mintaka_server.orchestration import CacheInsert
 from mintaka_server.orchestration.context import RunKind, SlotHolder, SlotReclaim
 

@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from mintaka.schemas import (
+from mintaka_core.exceptions import MintakaError
+from mintaka_core.schemas import (
     ConcurrencyLimit,
     Flow,
     FlowRun,
@@ -27,7 +28,7 @@ from mintaka.schemas import (
     LogCreate,
     TaskRun,
 )
-from mintaka.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
+from mintaka_core.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
 from ._sqlite_leases import SQLiteLeases, create_lease_tables
@@ -134,8 +135,6 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             has_tables = conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
             if has_tables and version != SCHEMA_VERSION and version not in MIGRATES_FROM:
-                from mintaka.exceptions import MintakaError
-
                 raise MintakaError(
                     f"{self.path} was written by another Mintaka version (schema {version}, "
                     f"this one reads {SCHEMA_VERSION}); move it aside to start a new store"

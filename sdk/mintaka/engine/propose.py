@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import uuid
 from typing import Literal
 
 from mintaka._ids import random_uuid
 from mintaka.client import MintakaClient
-from mintaka.clock import now, sleep
+from mintaka.client.asynchronous import acall
+from mintaka.clock import asleep, now, sleep
 from mintaka.schemas import OrchestrationResult, SetStateRequest, SetStateStatus
 from mintaka.states import State, StateType
 
+from .heartbeat import heartbeat_interval
 from .revival import beating_here, revive_for_answer
 
 Kind = Literal["flow_run", "task_run"]
@@ -27,7 +31,6 @@ def _request(
     if state.type is StateType.RUNNING and (kind == "flow_run" or beating_here(run_id)):
         # This process's heartbeat beats for the runs it starts (flow runs, and task runs called
         # outside any flow): their slots are leased.
-        from .heartbeat import heartbeat_interval
 
         request.heartbeat_interval = heartbeat_interval()
     return request
@@ -56,8 +59,6 @@ def propose(
 async def apropose(
     client: MintakaClient, kind: Kind, run_id: uuid.UUID, state: State, labels: dict[str, str] | None = None
 ) -> OrchestrationResult:
-    from mintaka.client.asynchronous import acall
-    from mintaka.clock import asleep
 
     method = "set_task_run_state" if kind == "task_run" else "set_flow_run_state"
     revived = False
@@ -74,8 +75,6 @@ async def apropose(
 async def _arevive_for_answer(
     client: MintakaClient, kind: Kind, run_id: uuid.UUID, answer: OrchestrationResult
 ) -> bool:
-    import asyncio
-    import contextvars
 
     call = contextvars.copy_context().run
     return await asyncio.get_running_loop().run_in_executor(None, call, revive_for_answer, client, kind, run_id, answer)

@@ -13,6 +13,11 @@ import concurrent.futures as cf
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mintaka._sync import run_coroutine_sync
+from mintaka.client.asynchronous import acall
+from mintaka.clock import asleep, sleep
+
+from .parameters import call_with_parameters
 from .propose import apropose, propose
 from .timeouts import await_with_timeout, timeout_after
 
@@ -46,7 +51,6 @@ class Call(Step):
         return getattr(self.client, self.method)(*self.args)
 
     async def arun(self) -> Any:
-        from mintaka.client.asynchronous import acall
 
         return await acall(self.client, self.method, *self.args)
 
@@ -84,7 +88,6 @@ class Body(Step):
         self.on_enter, self.on_exit = on_enter, on_exit
 
     def run(self) -> Any:
-        from .parameters import call_with_parameters
 
         token = self.on_enter() if self.on_enter else None
         try:
@@ -95,7 +98,6 @@ class Body(Step):
                 self.on_exit(token)
 
     async def arun(self) -> Any:
-        from .parameters import call_with_parameters
 
         token = self.on_enter() if self.on_enter else None
         try:
@@ -134,12 +136,10 @@ class Sleep(Step):
         self.seconds = seconds
 
     def run(self) -> None:
-        from mintaka.clock import sleep
 
         sleep(self.seconds)
 
     async def arun(self) -> None:
-        from mintaka.clock import asleep
 
         await asleep(self.seconds)
 
@@ -155,8 +155,6 @@ class Do(Step):
     def run(self) -> Any:
         result = self.fn()
         if asyncio.iscoroutine(result):
-            from mintaka._sync import run_coroutine_sync
-
             return run_coroutine_sync(result)
         return result
 

@@ -12,19 +12,24 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from mintaka._ids import new_id
+from mintaka.clock import now
 from mintaka.context import FlowRunContext, TaskRunContext, current_tags, task_run_context
 from mintaka.exceptions import Abort, FlowRunCancelled, UpstreamTaskError
+from mintaka.logging import enable_log_prints, engine_logger
+from mintaka.results import cached_result_problem, default_result_store, persist_by_default
 from mintaka.schemas import EmpiricalPolicy, SetStateStatus, TaskInput, TaskRun, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.states import NOT_READY, State, StateDetails, StateType
 
 from .cancellation import current_cancel_scope
 from .deadline import check_deadline
+from .heartbeat import HEARTBEAT
 from .hooks import TASK_HOOKS, hooks_for, run_hooks
 from .outcomes import exception_to_failed_state
 from .parameters import check_wait_for, collect_task_inputs, format_run_name, resolve_futures, upstream_futures
 from .propose import seconds_until
 from .replay import completed_before
+from .revival import revive
 from .steps import Body, Call, Do, Machine, Propose, Sleep, WaitFor, adrive, drive
 
 if TYPE_CHECKING:
@@ -89,8 +94,6 @@ class TaskRunEngine:
         """A task run called outside any flow has no flow run whose heartbeat keeps its slots:
         this process beats for the task run itself while it runs (and revives it if the API
         reaped it while out of reach), so a killed process's slots go back to others."""
-        from .heartbeat import HEARTBEAT
-        from .revival import revive
 
         with HEARTBEAT.beating(self.client, self.task_run_id, lambda run: revive(self.client, run), kind="task_run"):
             return (yield from machine)
@@ -248,8 +251,6 @@ class TaskRunEngine:
         if self.task.cache_key_fn is not None:
             key = self._cache_key()
             if key is not None:
-                from mintaka.clock import now
-
                 details["cache_key"] = str(key)
                 if self.task.cache_expiration is not None:
                     details["cache_expiration"] = now() + self.task.cache_expiration
@@ -274,7 +275,6 @@ class TaskRunEngine:
         key = self._cache_details.get("cache_key")
         if self._refused_cache_hit or not key or state.name != "Cached" or state.data is None:
             return False
-        from mintaka.results import cached_result_problem, default_result_store
 
         problem = cached_result_problem(state.data, key, default_result_store(self.client))
         if problem is None:
@@ -292,8 +292,6 @@ class TaskRunEngine:
     def _enter(self) -> Any:
         token = task_run_context.set(self._context())
         if self.log_prints:
-            from mintaka.logging import enable_log_prints
-
             enable_log_prints()
         scope = current_cancel_scope.get()  # set when a deployed run executes here
         if scope is not None:
@@ -343,13 +341,9 @@ class TaskRunEngine:
         proposed = State(type=StateType.COMPLETED, state_details=details).with_result(value)
         persist = self._should_persist()
         if persist:
-            from mintaka.results import default_result_store
-
             scope = self._cache_details.get("cache_key")  # a cached result verifies only for its key
             proposed.data = default_result_store().write(value, self.task.result_serializer, scope=scope)
         elif persist is None:
-            from mintaka.results import persist_by_default
-
             proposed.data = persist_by_default(value, self.task.result_serializer, self._logger())
         return proposed
 
@@ -364,7 +358,6 @@ class TaskRunEngine:
         return answer_state
 
     def _logger(self) -> logging.LoggerAdapter:
-        from mintaka.logging import engine_logger
 
         return engine_logger(self._context())
 
