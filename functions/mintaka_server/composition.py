@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mintaka.settings import SERVER_FIELDS
 from mintaka_core.exceptions import MintakaError
 
 from .config import build_store
@@ -64,7 +65,6 @@ class Services:
 def embedded_settings() -> ServerSettings:
     """This process's settings with the server's at their defaults, whatever the environment
     says: SQLite at `MINTAKA_DATABASE`/`MINTAKA_HOME`, the store as the queue, no cloud."""
-    from mintaka.settings import SERVER_FIELDS
 
     defaults = {name: ServerSettings.model_fields[name].default for name in SERVER_FIELDS}
     return get_server_settings().model_copy(update=defaults)

@@ -38,12 +38,14 @@ serves from the same ones):
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 # Never a Python package name: Powertools names its `logging` logger after the service, and
 # "mintaka" would take over the SDK's logger.
@@ -81,7 +83,6 @@ def _build_tracer() -> Any:
     containers that trace should pay."""
     if not _tracing_enabled() or importlib.util.find_spec("aws_xray_sdk") is None:
         return _NoTracer()
-    from aws_lambda_powertools import Tracer
 
     return Tracer(service=SERVICE, auto_patch=False)
 
@@ -139,7 +140,6 @@ def get_container() -> _Container:
 def _route_server_logs_to_powertools() -> None:
     """Send `mintaka_server.*` records through the Powertools handler (JSON, correlation id).
     Only on Lambda: it takes over that logger's handlers."""
-    import logging
 
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
@@ -151,7 +151,6 @@ def _publish_cold_start(container: _Container, context: Any) -> None:
     if not container.cold_start_pending:
         return
     container.cold_start_pending = False
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     with single_metric(name="ColdStart", unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE) as metric:
         metric.add_dimension(name="function_name", value=str(getattr(context, "function_name", "unknown")))

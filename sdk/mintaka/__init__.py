@@ -6,6 +6,7 @@ first use.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 # Every public name loads on first use: importing any `mintaka.*` module runs this file, and the
@@ -62,7 +63,6 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mintaka' has no attribute {name!r}")
-    import importlib
 
     if name == module.rpartition(".")[2]:  # a submodule, e.g. `from mintaka import runtime`
         return importlib.import_module(module)

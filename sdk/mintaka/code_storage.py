@@ -14,6 +14,7 @@ boto3 is imported only for S3 storage.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import os
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mintaka._aws import ErrorMap
+from mintaka._aws import ErrorMap, aws_client
 from mintaka._code_checks import GIT_SCHEMES, branch_problem, git_url_problem, redact
 from mintaka.deployment_schemas import CodeStorage
 from mintaka.exceptions import InvalidRequest, MintakaError
@@ -232,8 +233,6 @@ def _extract_zip(blob: bytes, directory: Path, url: str) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    import fcntl
-
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -250,8 +249,6 @@ def _split_s3(url: str) -> tuple[str, str]:
 
 
 def _s3_client() -> Any:
-    from mintaka._aws import aws_client
-
     try:
         return aws_client("s3")
     except MintakaError:

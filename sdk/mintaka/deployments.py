@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import GenerateJsonSchema
 
 from mintaka._code_checks import entrypoint_file
 from mintaka.exceptions import InvalidRequest, MintakaError
@@ -137,7 +138,6 @@ def parse_param_options(values: Iterable[str]) -> dict[str, Any]:
 def parameter_schema(flow: Flow) -> dict[str, Any]:
     """The JSON schema of the flow's parameters (types it cannot express accept anything).
     Unknown parameters are refused unless the flow takes **kwargs."""
-    from pydantic.json_schema import GenerateJsonSchema
 
     class _Lenient(GenerateJsonSchema):
         def handle_invalid_for_json_schema(self, schema, error_info):

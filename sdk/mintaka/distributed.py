@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mintaka.exceptions import MintakaError, MintakaTimeoutError
+from mintaka.states import State, StateType
 from mintaka.task_runners import TaskRunner
 
 if TYPE_CHECKING:
@@ -161,7 +162,6 @@ class RemoteTaskRunner(TaskRunner):
         takes it: futures hold final states, as with threads."""
         from mintaka.engine.propose import propose
         from mintaka.schemas import SetStateStatus
-        from mintaka.states import State, StateType
 
         where = f"on the {self.name} cluster" if shipped else f"to the {self.name} cluster"
         message = f"Task run could not be {'completed' if shipped else 'sent'} {where}: {type(exc).__name__}: {exc}"

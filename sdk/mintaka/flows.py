@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from mintaka._sync import is_async_fn, run_coroutine_sync, should_return_coroutine
-from mintaka.exceptions import ParameterValidationError
+from mintaka.exceptions import ParameterTypeError, ParameterValidationError
 from mintaka.tasks import RetryDelay, retry_delays
 
 P = ParamSpec("P")
@@ -120,8 +120,6 @@ class Flow(Generic[P, R]):
     def validate(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """Parameters validated and coerced by their type hints (pydantic)."""
         from pydantic import ValidationError
-
-        from mintaka.exceptions import ParameterTypeError
 
         model = self._parameters_model or self._build_parameters_model()
         checked = {k: v for k, v in parameters.items() if k in model.model_fields}

@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mintaka.clock import asleep, now, sleep
 from mintaka.engine.cancellation import STOPPING_STATES
-from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError
-from mintaka.states import State, StateType
+from mintaka.exceptions import Abort, FlowRunCancelled, FlowRunSuspended, MintakaError
+from mintaka.states import SUSPENDED, State, StateType
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -136,8 +136,6 @@ async def _passed(value: Any = None) -> Any:
 
 def _suspend(ctx: FlowRunContext, timeout: float, key: str, run_input: type[RunInput] | None) -> None:
     from mintaka.engine.propose import propose
-    from mintaka.exceptions import FlowRunSuspended
-    from mintaka.states import SUSPENDED
 
     deadline = now() + dt.timedelta(seconds=timeout)
     proposal = State(

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from mintaka.exceptions import InvalidRequest
-from mintaka.settings import SERVER_FIELDS
+from mintaka.settings import SERVER_FIELDS, Settings
 
 PROFILE_NAME = "config.json"
 DEFAULT_HOME = "~/.mintaka"
@@ -54,7 +54,6 @@ def write_profile(values: dict[str, str], path: Path | None = None) -> Path:
 
 def setting_name(key: str) -> str:
     """`api_key`, `api-key`, `MINTAKA_API_KEY` → `api_key`, if it names a profile setting."""
-    from mintaka.settings import Settings
 
     name = key.strip().lower().replace("-", "_").removeprefix("mintaka_")
     allowed = sorted(set(Settings.model_fields) - NOT_IN_PROFILE)

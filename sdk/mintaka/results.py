@@ -30,7 +30,7 @@ from mintaka._result_stores import (
     result_store,
 )
 from mintaka._result_trust import UntrustedResult, digest_matches, key_problem
-from mintaka.exceptions import MintakaError, UnfinishedRun
+from mintaka.exceptions import MintakaError, ObjectNotFound, UnfinishedRun
 from mintaka.states import ResultRef, State, StateType, register_result_layer
 
 if TYPE_CHECKING:
@@ -146,7 +146,6 @@ def _current_client() -> MintakaClient:
 
 
 def _store_for(client: MintakaClient) -> ResultStore:
-    from mintaka.exceptions import ObjectNotFound
     from mintaka.settings import get_settings
 
     try:

@@ -11,6 +11,7 @@ back from the API never makes the reader import anything else.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +89,6 @@ def decompress(blob: bytes, lib: str) -> bytes:
 def _module(lib: str) -> Any:
     if lib not in COMPRESSION_LIBS:
         raise MintakaError(f"Unknown compression library {lib!r}; use one of {COMPRESSION_LIBS}")
-    import importlib
 
     return importlib.import_module(lib)
 

@@ -8,6 +8,7 @@ environment only, never from a profile (`SERVER_FIELDS`), as a deployment's temp
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -174,7 +175,6 @@ class Settings(BaseSettings):
     def log_spool_path(self) -> Path:
         if self.log_spool_dir is not None:
             return self.log_spool_dir.expanduser()
-        import os
 
         cache = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
         return Path(cache).expanduser() / "mintaka" / "log-spool"

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
-from mintaka.client import MintakaClient
+from mintaka.client import MintakaClient, build_client, set_client
 
 
 @contextmanager
@@ -29,7 +29,6 @@ def harness(home: str | Path | None = None, time_skipping: bool = False) -> Iter
     `time_skipping=True`: waits are instant (retry delays, scheduled starts, pauses, WAIT
     answers); the clock jumps instead, for the SDK and the embedded API alike, so recorded
     times and cache expiry still see the time pass."""
-    from mintaka.client import build_client, set_client
     from mintaka.clock import time_skipping as skipping
     from mintaka.logging import flush_logs
     from mintaka.settings import reset_settings

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from mintaka.client.retrying import single_attempt
 from mintaka.engine.cancellation import CANCEL_SIGNAL, STOPPING_STATES
-from mintaka.exceptions import ApiUnavailable, MintakaError
+from mintaka.exceptions import ApiUnavailable, MintakaError, ObjectNotFound
 from mintaka.states import State, StateType
 
 if TYPE_CHECKING:
@@ -111,7 +111,6 @@ class Worker:
 
     def ensure_queue(self) -> None:
         from mintaka.deployment_schemas import WorkQueueCreate
-        from mintaka.exceptions import ObjectNotFound
 
         try:
             self.client.read_work_queue(self.queue)

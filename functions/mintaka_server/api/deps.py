@@ -11,6 +11,8 @@ from mintaka_core.schemas import ApiKey, ApiKeyScope, SetStateRequest
 from mintaka_server.services import OrchestrationService
 from mintaka_server.services.deployments import DeploymentService
 
+from .scopes import scope_refusal
+
 
 def get_service(request: Request) -> OrchestrationService:
     return request.app.state.service
@@ -36,7 +38,6 @@ Caller = Annotated[ApiKey | None, Depends(get_caller)]
 
 def require_force(caller: ApiKey | None, body: SetStateRequest) -> None:
     """`force=True` skips the rules (e.g. moves a COMPLETED run back to RUNNING): `admin` keys only."""
-    from .scopes import scope_refusal
 
     if body.force and caller is not None and not caller.scope.allows(ApiKeyScope.admin):
         raise HTTPException(

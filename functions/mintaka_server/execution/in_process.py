@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from mintaka.client import set_client
 from mintaka_server.embedded import EmbeddedTransport
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ def execute_in_process(
 ) -> Execution:
     """Run the flow run here; the SDK's process-wide client is this container's services for
     the duration, and the run's logs are flushed before returning."""
-    from mintaka.client import set_client
     from mintaka.engine.deployed import execute_flow_run
     from mintaka.logging import flush_logs
 

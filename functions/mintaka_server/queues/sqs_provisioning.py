@@ -15,7 +15,7 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from mintaka._aws import ErrorMap
+from mintaka._aws import ErrorMap, aws_client
 from mintaka_core.exceptions import Conflict
 
 from .port import WorkQueueUnavailable
@@ -80,7 +80,6 @@ def build_provisioner(settings: ServerSettings) -> SqsQueueProvisioner | None:
     """The provisioner the settings call for (None: the embedded queue needs none)."""
     if settings.work_queues != "sqs":
         return None
-    from mintaka._aws import aws_client
 
     region, endpoint = settings.aws_region, settings.aws_endpoint_url
     return SqsQueueProvisioner(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mintaka_core.vocabulary import GIT_COMMIT_LABEL
+
+from .deploy import describe_schedule, describe_storage
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -35,7 +38,6 @@ def ls(json_output: JsonOption = False) -> None:
     from mintaka.client import get_client
 
     from ._output import console, print_json, table, when
-    from .deploy import describe_schedule, describe_storage
 
     deployments = get_client().list_deployments()
     if json_output:
@@ -50,7 +52,6 @@ def ls(json_output: JsonOption = False) -> None:
 @app.command("inspect")
 def inspect(full_name: FullName, json_output: JsonOption = False) -> None:
     """Show a deployment and its latest runs."""
-    import json
 
     from rich.markup import escape
 
@@ -58,7 +59,6 @@ def inspect(full_name: FullName, json_output: JsonOption = False) -> None:
     from mintaka.schemas import FlowRunFilter
 
     from ._output import console, print_json, state_label, table, when
-    from .deploy import describe_schedule, describe_storage
 
     client = get_client()
     deployment = client.read_deployment(*split_name(full_name))

@@ -3,6 +3,7 @@ states, task runs and logs; cancel or resume one; execute a deployment's run."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -173,8 +174,6 @@ def resume(
 
 
 def _json_object(text: str | None, option: str) -> dict | None:
-    import json
-
     from mintaka.exceptions import InvalidRequest
 
     if text is None:
@@ -281,8 +280,6 @@ def _print_lines(lines: list[Log]) -> None:
 
 
 def _show(run: FlowRunDetail, logs: list[Log]) -> None:
-    import json
-
     from rich.markup import escape
 
     from ._output import console, duration, state_label, table, when

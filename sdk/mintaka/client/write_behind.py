@@ -52,7 +52,7 @@ from mintaka.schemas import (
     TaskRun,
     TaskRunCreate,
 )
-from mintaka.states import StateType, utcnow
+from mintaka.states import State, StateType, utcnow
 
 from .retrying import single_attempt
 
@@ -309,8 +309,6 @@ class TaskRunReporter:
             self.flow_run_left_running(flow_run_id)
             model = report.model
             if isinstance(model, TaskRunStarted):
-                from mintaka.states import State
-
                 state = State(type=StateType.RUNNING, timestamp=model.task_run.state.timestamp)
             else:
                 state = model.state.model_copy(deep=True)

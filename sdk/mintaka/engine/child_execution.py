@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import uuid
@@ -25,10 +26,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mintaka.exceptions import MintakaError
 from mintaka.states import State
 
-from .deadline import seconds_left
-from .deployed import CLAIM_ENV, Execution, supervise_flow_run
+from .deadline import execution_deadline, seconds_left
+from .deployed import CLAIM_ENV, Execution, execute_flow_run, supervise_flow_run
 
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
@@ -105,8 +107,6 @@ def run_here(run_id: uuid.UUID) -> int:
     """The child's side: execute the run in this process (within the deadline its supervisor
     passed), leave the outcome where the supervisor reads it, print what happened. Returns the
     exit code: 0 if it completed (or another executor has it), else 1."""
-    from .deadline import execution_deadline
-    from .deployed import execute_flow_run
 
     _exit_on_sigterm()
     with execution_deadline(deadline_from(os.environ)):
@@ -124,7 +124,6 @@ def run_here(run_id: uuid.UUID) -> int:
 def _exit_on_sigterm() -> None:
     """SIGTERM (a worker cancelling, ECS stopping the task) unwinds like Ctrl-C: the engine
     reports the run CRASHED unless it was already cancelled."""
-    import signal
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)
@@ -134,7 +133,6 @@ def _exit_on_sigterm() -> None:
 
 def main(argv: list[str]) -> int:
     """`python -m mintaka.engine.child_execution RUN_ID`: errors as one line, as the CLI's."""
-    from mintaka.exceptions import MintakaError
 
     try:
         return run_here(uuid.UUID(argv[0]))

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mintaka.client import get_client
+from mintaka.client.retrying import single_attempt
 from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, ParameterValidationError
 from mintaka.schemas import SetStateStatus
 from mintaka.states import State, StateType
@@ -33,7 +36,7 @@ from mintaka_core.vocabulary import CLAIM_LABEL, GIT_COMMIT_LABEL
 
 from .cancellation import STOPPING_STATES, CancelScope
 from .deadline import is_continuing
-from .heartbeat import HEARTBEAT
+from .heartbeat import HEARTBEAT, heartbeat_interval
 from .propose import propose
 
 if TYPE_CHECKING:
@@ -60,7 +63,6 @@ class Execution:
 
 
 def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, claim: str | None = None) -> Execution:
-    from mintaka.client import get_client
     from mintaka.code_storage import fetch_code
     from mintaka.dependencies import fetch_dependencies
     from mintaka.settings import get_settings
@@ -162,12 +164,6 @@ def supervise_flow_run(
     (it reports the run). A child that dies without ending the run (killed, out of memory) leaves
     it CRASHED. Returns the child's exit code (128 + N if killed by signal N). `env`: the child's
     environment (default: this process's)."""
-    import subprocess
-
-    from mintaka.client import get_client
-    from mintaka.client.retrying import single_attempt
-
-    from .heartbeat import heartbeat_interval
 
     client = client or get_client()
     every = heartbeat_interval()

@@ -10,12 +10,14 @@ The run is one step machine (`engine.steps`), driven synchronously by `run()` an
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
+from mintaka.client import get_client
 from mintaka.client.retrying import patience
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
 from mintaka.exceptions import Abort, ApiOutageExceeded, FlowRunSuspended, ParameterValidationError
-from mintaka.schemas import EmpiricalPolicy, FlowRunCreate, SetStateStatus, TaskRunCreate
+from mintaka.schemas import EmpiricalPolicy, FlowRun, FlowRunCreate, SetStateStatus, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.settings import get_settings
 from mintaka.states import State, StateType
@@ -52,8 +54,6 @@ class FlowRunEngine:
     def __init__(
         self, flow: Flow, args: tuple, kwargs: dict, flow_run: FlowRun | None = None, wait_for: list | None = None
     ):
-        from mintaka.client import get_client
-
         self.flow = flow
         self.wait_for = list(wait_for or [])
         self._task_inputs: dict[str, Any] = {}
@@ -156,9 +156,6 @@ class FlowRunEngine:
     def _call_in_provisional_context(self, fn: Any) -> Any:
         """Call `fn` (a flow_run_name callable) inside a context of the run about to be created
         (its flow, parameters and tags; the id is not known yet), so `mintaka.runtime` works."""
-        import uuid
-
-        from mintaka.schemas import FlowRun
 
         provisional = FlowRun(
             id=uuid.uuid4(),

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
-from mintaka.exceptions import UpstreamTaskError
+from pydantic_core import to_jsonable_python
+
+from mintaka.exceptions import MintakaError, ParameterValidationError, UpstreamTaskError
 from mintaka.schemas import TaskInput
 from mintaka.states import State, StateType
 from mintaka.utilities.annotations import BaseAnnotation, allow_failure, quote
@@ -58,7 +60,6 @@ def _bind_plain(shape, args: tuple, kwargs: dict) -> dict[str, Any] | None:
 
 def bind_parameters(fn: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
     """Map a call's arguments onto the function's parameter names (defaults applied)."""
-    from mintaka.exceptions import ParameterValidationError
 
     shape = _plain_shape(fn)
     if shape is not None and (bound := _bind_plain(shape, args, kwargs)) is not None:
@@ -96,7 +97,6 @@ def call_with_parameters(fn: Callable, parameters: dict[str, Any]) -> Any:
 def format_run_name(option: str, owner: str, template: Any, parameters: dict[str, Any], call: Callable) -> str:
     """A run name from `flow_run_name` / `task_run_name`: a template over the parameters (format
     specs too: `{day:%A}`), or a callable, called through `call` (within the run's context)."""
-    from mintaka.exceptions import MintakaError
 
     try:
         name = call(template) if callable(template) else template.format(**parameters)
@@ -211,7 +211,6 @@ def check_wait_for(wait_for: list[Any]) -> None:
 
 def jsonable(parameters: dict[str, Any]) -> dict[str, Any]:
     """A JSON-safe copy for the API (objects that are not JSON become their repr)."""
-    from pydantic_core import to_jsonable_python
 
     def fallback(value: Any) -> Any:
         if isinstance(value, _future_type()):
