@@ -7,6 +7,7 @@ and every other /api route is a declared UI-only or public one."""
 
 from __future__ import annotations
 
+import re
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -217,6 +218,21 @@ def test_every_api_route_is_an_operation_or_declared_ui_only_or_public(openapi):
     assert routes - declared - UI_ONLY_ROUTES - PUBLIC_ROUTES == set(), "add these to the operation table"
     assert routes >= UI_ONLY_ROUTES | PUBLIC_ROUTES, "no longer routes"
     assert not declared & UI_ONLY_ROUTES
+
+
+def test_each_operation_s_route_is_made_from_the_table(openapi):
+    """The routes take their method and path from the table (`api.operation_routes.operation`),
+    so the two cannot drift: each operation is one route, named after it (FastAPI's operation
+    id is the route's name, path and method)."""
+    ids = {
+        (method.upper(), path): item.get("operationId")
+        for path, methods in openapi["paths"].items()
+        for method, item in methods.items()
+    }
+    for op in OPERATIONS:
+        path = _openapi_path(op)
+        expected = re.sub(r"\W", "_", f"{op.name}{path}") + "_" + op.method.lower()
+        assert ids.get((op.method, path)) == expected, op.name
 
 
 # -- the transports: every operation called

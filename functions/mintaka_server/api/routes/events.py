@@ -5,11 +5,12 @@ from fastapi import APIRouter
 from mintaka_core.deployment_schemas import EventCreate, EventResult
 
 from ..deps import Deployments
+from ..operation_routes import operation
 
 router = APIRouter(prefix="/events", tags=["events"])
 
 
-@router.post("")
+@operation(router, "create_event")
 def create_event(body: EventCreate, deployments: Deployments) -> EventResult:
     """The runs this event made (or made before, when delivered again), one per matching deployment."""
     return deployments.create_event(body)

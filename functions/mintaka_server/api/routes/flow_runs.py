@@ -20,42 +20,43 @@ from mintaka_core.states import State
 from mintaka_server.services.dashboard import LogQuery
 
 from ..deps import Caller, Service, require_force
+from ..operation_routes import operation
 from .dashboard import Dashboard
 
 router = APIRouter(prefix="/flow_runs", tags=["flow runs"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@operation(router, "create_flow_run", status_code=status.HTTP_201_CREATED)
 def create_flow_run(body: FlowRunCreate, service: Service) -> FlowRun:
     """A new run (PENDING unless `state` says otherwise); with a taken `idempotency_key`, the
     existing run."""
     return service.create_flow_run(body)
 
 
-@router.get("")
+@operation(router, "list_flow_runs")
 def list_flow_runs(flt: Annotated[FlowRunFilter, Query()], service: Service) -> FlowRunPage:
     """Runs newest first, `limit` at a time; pass `next_cursor` back as `cursor` for the next page."""
     return service.list_flow_runs(flt)
 
 
-@router.get("/{run_id}")
+@operation(router, "read_flow_run_detail")
 def read_flow_run(run_id: uuid.UUID, service: Service) -> FlowRunDetail:
     """The run with its state history and task runs (three reads; `/summary` is one)."""
     return service.read_flow_run_detail(run_id)
 
 
-@router.get("/{run_id}/summary")
+@operation(router, "read_flow_run")
 def read_flow_run_summary(run_id: uuid.UUID, service: Service) -> FlowRun:
     """The run alone, without its state history and task runs: one read, whatever their size."""
     return service.read_flow_run(run_id)
 
 
-@router.get("/{run_id}/states")
+@operation(router, "read_flow_run_states")
 def read_flow_run_states(run_id: uuid.UUID, service: Service) -> list[State]:
     return service.read_flow_run_states(run_id)
 
 
-@router.post("/{run_id}/set_state")
+@operation(router, "set_flow_run_state")
 def set_flow_run_state(
     run_id: uuid.UUID, body: SetStateRequest, service: Service, caller: Caller
 ) -> OrchestrationResult:
@@ -65,7 +66,7 @@ def set_flow_run_state(
     return service.set_flow_run_state(run_id, body)
 
 
-@router.post("/{run_id}/resume")
+@operation(router, "resume_flow_run")
 def resume_flow_run(run_id: uuid.UUID, body: FlowRunResume, service: Service) -> OrchestrationResult:
     """Resume a paused run (ABORT if it is not paused), with `run_input` if its pause waits for
     input: checked against the JSON schema in the PAUSED state's `run_input_schema` (a 422 names
@@ -73,7 +74,7 @@ def resume_flow_run(run_id: uuid.UUID, body: FlowRunResume, service: Service) ->
     return service.resume_flow_run(run_id, body)
 
 
-@router.get("/{run_id}/logs")
+@operation(router, "read_logs")
 def read_flow_run_logs(
     run_id: uuid.UUID, query: Annotated[LogQuery, Query()], service: Service, dashboard: Dashboard
 ) -> list[Log]:

@@ -5,16 +5,17 @@ from fastapi import APIRouter, status
 from mintaka_core.schemas import Flow, FlowCreate
 
 from ..deps import Service
+from ..operation_routes import operation
 
 router = APIRouter(prefix="/flows", tags=["flows"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@operation(router, "create_flow", status_code=status.HTTP_201_CREATED)
 def create_flow(body: FlowCreate, service: Service) -> Flow:
     """The flow with this name (created if it does not exist yet)."""
     return service.create_flow(body)
 
 
-@router.get("")
+@operation(router, "list_flows")
 def list_flows(service: Service) -> list[Flow]:
     return service.list_flows()

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from mintaka_core.schemas import FlowRun, TaskRun
 
 from ..deps import Deployments, Service
+from ..operation_routes import operation
 
 router = APIRouter(tags=["flow runs"])
 IntervalQuery = Annotated[
@@ -17,14 +18,14 @@ IntervalQuery = Annotated[
 ]
 
 
-@router.post("/flow_runs/{run_id}/heartbeat")
+@operation(router, "heartbeat_flow_run")
 def heartbeat_flow_run(run_id: uuid.UUID, deployments: Deployments, interval: IntervalQuery = None) -> FlowRun:
     """Record that the run's executor is alive: its lease (and its slots) are renewed for three
     intervals. The answer is the run: a CANCELLING state tells the executor to stop."""
     return deployments.heartbeat_flow_run(run_id, interval)
 
 
-@router.post("/task_runs/{run_id}/heartbeat", tags=["task runs"])
+@operation(router, "heartbeat_task_run", tags=["task runs"])
 def heartbeat_task_run(run_id: uuid.UUID, service: Service, interval: IntervalQuery = None) -> TaskRun:
     """For a task run called outside any flow: its executor is alive, its lease (and slots) are
     renewed for three intervals. A task run in a flow is kept alive by its flow run's beats (this

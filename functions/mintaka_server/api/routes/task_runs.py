@@ -8,27 +8,28 @@ from mintaka_core.schemas import OrchestrationResult, SetStateRequest, TaskRun, 
 from mintaka_core.states import State
 
 from ..deps import Caller, Service, require_force
+from ..operation_routes import operation
 
 router = APIRouter(prefix="/task_runs", tags=["task runs"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@operation(router, "create_task_run", status_code=status.HTTP_201_CREATED)
 def create_task_run(body: TaskRunCreate, service: Service) -> TaskRun:
     """A new task run; the same (flow run, task key, dynamic key) returns the existing one."""
     return service.create_task_run(body)
 
 
-@router.get("/{run_id}")
+@operation(router, "read_task_run")
 def read_task_run(run_id: uuid.UUID, service: Service) -> TaskRun:
     return service.read_task_run(run_id)
 
 
-@router.get("/{run_id}/states")
+@operation(router, "read_task_run_states")
 def read_task_run_states(run_id: uuid.UUID, service: Service) -> list[State]:
     return service.read_task_run_states(run_id)
 
 
-@router.post("/{run_id}/set_state")
+@operation(router, "set_task_run_state")
 def set_task_run_state(
     run_id: uuid.UUID, body: SetStateRequest, service: Service, caller: Caller
 ) -> OrchestrationResult:

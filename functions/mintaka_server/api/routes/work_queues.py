@@ -9,34 +9,35 @@ from mintaka_core.deployment_schemas import WorkQueue, WorkQueueCreate, WorkQueu
 from mintaka_core.schemas import FlowRun
 
 from ..deps import Deployments
+from ..operation_routes import operation
 
 router = APIRouter(prefix="/work_queues", tags=["work queues"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@operation(router, "create_work_queue", status_code=status.HTTP_201_CREATED)
 def create_work_queue(body: WorkQueueCreate, deployments: Deployments) -> WorkQueue:
     """Create the queue, or replace its settings (its id is kept)."""
     return deployments.create_work_queue(body)
 
 
-@router.get("")
+@operation(router, "list_work_queues")
 def list_work_queues(deployments: Deployments) -> list[WorkQueue]:
     """Every queue by priority (the `default` queue always exists)."""
     return deployments.list_work_queues()
 
 
-@router.get("/{name}")
+@operation(router, "read_work_queue")
 def read_work_queue(name: str, deployments: Deployments) -> WorkQueue:
     return deployments.read_work_queue(name)
 
 
-@router.patch("/{name}")
+@operation(router, "update_work_queue")
 def update_work_queue(name: str, body: WorkQueueUpdate, deployments: Deployments) -> WorkQueue:
     """Change only the fields sent (`concurrency_limit: null` removes the limit)."""
     return deployments.update_work_queue(name, body)
 
 
-@router.post("/{name}/get_runs")
+@operation(router, "get_work_queue_runs")
 def get_work_queue_runs(
     name: str, deployments: Deployments, limit: Annotated[int, Query(ge=1, le=500)] = 10
 ) -> list[FlowRun]:
