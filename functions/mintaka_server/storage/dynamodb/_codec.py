@@ -1,5 +1,7 @@
-"""Compact task-run items: the run's history lives in its own item, so a task run is one write to
-create and one to finish, and the item stays under 1 KB (one write unit instead of two).
+"""Compact run items: a task run's history lives in its own item, so a task run is one write to
+create and one to finish, and the item stays under 1 KB (one write unit instead of two); a flow
+run's document leaves out what its item says already, so the item and its three GSI copies stay
+under 1 KB through a plain run's life (each of its writes: one unit per copy instead of two).
 
 A task run's item holds its document (`doc`: the run, current state included) and `hist`, a list
 of the states before the current one, oldest first. States are stored without what the item
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import TypeAdapter
 
-from mintaka_core.schemas import TaskRun
+from mintaka_core.schemas import FlowRun, TaskRun
 from mintaka_core.states import State
 
 _OWN_IDS = "~"  # marks a state whose run ids were left out (they are the item's own)
@@ -76,3 +78,53 @@ def dump_states(states: Iterable[State], run_id: uuid.UUID, flow_run_id: uuid.UU
 def load_states(entries: Sequence[str], run: TaskRun) -> list[State]:
     ids = _ids(run.id, run.flow_run_id)
     return _STATES.validate_python([_expand(json.loads(entry), *ids) for entry in entries])
+
+
+# Flow runs: fields the run item carries as attributes (for keys, conditions and filters), left out
+# of its `doc` and read back from them. A document that has them (written before) keeps them.
+_FLOW_RUN_ATTRIBUTES = (
+    ("flow_name", "flow_name"),
+    ("deployment_name", "deployment"),
+    ("work_queue_name", "work_queue"),
+)
+_FLOW_RUN_PK = "FLOWRUN#"
+
+
+def _compact_flow_state(data: dict, flow_run_id: str) -> dict:
+    details = data.get("state_details") or {}
+    if details.get("flow_run_id") == flow_run_id and "task_run_id" not in details:
+        details.pop("flow_run_id")
+        data[_OWN_IDS] = 1
+        if not details:
+            data.pop("state_details", None)
+    if data.get("name") == data["type"].title():
+        data.pop("name")
+    return data
+
+
+def dump_flow_run(run: FlowRun, in_run_item: bool = True) -> str:
+    """A flow run's `doc`: without fields at their default, its id (the item's key or `ref` says
+    it), its state's own run id and default name, and, in the run item (`in_run_item`), the fields
+    its attributes hold. A copy elsewhere (a due item) keeps those fields."""
+    data = run.model_dump(mode="json", exclude_defaults=True)
+    run_id = data.pop("id")
+    if "state" in data:
+        _compact_flow_state(data["state"], run_id)
+    if in_run_item:
+        for field, _ in _FLOW_RUN_ATTRIBUTES:
+            data.pop(field, None)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def load_flow_run(item) -> FlowRun:
+    """The flow run of a run item (base table or GSI copy) or of a due item (`dump_flow_run`),
+    and of documents written whole before."""
+    data = json.loads(item.doc)
+    if "id" not in data:
+        data["id"] = item.pk.removeprefix(_FLOW_RUN_PK) if item.pk.startswith(_FLOW_RUN_PK) else item.ref
+    for field, attribute in _FLOW_RUN_ATTRIBUTES:
+        if field not in data and (value := getattr(item, attribute, None)) is not None:
+            data[field] = value
+    if "state" in data and data["state"].pop(_OWN_IDS, None):
+        data["state"].setdefault("state_details", {})["flow_run_id"] = data["id"]
+    return FlowRun.model_validate(data)

@@ -23,6 +23,7 @@ from mintaka_core.schemas import FlowRun, FlowRunFilter, FlowRunPage
 from mintaka_core.states import StateType
 
 from . import _keys as keys
+from ._codec import load_flow_run
 from ._merge import merged
 
 # Few runs are ever in these states at once, so the state index beats the flow index for them.
@@ -152,7 +153,7 @@ def _matching_runs(model: type[Model], flt: FlowRunFilter, window: _Window, want
     sort_of = operator.attrgetter(sort_name)
     for item in merged(streams, key=sort_of, reverse=not window.forward):
         if window.holds(sort_of(item)):
-            yield FlowRun.model_validate_json(item.doc)
+            yield load_flow_run(item)
 
 
 def _from_facet(model: type[Model], flt: FlowRunFilter, window: _Window, want: int) -> Iterator[FlowRun]:
@@ -182,7 +183,7 @@ def _from_facet(model: type[Model], flt: FlowRunFilter, window: _Window, want: i
     facets = (item for item in facets if window.holds(item.sk))
     while chunk := list(itertools.islice(facets, batch)):
         found = model.batch_get([(keys.flow_run(item.ref), keys.RUN) for item in chunk])
-        by_id = {item.pk: FlowRun.model_validate_json(item.doc) for item in found}
+        by_id = {item.pk: load_flow_run(item) for item in found}
         for item in chunk:
             run = by_id.get(keys.flow_run(item.ref))
             if run is not None and matches(run):

@@ -27,8 +27,12 @@ from ._tx import Transaction
 
 
 def _put_history(tx: Transaction, pk: str, version: int, states: Sequence[State]) -> None:
-    """One history item per transition, holding its states in order (`history_before` first):
-    a retry's Failed + AwaitingRetry, or a run created Pending + Running, is one write."""
+    """A flow run's history item of the transition that wrote `version`: the states it moved the
+    run past, in order (the state it left, then any the rules put before the new one, e.g. a
+    retry's Failed before AwaitingRetry). The current state is in the run item only, so a run
+    created with no states before its first (a scheduled run) writes no history item."""
+    if not states:
+        return
     doc = "[" + ",".join(dump(state) for state in states) + "]"
     # Never overwrite history: a clash means another writer got this version first.
     tx.put(pk, keys.history_sk(version), condition=tx.model.sk.does_not_exist(), role=VERSION, doc=doc)
@@ -44,7 +48,13 @@ def due_sk(run: FlowRun) -> str | None:
 def _put_due(tx: Transaction, run: FlowRun, sk: str) -> None:
     # The due item carries a copy of the run: while the run stays SCHEDULED every change to it
     # is a transition, and every transition rewrites or deletes this copy in the same transaction.
-    tx.put(keys.due(keys.shard(run.id)), sk, doc=dump(run), work_queue=run.work_queue_name, ref=str(run.id))
+    tx.put(
+        keys.due(keys.shard(run.id)),
+        sk,
+        doc=_codec.dump_flow_run(run, in_run_item=False),
+        work_queue=run.work_queue_name,
+        ref=str(run.id),
+    )
 
 
 def _index_keys(run: FlowRun, state: str | None) -> dict:
@@ -117,7 +127,7 @@ def create_flow_run(
         pk,
         keys.RUN,
         condition=model.pk.does_not_exist(),
-        doc=dump(run),
+        doc=_codec.dump_flow_run(run),
         version=run.state_version,
         flow_name=run.flow_name,
         state_type=state,
@@ -137,7 +147,7 @@ def create_flow_run(
             ref=str(run.id),
         )
     if run.state:
-        _put_history(tx, pk, run.state_version, [*history_before, run.state])
+        _put_history(tx, pk, run.state_version, history_before)
     n = keys.shard(run.id)
     for tag in dict.fromkeys(run.tags):
         tx.put(keys.tag_facet(tag, n), sort, ref=str(run.id))
@@ -211,7 +221,7 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
     run = write.updated_run()
     pk = keys.run_pk(write.kind, write.run_id)
     actions = [
-        model.doc.set(dump(run) if isinstance(run, FlowRun) else _codec.dump_task_run(run)),
+        model.doc.set(_codec.dump_flow_run(run) if isinstance(run, FlowRun) else _codec.dump_task_run(run)),
         model.version.set(run.state_version),
         model.state_type.set(write.state.type.value),
     ]
@@ -227,7 +237,8 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
         actions += [getattr(model, name).set(value) for name, value in _index_keys(run, write.state.type.value).items()]
     tx.update(pk, keys.RUN, actions, model.version == write.expected_version, role=VERSION)
     if isinstance(run, FlowRun):
-        _put_history(tx, pk, run.state_version, [*write.history_before, write.state])
+        left = [write.run.state] if write.run.state else []
+        _put_history(tx, pk, run.state_version, [*left, *write.history_before])
     _slot_changes(tx, write.acquire_slots, release, write.run, write.reclaim, write.now)
     if write.lease_expires is not None:
         expires = write.lease_expires

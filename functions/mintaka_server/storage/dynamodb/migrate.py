@@ -25,6 +25,7 @@ from mintaka_core.schemas import FlowRun
 
 from . import _keys as keys
 from . import _writes
+from ._codec import load_flow_run
 from ._errors import call
 from ._tx import Transaction
 from .store import DynamoDBStore
@@ -43,7 +44,7 @@ def migrate_key_layout(store: DynamoDBStore) -> Moved:
     model, moved = store._model, Moved()
     legacy_runs = call(lambda: list(model.gsi1.query(keys.LEGACY_ALL_RUNS)), "read unsharded runs")
     for item in legacy_runs:
-        run = FlowRun.model_validate_json(item.doc)
+        run = load_flow_run(item)
         if _move_run(model, item, run):
             moved.runs += 1
         moved.facets += _move_facets(model, run)

@@ -153,7 +153,7 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
 
     def read_flow_run(self, run_id: uuid.UUID) -> FlowRun | None:
         item = self._read_flow_run_item(run_id)
-        return FlowRun.model_validate_json(item.doc) if item else None
+        return _codec.load_flow_run(item) if item else None
 
     def _read_flow_run_item(self, run_id: uuid.UUID) -> Model | None:
         item = self._get(keys.flow_run(run_id), keys.RUN, "read flow run")
@@ -213,7 +213,7 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
                 items = (item for item in items if item.sk > start)
             return list(itertools.islice(_first_of_each(items, lambda item: item.ref), limit))
 
-        return [FlowRun.model_validate_json(item.doc) for item in call(read, "list due flow runs")]
+        return [_codec.load_flow_run(item) for item in call(read, "list due flow runs")]
 
     def _still_due(self, items: list[Model]) -> list[Model]:
         """Due items of the unsharded layout whose run still waits. A transition deletes the due
@@ -222,14 +222,16 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
         if not items:
             return []
         runs = {
-            item.pk: FlowRun.model_validate_json(item.doc)
+            item.pk: _codec.load_flow_run(item)
             for item in self._model.batch_get([(keys.flow_run(i.ref), keys.RUN) for i in items], consistent_read=True)
         }
         kept = []
         for item in items:
             run = runs.get(keys.flow_run(item.ref))
             if run is not None and _writes.due_sk(run) == item.sk:
-                kept.append(item.__class__(item.pk, item.sk, doc=dump(run), ref=item.ref))
+                kept.append(
+                    item.__class__(item.pk, item.sk, doc=_codec.dump_flow_run(run, in_run_item=False), ref=item.ref)
+                )
         return kept
 
     def _ref(self, pk: str, sk: str = keys.IDENTITY) -> str:
@@ -273,7 +275,7 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
                 if item is None:
                     raise flow_run_not_found(run.flow_run_id) from failed
                 seen = self._seen_flow_runs.get(run.flow_run_id, item.task_layout == keys.TASK_LAYOUT)
-                flow_run = FlowRun.model_validate_json(item.doc)
+                flow_run = _codec.load_flow_run(item)
                 state_type = flow_run.state.type if flow_run.state else None
                 if require_open_flow_run and state_type in FLOW_RUN_CLOSED:
                     raise FlowRunClosed(run.flow_run_id, state_type) from failed
@@ -299,20 +301,21 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
     def _task_runs(self, flow_run_id: uuid.UUID, unfinished: bool = False) -> list[TaskRun]:
         """Identity items in the flow run's partition, then their runs (BatchGetItem), in creation
         order; at once, gsi1's copies of task runs of the layout before (a flow run has one or
-        the other). A listing reads the runs eventually consistent (half the read units; a run
-        too new to be answered is read again strongly); the unfinished ones, which a flow run's
-        end acts on, strongly."""
+        the other: not queried for a flow run this store has seen in the task layout). A listing
+        reads the runs eventually consistent (half the read units; a run too new to be answered
+        is read again strongly); the unfinished ones, which a flow run's end acts on, strongly."""
         model = self._model
         # Task-run items carry their state type (legacy items written before they did pass it).
         legacy_filter = ~model.state_type.is_in(*(t.value for t in TERMINAL_STATE_TYPES)) if unfinished else None
-        identities, legacy = parallel(
-            [
-                lambda: list(
-                    model.query(keys.flow_run(flow_run_id), model.sk.startswith(keys.TASK_PREFIX), consistent_read=True)
-                ),
-                lambda: list(model.gsi1.query(keys.task_runs_of(flow_run_id), filter_condition=legacy_filter)),
-            ]
-        )
+        reads = [
+            lambda: list(
+                model.query(keys.flow_run(flow_run_id), model.sk.startswith(keys.TASK_PREFIX), consistent_read=True)
+            )
+        ]
+        if not self._seen_flow_runs.get(flow_run_id):
+            reads.append(lambda: list(model.gsi1.query(keys.task_runs_of(flow_run_id), filter_condition=legacy_filter)))
+        identities, *rest = parallel(reads)
+        legacy = rest[0] if rest else []
         wanted = [(keys.task_run(item.ref), keys.RUN) for item in identities]
         found = {item.pk: item for item in model.batch_get(wanted, consistent_read=unfinished)} if wanted else {}
         if missing := [key for key in wanted if key[0] not in found]:  # too new for an eventual read
@@ -327,8 +330,18 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
     def read_state_history(self, kind, run_id: uuid.UUID) -> list[State]:
         partition = keys.run_pk(kind, run_id)
         if kind == "flow_run":
-            items = self._query("read state history", partition, self._model.sk.startswith(keys.STATE_PREFIX))
-            return [state for item in items for state in _STATES.validate_json(item.doc)]
+            # The run item (its current state) and its history items (the states before), in one
+            # Query: "RUN" sorts just before "STATE#...", and "STATE$" after them. History items
+            # written before also hold the state their transition set: ids drop the overlap.
+            model = self._model
+            items = self._query(
+                "read state history", partition, model.sk.between(keys.RUN, keys.STATE_PREFIX[:-1] + "$")
+            )
+            run_items = [item for item in items if item.sk == keys.RUN]
+            states = [state for item in items if item.sk != keys.RUN for state in _STATES.validate_json(item.doc)]
+            states += [run.state for run in map(_codec.load_flow_run, run_items) if run.state]
+            seen_ids: set[uuid.UUID] = set()
+            return [state for state in states if not (state.id in seen_ids or seen_ids.add(state.id))]
         # A task run's history is in its item (`hist`, then its current state); history items
         # (STATE#...) are those of task runs written before, read first. Ids drop the overlap.
         items = self._query("read state history", partition)
