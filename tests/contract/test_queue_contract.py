@@ -1,6 +1,9 @@
 """The work-queue contract, run against every adapter: the embedded queue (the store's due
 SCHEDULED runs) and SQS (moto's server, or `AWS_ENDPOINT_URL`).
 
+Time passes through the `clock` fixture: on the embedded queue a test clock it reads, moved on
+at once; on SQS the wall clock, slept through (those tests, `@elapses`, are in the slow lane).
+
 Choose with MINTAKA_TEST_QUEUES=embedded|sqs|all (default: all). Runs are made SCHEDULED in a
 SQLite store by the orchestration service, as deployments make them; the SQS adapter only
 carries their ids."""
@@ -25,10 +28,49 @@ ADAPTERS = ("embedded", "sqs")
 PROVISIONED = ("default", "reports")
 
 
+def elapses(test: Callable) -> Callable:
+    """Marks a test that lets seconds pass: its SQS leg sleeps through them (slow lane)."""
+    test.elapses = True
+    return test
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "queue_adapter" in metafunc.fixturenames:
         choice = os.environ.get("MINTAKA_TEST_QUEUES", "all")
-        metafunc.parametrize("queue_adapter", ADAPTERS if choice == "all" else [choice])
+        real_time = getattr(metafunc.function, "elapses", False)
+        params = [
+            pytest.param(name, marks=pytest.mark.slow if real_time and name == "sqs" else ())
+            for name in (ADAPTERS if choice == "all" else [choice])
+        ]
+        metafunc.parametrize("queue_adapter", params)
+
+
+class ManualClock:
+    """The embedded queue's clock: still until `sleep` moves it on."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+class WallClock:
+    """SQS's clock: the broker's own, real time."""
+
+    def __call__(self) -> dt.datetime:
+        return utcnow()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+@pytest.fixture
+def clock(queue_adapter: str) -> ManualClock | WallClock:
+    return ManualClock() if queue_adapter == "embedded" else WallClock()
 
 
 @pytest.fixture
@@ -40,10 +82,10 @@ def service(tmp_path) -> Iterator[OrchestrationService]:
 
 @pytest.fixture
 def queues(
-    request: pytest.FixtureRequest, queue_adapter: str, service: OrchestrationService
+    request: pytest.FixtureRequest, queue_adapter: str, service: OrchestrationService, clock: ManualClock | WallClock
 ) -> Iterator[WorkQueuePort]:
     if queue_adapter == "embedded":
-        yield EmbeddedWorkQueues(service.store)
+        yield EmbeddedWorkQueues(service.store, clock=clock)
         return
     pytest.importorskip("boto3")
     from mintaka_server.queues.sqs import SqsWorkQueues
@@ -60,15 +102,15 @@ def queues(
 
 
 def _sqs_client(endpoint: str):
-    import boto3
+    from mintaka._aws import aws_client  # the shared client: building one costs ~0.1 s of CPU
 
-    return boto3.client("sqs", endpoint_url=endpoint, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return aws_client("sqs", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), endpoint)
 
 
 @pytest.fixture
-def make_run(service: OrchestrationService) -> Callable[..., FlowRun]:
+def make_run(service: OrchestrationService, clock: ManualClock | WallClock) -> Callable[..., FlowRun]:
     def make(queue: str = "default", due_in: float = 0.0) -> FlowRun:
-        due = utcnow() + dt.timedelta(seconds=due_in)
+        due = clock() + dt.timedelta(seconds=due_in)
         return service.create_flow_run(
             FlowRunCreate(
                 flow_name="etl",
@@ -81,13 +123,16 @@ def make_run(service: OrchestrationService) -> Callable[..., FlowRun]:
     return make
 
 
-def wait_for_messages(queues: WorkQueuePort, queue: str, timeout: float = 8.0, **kwargs):
-    deadline = time.monotonic() + timeout
+def wait_for_messages(
+    queues: WorkQueuePort, clock: ManualClock | WallClock, queue: str, timeout: float = 8.0, run_id=None, **kwargs
+):
+    """What `queue` delivers (only `run_id`'s message, if given) once something comes, or [] after `timeout`."""
+    deadline = clock() + dt.timedelta(seconds=timeout)
     while True:
-        got = queues.receive(queue, **kwargs)
-        if got or time.monotonic() > deadline:
+        got = [m for m in queues.receive(queue, **kwargs) if run_id in (None, m.flow_run_id)]
+        if got or clock() > deadline:
             return got
-        time.sleep(0.25)
+        clock.sleep(0.25)
 
 
 def test_a_sent_run_is_received_from_its_own_queue(queues, make_run):
@@ -107,51 +152,55 @@ def test_dispatch_is_send(queues, make_run):
     assert [m.flow_run_id for m in queues.receive("default")] == [run.id]
 
 
-def test_a_received_message_is_hidden_until_released(queues, make_run):
+def test_a_received_message_is_hidden_until_released(queues, make_run, clock):
     queues.send(make_run())
     [message] = queues.receive("default")
     assert queues.receive("default") == []
     queues.release(message, 0)
-    [again] = wait_for_messages(queues, "default")
+    [again] = wait_for_messages(queues, clock, "default")
     assert again.flow_run_id == message.flow_run_id
     assert again.receive_count == 2
 
 
-def test_a_message_comes_back_when_its_visibility_ends(queues, make_run):
+@elapses
+def test_a_message_comes_back_when_its_visibility_ends(queues, make_run, clock):
     queues.send(make_run())
     [message] = queues.receive("default", visibility_timeout=1)
-    time.sleep(1.2)
-    [again] = wait_for_messages(queues, "default")
+    clock.sleep(1.2)
+    [again] = wait_for_messages(queues, clock, "default")
     assert again.flow_run_id == message.flow_run_id and again.receive_count == 2
 
 
-def test_release_with_a_delay_holds_the_message_back(queues, make_run):
+@elapses
+def test_release_with_a_delay_holds_the_message_back(queues, make_run, clock):
     queues.send(make_run())
     [message] = queues.receive("default")
     queues.release(message, delay=2)
     assert queues.receive("default") == []
-    time.sleep(1.0)
+    clock.sleep(1.0)
     assert queues.receive("default") == []
-    [again] = wait_for_messages(queues, "default")
+    [again] = wait_for_messages(queues, clock, "default")
     assert again.flow_run_id == message.flow_run_id
 
 
-def test_an_acked_message_is_never_received_again(queues, make_run):
+@elapses
+def test_an_acked_message_is_never_received_again(queues, make_run, clock):
     queues.send(make_run())
     [message] = queues.receive("default", visibility_timeout=1)
     queues.ack(message)
     queues.ack(message)  # idempotent
     queues.release(message, 0)  # too late: a no-op
-    time.sleep(1.5)
+    clock.sleep(1.5)
     assert queues.receive("default") == []
 
 
-def test_a_run_is_not_received_before_it_is_due(queues, make_run):
+@elapses
+def test_a_run_is_not_received_before_it_is_due(queues, make_run, clock):
     queues.send(make_run(due_in=3))
     assert queues.receive("default") == []
-    time.sleep(1.0)
+    clock.sleep(1.0)
     assert queues.receive("default") == []
-    assert len(wait_for_messages(queues, "default", timeout=6)) == 1
+    assert len(wait_for_messages(queues, clock, "default", timeout=6)) == 1
 
 
 def test_a_run_due_in_an_hour_is_held(queues, make_run):
@@ -181,7 +230,8 @@ def test_every_provisioned_queue_takes_runs(queues, make_run):
     assert {m.work_queue for name in PROVISIONED for m in queues.receive(name)} == set(PROVISIONED)
 
 
-def test_a_run_awaiting_a_retry_by_its_executor_is_taken_by_no_consumer(queues, service, make_run):
+@elapses
+def test_a_run_awaiting_a_retry_by_its_executor_is_taken_by_no_consumer(queues, service, make_run, clock):
     """The rule lives in the services, so it holds whatever the adapter delivers."""
     from mintaka.schemas import EmpiricalPolicy, SetStateRequest
     from mintaka_server.services.deployments import DeploymentService
@@ -210,10 +260,10 @@ def test_a_run_awaiting_a_retry_by_its_executor_is_taken_by_no_consumer(queues, 
 
     worker = RunWorker(deployments, queues, execute=never)
     queues.send(retrying)
-    [message] = [m for m in wait_for_messages(queues, "default") if m.flow_run_id == run.id]
+    [message] = wait_for_messages(queues, clock, "default", run_id=run.id)
     outcome = worker.process(message)
     assert (outcome.action, outcome.state.name) == ("skipped", "AwaitingRetry")
-    time.sleep(1.2)
+    clock.sleep(1.2)
     assert run.id not in {m.flow_run_id for m in queues.receive("default", visibility_timeout=1)}
 
 
