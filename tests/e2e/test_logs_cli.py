@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from support.servers import serve_in_thread
 
 from mintaka.client.embedded import EmbeddedTransport
 from mintaka.client.http import HttpTransport
-from mintaka.schemas import FlowRunCreate, LogCreate, SetStateRequest, TaskRunCreate
+from mintaka.schemas import FlowRun, FlowRunCreate, LogCreate, SetStateRequest, TaskRunCreate
 from mintaka.states import Running
 
 LINES = 1234  # more than one page of the CLI's reads (1,000), so --head pages and --tail must not
@@ -28,17 +32,18 @@ def run_cli(run_cli_in_process):
     return run_cli_in_process
 
 
-@pytest.fixture
-def logged(mintaka_home):
-    """A flow run with LINES lines `line <i>`, a second apart, levels cycling DEBUG..CRITICAL;
-    line 7 is a multi-line traceback. Another run's lines must never show."""
-    client = EmbeddedTransport(mintaka_home / "mintaka.db")
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> tuple[Path, FlowRun]:
+    """A store file with a flow run with LINES lines `line <i>`, a second apart, levels cycling
+    DEBUG..CRITICAL; line 7 is a multi-line traceback. Another run's lines must never show.
+    Written once per module; tests read copies of it."""
+    database = tmp_path_factory.mktemp("logs") / "mintaka.db"
+    client = EmbeddedTransport(database)
     run = client.create_flow_run(FlowRunCreate(flow_name="etl"))
     other = client.create_flow_run(FlowRunCreate(flow_name="etl"))
     client.set_flow_run_state(run.id, SetStateRequest(state=Running()))
     task = client.create_task_run(TaskRunCreate(flow_run_id=run.id, task_key="extract", state=Running()))
-    # A task's start waits (0.1 s) to be written with its end; any other call writes it first,
-    # so a server on the same file sees it at once.
+    # A task's start waits (0.1 s) to be written with its end; any other call writes it first.
     client.read_task_run(task.id)
     t0 = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
     lines = [
@@ -53,16 +58,38 @@ def logged(mintaka_home):
     ]
     client.create_logs(lines)
     client.create_logs([LogCreate(flow_run_id=other.id, level=50, message="elsewhere", timestamp=t0)])
-    yield run
-    client.close()
+    client.close()  # the last connection: SQLite folds the WAL into the file
+    return database, run
+
+
+@pytest.fixture(scope="module")
+def logs_server(seeded, tmp_path_factory) -> Iterator[str]:
+    """The API URL of one uvicorn server, for the module, on a copy of the seeded store (tests
+    only read it)."""
+    from mintaka_server.api import create_app
+    from mintaka_server.services import OrchestrationService
+    from mintaka_server.storage.sqlite import SQLiteStore
+
+    database = tmp_path_factory.mktemp("logs-server") / "mintaka.db"
+    shutil.copyfile(seeded[0], database)
+    store = SQLiteStore(database)
+    with serve_in_thread(create_app(OrchestrationService(store))) as base:
+        yield f"{base}/api"
+    store.close()
+
+
+@pytest.fixture
+def logged(seeded, mintaka_home) -> FlowRun:
+    """The seeded run, in a copy of the seeded store at MINTAKA_HOME (the CLI's embedded store)."""
+    mintaka_home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(seeded[0], mintaka_home / "mintaka.db")
+    return seeded[1]
 
 
 @pytest.fixture(params=["embedded", "http"])
-def api_url(request, logged):
-    """None: the CLI on the embedded store; else the URL of a server on the same store."""
-    if request.param == "embedded":
-        return None
-    return request.getfixturevalue("live_server").url
+def api_url(request, logged, logs_server):
+    """None: the CLI on the embedded store; else the URL of a server on the same lines."""
+    return None if request.param == "embedded" else logs_server
 
 
 def numbers(stdout: str) -> list[int]:
@@ -160,15 +187,15 @@ def test_a_known_run_with_no_matching_lines_prints_nothing(run_cli, mintaka_home
         ({"offset": str(2**70)}, "query.offset"),
     ],
 )
-def test_logs_route_refuses_bad_query_parameters(live_server, logged, params, field):
-    response = httpx.get(f"{live_server.url}/flow_runs/{logged.id}/logs", params=params)
+def test_logs_route_refuses_bad_query_parameters(logs_server, logged, params, field):
+    response = httpx.get(f"{logs_server}/flow_runs/{logged.id}/logs", params=params)
     assert response.status_code == 422, response.text
     assert field in response.json()["detail"]
 
 
-def test_logs_route_filters_and_reverses(live_server, logged):
+def test_logs_route_filters_and_reverses(logs_server, logged):
     params = {"min_level": 40, "newest_first": "true", "limit": 3, "offset": 1}
-    response = httpx.get(f"{live_server.url}/flow_runs/{logged.id}/logs", params=params)
+    response = httpx.get(f"{logs_server}/flow_runs/{logged.id}/logs", params=params)
     assert response.status_code == 200, response.text
     assert [log["message"] for log in response.json()] == [f"line {i}" for i in expected(40)[::-1][1:4]]
 
@@ -184,9 +211,9 @@ class Recorder:
         self.paths.append(request.url.path)
 
 
-def test_http_client_reads_the_run_alone_and_the_detail_separately(live_server, logged):
+def test_http_client_reads_the_run_alone_and_the_detail_separately(logs_server, logged):
     recorder = Recorder()
-    client = HttpTransport(live_server.url)
+    client = HttpTransport(logs_server)
     client._http.event_hooks["request"].append(recorder)
     run = client.read_flow_run(logged.id)
     detail = client.read_flow_run_detail(logged.id)
@@ -195,10 +222,10 @@ def test_http_client_reads_the_run_alone_and_the_detail_separately(live_server, 
     assert run.id == detail.id == logged.id and run.state.type is detail.state.type
     assert len(detail.states) == 2 and len(detail.task_runs) == 1
 
-    summary = httpx.get(f"{live_server.url}/flow_runs/{logged.id}/summary").json()
+    summary = httpx.get(f"{logs_server}/flow_runs/{logged.id}/summary").json()
     assert "states" not in summary and "task_runs" not in summary
     unknown = uuid.uuid4()
-    missing = httpx.get(f"{live_server.url}/flow_runs/{unknown}/summary")
+    missing = httpx.get(f"{logs_server}/flow_runs/{unknown}/summary")
     assert missing.status_code == 404 and str(unknown) in missing.json()["detail"]
 
 
