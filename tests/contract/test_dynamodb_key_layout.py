@@ -118,6 +118,19 @@ def test_old_layout_is_read_moved_by_transitions_and_migrated(dynamodb, transiti
     assert migrate_key_layout(store) == type(moved)()  # nothing left: running it again is a no-op
 
 
+def test_a_run_suspended_before_timeout_items_is_indexed_by_migrate(dynamodb, transition, at):
+    store = dynamodb
+    run = make(store, at, 1, state=State(type=StateType.RUNNING, timestamp=at(1)))
+    details = {"flow_run_id": run.id, "pause_timeout": at(30), "pause_reschedule": True}
+    store.commit_transition(transition(run, State(type=StateType.PAUSED, timestamp=at(2), state_details=details)))
+    suspended = store.read_flow_run(run.id)
+    store._model(_keys.suspended(_keys.shard(run.id)), _writes.suspension_sk(suspended)).delete()  # as written before
+    assert store.list_expired_suspensions(at(60)) == []
+    assert migrate_key_layout(store).suspensions == 1
+    assert store.list_expired_suspensions(at(60)) == [run.id]
+    assert migrate_key_layout(store).suspensions == 0  # indexed once
+
+
 def test_migrate_command(dynamodb, capsys):
     endpoint = dynamodb._model.Meta.host
     migrate_main([dynamodb.table_name, "--endpoint-url", endpoint])

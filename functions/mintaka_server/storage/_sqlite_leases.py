@@ -137,6 +137,20 @@ class SQLiteLeases:
         )
         return [uuid.UUID(run_id) for (run_id,) in rows]
 
+    def list_expired_suspensions(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
+        # The state index finds the PAUSED runs (few at any time) inside SQLite, which checks
+        # each one's timeout: one bounded query, no run read into Python but the expired ones.
+        # julianday() reads the timeout whatever its offset (JSON keeps the one it was given).
+        rows = self._read(
+            "SELECT id FROM ("
+            " SELECT id, julianday(json_extract(doc, '$.state.state_details.pause_timeout')) AS timeout"
+            " FROM flow_runs WHERE state_type = 'PAUSED'"
+            " AND json_extract(doc, '$.state.state_details.pause_reschedule')"
+            ") WHERE timeout <= julianday(?) ORDER BY timeout, id LIMIT ?",
+            (_ts(before), limit),
+        )
+        return [uuid.UUID(run_id) for (run_id,) in rows]
+
     def read_slot_holders(self, tag: str) -> list[SlotHolder]:
         rows = self._read("SELECT holder, lessee FROM slot_holders WHERE tag = ? ORDER BY holder", (tag,))
         return [SlotHolder(uuid.UUID(holder), uuid.UUID(lessee)) for holder, lessee in rows]

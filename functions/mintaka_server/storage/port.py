@@ -133,6 +133,16 @@ class ApiKeyRecord(ApiKey):
     secret_hash: str
 
 
+def suspension_timeout(run: FlowRun) -> dt.datetime | None:
+    """When a suspended run (PAUSED, rescheduled: no executor waits for it) times out; None if
+    it is not suspended or has no timeout."""
+    state = run.state
+    if state is None or state.type is not StateType.PAUSED:
+        return None
+    details = state.state_details
+    return details.pause_timeout if details.pause_reschedule else None
+
+
 class RunStore(ABC):
     """Flows, flow runs, task runs and their states, with what a transition writes beside them:
     leases, concurrency-slot holders and cache entries."""
@@ -254,6 +264,22 @@ class RunStore(ABC):
                 if not page.next_cursor:
                     break
                 cursor = page.next_cursor
+        return [run_id for _, run_id in sorted(expired)[:limit]]
+
+    def list_expired_suspensions(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
+        """Suspended flow runs (PAUSED with `pause_reschedule`) whose `pause_timeout` is at or
+        before `before`, earliest timeout first. This fallback pages every PAUSED run; the
+        stores answer from an index on the timeout (DynamoDB) or a bounded query (SQLite)."""
+        expired: list[tuple[dt.datetime, uuid.UUID]] = []
+        cursor = None
+        while True:
+            page = self.list_flow_runs(FlowRunFilter(state_type=StateType.PAUSED, limit=200, cursor=cursor))
+            for run in page.items:
+                if (timeout := suspension_timeout(run)) is not None and timeout <= before:
+                    expired.append((timeout, run.id))
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
         return [run_id for _, run_id in sorted(expired)[:limit]]
 
     @abstractmethod

@@ -157,6 +157,12 @@ def due_sk(expected_start: dt.datetime, run_id: uuid.UUID | str) -> str:
     return f"{ts(expected_start)}#{run_id}"
 
 
+def suspended(n: int) -> str:
+    """Base table: the suspended flow runs (PAUSED, rescheduled) of shard `n`, by pause timeout
+    (sort key `due_sk(timeout, id)`): the tick reads only those whose timeout has passed."""
+    return _sharded("SUSPENDED", n)
+
+
 def limit(tag: str) -> str:
     return f"LIMIT#{tag}"
 

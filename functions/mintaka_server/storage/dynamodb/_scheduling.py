@@ -66,3 +66,16 @@ class DynamoDBLeaseIndex:
             return [uuid.UUID(item.pk.removeprefix(prefix)) for item in items]
 
         return call(read, "list expired leases")
+
+    def list_expired_suspensions(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
+        """From the suspension items (`_keys.suspended`, kept by the runs' own transitions): one
+        Query per shard, `sk < <before>$`, merged by timeout; unexpired suspensions are not read."""
+        model = self._model
+        expired = model.sk < keys.ts(before) + "$"
+        streams = [model.query(keys.suspended(n), expired, consistent_read=True) for n in range(keys.SHARDS)]
+
+        def read() -> list[uuid.UUID]:
+            items = itertools.islice(merged(streams, key=lambda item: item.sk), limit)
+            return [uuid.UUID(item.ref) for item in items]
+
+        return call(read, "list expired suspensions")

@@ -17,7 +17,7 @@ from mintaka_core.states import State, StateType
 from mintaka_server.orchestration.context import SlotReclaim
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
-from ..port import TransitionWrite, lessee_of
+from ..port import TransitionWrite, lessee_of, suspension_timeout
 from . import _codec, stats
 from . import _keys as keys
 from ._errors import FLOW_RUN, IDENTITY, VERSION, Role
@@ -55,6 +55,25 @@ def _put_due(tx: Transaction, run: FlowRun, sk: str) -> None:
         work_queue=run.work_queue_name,
         ref=str(run.id),
     )
+
+
+def suspension_sk(run: FlowRun) -> str | None:
+    """Where a suspended run waits for its timeout (None if it is not suspended with one)."""
+    timeout = suspension_timeout(run)
+    return keys.due_sk(timeout, run.id) if timeout is not None else None
+
+
+def _move_suspension(tx: Transaction, old: FlowRun | None, new: FlowRun) -> None:
+    # A transition into, out of or within a suspension moves its timeout item in the same
+    # transaction (suspensions are rare: most transitions add nothing).
+    old_sk, new_sk = (suspension_sk(old) if old else None), suspension_sk(new)
+    if old_sk == new_sk:
+        return
+    pk = keys.suspended(keys.shard(new.id))
+    if old_sk:
+        tx.delete(pk, old_sk)
+    if new_sk:
+        tx.put(pk, new_sk, ref=str(new.id))
 
 
 def _index_keys(run: FlowRun, state: str | None) -> dict:
@@ -155,6 +174,7 @@ def create_flow_run(
         tx.put(keys.deployment_facet(run.deployment_name, n), sort, ref=str(run.id))
     if due := due_sk(run):
         _put_due(tx, run, due)
+    _move_suspension(tx, None, run)
     if lease_expires is not None:
         tx.put(keys.lease(run.id), keys.LEASE, expiration=keys.ts(lease_expires), **lease_index(run.id, lease_expires))
     stats.count_changes(tx, run, None, run.state.type if run.state else None)
@@ -251,6 +271,7 @@ def commit_transition(model: type[Model], write: TransitionWrite, release: Seque
             tx.delete(keys.due(keys.shard(run.id)), old_due)
         if new_due:
             _put_due(tx, run, new_due)
+        _move_suspension(tx, write.run, run)
         stats.count_changes(tx, run, write.run.state.type if write.run.state else None, write.state.type)
     if entry := write.cache_insert:
         tx.put(

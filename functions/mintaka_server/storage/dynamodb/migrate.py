@@ -9,7 +9,8 @@ are empty and cost one empty Query each per listing.
 
 What moves: each flow run's three GSI keys (found through gsi1 `RUNS`), its tag and deployment
 facet items, and the due items of `DUE`. Run counters stay where they are: readers add the old
-partition's counts to the shards'.
+partition's counts to the shards'. Runs suspended before suspensions had timeout items
+(`_keys.suspended`) get theirs, each conditional on the run not having moved since it was read.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from pynamodb.models import Model
 
 from mintaka_core.exceptions import Conflict
-from mintaka_core.schemas import FlowRun
+from mintaka_core.schemas import FlowRun, FlowRunFilter
+from mintaka_core.states import StateType
 
 from . import _keys as keys
 from . import _writes
@@ -37,6 +39,7 @@ class Moved:
     facets: int = 0
     due: int = 0
     stale_due: int = 0
+    suspensions: int = 0
 
 
 def migrate_key_layout(store: DynamoDBStore) -> Moved:
@@ -59,7 +62,25 @@ def migrate_key_layout(store: DynamoDBStore) -> Moved:
         else:
             moved.stale_due += 1
         _commit(tx)
+    moved.suspensions = _index_suspensions(store)
     return moved
+
+
+def _index_suspensions(store: DynamoDBStore) -> int:
+    """The timeout item of each suspended run (PAUSED runs: through the state index)."""
+    model, count, cursor = store._model, 0, None
+    while True:
+        page = store.list_flow_runs(FlowRunFilter(state_type=StateType.PAUSED, limit=200, cursor=cursor))
+        for run in page.items:
+            if (sk := _writes.suspension_sk(run)) is None:
+                continue
+            tx = Transaction(model, "index suspension")
+            tx.check(keys.flow_run(run.id), keys.RUN, model.version == run.state_version)
+            tx.put(keys.suspended(keys.shard(run.id)), sk, condition=model.pk.does_not_exist(), ref=str(run.id))
+            count += _commit(tx)
+        if not page.next_cursor:
+            return count
+        cursor = page.next_cursor
 
 
 def _move_run(model: type[Model], item: Model, run: FlowRun) -> bool:
@@ -107,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         store.close()
     print(
         f"moved {moved.runs} runs, {moved.facets} facet items, {moved.due} due items "
-        f"(dropped {moved.stale_due} stale due items)"
+        f"(dropped {moved.stale_due} stale due items); indexed {moved.suspensions} suspensions"
     )
 
 
