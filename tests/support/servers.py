@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -22,6 +24,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _prompt_server_class():
+    import uvicorn
+
+    class PromptServer(uvicorn.Server):
+        """uvicorn's server, but told to stop it wakes at once, not at its next 0.1 s tick
+        (a test's teardown waits for it: ~0.05 s saved per server)."""
+
+        async def main_loop(self) -> None:
+            self._loop = asyncio.get_running_loop()
+            self._woken = asyncio.Event()
+            counter = 0
+            should_exit = await self.on_tick(counter)
+            while not should_exit:
+                counter = (counter + 1) % 864000
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._woken.wait(), 0.1)
+                should_exit = await self.on_tick(counter)
+
+        def stop(self) -> None:
+            self.should_exit = True
+            loop = getattr(self, "_loop", None)
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._woken.set)
+
+    return PromptServer
+
+
 @contextmanager
 def serve_in_thread(app, **config) -> Iterator[str]:
     """Serves an ASGI app with uvicorn on a free loopback port; yields its base URL.
@@ -36,7 +66,7 @@ def serve_in_thread(app, **config) -> Iterator[str]:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    server = _prompt_server_class()(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -47,6 +77,6 @@ def serve_in_thread(app, **config) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
+        server.stop()
         thread.join(timeout=10)
         sock.close()
