@@ -21,6 +21,8 @@ import logging
 import urllib.request
 from typing import Any
 
+from mintaka_core.exceptions import ObjectNotFound
+
 logger = logging.getLogger(__name__)
 
 KEY_NAME = "lambda-worker"
@@ -66,8 +68,6 @@ def _apply(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 
 def _revoke(keys: Any, key_id: str) -> None:
-    from mintaka_core.exceptions import ObjectNotFound
-
     if not key_id or key_id.startswith("failed-"):  # a Create that failed made no key
         return
     try:

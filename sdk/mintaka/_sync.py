@@ -10,14 +10,14 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from mintaka.context import flow_run_context, task_run_context
+
 
 def is_async_fn(fn: Callable) -> bool:
     return inspect.iscoroutinefunction(fn)
 
 
 def should_return_coroutine() -> bool:
-    from mintaka.context import flow_run_context, task_run_context
-
     task_ctx = task_run_context.get()
     if task_ctx is not None:
         return task_ctx.task.isasync

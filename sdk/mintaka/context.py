@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mintaka.exceptions import MissingContextError
+
 if TYPE_CHECKING:
     from mintaka.client import MintakaClient
     from mintaka.flows import Flow
@@ -128,8 +130,6 @@ def get_run_context() -> TaskRunContext | FlowRunContext:
     """The innermost run context; raises outside of a flow or task run."""
     ctx = task_run_context.get() or flow_run_context.get()
     if ctx is None:
-        from mintaka.exceptions import MissingContextError
-
         raise MissingContextError("No run context: this must be called from inside a flow or task run")
     return ctx
 

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import GenerateJsonSchema
 
+from mintaka import code_storage
 from mintaka._code_checks import entrypoint_file
+from mintaka.engine.isolation import fresh_modules
 from mintaka.exceptions import InvalidRequest, MintakaError
 from mintaka_core.vocabulary import DEFAULT_QUEUE
 
@@ -201,7 +203,6 @@ def build_deployment(
 ) -> DeploymentCreate:
     """The deployment `spec` describes. S3 storage packages and uploads the project here
     (`on_upload(url, archive)` does the upload instead, e.g. with a progress bar)."""
-    from mintaka import code_storage
     from mintaka.deployment_schemas import CodeStorage, DeploymentCreate
 
     path, attr = split_entrypoint(spec.entrypoint)
@@ -277,7 +278,6 @@ def _lambda_dependencies(spec: DeploySpec, root: Path, kind: str, url: str | Non
 def _load_with_dependencies(entrypoint: str, root: Path, dependencies: str | None) -> Flow:
     """Import the flow to check it, with its built dependencies if any (they may be missing
     here), in a module namespace of its own: a run later in this process imports it afresh."""
-    from mintaka.engine.isolation import fresh_modules
 
     roots = [root]
     if dependencies is not None:

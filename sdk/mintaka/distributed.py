@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mintaka.engine.remote import RemoteTaskCall, run_remote
 from mintaka.exceptions import MintakaError, MintakaTimeoutError
 from mintaka.states import State, StateType
 from mintaka.task_runners import TaskRunner
@@ -121,7 +122,6 @@ class RemoteTaskRunner(TaskRunner):
     def _dispatch(self, engine: TaskRunEngine, outer: cf.Future) -> None:
         """Settle the run's inputs and ship it; an upstream failure is recorded here, as a thread
         would (no body runs)."""
-        from mintaka.engine.remote import RemoteTaskCall
 
         shipped: cf.Future = cf.Future()  # completed by the cluster's side with the final state
         try:
@@ -281,8 +281,6 @@ class DaskTaskRunner(RemoteTaskRunner):
         self._collector.start()
 
     def _ship(self, call: RemoteTaskCall, shipped: cf.Future) -> None:
-        from mintaka.engine.remote import run_remote
-
         key = f"{call.task.name}-{call.task_run_id}"
         future = self._client.submit(run_remote, call, pure=False, key=key)
         with self._lock:
@@ -374,7 +372,6 @@ class RayTaskRunner(RemoteTaskRunner):
             import ray
         except ImportError as exc:
             raise MintakaError('RayTaskRunner needs Ray: pip install "mintaka[ray]"') from exc
-        from mintaka.engine.remote import run_remote
 
         _ray_session.acquire(ray, self.address, self.init_kwargs)
         self._remote_fn = ray.remote(run_remote)

@@ -9,6 +9,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from mintaka._sync import is_async_fn, run_coroutine_sync, should_return_coroutine
 from mintaka.exceptions import ParameterTypeError, ParameterValidationError
+from mintaka.serializers import serializer_name
 from mintaka.tasks import RetryDelay, retry_delays
 
 P = ParamSpec("P")
@@ -72,7 +73,6 @@ class Flow(Generic[P, R]):
         self.timeout_seconds = timeout_seconds
         self.validate_parameters = validate_parameters
         self.persist_result = persist_result
-        from mintaka.serializers import serializer_name
 
         self.result_serializer = serializer_name(result_serializer)
         self.log_prints = log_prints

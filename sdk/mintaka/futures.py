@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Generator, Iterable
 from typing import Any
 
+from mintaka._sync import should_return_coroutine
 from mintaka.states import State, StateType
 
 
 def in_async_context() -> bool:
     """True when the caller is async run code on a running event loop (awaitable forms)."""
-    from mintaka._sync import should_return_coroutine
 
     try:
         asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import datetime as dt
 import logging
 import random
 import sys
@@ -19,6 +20,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from mintaka.context import TaskRunContext, flow_run_context, get_run_context, task_run_context
+from mintaka.exceptions import ApiUnavailable
 
 _LOGGER_NAME = "mintaka"
 
@@ -123,7 +127,6 @@ class APILogShipper(logging.Handler):
 
     def _ship(self, client: Any, entries: list) -> list:
         """Send `entries`; returns those the API could not take now (it is away)."""
-        from mintaka.exceptions import ApiUnavailable
 
         if not entries:
             return []
@@ -189,7 +192,6 @@ class APILogShipper(logging.Handler):
         spool = _spool_for(client)
         if spool is None or not spool.pending():
             return
-        from mintaka.exceptions import ApiUnavailable
 
         for path in spool.claim():
             try:
@@ -216,8 +218,6 @@ def _next_log_id() -> uuid.UUID:
 
 
 def _to_log(entry: tuple) -> Any:
-    import datetime as dt
-
     from mintaka.schemas import LogCreate
 
     flow_run_id, task_run_id, name, level, message, created, _client, log_id = entry
@@ -288,8 +288,6 @@ class RunLoggerAdapter(logging.LoggerAdapter):
 
 
 def _run_extra(ctx: Any) -> dict[str, Any]:
-    from mintaka.context import TaskRunContext
-
     if isinstance(ctx, TaskRunContext):
         run = ctx.task_run
         return {
@@ -325,7 +323,6 @@ def disable_run_logger() -> Iterator[None]:
 
 def get_run_logger(name: str | None = None) -> logging.LoggerAdapter:
     """A logger bound to the current flow or task run; its records reach the API."""
-    from mintaka.context import flow_run_context, get_run_context, task_run_context
 
     if _run_logger_disabled and task_run_context.get() is None and flow_run_context.get() is None:
         return logging.LoggerAdapter(logging.getLogger("null"), {})
@@ -347,8 +344,6 @@ _print_patched = False
 
 
 def _logging_print(*args: Any, **kwargs: Any) -> None:
-    from mintaka.context import flow_run_context, task_run_context
-
     ctx = task_run_context.get() or flow_run_context.get()
     if ctx is None or not ctx.log_prints or kwargs.get("file") not in (None, sys.stdout):
         _original_print(*args, **kwargs)

@@ -39,8 +39,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mintaka.clock import asleep, now, sleep
+from mintaka.context import flow_run_context, task_run_context
 from mintaka.engine.cancellation import STOPPING_STATES
 from mintaka.exceptions import Abort, FlowRunCancelled, FlowRunSuspended, MintakaError
+from mintaka.input import run_input_subclass_from_type
+from mintaka.logging import engine_logger
 from mintaka.states import SUSPENDED, State, StateType
 
 if TYPE_CHECKING:
@@ -105,7 +108,6 @@ def suspend_flow_run(wait_for_input: type[T] | None = None, timeout: float = 360
 def _input_type(wait_for_input: Any) -> type[RunInput] | None:
     if wait_for_input is None:
         return None
-    from mintaka.input import run_input_subclass_from_type
 
     return run_input_subclass_from_type(wait_for_input)
 
@@ -116,8 +118,6 @@ def _given(ctx: FlowRunContext, key: str, run_input: type[RunInput] | None, valu
 
 
 def _flow_context(caller: str) -> FlowRunContext:
-    from mintaka.context import flow_run_context, task_run_context
-
     ctx = flow_run_context.get()
     if ctx is None or task_run_context.get() is not None:
         raise MintakaError(f"{caller}() must be called from a flow run's own code (not from a task)")
@@ -204,7 +204,6 @@ class _Pause:
 
     def _pause(self) -> None:
         from mintaka.engine.propose import propose
-        from mintaka.logging import engine_logger
 
         self.deadline = now() + dt.timedelta(seconds=self.timeout)
         proposal = State(
@@ -222,8 +221,6 @@ class _Pause:
     def _resumed(self) -> bool:
         state = self.ctx.client.read_flow_run(self.run_id).state
         if state.type is StateType.RUNNING:
-            from mintaka.logging import engine_logger
-
             self.ctx.resumed_pauses[self.key] = state.state_details.run_input
             engine_logger(self.ctx).info("Resumed")
             return True

@@ -30,6 +30,7 @@ from mintaka._result_stores import (
     result_store,
 )
 from mintaka._result_trust import UntrustedResult, digest_matches, key_problem
+from mintaka.context import flow_run_context, task_run_context
 from mintaka.exceptions import MintakaError, ObjectNotFound, UnfinishedRun
 from mintaka.states import ResultRef, State, StateType, register_result_layer
 
@@ -139,7 +140,6 @@ def persist_by_default(value: Any, serializer: str, logger: Any = None) -> Resul
 
 def _current_client() -> MintakaClient:
     from mintaka.client import get_client
-    from mintaka.context import flow_run_context, task_run_context
 
     ctx = task_run_context.get() or flow_run_context.get()
     return ctx.client if ctx is not None else get_client()

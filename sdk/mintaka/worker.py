@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mintaka.client.retrying import single_attempt
+from mintaka.deployment_schemas import WorkQueueCreate
 from mintaka.engine.cancellation import CANCEL_SIGNAL, STOPPING_STATES
 from mintaka.exceptions import ApiUnavailable, MintakaError, ObjectNotFound
 from mintaka.states import State, StateType
@@ -110,8 +111,6 @@ class Worker:
             self.shutdown()
 
     def ensure_queue(self) -> None:
-        from mintaka.deployment_schemas import WorkQueueCreate
-
         try:
             self.client.read_work_queue(self.queue)
         except ObjectNotFound:

@@ -8,6 +8,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from mintaka.client import set_client
+from mintaka.logging import flush_logs
 from mintaka_server.embedded import EmbeddedTransport
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ def execute_in_process(
     """Run the flow run here; the SDK's process-wide client is this container's services for
     the duration, and the run's logs are flushed before returning."""
     from mintaka.engine.deployed import execute_flow_run
-    from mintaka.logging import flush_logs
 
     client = ServiceClient(service, deployments)
     previous = set_client(client)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mintaka.client import set_client
 from mintaka.client.http import HttpTransport
+from mintaka.logging import flush_logs
 from mintaka_core.exceptions import ObjectNotFound
 from mintaka_core.states import utcnow
 
@@ -86,7 +87,6 @@ def execute_through_api(
     (`MINTAKA_WORKER_CHILD_PROCESS`, the default), else here with the API client as the
     process-wide client; its logs are flushed before returning."""
     from mintaka.engine.deployed import execute_flow_run
-    from mintaka.logging import flush_logs
     from mintaka_server.server_settings import get_server_settings
 
     client = control.client

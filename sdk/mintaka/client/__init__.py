@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from .base import MintakaClient
+from .transports import embedded_transport
 
 _lock = threading.Lock()
 _client: MintakaClient | None = None
@@ -42,7 +43,6 @@ def build_client() -> MintakaClient:
             write_behind=settings.task_run_reports,
             journal_dir=settings.log_spool_path,
         )
-    from .transports import embedded_transport
 
     return embedded_transport(settings.database_path)
 

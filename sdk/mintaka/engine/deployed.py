@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from mintaka.client import get_client
 from mintaka.client.retrying import single_attempt
+from mintaka.dependencies import fetch_dependencies
 from mintaka.exceptions import Abort, FlowRunCancelled, MintakaError, ParameterValidationError
 from mintaka.schemas import SetStateStatus
 from mintaka.states import State, StateType
@@ -37,6 +38,7 @@ from mintaka_core.vocabulary import CLAIM_LABEL, GIT_COMMIT_LABEL
 from .cancellation import STOPPING_STATES, CancelScope
 from .deadline import is_continuing
 from .heartbeat import HEARTBEAT, heartbeat_interval
+from .isolation import fresh_modules
 from .propose import propose
 
 if TYPE_CHECKING:
@@ -64,10 +66,7 @@ class Execution:
 
 def execute_flow_run(run_id: uuid.UUID, client: MintakaClient | None = None, claim: str | None = None) -> Execution:
     from mintaka.code_storage import fetch_code
-    from mintaka.dependencies import fetch_dependencies
     from mintaka.settings import get_settings
-
-    from .isolation import fresh_modules
 
     client = client or get_client()
     run = client.read_flow_run(run_id)

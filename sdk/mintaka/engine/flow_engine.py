@@ -17,6 +17,7 @@ from mintaka.client import get_client
 from mintaka.client.retrying import patience
 from mintaka.context import FlowRunContext, current_tags, flow_run_context
 from mintaka.exceptions import Abort, ApiOutageExceeded, FlowRunSuspended, ParameterValidationError
+from mintaka.logging import enable_log_prints, engine_logger, flush_logs
 from mintaka.schemas import EmpiricalPolicy, FlowRun, FlowRunCreate, SetStateStatus, TaskRunCreate
 from mintaka.serializers import DEFAULT_SERIALIZER
 from mintaka.settings import get_settings
@@ -194,8 +195,6 @@ class FlowRunEngine:
             persist_results=self._persist_results or bool(self.parent_ctx and self.parent_ctx.persist_results),
         )
         if log_prints:
-            from mintaka.logging import enable_log_prints
-
             enable_log_prints()
 
     def _create_parent_task_run(self) -> TaskRun:
@@ -220,8 +219,6 @@ class FlowRunEngine:
         propose(self.client, "task_run", self.parent_task_run.id, mirror)
 
     def _log(self):
-        from mintaka.logging import engine_logger
-
         return engine_logger(self.ctx) if self.ctx else None
 
     # -- the machine
@@ -400,7 +397,6 @@ class FlowRunEngine:
             log.info("Finished in state %s", state)
         elif not state.is_paused() and not is_continuing(state):  # suspended or continuing: said when it was
             log.error("Finished in state %s", state)
-        from mintaka.logging import flush_logs
 
         flush_logs()
         return state
