@@ -7,6 +7,9 @@ error: Scheduler would only retry it.
 
 The minute tick also does the embedded scheduler's housekeeping in the cloud: SCHEDULED runs not
 started in time are marked Late, and RUNNING runs whose executor stopped heartbeating CRASHED.
+It takes the same leader lease as the embedded schedulers (`scheduling.leader`), so of two
+invocations overlapping (Scheduler delivers at least once) and of any `mintaka server start` on the
+same table only one does a tick's work at a time; it hands the lease back when done.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 
 from mintaka_core.exceptions import ObjectNotFound
 from mintaka_core.schemas import FlowRun
+from mintaka_server.scheduling.leader import LeaderLease
 
 from .deployments import DeploymentService
 
@@ -27,6 +31,9 @@ from .deployments import DeploymentService
 # (with an SQS delay until it is due), so overlapping ticks make no duplicates; the schedule
 # cursors make each fire time one creation, not one per tick that sees it (about ten before).
 UPCOMING_HORIZON = dt.timedelta(minutes=10)
+# The tick's hold on the leader lease: longer than the trigger function's timeout (60 s), so a
+# tick still running is never joined by another; a tick killed holding it delays the next by a minute.
+CLOUD_TICK_TERM = dt.timedelta(minutes=2)
 
 
 @dataclass
@@ -62,8 +69,17 @@ def fire_schedule(
     return Fired(runs=[deployments.run_for_fire_time(deployment, scheduled_time, redispatch=attempt > 1)])
 
 
-def minute_tick(deployments_at_tick: DeploymentService, deployments: DeploymentService) -> Fired:
+def minute_tick(
+    deployments_at_tick: DeploymentService, deployments: DeploymentService, lease: LeaderLease | None = None
+) -> Fired:
     """The rrule runs due in the tick's minute (`deployments_at_tick`: the service with its clock
-    at the tick's scheduled time), then housekeeping on the real clock (`deployments`)."""
-    runs = deployments_at_tick.schedule_runs(horizon=UPCOMING_HORIZON)
-    return Fired(runs=runs, late=deployments.mark_late_runs(), reaped=deployments.reap_stale_runs())
+    at the tick's scheduled time), then housekeeping on the real clock (`deployments`); skipped
+    while another scheduler holds the leader lease (`lease`: by default this invocation's own)."""
+    lease = lease or LeaderLease(deployments.store, CLOUD_TICK_TERM, clock=deployments.clock)
+    if not lease.hold():
+        return Fired(skipped="another scheduler on this table leads (it does the tick's work)")
+    try:
+        runs = deployments_at_tick.schedule_runs(horizon=UPCOMING_HORIZON)
+        return Fired(runs=runs, late=deployments.mark_late_runs(), reaped=deployments.reap_stale_runs())
+    finally:
+        lease.release()
