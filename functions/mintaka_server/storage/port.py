@@ -266,6 +266,29 @@ class RunStore(ABC):
                 cursor = page.next_cursor
         return [run_id for _, run_id in sorted(expired)[:limit]]
 
+    def list_upcoming_flow_runs(
+        self, after: dt.datetime, limit: int = 10, *, flow_name: str | None = None, deployment_name: str | None = None
+    ) -> list[FlowRun]:
+        """SCHEDULED flow runs due after `after` (the dashboard's next runs), soonest first (then
+        by id), of one flow or deployment if given. This fallback pages every SCHEDULED run; the
+        stores read their due index from `after` on (SQLite) or its shards' Queries (DynamoDB)."""
+        found: list[FlowRun] = []
+        cursor = None
+        while True:
+            flt = FlowRunFilter(
+                state_type=StateType.SCHEDULED,
+                flow_name=flow_name,
+                deployment_name=deployment_name,
+                limit=200,
+                cursor=cursor,
+            )
+            page = self.list_flow_runs(flt)
+            found += [r for r in page.items if r.expected_start_time is not None and r.expected_start_time > after]
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+        return sorted(found, key=lambda run: (run.expected_start_time, str(run.id)))[:limit]
+
     def list_expired_suspensions(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
         """Suspended flow runs (PAUSED with `pause_reschedule`) whose `pause_timeout` is at or
         before `before`, earliest timeout first. This fallback pages every PAUSED run; the

@@ -38,7 +38,7 @@ from . import _codec, _log_pages, _writes, stats
 from . import _keys as keys
 from ._errors import AlreadyExists, FlowRunCheckFailed, NothingToRelease, call
 from ._listing import list_flow_runs
-from ._merge import all_pages, parallel
+from ._merge import all_pages, merged, parallel
 from ._models import build_item_model, connect, dump
 from ._scheduling import DynamoDBLeaseIndex, DynamoDBScheduling, lease_index_actions
 
@@ -214,6 +214,34 @@ class DynamoDBStore(DynamoDBScheduling, DynamoDBLeaseIndex, Store):
             return list(itertools.islice(_first_of_each(items, lambda item: item.ref), limit))
 
         return [_codec.load_flow_run(item) for item in call(read, "list due flow runs")]
+
+    def list_upcoming_flow_runs(
+        self, after: dt.datetime, limit: int = 10, *, flow_name: str | None = None, deployment_name: str | None = None
+    ) -> list[FlowRun]:
+        """The due index's shards read from `after` on (`sk > <after>$`), each a Query paged as
+        the merge needs it, soonest first; flow and deployment checked on the runs read."""
+        model, page = self._model, min(max(limit, 10), 100)
+        upcoming = model.sk > keys.ts(after) + "$"  # '$' sorts after the '#' that follows the time
+        streams = [
+            model.query(partition, upcoming, consistent_read=True, page_size=page)
+            for partition in [*(keys.due(n) for n in range(keys.SHARDS)), keys.LEGACY_DUE]
+        ]
+
+        def read() -> list[FlowRun]:
+            runs = []
+            for item in merged(streams, key=lambda item: item.sk):
+                if item.pk == keys.LEGACY_DUE and not self._still_due([item]):
+                    continue
+                run = _codec.load_flow_run(item)
+                if (flow_name is None or run.flow_name == flow_name) and (
+                    deployment_name is None or run.deployment_name == deployment_name
+                ):
+                    runs.append(run)
+                    if len(runs) == limit:
+                        break
+            return runs
+
+        return call(read, "list upcoming flow runs")
 
     def _still_due(self, items: list[Model]) -> list[Model]:
         """Due items of the unsharded layout whose run still waits. A transition deletes the due
