@@ -58,10 +58,21 @@ def test_bad_keys_and_values_are_one_line_errors(run_cli, args, fragment):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_the_profile_points_the_cli_at_an_api_and_the_environment_wins(run_cli, closed_port_url, live_server):
-    assert run_cli("config", "set", "api_url", closed_port_url).returncode == 0
-    refused = run_cli("flow", "ls")
-    assert refused.returncode == 1 and f"Cannot reach the Mintaka API at URL: {closed_port_url}" in refused.stderr
-    reached = run_cli("flow", "ls", "--json", api_url=live_server.url)  # MINTAKA_API_URL wins
-    assert reached.returncode == 0, reached.stderr
-    assert json.loads(reached.stdout) == []
+def test_the_profile_points_the_cli_at_an_api_and_the_environment_wins(run_cli, live_server, serve_asgi, tmp_path):
+    from mintaka.schemas import FlowRunCreate
+    from mintaka_server.api import create_app
+    from mintaka_server.services import OrchestrationService
+    from mintaka_server.storage.sqlite import SQLiteStore
+
+    other = SQLiteStore(tmp_path / "other.db")  # another API, told apart by its one flow
+    service = OrchestrationService(other)
+    service.create_flow_run(FlowRunCreate(flow_name="elsewhere"))
+    with serve_asgi(create_app(service)) as base:
+        assert run_cli("config", "set", "api_url", f"{base}/api").returncode == 0
+        profiled = run_cli("flow", "ls", "--json")
+        assert profiled.returncode == 0, profiled.stderr
+        assert [flow["name"] for flow in json.loads(profiled.stdout)] == ["elsewhere"]
+        reached = run_cli("flow", "ls", "--json", api_url=live_server.url)  # MINTAKA_API_URL wins
+        assert reached.returncode == 0, reached.stderr
+        assert json.loads(reached.stdout) == []
+    other.close()
