@@ -285,3 +285,13 @@ def test_every_page_renders_and_is_screenshot(server, page, screenshot_dir):  # 
     page.keyboard.press("Enter")
     expect(page.locator("main")).to_be_focused()
     assert len(list(screenshot_dir.glob("page-*.png"))) >= 10
+
+
+def test_next_runs_show_the_soonest_scheduled_run(server, page):  # noqa: F811
+    """The dashboard's next runs come from the server's due index (`/api/flow_runs/upcoming`)."""
+    due = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)).isoformat()
+    state = {"type": "SCHEDULED", "state_details": {"scheduled_time": due}}
+    created = httpx.post(f"{server.url}/flow_runs", json={"flow_name": "etl", "name": "soon-otter", "state": state})
+    assert created.status_code == 201, created.text
+    page.goto(ui(server))
+    expect(page.get_by_role("table", name="Next runs")).to_contain_text("soon-otter")

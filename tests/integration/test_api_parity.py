@@ -59,6 +59,7 @@ with warnings.catch_warnings():
 # health check, the docs. (method, path as in OpenAPI, without the /api prefix)
 UI_ONLY_ROUTES = frozenset({
     ("GET", "/flow_runs/stats"),
+    ("GET", "/flow_runs/upcoming"),
     ("GET", "/flows/summary"),
     ("GET", "/task_runs/{run_id}/logs"),
     ("GET", "/work_queue_status"),

@@ -303,3 +303,28 @@ def test_retry_schedules_a_failed_deployment_run_again_and_refuses_others(api):
     assert refused.status_code == 409 and "no deployment" in refused.json()["detail"]
     assert api.get(f"/flow_runs/{plain['id']}/summary").json()["state"]["type"] == "CRASHED"
     assert api.post(f"/flow_runs/{uuid.uuid4()}/retry").status_code == 404
+
+
+def test_next_runs_are_the_soonest_due_however_many_are_scheduled(api):
+    """Schedules create runs ahead, so the newest-created scheduled runs are the furthest away:
+    the next runs come from the due index, soonest first, from a minute ago on."""
+
+    def scheduled(flow: str, due: dt.datetime) -> dict:
+        details = {"scheduled_time": due.isoformat()}
+        return new_run(api, flow, state={"type": "SCHEDULED", "state_details": details})
+
+    soonest = scheduled("etl", NOW + dt.timedelta(minutes=10))
+    for day in range(1, 121):  # created after it, due later: the newest 100 do not include it
+        scheduled("etl", NOW + dt.timedelta(days=day))
+    just_due = scheduled("etl", NOW - dt.timedelta(seconds=30))
+    scheduled("etl", NOW - dt.timedelta(minutes=2))  # late: the dashboard's late list, not next
+    other = scheduled("report", NOW + dt.timedelta(minutes=5))
+
+    response = api.get("/flow_runs/upcoming", params={"flow_name": "etl", "limit": 3})
+    assert response.status_code == 200, response.text
+    runs = response.json()
+    assert [r["id"] for r in runs[:2]] == [just_due["id"], soonest["id"]]
+    assert len(runs) == 3 and runs[2]["flow_name"] == "etl"
+    everyone = [r["id"] for r in api.get("/flow_runs/upcoming").json()]
+    assert everyone[:3] == [just_due["id"], other["id"], soonest["id"]] and len(everyone) == 5
+    assert api.get("/flow_runs/upcoming", params={"limit": 0}).status_code == 422

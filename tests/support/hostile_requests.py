@@ -280,6 +280,7 @@ BASELINES = [
         "/api/flow_runs/stats",
         query={"since": TIME, "until": TIME, "bucket_seconds": "3600", "flow_name": "f", "deployment_name": "a/b"},
     ),
+    Baseline("GET", "/api/flow_runs/upcoming", query={"flow_name": "f", "deployment_name": "a/b", "limit": "5"}),
     Baseline("GET", "/api/flows/summary"),
     Baseline("GET", "/api/work_queue_status"),
     Baseline("GET", "/api/deployments/hostile/prod/schedule"),

@@ -206,6 +206,9 @@ def stats_window(
     return start, start + math.ceil((end - start) / step) * step, bucket
 
 
+UPCOMING_GRACE = dt.timedelta(seconds=60)  # a run due a moment ago is still "next" (it is starting)
+
+
 class DashboardService:
     """Aggregates for the dashboard over a store; `clock` says what "now" is (late runs)."""
 
@@ -216,6 +219,16 @@ class DashboardService:
     @property
     def _views(self) -> DashboardStore:
         return self.store  # type: ignore[return-value]
+
+    # -- what runs next
+    def upcoming_runs(
+        self, flow_name: str | None = None, deployment_name: str | None = None, limit: int = 5
+    ) -> list[FlowRun]:
+        """SCHEDULED runs due from a minute ago on, soonest first: read from the due index (a
+        bounded read whatever the number of scheduled runs; the newest-created ones are the
+        furthest away when schedules create runs ahead)."""
+        after = self.clock() - UPCOMING_GRACE
+        return self.store.list_upcoming_flow_runs(after, limit, flow_name=flow_name, deployment_name=deployment_name)
 
     # -- activity
     def flow_run_stats(

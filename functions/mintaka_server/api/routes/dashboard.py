@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from mintaka_core.bounds import Time
-from mintaka_core.schemas import Log, OrchestrationResult
+from mintaka_core.schemas import FlowRun, Log, OrchestrationResult
 from mintaka_server.services import schedule_view
 from mintaka_server.services.dashboard import (
     DashboardService,
@@ -56,6 +56,18 @@ def flow_run_stats(
     """Flow runs per bucket of their creation time, by current state (range 1 hour to 30 days,
     at most 720 buckets), with totals, late runs and the latest failures and their messages."""
     return dashboard.flow_run_stats(since, until, bucket_seconds, flow_name, deployment_name)
+
+
+@router.get("/flow_runs/upcoming")
+def upcoming_flow_runs(
+    dashboard: Dashboard,
+    flow_name: Annotated[str | None, Query(max_length=200)] = None,
+    deployment_name: Annotated[str | None, Query(max_length=401)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> list[FlowRun]:
+    """The next SCHEDULED runs (of one flow or deployment), soonest due first, from a minute ago
+    on: read from the due index, however many runs are scheduled."""
+    return dashboard.upcoming_runs(flow_name, deployment_name, limit)
 
 
 @router.get("/flows/summary")
