@@ -76,3 +76,29 @@ class FlowRunSuspended(BaseException):
     def __init__(self, message: str, state=None):
         super().__init__(message)
         self.state = state  # the run's PAUSED ("Suspended") state
+
+
+# The one table of errors and HTTP statuses, read both ways: the server answers an error with
+# the status of the first row whose class it is (most specific first); a client turns a 4xx
+# answer back into the first row's class for that status (any other 4xx, the catch-all's 400
+# included: InvalidRequest).
+ERROR_STATUS: tuple[tuple[type[MintakaError], int], ...] = (
+    (Unauthorized, 401),
+    (ObjectNotFound, 404),
+    (Conflict, 409),
+    (InvalidRequest, 422),
+    (StoreBusy, 503),
+    (MintakaError, 400),
+)
+
+
+def status_for(exc: MintakaError) -> int:
+    """The HTTP status the API answers `exc` with."""
+    return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
+
+
+def error_for_status(status: int) -> type[MintakaError]:
+    """The error a client raises for a 4xx answer (403, a key's scope too low, reads as 401)."""
+    status = 401 if status == 403 else status
+    found = next((cls for cls, code in ERROR_STATUS if code == status and status < 500), None)
+    return InvalidRequest if found is None or found is MintakaError else found

@@ -287,7 +287,7 @@ def test_a_lost_run_with_retries_left_is_requeued_to_sqs_and_a_worker_finishes_i
 
 
 def test_a_work_queue_without_an_sqs_queue_is_refused_with_the_command_that_creates_it(cloud_bench):
-    from mintaka_server.api.errors import status_for
+    from mintaka_core.exceptions import status_for
     from mintaka_server.queues.sqs import WorkQueueMissing
 
     with pytest.raises(WorkQueueMissing, match=r"mintaka work-queue create reports") as refused:

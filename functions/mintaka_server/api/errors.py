@@ -20,26 +20,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mintaka_core.exceptions import Conflict, InvalidRequest, MintakaError, ObjectNotFound, StoreBusy, Unauthorized
+from mintaka_core.exceptions import MintakaError, status_for
 
 logger = logging.getLogger("mintaka_server.api")
 
-# Most specific first: the first matching row wins.
-ERROR_STATUS: Sequence[tuple[type[MintakaError], int]] = (
-    (Unauthorized, 401),
-    (ObjectNotFound, 404),
-    (Conflict, 409),
-    (InvalidRequest, 422),
-    (StoreBusy, 503),
-    (MintakaError, 400),
-)
 
 STORE_BUSY_RETRY_AFTER_SECONDS = 1
 INTERNAL_ERROR_MESSAGE = "Internal server error; the server log has the details"
-
-
-def status_for(exc: MintakaError) -> int:
-    return next(status for cls, status in ERROR_STATUS if isinstance(exc, cls))
 
 
 def describe_validation_errors(errors: Iterable[dict[str, Any]]) -> str:

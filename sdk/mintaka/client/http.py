@@ -30,11 +30,11 @@ from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
 from mintaka.exceptions import (
     ApiOutageExceeded,
     ApiUnavailable,
-    Conflict,
     InvalidRequest,
     MintakaError,
     ObjectNotFound,
     Unauthorized,
+    error_for_status,
 )
 from mintaka.schemas import (
     ApiKey,
@@ -409,14 +409,10 @@ def _raise_for_status(response: httpx.Response, api_url: str) -> httpx.Response:
         raise Unauthorized(
             f"The API refused the key ({status}: {detail}): set MINTAKA_API_KEY or `mintaka config set api_key …`"
         )
-    if status == 404:
-        if detail == "Not Found":  # no such route, rather than no such object
-            raise _NoSuchRoute(f"No API route at {response.request.url} (is MINTAKA_API_URL right? It ends in /api)")
-        raise ObjectNotFound(detail)
-    if status == 409:
-        raise Conflict(detail)
+    if status == 404 and detail == "Not Found":  # no such route, rather than no such object
+        raise _NoSuchRoute(f"No API route at {response.request.url} (is MINTAKA_API_URL right? It ends in /api)")
     if status < 500:
-        raise InvalidRequest(detail)
+        raise error_for_status(status)(detail)
     if status in UNAVAILABLE_STATUS:
         raise ApiUnavailable(f"The Mintaka API at URL: {api_url} is unavailable ({status}: {detail})")
     raise MintakaError(f"The Mintaka API at URL: {api_url} failed ({status}: {detail})")
