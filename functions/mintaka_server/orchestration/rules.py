@@ -12,7 +12,17 @@ import datetime as dt
 from collections.abc import Iterable
 
 from mintaka_core.schemas import SetStateStatus
-from mintaka_core.states import RESUMING, TERMINAL_STATE_TYPES, State, StateDetails, StateType
+from mintaka_core.states import (
+    AWAITING_RETRY,
+    CACHED,
+    LATE,
+    RESUMING,
+    RETRYING,
+    TERMINAL_STATE_TYPES,
+    State,
+    StateDetails,
+    StateType,
+)
 
 from .context import CacheInsert, Decision, SlotReclaim, SlotUsage, TransitionContext, lease_expiry
 from .run_input import run_input_problems
@@ -157,7 +167,7 @@ def _reopens_refused_cache_hit(ctx: TransitionContext, decision: Decision) -> bo
     return (
         ctx.run.kind == "task_run"
         and current.type is StateType.COMPLETED
-        and current.name == "Cached"
+        and current.name == CACHED
         and decision.state.type is StateType.PENDING
         and bool(ctx.proposed.state_details.refresh_cache)
     )
@@ -188,7 +198,7 @@ class OnlyScheduledRunsBecomeLate(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        if decision.state.name == "Late":
+        if decision.state.name == LATE:
             current = ctx.run.state_type.value if ctx.run.state_type else "new"
             decision.refuse(SetStateStatus.REJECT, ctx.run.state, f"Only a SCHEDULED run can be Late (it is {current})")
 
@@ -338,7 +348,7 @@ class RetrieveCachedResult(Rule):
         cached = ctx.cached_state
         decision.state = State(
             type=StateType.COMPLETED,
-            name="Cached",
+            name=CACHED,
             timestamp=ctx.now,
             message=f"Cached result for key {ctx.proposed.state_details.cache_key!r}",
             data=cached.data,
@@ -473,7 +483,7 @@ class RetryFailedRuns(Rule):
     def apply(ctx, decision):
         if ctx.proposed.state_details.retriable is False:  # the task's retry_condition_fn said no
             return
-        _schedule_retry(ctx, decision, "AwaitingRetry")
+        _schedule_retry(ctx, decision, AWAITING_RETRY)
 
 
 class RequeueLostRuns(Rule):
@@ -523,8 +533,8 @@ class RenameRetryingRuns(Rule):
 
     @staticmethod
     def apply(ctx, decision):
-        if ctx.run.state.name == "AwaitingRetry" and decision.state.type is StateType.RUNNING:
-            decision.state = decision.state.model_copy(update={"name": "Retrying", "timestamp": ctx.now})
+        if ctx.run.state.name == AWAITING_RETRY and decision.state.type is StateType.RUNNING:
+            decision.state = decision.state.model_copy(update={"name": RETRYING, "timestamp": ctx.now})
 
 
 class InsertCacheEntry(Rule):
@@ -536,7 +546,7 @@ class InsertCacheEntry(Rule):
     @staticmethod
     def apply(ctx, decision):
         details = decision.state.state_details
-        fresh = decision.state.data is not None and decision.state.name != "Cached"
+        fresh = decision.state.data is not None and decision.state.name != CACHED
         if ctx.run.kind == "task_run" and details.cache_key and fresh:
             decision.cache_insert = CacheInsert(details.cache_key, decision.state, details.cache_expiration)
 
