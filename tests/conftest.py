@@ -180,6 +180,7 @@ TIMING_MODULES = (
     "integration/test_races.py",
     "integration/test_races_dynamodb.py",
     "integration/test_races_leases.py",
+    "integration/test_cloud_tick_lease.py",
     "integration/test_lambda_deadline.py",
     "integration/test_suspend.py",
     "integration/test_worker_through_api.py",
