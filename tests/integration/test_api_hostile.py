@@ -332,13 +332,14 @@ def test_a_sample_of_the_corpus_over_http(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # ~1,200 requests on moto, each a few round trips
-def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint, dynamodb_table):
+def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint):
     import boto3
 
     from mintaka_server.storage.dynamodb import DynamoDBStore
 
-    table = dynamodb_table.name  # empty: the item count is this test's alone
+    table = f"mintaka-hostile-{uuid.uuid4().hex[:10]}"
     store = DynamoDBStore(table, endpoint_url=dynamodb_endpoint)
+    store.create_table()
     dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
 
     def items() -> int:
@@ -361,6 +362,7 @@ def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint, dynamodb_table):
             assert items() == before
             assert "too-big" not in {flow["name"] for flow in client.get("/api/flows").json()}
     finally:
+        store.delete_table()
         store.close()
     assert sent > 300
     assert not problems, f"{len(problems)} of {sent} hostile requests:\n" + "\n".join(problems[:40])

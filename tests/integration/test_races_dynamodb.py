@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-from support.dynamodb_tables import TablePool
 from support.races import SlotOccupancy, race_rounds
 
 from mintaka.schemas import (
@@ -48,19 +47,21 @@ ENGINES = [
 ]
 
 
-def _connect(tables: TablePool):
-    """`connect()`: a service on a new store (new client) over one empty table of `tables`."""
+def _connect(endpoint: str):
+    """`connect()`: a service on a new store (new client) over one fresh table on `endpoint`."""
+    table = f"mintaka-race-{uuid.uuid4().hex[:12]}"
     stores: list[DynamoDBStore] = []
 
     def make() -> OrchestrationService:
-        store = DynamoDBStore(table.name, endpoint_url=tables.endpoint)
+        store = DynamoDBStore(table, endpoint_url=endpoint)
         stores.append(store)
         return OrchestrationService(store)
 
-    with tables.table() as table:
-        yield make
-        for store in stores:
-            store.close()
+    make().store.create_table()
+    yield make
+    stores[0].delete_table()
+    for store in stores:
+        store.close()
 
 
 @pytest.fixture(params=ENGINES)
@@ -71,13 +72,13 @@ def engine(request) -> str:
 @pytest.fixture
 def connect(request, engine):
     """`connect()`: a service with its own client over one fresh table, on each engine."""
-    yield from _connect(request.getfixturevalue(f"{engine.replace('-', '_')}_tables"))
+    yield from _connect(request.getfixturevalue(f"{engine.replace('-', '_')}_endpoint"))
 
 
 @pytest.fixture
-def connect_local(dynamodb_local_tables):
+def connect_local(dynamodb_local_endpoint):
     """`connect()` on DynamoDB Local only: for the races whose outcome only a real engine decides."""
-    yield from _connect(dynamodb_local_tables)
+    yield from _connect(dynamodb_local_endpoint)
 
 
 def run_threads(target, n_threads: int = N_THREADS, timeout: float = 120.0) -> None:
@@ -308,11 +309,11 @@ def test_racers_creating_with_one_idempotency_key_have_one_winner_every_round(co
 
 
 @pytest.fixture
-def store(dynamodb_tables) -> Iterator[DynamoDBStore]:
+def store(dynamodb_endpoint) -> Iterator[DynamoDBStore]:
     """On moto (or `AWS_ENDPOINT_URL`) alone: the answers are injected, whatever the engine."""
-    connections = _connect(dynamodb_tables)
+    connections = _connect(dynamodb_endpoint)
     yield next(connections)().store
-    next(connections, None)  # gives the table back
+    next(connections, None)  # deletes the table
 
 
 def inject(store: DynamoDBStore, api: str, answers: list[dict]) -> list[dict]:
