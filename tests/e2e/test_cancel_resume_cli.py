@@ -208,10 +208,10 @@ def test_a_paused_script_continues_when_resumed_from_the_cli(live_server, mintak
         not_paused = run_cli("flow-run", "resume", str(uuid.uuid4()), api_url=url)
         assert not_paused.returncode == 1 and not_paused.stderr.startswith("Error:")
         for given, error in [
-            ((), "'version' is a required property"),  # the pause waits for typed input
+            ((), '"version" is a required property'),  # the pause waits for typed input
             (("--input", "1.2"), "--input must be a JSON object"),
             (("--input", "{version: 1.2}"), "--input is not JSON"),
-            (("--input", '{"version": 1.2}'), "version: 1.2 is not of type 'string'"),
+            (("--input", '{"version": 1.2}'), 'version: 1.2 is not of type "string"'),
         ]:
             refused = run_cli("flow-run", "resume", str(run.id), *given, api_url=url)
             assert refused.returncode == 1 and error in refused.stderr, refused.stderr
