@@ -12,7 +12,6 @@ import sqlite3
 import uuid
 from collections.abc import Sequence
 
-from mintaka_core.schemas import FlowRun
 from mintaka_server.orchestration.context import SlotHolder, SlotReclaim
 
 from ._sqlite_records import _ts
@@ -137,35 +136,6 @@ class SQLiteLeases:
             (_ts(before), _ts(before), limit),
         )
         return [uuid.UUID(run_id) for (run_id,) in rows]
-
-    def list_expired_suspensions(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
-        # The state index finds the PAUSED runs (few at any time) inside SQLite, which checks
-        # each one's timeout: one bounded query, no run read into Python but the expired ones.
-        # julianday() reads the timeout whatever its offset (JSON keeps the one it was given).
-        rows = self._read(
-            "SELECT id FROM ("
-            " SELECT id, julianday(json_extract(doc, '$.state.state_details.pause_timeout')) AS timeout"
-            " FROM flow_runs WHERE state_type = 'PAUSED'"
-            " AND json_extract(doc, '$.state.state_details.pause_reschedule')"
-            ") WHERE timeout <= julianday(?) ORDER BY timeout, id LIMIT ?",
-            (_ts(before), limit),
-        )
-        return [uuid.UUID(run_id) for (run_id,) in rows]
-
-    def list_upcoming_flow_runs(
-        self, after: dt.datetime, limit: int = 10, *, flow_name: str | None = None, deployment_name: str | None = None
-    ) -> list[FlowRun]:
-        # The due index (state_type, expected_start) read from `after` on, soonest first.
-        sql = "SELECT doc FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start > ?"
-        params: list = [_ts(after)]
-        if flow_name is not None:
-            sql += " AND flow_name = ?"
-            params.append(flow_name)
-        if deployment_name is not None:
-            sql += " AND deployment_name = ?"
-            params.append(deployment_name)
-        rows = self._read(sql + " ORDER BY expected_start, id LIMIT ?", [*params, limit])
-        return [FlowRun.model_validate_json(doc) for (doc,) in rows]
 
     def read_slot_holders(self, tag: str) -> list[SlotHolder]:
         rows = self._read("SELECT holder, lessee FROM slot_holders WHERE tag = ? ORDER BY holder", (tag,))

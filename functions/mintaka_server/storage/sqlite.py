@@ -282,16 +282,44 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         limit: int = 100,
         after: FlowRun | None = None,
     ) -> list[FlowRun]:
-        sql = "SELECT doc FROM flow_runs WHERE state_type = 'SCHEDULED' AND expected_start <= ?"
-        params: list = [_ts(before)]
+        where, params = ["expected_start <= ?"], [_ts(before)]
         if work_queue_name is not None:
-            sql += " AND work_queue = ?"
+            where.append("work_queue = ?")
             params.append(work_queue_name)
         if after is not None and after.expected_start_time is not None:
-            sql += " AND (expected_start, id) > (?, ?)"
+            where.append("(expected_start, id) > (?, ?)")
             params += [_ts(after.expected_start_time), str(after.id)]
+        return self._scheduled_runs(where, params, limit)
+
+    def list_upcoming_flow_runs(
+        self, after: dt.datetime, limit: int = 10, *, flow_name: str | None = None, deployment_name: str | None = None
+    ) -> list[FlowRun]:
+        where, params = ["expected_start > ?"], [_ts(after)]
+        for column, value in (("flow_name", flow_name), ("deployment_name", deployment_name)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        return self._scheduled_runs(where, params, limit)
+
+    def _scheduled_runs(self, where: list[str], params: list, limit: int) -> list[FlowRun]:
+        """SCHEDULED flow runs matching `where`, soonest first: the due index (state_type, expected_start)."""
+        sql = "SELECT doc FROM flow_runs WHERE state_type = 'SCHEDULED' AND " + " AND ".join(where)
         rows = self._read(sql + " ORDER BY expected_start, id LIMIT ?", [*params, limit])
         return [FlowRun.model_validate_json(doc) for (doc,) in rows]
+
+    def list_expired_suspensions(self, before: dt.datetime, limit: int = 500) -> list[uuid.UUID]:
+        # The state index finds the PAUSED runs (few at any time) inside SQLite, which checks
+        # each one's timeout: one bounded query, no run read into Python but the expired ones.
+        # julianday() reads the timeout whatever its offset (JSON keeps the one it was given).
+        rows = self._read(
+            "SELECT id FROM ("
+            " SELECT id, julianday(json_extract(doc, '$.state.state_details.pause_timeout')) AS timeout"
+            " FROM flow_runs WHERE state_type = 'PAUSED'"
+            " AND json_extract(doc, '$.state.state_details.pause_reschedule')"
+            ") WHERE timeout <= julianday(?) ORDER BY timeout, id LIMIT ?",
+            (_ts(before), limit),
+        )
+        return [uuid.UUID(run_id) for (run_id,) in rows]
 
     # -- task runs
     def create_task_run(

@@ -27,9 +27,16 @@ _STATES = TypeAdapter(list[State])
 
 def _compact(data: dict, task_run_id: str, flow_run_id: str | None) -> dict:
     details = data.get("state_details") or {}
-    if details.get("task_run_id") == task_run_id and details.get("flow_run_id") == flow_run_id:
-        details.pop("task_run_id")
-        details.pop("flow_run_id", None)
+    own = details.get("task_run_id") == task_run_id and details.get("flow_run_id") == flow_run_id
+    return _drop_own_ids(data, details, ("task_run_id", "flow_run_id") if own else ())
+
+
+def _drop_own_ids(data: dict, details: dict, own_ids: tuple[str, ...]) -> dict:
+    """Leaves out of a state's JSON the run ids its item implies (marked `_OWN_IDS`), then empty
+    `state_details` and the default name."""
+    if own_ids:
+        for name in own_ids:
+            details.pop(name, None)
         data[_OWN_IDS] = 1
         if not details:
             data.pop("state_details", None)
@@ -92,14 +99,8 @@ _FLOW_RUN_PK = "FLOWRUN#"
 
 def _compact_flow_state(data: dict, flow_run_id: str) -> dict:
     details = data.get("state_details") or {}
-    if details.get("flow_run_id") == flow_run_id and "task_run_id" not in details:
-        details.pop("flow_run_id")
-        data[_OWN_IDS] = 1
-        if not details:
-            data.pop("state_details", None)
-    if data.get("name") == data["type"].title():
-        data.pop("name")
-    return data
+    own = details.get("flow_run_id") == flow_run_id and "task_run_id" not in details
+    return _drop_own_ids(data, details, ("flow_run_id",) if own else ())
 
 
 def dump_flow_run(run: FlowRun, in_run_item: bool = True) -> str:
