@@ -11,11 +11,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+# The SDK's run-time: which threads run tasks serially, and its clock (a test clock in tests).
+# This module is the one the layering lets import both sides; the wire types come from the core.
 from mintaka._serial import serial_threads
-from mintaka.batch_schemas import TaskRunReports, TaskRunReportsResult
-from mintaka.client.base import MintakaClient
-from mintaka.client.deployments import DeploymentClient
 from mintaka.clock import now
+from mintaka_core.batch_schemas import TaskRunReports, TaskRunReportsResult
+from mintaka_core.client import MintakaClient
+from mintaka_core.deployment_client import DeploymentClient
 
 from . import composition
 from .services.batch_reports import TaskRunReporting
