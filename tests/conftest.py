@@ -7,7 +7,9 @@ DynamoDB is reached over HTTP: at `AWS_ENDPOINT_URL` when it is set (LocalStack,
 or a real account), otherwise at moto's server, started once per session on a free loopback port.
 moto answers the API but runs concurrent transactions without isolation, so the store contract
 and the race tests also run on DynamoDB Local (`dynamodb-local`, tests/support/dynamodb_local.py):
-skipped where Java or the jar is missing, never skipped in CI.
+skipped where Java or the jar is missing, never skipped in CI. Tables are not made per test: a
+test takes an empty one from its endpoint's pool (`dynamodb_tables`, `dynamodb_local_tables`,
+`dynamodb_table`; tests/support/dynamodb_tables.py), emptied again after it.
 
 The fast lane, `python -m pytest -m "not slow"`, and the whole suite, `python -m pytest`, run on
 pytest-xdist workers by themselves (`pytest_cmdline_main` below); every session fixture (moto's
@@ -21,12 +23,12 @@ import functools
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from support import dynamodb_local
+from support.dynamodb_tables import Table, TablePool
 
 from mintaka_server.storage import Store
 from mintaka_server.storage.sqlite import SQLiteStore
@@ -111,23 +113,45 @@ def dynamodb_local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterato
     pytest.skip(f"DynamoDB Local unavailable: {reason}")
 
 
-def _make_store_on(endpoint_fixture: str) -> Callable[[pytest.FixtureRequest], Store]:
+@pytest.fixture(scope="session")
+def dynamodb_tables(dynamodb_endpoint: str) -> Iterator[TablePool]:
+    """Empty tables on the session's DynamoDB endpoint, reused from test to test (support/dynamodb_tables.py)."""
+    pool = TablePool(dynamodb_endpoint)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local_tables(dynamodb_local_endpoint: str) -> Iterator[TablePool]:
+    """Empty tables on DynamoDB Local, reused from test to test."""
+    pool = TablePool(dynamodb_local_endpoint)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def dynamodb_table(dynamodb_tables: TablePool) -> Iterator[Table]:
+    """An empty table on the session's DynamoDB endpoint (`{prefix}mintaka`), for this test."""
+    with dynamodb_tables.table() as table:
+        yield table
+
+
+def _make_store_on(pool_fixture: str) -> Callable[[pytest.FixtureRequest], Store]:
     def make(request: pytest.FixtureRequest) -> Store:
-        """A fresh table (unique name) on that DynamoDB endpoint; deleted after the test."""
+        """A store on an empty table of that endpoint's pool; the table is emptied after the test."""
         pytest.importorskip("pynamodb")
         from mintaka_server.storage.dynamodb import DynamoDBStore
 
-        endpoint = request.getfixturevalue(endpoint_fixture)
-        store = DynamoDBStore(f"mintaka-test-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint)
-        store.create_table()
-        request.addfinalizer(store.delete_table)
-        return store
+        pool: TablePool = request.getfixturevalue(pool_fixture)
+        table = pool.take()
+        request.addfinalizer(lambda: pool.give_back(table))
+        return DynamoDBStore(table.name, endpoint_url=pool.endpoint)
 
     return make
 
 
-make_dynamodb_store = _make_store_on("dynamodb_endpoint")  # moto, or AWS_ENDPOINT_URL
-make_dynamodb_local_store = _make_store_on("dynamodb_local_endpoint")
+make_dynamodb_store = _make_store_on("dynamodb_tables")  # moto, or AWS_ENDPOINT_URL
+make_dynamodb_local_store = _make_store_on("dynamodb_local_tables")
 
 
 # name -> factory. Adapters not listed here are reported as skipped when asked for.
@@ -221,8 +245,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 # The fast lane runs the contract on SQLite; the full suite on every store. DynamoDB Local is a JVM
-# per session (per xdist worker), and each test on moto builds a table and a botocore client
-# (~0.4 s of CPU, most of it botocore loading its service model again).
+# per session (per xdist worker), and moto's server takes ~2 s to start and tens of milliseconds
+# per transaction (it deep-copies the table for each item of one).
 STORE_MARKS = {
     "dynamodb": (pytest.mark.slow,),
     "dynamodb-local": (pytest.mark.dynamodb_local, pytest.mark.slow),

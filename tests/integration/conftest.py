@@ -75,11 +75,13 @@ def cloud_bench(
 
     endpoint = request.getfixturevalue("dynamodb_endpoint")
     suffix = uuid.uuid4().hex[:10]
+    tables = None if _on_sqlite() else request.getfixturevalue("dynamodb_tables")
+    table = tables.take() if tables else None  # an empty `{prefix}mintaka`, given back after
     monkeypatch.setenv("MINTAKA_HOME", str(tmp_path / "home"))
     reset_settings()
     settings = ServerSettings(
         store="dynamodb",
-        table_prefix=f"t{suffix}-",
+        table_prefix=table.prefix if table else f"t{suffix}-",
         aws_endpoint_url=endpoint,
         aws_region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         schedule_group=f"mintaka-{suffix}",
@@ -108,22 +110,24 @@ def cloud_bench(
     finally:
         set_services(previous)
         _clean_up(endpoint, settings)
-        if hasattr(store, "delete_table"):
-            store.delete_table()
         store.close()
+        if table:
+            tables.give_back(table)
         reset_settings()
 
 
+def _on_sqlite() -> bool:
+    return os.environ.get("MINTAKA_TEST_CLOUD_STORE") == "sqlite"
+
+
 def _store(settings: Any, tmp_path: Path):
-    if os.environ.get("MINTAKA_TEST_CLOUD_STORE") == "sqlite":
+    if _on_sqlite():
         from mintaka_server.storage.sqlite import SQLiteStore
 
         return SQLiteStore(tmp_path / "mintaka.db")
     from mintaka_server.storage.dynamodb import DynamoDBStore
 
-    store = DynamoDBStore(settings.table_name, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
-    store.create_table()
-    return store
+    return DynamoDBStore(settings.table_name, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region)
 
 
 def _clean_up(endpoint: str, settings: Any) -> None:

@@ -332,14 +332,13 @@ def test_a_sample_of_the_corpus_over_http(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # ~1,200 requests on moto, each a few round trips
-def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint):
+def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint, dynamodb_table):
     import boto3
 
     from mintaka_server.storage.dynamodb import DynamoDBStore
 
-    table = f"mintaka-hostile-{uuid.uuid4().hex[:10]}"
+    table = dynamodb_table.name  # empty: the item count is this test's alone
     store = DynamoDBStore(table, endpoint_url=dynamodb_endpoint)
-    store.create_table()
     dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
 
     def items() -> int:
@@ -362,7 +361,6 @@ def test_times_numbers_and_text_on_dynamodb(dynamodb_endpoint):
             assert items() == before
             assert "too-big" not in {flow["name"] for flow in client.get("/api/flows").json()}
     finally:
-        store.delete_table()
         store.close()
     assert sent > 300
     assert not problems, f"{len(problems)} of {sent} hostile requests:\n" + "\n".join(problems[:40])

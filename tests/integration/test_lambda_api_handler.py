@@ -325,21 +325,17 @@ def dynamodb_lambda_env(request, lambda_env, monkeypatch) -> Iterator[None]:
     """The container configured as template.yaml configures it: MINTAKA_STORE=dynamodb and a
     table prefix, with the table on the session's DynamoDB endpoint (moto, or AWS_ENDPOINT_URL)."""
     try:
-        endpoint = request.getfixturevalue("dynamodb_endpoint")
-        from mintaka_server.storage.dynamodb import DynamoDBStore
+        import pynamodb  # noqa: F401
+
+        table = request.getfixturevalue("dynamodb_table")  # an empty `{prefix}mintaka`
     except (pytest.FixtureLookupError, ImportError) as exc:
         pytest.skip(f"no DynamoDB endpoint or adapter: {exc}")
-    prefix = f"handler-{uuid.uuid4().hex[:10]}-"
     monkeypatch.setenv("MINTAKA_STORE", "dynamodb")
-    monkeypatch.setenv("MINTAKA_TABLE_PREFIX", prefix)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    table = DynamoDBStore(f"{prefix}mintaka", endpoint_url=endpoint)
-    table.create_table()
+    monkeypatch.setenv("MINTAKA_TABLE_PREFIX", table.prefix)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", request.getfixturevalue("dynamodb_endpoint"))
     handlers.reset()
     yield
     handlers.reset()
-    table.delete_table()
-    table.close()
 
 
 def test_serves_from_dynamodb_as_deployed(dynamodb_lambda_env):

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from support.dynamodb_tables import TablePool
 from support.races import SlotOccupancy, race_rounds
 
 from mintaka.schemas import (
@@ -47,21 +48,19 @@ ENGINES = [
 ]
 
 
-def _connect(endpoint: str):
-    """`connect()`: a service on a new store (new client) over one fresh table on `endpoint`."""
-    table = f"mintaka-race-{uuid.uuid4().hex[:12]}"
+def _connect(tables: TablePool):
+    """`connect()`: a service on a new store (new client) over one empty table of `tables`."""
     stores: list[DynamoDBStore] = []
 
     def make() -> OrchestrationService:
-        store = DynamoDBStore(table, endpoint_url=endpoint)
+        store = DynamoDBStore(table.name, endpoint_url=tables.endpoint)
         stores.append(store)
         return OrchestrationService(store)
 
-    make().store.create_table()
-    yield make
-    stores[0].delete_table()
-    for store in stores:
-        store.close()
+    with tables.table() as table:
+        yield make
+        for store in stores:
+            store.close()
 
 
 @pytest.fixture(params=ENGINES)
@@ -72,13 +71,13 @@ def engine(request) -> str:
 @pytest.fixture
 def connect(request, engine):
     """`connect()`: a service with its own client over one fresh table, on each engine."""
-    yield from _connect(request.getfixturevalue(f"{engine.replace('-', '_')}_endpoint"))
+    yield from _connect(request.getfixturevalue(f"{engine.replace('-', '_')}_tables"))
 
 
 @pytest.fixture
-def connect_local(dynamodb_local_endpoint):
+def connect_local(dynamodb_local_tables):
     """`connect()` on DynamoDB Local only: for the races whose outcome only a real engine decides."""
-    yield from _connect(dynamodb_local_endpoint)
+    yield from _connect(dynamodb_local_tables)
 
 
 def run_threads(target, n_threads: int = N_THREADS, timeout: float = 120.0) -> None:
@@ -309,11 +308,11 @@ def test_racers_creating_with_one_idempotency_key_have_one_winner_every_round(co
 
 
 @pytest.fixture
-def store(dynamodb_endpoint) -> Iterator[DynamoDBStore]:
+def store(dynamodb_tables) -> Iterator[DynamoDBStore]:
     """On moto (or `AWS_ENDPOINT_URL`) alone: the answers are injected, whatever the engine."""
-    connections = _connect(dynamodb_endpoint)
+    connections = _connect(dynamodb_tables)
     yield next(connections)().store
-    next(connections, None)  # deletes the table
+    next(connections, None)  # gives the table back
 
 
 def inject(store: DynamoDBStore, api: str, answers: list[dict]) -> list[dict]:

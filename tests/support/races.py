@@ -22,7 +22,12 @@ class SlotOccupancy:
     max_counter: int = 0
     max_running: int = 0
     waits: int = 0
+    limit: int = 2
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Set once `limit` racers were inside together. The first racers in wait for it, so a loaded
+    # machine, where one racer's whole turn can be quicker than the next racer's first request,
+    # still fills the limit: a store that lets fewer in than it should fails after the timeout.
+    full: threading.Event = field(default_factory=threading.Event)
 
     def run_through_slot(self, service, run_id, hold: float, retry_sleep: float) -> None:
         """Start the task run (waiting while the server answers WAIT), hold, complete it."""
@@ -37,6 +42,9 @@ class SlotOccupancy:
         with self.lock:
             self.inside += 1
             self.max_inside = max(self.max_inside, self.inside)
+            if self.inside >= self.limit:
+                self.full.set()
+        self.full.wait(timeout=30)
         time.sleep(hold)
         with self.lock:
             self.inside -= 1

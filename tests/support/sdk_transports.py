@@ -7,12 +7,11 @@ A suite's conftest.py wires it in with
 
     from support.sdk_transports import client, history, pytest_generate_tests  # noqa: F401
 
-(the `dynamodb_endpoint` fixture comes from tests/conftest.py)."""
+(the `dynamodb_tables` fixture comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 
@@ -51,10 +50,9 @@ def _over_http_on_dynamodb(request: pytest.FixtureRequest):
     from mintaka_server.services import OrchestrationService
     from mintaka_server.storage.dynamodb import DynamoDBStore
 
-    endpoint = request.getfixturevalue("dynamodb_endpoint")
-    store = DynamoDBStore(f"mintaka-sdk-{uuid.uuid4().hex[:12]}", endpoint_url=endpoint)
-    store.create_table()
-    try:
+    tables = request.getfixturevalue("dynamodb_tables")
+    with tables.table() as table:
+        store = DynamoDBStore(table.name, endpoint_url=tables.endpoint)
         with serve_in_thread(create_app(OrchestrationService(store, clock=now), require_api_key=False)) as base_url:
             http = HttpTransport(f"{base_url}/api")
             previous = set_client(http)
@@ -66,8 +64,7 @@ def _over_http_on_dynamodb(request: pytest.FixtureRequest):
                 flush_logs()
                 set_client(previous)
                 http.close()
-    finally:
-        store.delete_table()
+        store.close()
 
 
 @pytest.fixture
