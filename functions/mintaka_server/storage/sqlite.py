@@ -185,6 +185,13 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
             self._conn.execute("COMMIT")
 
     @contextmanager
+    def _one_statement(self) -> Iterator[sqlite3.Connection]:
+        """For a write of one statement, atomic by itself: no BEGIN and COMMIT around it (SQLite
+        commits it alone), no savepoint in a batch (a failed statement undoes only itself)."""
+        with self._lock:
+            yield self._conn
+
+    @contextmanager
     def _savepoint(self) -> Iterator[None]:
         self._conn.execute("SAVEPOINT write")
         try:
@@ -331,7 +338,9 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         require_open_flow_run: bool = False,
     ) -> TaskRun:
         flow_run_id = str(run.flow_run_id) if run.flow_run_id else None
-        with self._write() as conn:
+        check_flow_run = flow_run_id is not None and (require_open_flow_run or flow_run_id not in self._flow_runs_seen)
+        # The common write, a task run of a flow run this store has seen, is one INSERT.
+        with self._write() if check_flow_run or acquire_slots else self._one_statement() as conn:
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO task_runs"
                 " (id, flow_run_id, task_key, dynamic_key, created, version, doc, history)"
@@ -354,7 +363,7 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
                 ).fetchone()
                 return TaskRun.model_validate_json(existing[0])
             # In this transaction: raising rolls the insert back.
-            if flow_run_id is not None and (require_open_flow_run or flow_run_id not in self._flow_runs_seen):
+            if check_flow_run:
                 self._check_flow_run(conn, run.flow_run_id, require_open_flow_run)
                 self._saw_flow_run(flow_run_id)
             self._take_slots(conn, acquire_slots, run.id, lessee_of(run))
