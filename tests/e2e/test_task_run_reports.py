@@ -262,7 +262,15 @@ def test_hostile_batches_are_refused_whole_and_write_nothing(api):
     unknown_flow_run = httpx.post(url, json={"flow_run_id": str(uuid.uuid4()), "reports": [good]})
     assert unknown_flow_run.status_code == 404
     not_json = httpx.post(url, content=b"{", headers={"Content-Type": "application/json"})
-    assert not_json.status_code == 422
+    assert not_json.status_code == 422 and not_json.json()["errors"][0]["type"] == "json_invalid"
+    # Read by pydantic from the bytes (api/json_body.py), the errors still say where, as FastAPI's do.
+    too_many = httpx.post(url, json={"flow_run_id": str(mine.id), "reports": hostile["too many"][1]})
+    assert too_many.json()["errors"][0]["loc"] == ["body", "reports"]
+    assert too_many.json()["detail"].startswith("body.reports: List should have at most 500 items")
+    as_form = httpx.post(url, data={"flow_run_id": str(mine.id)})
+    assert as_form.status_code == 415  # browser_guard.py: a form is what a forged request sends
+    as_text = httpx.post(url, content=b"{}", headers={"Content-Type": "text/plain", "Authorization": "Bearer x"})
+    assert as_text.status_code == 422 and "Content-Type: application/json" in as_text.json()["detail"]
     assert client.read_flow_run_detail(mine.id).task_runs == []
     assert [s.type for s in _history(client, uuid.UUID(their_task["task_run"]["id"]))] == PLAIN[:2]
 

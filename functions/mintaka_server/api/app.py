@@ -15,6 +15,7 @@ from .body_limit import BodyLimit
 from .browser_guard import BrowserGuard, allowed_hosts, cors_origins
 from .docs import mount_docs
 from .errors import install_error_handlers
+from .json_body import document_json_bodies
 from .routes import PUBLIC_ROUTERS, ROUTERS
 from .unicode_guard import UnicodeGuard
 
@@ -110,4 +111,5 @@ def create_app(
     app.add_middleware(UnicodeGuard)  # JSON strings must be valid Unicode (inside the limit: bodies are bounded)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # 413 past `MINTAKA_SERVER_MAX_BODY_BYTES`
     install_error_handlers(app)  # last: its catch-all middleware wraps the key check too
+    document_json_bodies(app)
     return app
