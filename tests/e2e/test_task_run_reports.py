@@ -23,6 +23,7 @@ from support.api_process import clean_env
 from mintaka import flow, task
 from mintaka.client import get_client, set_client
 from mintaka.client.http import HttpTransport
+from mintaka.client.write_behind import SEND_AT
 from mintaka.exceptions import Abort
 from mintaka.schemas import FlowRunCreate, FlowRunFilter, SetStateRequest
 from mintaka.settings import reset_settings
@@ -109,6 +110,36 @@ def test_a_flow_of_many_task_runs_records_every_state_in_few_requests(api_on_eac
         ends.append(completed.timestamp)
     # The flow run ended only once every report was in: after the last task run's end.
     assert detail.states[-1].timestamp >= max(ends)
+
+
+def test_a_batch_goes_out_as_soon_as_enough_reports_wait(api):
+    """The server applies a batch while the flow goes on: past `SEND_AT` reports the sender does
+    not wait for its interval (here an hour), so task runs are in before the flow run ends."""
+    app, reader = api
+    get_client().reports.interval = 3600  # only the queue's size sends a batch before the flow's end
+    batches_seen: list[int] = []
+
+    def batches() -> int:
+        return app.requests[("POST", "/api/task_runs/batch")]
+
+    @task
+    def step(i):
+        if i == SEND_AT:  # SEND_AT reports were queued when task SEND_AT // 2 ended
+            deadline = time.monotonic() + 10
+            while not batches() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            batches_seen.append(batches())
+        return i
+
+    @flow
+    def overlapping(n: int):
+        return sum(step(i) for i in range(n))
+
+    assert overlapping(SEND_AT * 2) == sum(range(SEND_AT * 2))
+    assert batches_seen and batches_seen[0] >= 1
+    assert batches() <= 5  # one a SEND_AT reports, and the rest at the flow run's end
+    (run,) = reader.list_flow_runs(_runs_of("overlapping")).items
+    assert len(reader.read_flow_run_detail(run.id).task_runs) == SEND_AT * 2
 
 
 def _runs_of(flow_name: str) -> FlowRunFilter:

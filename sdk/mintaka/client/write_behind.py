@@ -4,7 +4,8 @@ A task run whose happy path no rule can refuse (in a flow run this client create
 has heard nothing against since; no tags, so no concurrency limit; no cache key) is not sent to
 the API when it starts nor when it completes. The client answers itself as the rules would
 (RUNNING, then ACCEPT of COMPLETED), appends each report to a local journal, and a background
-thread sends the reports in ordered batches (`POST /task_runs/batch`) every `interval`. The
+thread sends the reports in ordered batches (`POST /task_runs/batch`) every `interval`, or at
+once when `SEND_AT` wait (the server applies a batch while the flow goes on). The
 rules still decide each report; the batch answer says what they decided:
 
 - a flow run the answer shows not RUNNING (cancelled, crashed) gets no more write-behind starts:
@@ -59,6 +60,9 @@ from .retrying import single_attempt
 logger = logging.getLogger("mintaka.client")
 
 DEFAULT_INTERVAL = 0.05  # seconds between background sends
+# Reports that send a batch at once instead of at the next interval: the server applies one while
+# the flow goes on (a flow's tasks and the server overlap), for one request per 64 task runs.
+SEND_AT = 128
 MAX_PENDING = 2000  # reports held unsent; past it, task runs start synchronously again
 MAX_REQUEST_BYTES = 512 * 1024  # under the smallest body limit a server may set (1 MiB)
 MAX_BACKOFF = 2.0
@@ -121,12 +125,14 @@ class TaskRunReporter:
         journal: ReportJournal | None,
         interval: float = DEFAULT_INTERVAL,
         max_pending: int = MAX_PENDING,
+        send_at: int = SEND_AT,
     ):
         self._send = send
         self._propose = propose
         self.journal = journal
         self.interval = interval
         self.max_pending = max_pending
+        self.send_at = send_at
         self._reset()
         _REPORTERS.add(self)
 
@@ -145,6 +151,7 @@ class TaskRunReporter:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._orphans_looked_for = False
+        self._backing_off = False  # the last send failed: wait the backoff, not the next report
         self.sent_requests = 0
 
     # -- what the transport tells it
@@ -243,6 +250,8 @@ class TaskRunReporter:
             os.write(self._segment[1], str(report.flow_run_id).encode() + b" " + report.line + b"\n")
         if self._thread is None:
             self._start_thread()
+        elif len(self._queue) == self.send_at and not self._backing_off:
+            self._wake.set()
 
     # -- sending
     def flush(self) -> None:
@@ -431,6 +440,7 @@ def _send_loop(ref: weakref.ref[TaskRunReporter]) -> None:
         except Exception as exc:
             logger.warning("Sending task-run reports failed (%s); retrying", exc)
             delay = min(max(delay * 2, reporter.interval), MAX_BACKOFF)
+        reporter._backing_off = delay > reporter.interval
         del reporter
 
 
