@@ -180,6 +180,30 @@ def test_a_schema_written_to_hang_the_server_is_answered_at_once(api):
             listener.accept()
 
 
+def test_a_pause_whose_input_schema_points_elsewhere_is_refused_and_the_run_goes_on(api):
+    """A pause's input schema with a `$ref` to another document could never check a resume's
+    input (the server fetches nothing), so the run could never be resumed with input: the PAUSED
+    proposal is refused at the edge, naming the field, and the run stays as it was."""
+    run = api.post("/api/flow_runs", json={"flow_name": "waits", "state": {"type": "RUNNING"}}).json()
+    for remote in ("http://169.254.169.254/latest/meta-data", "other.json#/$defs/Input"):
+        schema = {"type": "object", "properties": {"code": {"$ref": remote}}}
+        pause = {"type": "PAUSED", "state_details": {"pause_key": "approve", "run_input_schema": schema}}
+        response = api.post(f"/api/flow_runs/{run['id']}/set_state", json={"state": pause})
+        assert response.status_code == 422, response.text
+        detail = response.json()["detail"]
+        assert "run_input_schema" in detail and f"does not fetch schemas ({remote})" in detail
+    # A reference inside the schema, and data that merely looks like one, are fine.
+    local = {
+        "$defs": {"Code": {"type": "string"}},
+        "type": "object",
+        "properties": {"code": {"$ref": "#/$defs/Code", "examples": [{"$ref": "http://x"}]}},
+    }
+    pause = {"type": "PAUSED", "state_details": {"pause_key": "approve", "run_input_schema": local}}
+    assert api.get(f"/api/flow_runs/{run['id']}").json()["state"]["type"] == "RUNNING"
+    accepted = api.post(f"/api/flow_runs/{run['id']}/set_state", json={"state": pause})
+    assert accepted.status_code in (200, 201) and accepted.json()["status"] == "ACCEPT", accepted.text
+
+
 def test_malformed_deployments_are_422_naming_the_field(api):
     cases = {
         "body.entrypoint": deployment_body(entrypoint="no-colon"),

@@ -37,5 +37,34 @@ def schema_problems(schema: dict[str, Any], instance: Any, root: str) -> str | N
     return "; ".join(problems)
 
 
+_REFERENCES = ("$ref", "$dynamicRef")
+_DATA = frozenset({"const", "enum", "default", "examples"})  # values, not schemas: never references
+
+
+def remote_reference(schema: Any) -> str | None:
+    """The first reference in `schema` to another document (anything but `#...`), if any: such a
+    schema can check nothing here, since the server never fetches one."""
+    pending = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                if key in _REFERENCES and isinstance(item, str) and not item.startswith("#"):
+                    return item
+                if key not in _DATA:
+                    pending.append(item)
+    return None
+
+
+def remote_reference_problem(schema: Any) -> str | None:
+    """What to tell a client whose schema refers to another document; None if it does not."""
+    remote = remote_reference(schema)
+    if remote is None:
+        return None
+    return f"this server does not fetch schemas ({_short(remote)}); put the definition under $defs"
+
+
 def _short(text: str) -> str:
     return text if len(text) <= MAX_PROBLEM_CHARS else text[: MAX_PROBLEM_CHARS - 1] + "…"

@@ -53,6 +53,7 @@ from mintaka_server.orchestration import (
     force,
 )
 from mintaka_server.orchestration.context import RunKind, lease_expiry, work_queue_slot
+from mintaka_server.orchestration.json_schema import remote_reference_problem
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED, REQUEUED, RESUMING, SLOT_WAIT_SECONDS
 from mintaka_server.services._deferred_starts import DEFAULT_DELAY, DeferredStart, DeferredStarts
 from mintaka_server.services._leases import LeaseKeeping
@@ -440,6 +441,7 @@ class OrchestrationService(LeaseKeeping):
         )
 
     def _set_state(self, kind: RunKind, run_id: uuid.UUID, body: SetStateRequest) -> OrchestrationResult:
+        _refuse_unusable_input_schema(body.state)
         recent = self._recent.pop(run_id, None)
         for _ in range(MAX_CONFLICT_RETRIES):
             run = recent if recent is not None else self._read_run(kind, run_id)
@@ -483,6 +485,16 @@ class OrchestrationService(LeaseKeeping):
             self.on_requeued(run)
         except MintakaError:  # the run is requeued in the store; a worker polling the store finds it
             logger.exception("Flow run %s was requeued but could not be sent to its work queue", run.id)
+
+
+def _refuse_unusable_input_schema(state: State) -> None:
+    """A pause waiting for input that no resume could satisfy (its schema points to another
+    document, which the server never fetches) is refused before anything is written."""
+    schema = state.state_details.run_input_schema
+    if schema is not None:
+        problem = remote_reference_problem(schema)
+        if problem is not None:
+            raise InvalidRequest(f"body.state.state_details.run_input_schema: {problem}")
 
 
 def _stamped(state: State, kind: RunKind, run: FlowRun | TaskRun, now) -> State:
