@@ -192,6 +192,8 @@ def test_a_pause_whose_input_schema_points_elsewhere_is_refused_and_the_run_goes
         assert response.status_code == 422, response.text
         detail = response.json()["detail"]
         assert "run_input_schema" in detail and f"does not fetch schemas ({remote})" in detail
+        created_paused = api.post("/api/flow_runs", json={"flow_name": "waits-too", "state": pause})
+        assert created_paused.status_code == 422 and "does not fetch schemas" in created_paused.json()["detail"]
     # A reference inside the schema, and data that merely looks like one, are fine.
     local = {
         "$defs": {"Code": {"type": "string"}},
@@ -202,6 +204,7 @@ def test_a_pause_whose_input_schema_points_elsewhere_is_refused_and_the_run_goes
     assert api.get(f"/api/flow_runs/{run['id']}").json()["state"]["type"] == "RUNNING"
     accepted = api.post(f"/api/flow_runs/{run['id']}/set_state", json={"state": pause})
     assert accepted.status_code in (200, 201) and accepted.json()["status"] == "ACCEPT", accepted.text
+    assert [flow["name"] for flow in api.get("/api/flows").json()] == ["waits"]  # the refused wrote none
 
 
 def test_malformed_deployments_are_422_naming_the_field(api):

@@ -126,6 +126,8 @@ class OrchestrationService(LeaseKeeping):
         """The run, and whether this call created it (False: its idempotency key was taken).
 
         The run is built and checked before anything is written: a refused run leaves no flow."""
+        if body.state is not None:
+            _refuse_unusable_input_schema(body.state)
         run_id = new_id()
         state = self._initial_state(body.state, flow_run_id=run_id)
         run = FlowRun(
