@@ -110,6 +110,43 @@ class TestTaskRunsCheckTheirFlowRunInTheWrite:
         assert store.read_task_run(run.id) == run
 
 
+def ended_task_run(flow_run_id: uuid.UUID | None, at, key: str) -> TaskRun:
+    return started_task_run(flow_run_id, at, key).model_copy(
+        update={"state": State(type=StateType.COMPLETED, timestamp=at(2)), "state_version": 2, "end_time": at(2)}
+    )
+
+
+class TestEndedTaskRunsRecordedWhole:
+    """`record_ended_task_run`: a store may commit these in groups; its own reads see them at once."""
+
+    def test_every_read_of_the_store_sees_them(self, store, new_flow_run, at):
+        flow_run = new_flow_run(state=State(type=StateType.RUNNING))
+        assert store.read_flow_run_state_type(flow_run.id) is StateType.RUNNING
+        history = [State(type=StateType.PENDING, timestamp=at(1)), State(type=StateType.RUNNING, timestamp=at(1))]
+        runs = [ended_task_run(flow_run.id, at, f"t{i}") for i in range(3)]
+        for run in runs:
+            store.record_ended_task_run(run, history)
+        assert store.read_task_run(runs[0].id) == runs[0]
+        assert [r.id for r in store.list_task_runs(flow_run.id)] == [r.id for r in runs]
+        states = store.read_state_history("task_run", runs[2].id)
+        assert [s.type for s in states] == [StateType.PENDING, StateType.RUNNING, StateType.COMPLETED]
+
+    def test_a_flow_run_the_store_has_not_seen_is_checked_in_the_write(self, store, at):
+        unknown = uuid.uuid4()
+        run = ended_task_run(unknown, at, "t")
+        with pytest.raises(ObjectNotFound, match=str(unknown)):
+            store.record_ended_task_run(run)
+        assert not written(store, run)
+
+    def test_recorded_twice_is_written_once(self, store, new_flow_run, at):
+        flow_run = new_flow_run(state=State(type=StateType.RUNNING))
+        store.read_flow_run_state_type(flow_run.id)
+        run = ended_task_run(flow_run.id, at, "t")
+        store.record_ended_task_run(run)
+        store.record_ended_task_run(run)
+        assert store.list_task_runs(flow_run.id) == [run]
+
+
 # -- logs: minimum level, newest first
 
 

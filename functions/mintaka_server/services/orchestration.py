@@ -302,7 +302,8 @@ class OrchestrationService(LeaseKeeping):
         write = _write_for("task_run", run, decision, body.labels, ctx.now)
         ended = write.updated_run()
         try:
-            self.store.create_task_run(ended, history_before=[*start.history, run.state, *decision.history_before])
+            history = [*start.history, run.state, *decision.history_before]
+            self.store.record_ended_task_run(ended, history_before=history)
         except BaseException:
             self.deferred_starts.add(start)  # its start is still written by the next flush
             raise

@@ -124,6 +124,8 @@ class SQLiteLeases:
         # left behind by a run no longer live is passed over, not returned on every tick.
         # Task runs called outside any flow hold leases of their own (their rows are few: a task
         # run in a flow never has one).
+        # First the task runs a dead process left uncommitted: those that ended are not reaped.
+        self.commit_orphaned_rows()
         rows = self._read(
             "SELECT run_id FROM ("
             " SELECT l.run_id, l.expires FROM leases l JOIN flow_runs r ON r.id = l.run_id"

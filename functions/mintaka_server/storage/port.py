@@ -214,6 +214,13 @@ class RunStore(ABC):
         missing → `ObjectNotFound` (`flow_run_not_found`); with `require_open_flow_run`, finished
         or cancelling (`FLOW_RUN_CLOSED`) → `FlowRunClosed`. Either way nothing is written."""
 
+    def record_ended_task_run(self, run: TaskRun, history_before: Sequence[State] = ()) -> None:
+        """Insert a task run that started and ended in this process (`run.state` final), as
+        `create_task_run` does, whose answer the caller does not need. A store may commit such
+        runs in groups: the run is then durable against a crash of this process when this
+        returns, visible to this store's next operation, and to other processes a little later."""
+        self.create_task_run(run, history_before)
+
     @abstractmethod
     def read_task_run(self, run_id: uuid.UUID) -> TaskRun | None: ...
 

@@ -15,9 +15,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from pydantic import TypeAdapter
 
 from mintaka_core.exceptions import MintakaError
 from mintaka_core.schemas import (
@@ -31,6 +28,8 @@ from mintaka_core.schemas import (
 from mintaka_core.states import TERMINAL_STATE_TYPES, State, StateType, utcnow
 from mintaka_server.orchestration.rules import FLOW_RUN_CLOSED
 
+from ._sqlite_codec import INSERT_TASK_RUN, _doc, _history, _read_history, task_run_row
+from ._sqlite_groups import SQLiteGroupCommit
 from ._sqlite_leases import SQLiteLeases, create_lease_tables
 from ._sqlite_records import SQLiteRecords, _ts
 from ._sqlite_views import SQLiteViews, create_view_tables
@@ -76,25 +75,6 @@ SCHEMA_VERSION = 4
 MIGRATES_FROM = frozenset({2, 3})  # older schemas this one upgrades in place when it opens them
 
 
-def _doc(model: Any) -> str:
-    """A run or state as stored: its JSON without null fields (all default to null), so rows and
-    the pages each write touches stay small (a state is ~40% smaller)."""
-    return model.model_dump_json(exclude_none=True)
-
-
-_STATE_LIST = TypeAdapter(list[State])
-
-
-def _history(states: Sequence[State]) -> str:
-    """States as a task run's `history` column holds them: their JSON objects, comma-joined, so
-    appending is a string concatenation in SQL (read back as a JSON array)."""
-    return _STATE_LIST.dump_json(list(states), exclude_none=True)[1:-1].decode()
-
-
-def _read_history(history: str | None) -> list[State]:
-    return _STATE_LIST.validate_json(f"[{history}]") if history else []
-
-
 def _move_task_run_history(conn: sqlite3.Connection) -> None:
     """Schema 4 keeps a task run's states in its own row (one b-tree less per write): move
     them there from the `states` table, where schema 3 and older kept them."""
@@ -111,7 +91,7 @@ def _move_task_run_history(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM states WHERE run_id IN (SELECT id FROM task_runs)")
 
 
-class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
+class SQLiteStore(SQLiteGroupCommit, SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
     """Store on one SQLite file (WAL). Safe across threads and processes."""
 
     def __init__(self, path: str | Path):
@@ -150,14 +130,19 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         # Flow runs seen to exist (none is ever deleted): a task run written in one needs no read
         # to check it exists, only to check it is open.
         self._flow_runs_seen: set[str] = set()
+        self._init_groups()
 
     # -- plumbing
+    # Every operation but `read_flow_run_state_type` first commits the ended task runs waiting
+    # for their group (`_sqlite_groups`), so that it reads and decides on everything written.
     @contextmanager
     def batch(self) -> Iterator[None]:
         with self._lock:
             if self._in_batch:
                 yield
                 return
+            if self._group:
+                self._commit_group()
             self._conn.execute("BEGIN IMMEDIATE")
             self._in_batch = True
             try:
@@ -176,6 +161,8 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
                 with self._savepoint():
                     yield self._conn
                 return
+            if self._group:
+                self._commit_group()
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -189,6 +176,8 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         """For a write of one statement, atomic by itself: no BEGIN and COMMIT around it (SQLite
         commits it alone), no savepoint in a batch (a failed statement undoes only itself)."""
         with self._lock:
+            if self._group and not self._in_batch:
+                self._commit_group()
             yield self._conn
 
     @contextmanager
@@ -202,13 +191,18 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
             raise
         self._conn.execute("RELEASE write")
 
-    def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
+    def _read(self, sql: str, params: Sequence = (), *, sees_task_runs: bool = True) -> list[tuple]:
         with self._lock:
+            if sees_task_runs and self._group and not self._in_batch:
+                self._commit_group()
             return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            try:
+                self._close_groups()
+            finally:
+                self._conn.close()
 
     # -- flows
     def ensure_flow(self, name: str) -> Flow:
@@ -270,7 +264,8 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         return FlowRun.model_validate_json(rows[0][0]) if rows else None
 
     def read_flow_run_state_type(self, run_id: uuid.UUID) -> StateType | None:
-        rows = self._read("SELECT state_type FROM flow_runs WHERE id = ?", (str(run_id),))
+        # Asked before each task starts: a flow run's state needs no task run committed first.
+        rows = self._read("SELECT state_type FROM flow_runs WHERE id = ?", (str(run_id),), sees_task_runs=False)
         if not rows:
             return None
         self._saw_flow_run(str(run_id))
@@ -341,21 +336,8 @@ class SQLiteStore(SQLiteViews, SQLiteRecords, SQLiteLeases, Store):
         check_flow_run = flow_run_id is not None and (require_open_flow_run or flow_run_id not in self._flow_runs_seen)
         # The common write, a task run of a flow run this store has seen, is one INSERT.
         with self._write() if check_flow_run or acquire_slots else self._one_statement() as conn:
-            inserted = conn.execute(
-                "INSERT OR IGNORE INTO task_runs"
-                " (id, flow_run_id, task_key, dynamic_key, created, version, doc, history)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    str(run.id),
-                    flow_run_id,
-                    run.task_key,
-                    run.dynamic_key,
-                    _ts(run.created),
-                    run.state_version,
-                    _doc(run),
-                    _history([*history_before, run.state]) if run.state else None,
-                ),
-            ).rowcount
+            history = _history([*history_before, run.state]) if run.state else None
+            inserted = conn.execute(INSERT_TASK_RUN, task_run_row(run, _doc(run), history)).rowcount
             if not inserted:  # the same run (by identity, or by the client's id) exists: return it
                 existing = conn.execute(
                     "SELECT doc FROM task_runs WHERE (flow_run_id IS ? AND task_key = ? AND dynamic_key = ?) OR id = ?",
