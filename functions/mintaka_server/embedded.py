@@ -64,6 +64,10 @@ class EmbeddedTransport(MintakaClient):
         self.service.write_deferred_starts()
         return TaskRunReporting(self.service).apply(body)
 
+    def publish_writes(self) -> None:
+        self.service.write_deferred_starts()
+        self.service.store.commit_grouped()
+
     def close(self) -> None:
         self.service.deferred_starts.close()
         self.service.store.close()

@@ -229,6 +229,11 @@ class MintakaClient(DeploymentClient, ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def publish_writes(self) -> None:
+        """Make what this client wrote so far visible to other processes now (the embedded
+        store commits task runs that ended in groups, up to 0.1 s later); a worker process calls
+        it before it hands a task run's state back."""
+
     # `with get_client() as client:` (sync) and `async with get_client() as client:` (awaitable
     # methods), as Prefect 2 code writes it. The process-wide client stays open afterwards.
     def __enter__(self) -> MintakaClient:

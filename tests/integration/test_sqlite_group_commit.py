@@ -210,3 +210,15 @@ def test_a_group_left_alone_commits_after_its_delay(tmp_path):
         assert waited >= GROUP_DELAY * 0.9, "committed before its delay: not grouped"
     finally:
         store.close()
+
+
+def test_a_worker_process_publishes_its_writes_before_handing_a_state_back(tmp_path):
+    with harness(tmp_path) as client:
+        store: SQLiteStore = client.service.store
+        run, history = _ended_task_run_in_a_running_flow_run(store)
+        store.record_ended_task_run(run, history)
+        with store._lock:
+            store._group_since = time.monotonic() + 3600  # the timer leaves this group alone
+        assert _committed_task_runs(tmp_path / "mintaka.db") == []
+        client.publish_writes()  # what `run_remote` calls on a Dask or Ray worker
+        assert _committed_task_runs(tmp_path / "mintaka.db") == [("0", "COMPLETED")]

@@ -77,6 +77,12 @@ class SQLiteGroupCommit:
             if len(self._group) >= GROUP_SIZE:
                 self._commit_group()
 
+    def commit_grouped(self) -> None:
+        """Commit the rows waiting for their group now."""
+        with self._lock:
+            if self._group and not self._in_batch:
+                self._commit_group()
+
     def _commit_group(self) -> None:
         """(With the lock held, outside a batch.) Commit the rows waiting, in one transaction."""
         rows, self._group = list(self._group), []

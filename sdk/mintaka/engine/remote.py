@@ -147,4 +147,5 @@ def run_remote(call: RemoteTaskCall) -> State:
             return run_coroutine_sync(engine.run_async()) if call.task.isasync else engine.run()
     finally:
         flush_logs()
+        client.publish_writes()  # the flow's process reads what this one wrote as soon as it has the state
         flow_run_context.reset(token)
