@@ -149,8 +149,11 @@ class State(BaseModel):
 
     def with_result(self, value: Any) -> State:
         """Attach an in-memory result (value, or exception for failed states)."""
-        self._result = value
-        self._has_result = True
+        private = self.__pydantic_private__
+        if private is None:
+            self._result, self._has_result = value, True
+        else:  # straight into pydantic's dict: its __setattr__ looks the names up first, each time
+            private["_result"], private["_has_result"] = value, True
         return self
 
     def result(self, raise_on_failure: bool = True, fetch: bool | None = None) -> Any:

@@ -419,6 +419,9 @@ class OrchestrationService(LeaseKeeping):
         policy = run.empirical_policy
         if run.state is not None and run.state.type is StateType.RUNNING and proposed.type in _ENDINGS_RETRIED:
             policy = self.retry_policies.effective(run)  # one set on the server wins over the code's
+        # By kind, not getattr(): a pydantic model answers a missing attribute by raising inside
+        # its __getattr__, which cost more than the rest of the snapshot.
+        is_flow_run = kind == "flow_run"
         snapshot = RunSnapshot(
             kind=kind,
             state=run.state,
@@ -427,10 +430,10 @@ class OrchestrationService(LeaseKeeping):
             tags=tuple(run.tags),
             held_slots=tuple(run.held_slots),
             start_time=run.start_time,
-            work_queue_name=getattr(run, "work_queue_name", None),
+            work_queue_name=run.work_queue_name if is_flow_run else None,
             heartbeat_interval=run.heartbeat_interval,
-            flow_run_id=getattr(run, "flow_run_id", None),
-            parent_task_run_id=getattr(run, "parent_task_run_id", None),
+            flow_run_id=None if is_flow_run else run.flow_run_id,
+            parent_task_run_id=run.parent_task_run_id if is_flow_run else None,
         )
         return TransitionContext(
             run=snapshot,
