@@ -10,6 +10,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -92,7 +93,9 @@ class OrchestrationService(LeaseKeeping):
         # Called with a flow run the rules requeued (its executor was lost), so that it reaches
         # its work queue again; the deployment service sets it when its queue needs a message.
         self.on_requeued: Callable[[FlowRun], None] | None = None
-        self._recent: dict[uuid.UUID, FlowRun | TaskRun] = {}
+        # Oldest first. An OrderedDict, not a dict: a dict's first key after many deletions from
+        # the front is found by skipping every deleted slot, thousands of them per write here.
+        self._recent: OrderedDict[uuid.UUID, FlowRun | TaskRun] = OrderedDict()
         # One write per short task (the embedded transport turns it on): see `_deferred_starts`.
         self.deferred_starts: DeferredStarts | None = None
 
@@ -107,8 +110,8 @@ class OrchestrationService(LeaseKeeping):
     def _remember(self, run: FlowRun | TaskRun) -> None:
         recent = self._recent
         if len(recent) >= RECENT_RUNS:
-            with contextlib.suppress(KeyError, StopIteration, RuntimeError):  # another thread got there first
-                del recent[next(iter(recent))]
+            with contextlib.suppress(KeyError):  # another thread got there first
+                recent.popitem(last=False)
         recent[run.id] = run
 
     # -- flows
