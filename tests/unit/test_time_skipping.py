@@ -49,7 +49,9 @@ def test_a_pause_times_out_at_once_and_the_clock_is_reset_after():
         [run] = client.list_flow_runs(FlowRunFilter()).items
         states = client.read_flow_run_states(run.id)
         paused = next(s for s in states if s.type.value == "PAUSED")
-        assert (states[-1].timestamp - paused.timestamp).total_seconds() >= 3600
+        # The deadline is the client's time of pausing + 3600 s; the server stamps PAUSED a
+        # moment later (under load, a millisecond or more), so the span may fall short by that.
+        assert (states[-1].timestamp - paused.timestamp).total_seconds() >= 3600 - 1
     assert not clock.is_skipping()
     assert abs((clock.now() - dt.datetime.now(dt.UTC)).total_seconds()) < 1
 
