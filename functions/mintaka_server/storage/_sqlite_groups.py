@@ -78,14 +78,14 @@ class SQLiteGroupCommit:
                 self._commit_group()
 
     def commit_grouped(self) -> None:
-        """Commit the rows waiting for their group now."""
+        """Commit the rows waiting for their group now (inside a batch they wait for its end)."""
         with self._lock:
             if self._group and not self._in_batch:
                 self._commit_group()
 
     def _commit_group(self) -> None:
         """(With the lock held, outside a batch.) Commit the rows waiting, in one transaction."""
-        rows, self._group = list(self._group), []
+        rows, self._group = self._group, []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             try:

@@ -141,8 +141,7 @@ class SQLiteStore(SQLiteGroupCommit, SQLiteViews, SQLiteRecords, SQLiteLeases, S
             if self._in_batch:
                 yield
                 return
-            if self._group:
-                self._commit_group()
+            self.commit_grouped()
             self._conn.execute("BEGIN IMMEDIATE")
             self._in_batch = True
             try:
@@ -161,8 +160,7 @@ class SQLiteStore(SQLiteGroupCommit, SQLiteViews, SQLiteRecords, SQLiteLeases, S
                 with self._savepoint():
                     yield self._conn
                 return
-            if self._group:
-                self._commit_group()
+            self.commit_grouped()
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -176,8 +174,7 @@ class SQLiteStore(SQLiteGroupCommit, SQLiteViews, SQLiteRecords, SQLiteLeases, S
         """For a write of one statement, atomic by itself: no BEGIN and COMMIT around it (SQLite
         commits it alone), no savepoint in a batch (a failed statement undoes only itself)."""
         with self._lock:
-            if self._group and not self._in_batch:
-                self._commit_group()
+            self.commit_grouped()
             yield self._conn
 
     @contextmanager
@@ -193,8 +190,8 @@ class SQLiteStore(SQLiteGroupCommit, SQLiteViews, SQLiteRecords, SQLiteLeases, S
 
     def _read(self, sql: str, params: Sequence = (), *, sees_task_runs: bool = True) -> list[tuple]:
         with self._lock:
-            if sees_task_runs and self._group and not self._in_batch:
-                self._commit_group()
+            if sees_task_runs:
+                self.commit_grouped()
             return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
