@@ -124,6 +124,10 @@ class _Container:
 
         self.serve_api = tracer.capture_lambda_handler(serve_api, capture_response=False)
         self.cold_start_pending = True
+        if _on_lambda():  # a container serves the API and nothing else; a test process keeps its GC
+            from mintaka_server.gc_tuning import tune_for_serving
+
+            tune_for_serving()
 
 
 _container: _Container | None = None

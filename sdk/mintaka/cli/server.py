@@ -83,6 +83,9 @@ def start(
     resumed = api.state.deployments.resume_leases()
     if resumed:
         out.print(f"Leases: {resumed} running flow run(s) given a fresh term while their executors reconnect")
+    from mintaka_server.gc_tuning import tune_for_serving
+
+    tune_for_serving()
     uvicorn.run(api, host=host, port=port, log_level=log_level.lower())
 
 
