@@ -3,9 +3,12 @@ backed by each store: SQLite, and DynamoDB (moto's server, or AWS_ENDPOINT_URL),
 runs reported write-behind in batches (the default) and synchronously (two calls per task run,
 MINTAKA_TASK_RUN_REPORTS=false).
 
-    python benchmarks/http_overhead.py [--tasks 200] [--flows 50] [--stores sqlite,dynamodb]
+    python benchmarks/http_overhead.py [--tasks 200] [--repeats 7] [--flows 50] [--stores sqlite,dynamodb]
 
-Server, emulator and SDK run as separate processes (no shared GIL). Every state is recorded:
+Server, emulator and SDK run as separate processes (no shared GIL). "per task" is the median of
+`--repeats` flows of `--tasks` sequential tasks, after one such flow to warm up (the range in
+brackets), since one flow of 200 tasks lasts about a tenth of a second on a machine whose speed
+swings. Every state is recorded:
 the flow run ends only once every report is in. "requests/task" counts every API request the
 client made while the flow of N tasks ran (its own create and end, logs, batches), over N.
 """
@@ -13,6 +16,7 @@ client made while the flow of N tasks ran (its own create and end, logs, batches
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -20,11 +24,12 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import NamedTuple
 
 import httpx
 
 CLIENT = """
-import sys, time
+import json, statistics, sys, time
 from mintaka import flow, task
 
 @task
@@ -39,20 +44,23 @@ def sequential(n: int):
 def trivial():
     return 1
 
-tasks, flows = int(sys.argv[1]), int(sys.argv[2])
+tasks, flows, repeats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 trivial()  # warm up: connection, modules
+t = time.perf_counter(); sequential(tasks); first = (time.perf_counter() - t) / tasks * 1000  # warm-up
 from mintaka.client import get_client
 sent = []
 http = getattr(get_client(), "_http", None)  # None: the embedded API, no requests at all
 if http is not None:
     http.event_hooks["request"].append(sent.append)
-t = time.perf_counter(); sequential(tasks); seq = time.perf_counter() - t
-requests = len(sent)
+per_task = []
+for _ in range(repeats):
+    t = time.perf_counter(); sequential(tasks); per_task.append((time.perf_counter() - t) / tasks * 1000)
+requests = len(sent) / repeats
 t = time.perf_counter()
 for _ in range(flows):
     trivial()
 per_flow = (time.perf_counter() - t) / flows
-print(seq / tasks * 1000, per_flow * 1000, requests / tasks)
+print(json.dumps([statistics.median(per_task), min(per_task), max(per_task), first, per_flow * 1000, requests / tasks]))
 """
 
 
@@ -77,8 +85,41 @@ def _wait(url: str, process: subprocess.Popen) -> None:
 MODES = {"write-behind": "true", "synchronous": "false"}
 
 
-def _measure(store: str, tasks: int, flows: int, env: dict[str, str]) -> dict[str, tuple[float, float, float]]:
-    """Per mode: ms per task, ms per flow run, API requests per task."""
+class Shape(NamedTuple):
+    tasks: int
+    flows: int
+    repeats: int
+
+
+class Measured(NamedTuple):
+    """One client's figures: ms per task (median, lowest, highest of the repeats; the warm-up
+    flow's), ms per flow run, API requests per task."""
+
+    per_task: float
+    lowest: float
+    highest: float
+    first: float
+    per_flow: float
+    requests: float
+
+    def per_task_text(self) -> str:
+        return f"{self.per_task:.2f} ms ({self.lowest:.2f} to {self.highest:.2f})"
+
+
+def _client(label: str, shape: Shape, env: dict[str, str]) -> Measured:
+    out = subprocess.run(
+        [sys.executable, "-c", CLIENT, str(shape.tasks), str(shape.flows), str(shape.repeats)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"the {label} client failed:\n{out.stderr[-3000:]}")
+    return Measured(*json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _measure(store: str, shape: Shape, env: dict[str, str]) -> dict[str, Measured]:
+    """Per mode, against one server on `store`."""
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -108,44 +149,34 @@ def _measure(store: str, tasks: int, flows: int, env: dict[str, str]) -> dict[st
         _wait(f"{api}/health", server)
         results = {}
         for mode, reports in MODES.items():
-            out = subprocess.run(
-                [sys.executable, "-c", CLIENT, str(tasks), str(flows)],
-                env={
-                    **env,
-                    "MINTAKA_API_URL": api,
-                    "MINTAKA_LOGGING_LEVEL": "WARNING",
-                    "MINTAKA_TASK_RUN_REPORTS": reports,
-                },
-                capture_output=True,
-                text=True,
-            )
-            if out.returncode != 0:
-                raise RuntimeError(f"the {mode} client failed on {store}:\n{out.stderr[-3000:]}")
-            per_task, per_flow, requests = map(float, out.stdout.split())
-            results[mode] = (per_task, per_flow, requests)
+            client_env = {
+                **env,
+                "MINTAKA_API_URL": api,
+                "MINTAKA_LOGGING_LEVEL": "WARNING",
+                "MINTAKA_TASK_RUN_REPORTS": reports,
+            }
+            results[mode] = _client(f"{mode} on {store}", shape, client_env)
         return results
     finally:
         server.terminate()
         server.communicate(timeout=20)
 
 
-def _embedded(tasks: int, flows: int, env: dict[str, str]) -> tuple[float, float, float]:
+def _embedded(shape: Shape, env: dict[str, str]) -> Measured:
     """The same flows on the embedded API (no server), for comparison."""
     home = tempfile.mkdtemp(prefix="mintaka-http-bench-embedded-")
-    out = subprocess.run(
-        [sys.executable, "-c", CLIENT, str(tasks), str(flows)],
-        env={**env, "MINTAKA_HOME": home, "MINTAKA_LOGGING_LEVEL": "WARNING"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    per_task, per_flow, requests = map(float, out.stdout.split())
-    return per_task, per_flow, requests
+    return _client("embedded", shape, {**env, "MINTAKA_HOME": home, "MINTAKA_LOGGING_LEVEL": "WARNING"})
+
+
+def _row(store: str, mode: str, got: Measured, note: str) -> tuple[str, ...]:
+    requests = f"{got.requests:.3f}" if got.requests else "0"
+    return (store, mode, got.per_task_text(), f"{got.first:.2f} ms", requests, f"{got.per_flow:.2f} ms", note)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7, help="flows of --tasks tasks measured (median shown)")
     parser.add_argument("--flows", type=int, default=50)
     parser.add_argument("--stores", default="sqlite,dynamodb")
     args = parser.parse_args()
@@ -153,10 +184,9 @@ def main() -> None:
     base = {k: v for k, v in os.environ.items() if not k.startswith("MINTAKA_")}
     base["MINTAKA_HOME"] = tempfile.mkdtemp(prefix="mintaka-http-bench-")
     rows = []
-    per_task, per_flow, requests = _embedded(args.tasks, args.flows, base)
-    rows.append(
-        ("none (embedded API)", "in-process", f"{per_task:.2f} ms", "0", f"{per_flow:.2f} ms", "same machine, now")
-    )
+    shape = Shape(args.tasks, args.flows, args.repeats)
+    embedded = _embedded(shape, base)
+    rows.append(_row("none (embedded API)", "in-process", embedded, "same machine, now"))
     moto = None
     try:
         for store in args.stores.split(","):
@@ -183,13 +213,21 @@ def main() -> None:
                 note = f"DynamoDB at {endpoint}" + (
                     " (moto: each call ~2 ms, transactions copy the table)" if moto else ""
                 )
-            for mode, (per_task, per_flow, requests) in _measure(store, args.tasks, args.flows, env).items():
-                rows.append((store, mode, f"{per_task:.2f} ms", f"{requests:.3f}", f"{per_flow:.2f} ms", note))
+            for mode, got in _measure(store, shape, env).items():
+                rows.append(_row(store, mode, got, note))
     finally:
         if moto is not None:
             moto.terminate()
 
-    header = ("store behind uvicorn", "task runs reported", "per task", "requests/task", "per flow run", "note")
+    header = (
+        "store behind uvicorn",
+        "task runs reported",
+        "per task: median (range)",
+        "warm-up flow, per task",
+        "requests/task",
+        "per flow run",
+        "note",
+    )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
