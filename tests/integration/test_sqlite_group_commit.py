@@ -212,6 +212,35 @@ def test_a_group_left_alone_commits_after_its_delay(tmp_path):
         store.close()
 
 
+def _wakeups(thread: threading.Thread) -> int:
+    """How many times the kernel has put `thread` to sleep and woken it (Linux)."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("voluntary_ctxt_switches")))
+
+
+def test_the_commit_thread_sleeps_while_no_row_waits_and_wakes_for_the_next(tmp_path):
+    store = SQLiteStore(tmp_path / "mintaka.db")
+    try:
+        run, history = _ended_task_run_in_a_running_flow_run(store)
+        others = set(threading.enumerate())
+        store.record_ended_task_run(run, history)  # its first row: the store's thread starts
+        (thread,) = [t for t in threading.enumerate() if t.name == "mintaka-sqlite-groups" and t not in others]
+        time.sleep(GROUP_DELAY * 3)  # the group commits on its own, then nothing waits
+        assert _committed_task_runs(tmp_path / "mintaka.db") == [("0", "COMPLETED")]
+        before = _wakeups(thread)
+        time.sleep(GROUP_DELAY * 10)
+        assert _wakeups(thread) - before <= 1, "the thread kept waking with nothing to commit"
+
+        later = run.model_copy(update={"id": uuid.uuid4(), "dynamic_key": "1"})
+        store.record_ended_task_run(later, history)
+        deadline = time.monotonic() + 5
+        while len(_committed_task_runs(tmp_path / "mintaka.db")) < 2 and time.monotonic() < deadline:
+            time.sleep(GROUP_DELAY / 10)  # this store is not called meanwhile: its woken timer commits
+        assert [key for key, _ in _committed_task_runs(tmp_path / "mintaka.db")] == ["0", "1"]
+    finally:
+        store.close()
+
+
 def test_a_worker_process_publishes_its_writes_before_handing_a_state_back(tmp_path):
     with harness(tmp_path) as client:
         store: SQLiteStore = client.service.store

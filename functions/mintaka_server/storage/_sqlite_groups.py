@@ -48,6 +48,7 @@ class SQLiteGroupCommit:
         self._group_since = 0.0
         self._journal = None
         self._group_stop = threading.Event()
+        self._group_waiting = threading.Event()  # set while rows wait: the thread sleeps otherwise
         self.commit_orphaned_rows()
 
     @property
@@ -73,6 +74,7 @@ class SQLiteGroupCommit:
             self._journal.append(doc, history)
             if not self._group:
                 self._group_since = time.monotonic()
+                self._group_waiting.set()
             self._group.append(row)
             if len(self._group) >= GROUP_SIZE:
                 self._commit_group()
@@ -109,7 +111,9 @@ class SQLiteGroupCommit:
             return False
         _GROUPING_STORES.add(self)
         ref = weakref.ref(self)
-        thread = threading.Thread(target=_commit_loop, args=(ref, self._group_stop), daemon=True)
+        # A collected store wakes its thread, which then finds it gone and ends.
+        weakref.finalize(self, self._group_waiting.set)
+        thread = threading.Thread(target=_commit_loop, args=(ref, self._group_stop, self._group_waiting), daemon=True)
         thread.name = "mintaka-sqlite-groups"
         thread.start()
         atexit.register(_commit_at_exit, ref)
@@ -118,6 +122,7 @@ class SQLiteGroupCommit:
     def _close_groups(self) -> None:
         """(With the lock held.) Commit what waits and remove the journal."""
         self._group_stop.set()
+        self._group_waiting.set()
         if self._group:
             self._commit_group()
         if self._journal is not None:
@@ -141,18 +146,27 @@ class SQLiteGroupCommit:
         return committed
 
 
-def _commit_loop(ref: weakref.ref, stop: threading.Event) -> None:
-    while not stop.wait(GROUP_DELAY / 2):
+def _commit_loop(ref: weakref.ref, stop: threading.Event, waiting: threading.Event) -> None:
+    """Commit each group when its oldest row is GROUP_DELAY old; asleep while no row waits."""
+    while True:
+        waiting.wait()
         store = ref()
-        if store is None:
+        if store is None or stop.is_set():
             return
         try:
             with store._lock:
-                if store._group and time.monotonic() - store._group_since >= GROUP_DELAY:
+                due = store._group_since + GROUP_DELAY - time.monotonic() if store._group else None
+                if due is not None and due <= 0:
                     store._commit_group()
-        except (sqlite3.Error, OSError):  # busy past its timeout: the rows wait for the next tick
+                    due = None
+                if due is None:
+                    waiting.clear()  # under the lock: the next row sets it again
+        except (sqlite3.Error, OSError):  # busy past its timeout: the rows wait for the next try
             logger.warning("Committing ended task runs failed; retrying", exc_info=True)
+            due = GROUP_DELAY
         del store
+        if due is not None and stop.wait(due):
+            return
 
 
 def _commit_at_exit(ref: weakref.ref) -> None:
@@ -173,6 +187,7 @@ def _forget_groups_in_child() -> None:
             store._journal.abandon()
             store._journal = None
         store._group_stop = threading.Event()
+        store._group_waiting = threading.Event()
 
 
 os.register_at_fork(after_in_child=_forget_groups_in_child)
