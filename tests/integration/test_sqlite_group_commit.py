@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+from support.threads import started_by, wakeups
+
 from mintaka import flow, task
 from mintaka.schemas import FlowRun, FlowRunFilter, TaskRun
 from mintaka.states import State, StateType
@@ -212,24 +214,17 @@ def test_a_group_left_alone_commits_after_its_delay(tmp_path):
         store.close()
 
 
-def _wakeups(thread: threading.Thread) -> int:
-    """How many times the kernel has put `thread` to sleep and woken it (Linux)."""
-    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("voluntary_ctxt_switches")))
-
-
 def test_the_commit_thread_sleeps_while_no_row_waits_and_wakes_for_the_next(tmp_path):
     store = SQLiteStore(tmp_path / "mintaka.db")
     try:
         run, history = _ended_task_run_in_a_running_flow_run(store)
-        others = set(threading.enumerate())
-        store.record_ended_task_run(run, history)  # its first row: the store's thread starts
-        (thread,) = [t for t in threading.enumerate() if t.name == "mintaka-sqlite-groups" and t not in others]
+        # Its first row starts the store's thread.
+        thread = started_by(lambda: store.record_ended_task_run(run, history), "mintaka-sqlite-groups")
         time.sleep(GROUP_DELAY * 3)  # the group commits on its own, then nothing waits
         assert _committed_task_runs(tmp_path / "mintaka.db") == [("0", "COMPLETED")]
-        before = _wakeups(thread)
+        before = wakeups(thread)
         time.sleep(GROUP_DELAY * 10)
-        assert _wakeups(thread) - before <= 1, "the thread kept waking with nothing to commit"
+        assert wakeups(thread) - before <= 1, "the thread kept waking with nothing to commit"
 
         later = run.model_copy(update={"id": uuid.uuid4(), "dynamic_key": "1"})
         store.record_ended_task_run(later, history)

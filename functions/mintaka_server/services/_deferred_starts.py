@@ -48,10 +48,17 @@ class DeferredStarts:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # The thread sleeps on `_waiting` while nothing is deferred; `add` wakes it (a plain flag
+        # read per task, under the lock `add` takes anyway).
+        self._waiting = threading.Event()
+        self._idle = False
 
     def add(self, start: DeferredStart) -> None:
         with self._lock:
             self._pending[start.run.id] = start
+            if self._idle:
+                self._idle = False
+                self._waiting.set()
             if self._thread is None:
                 self._start_thread()
 
@@ -86,17 +93,43 @@ class DeferredStarts:
 
     def close(self) -> None:
         self._stop.set()
+        self._waiting.set()
         self.flush()
 
+    def _sleep_if_idle(self) -> bool:
+        """(The thread's.) True if nothing is deferred: it is told when something is."""
+        with self._lock:
+            if self._pending:
+                return False
+            self._idle = True
+            self._waiting.clear()
+            return True
+
     def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=_flush_loop, args=(weakref.ref(self),), daemon=True)
+        weakref.finalize(self, self._waiting.set)  # a collected one wakes its thread, which ends
+        self._thread = threading.Thread(target=_flush_loop, args=(weakref.ref(self), self._waiting), daemon=True)
         self._thread.name = "mintaka-deferred-starts"
         self._thread.start()
         atexit.register(_flush_at_exit, weakref.ref(self))
 
 
-def _flush_loop(ref: weakref.ref[DeferredStarts]) -> None:
-    while (starts := ref()) is not None and not starts._stop.wait(starts.delay):
+def _flush_loop(ref: weakref.ref[DeferredStarts], waiting: threading.Event) -> None:
+    """Write the starts older than `delay`, every `delay` while any waits; asleep otherwise."""
+    while True:
+        starts = ref()
+        if starts is None or starts._stop.is_set():
+            return
+        if starts._sleep_if_idle():
+            del starts
+            waiting.wait()
+            continue
+        delay, stop = starts.delay, starts._stop
+        del starts
+        if stop.wait(delay):
+            return
+        starts = ref()
+        if starts is None:
+            return
         try:
             starts.flush(older_than=starts.delay)
         except Exception:  # the store busy past its timeout: the next tick retries

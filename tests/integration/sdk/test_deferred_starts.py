@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.threads import started_by, wakeups
 
 from mintaka import flow, task
 from mintaka.schemas import FlowRunCreate, FlowRunFilter, SetStateRequest, SetStateStatus, TaskRunCreate
@@ -64,12 +65,13 @@ def test_a_short_task_is_one_write_with_its_whole_history(embedded, monkeypatch)
         assert task_run.run_count == 1 and task_run.state_version == 2
 
 
-def test_a_long_task_is_seen_running_by_another_reader_while_it_runs(embedded):
+def _seen_running_by_another_reader(embedded) -> bool:
+    """Run a flow whose one task waits until another connection reads it RUNNING (or 5 s)."""
     seen_running = threading.Event()
 
     @task
     def waits():
-        assert seen_running.wait(10), "nobody saw this task RUNNING"
+        seen_running.wait(10)
         return "done"
 
     @flow
@@ -81,20 +83,42 @@ def test_a_long_task_is_seen_running_by_another_reader_while_it_runs(embedded):
     runner.start()
     database = Path(embedded.database)
     deadline = time.monotonic() + 5
+    seen = False
     try:
-        while time.monotonic() < deadline and not seen_running.is_set():
+        while time.monotonic() < deadline and not seen:
             with sqlite3.connect(database) as other_reader:  # another connection, as another process
                 rows = other_reader.execute(
-                    "SELECT json_extract(doc, '$.state.type') FROM task_runs WHERE task_key LIKE '%waits'"
+                    "SELECT json_extract(doc, '$.state.type') FROM task_runs"
+                    " WHERE task_key LIKE '%waits' AND json_extract(doc, '$.state.type') = 'RUNNING'"
                 ).fetchall()
-            if rows == [("RUNNING",)]:
-                seen_running.set()
+            seen = rows == [("RUNNING",)]
             time.sleep(0.02)
     finally:
         seen_running.set()
         runner.join(15)
     assert outcome == ["done"]
-    assert rows == [("RUNNING",)]
+    return seen
+
+
+def test_a_long_task_is_seen_running_by_another_reader_while_it_runs(embedded):
+    assert _seen_running_by_another_reader(embedded), "nobody saw the task RUNNING"
+
+
+def test_the_start_writer_sleeps_while_nothing_is_deferred_and_wakes_for_the_next(embedded):
+    @task
+    def inc(x):
+        return x + 1
+
+    @flow
+    def short():
+        return inc(1)
+
+    thread = started_by(short, "mintaka-deferred-starts")
+    time.sleep(0.3)  # its start was written with its end: nothing is deferred now
+    before = wakeups(thread)
+    time.sleep(1.0)
+    assert wakeups(thread) - before <= 1, "the start writer kept waking with nothing deferred"
+    assert _seen_running_by_another_reader(embedded), "the start writer did not wake for a long task"
 
 
 def test_any_other_call_writes_the_deferred_starts_first(embedded):
