@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.api_process import clean_env
+from support.threads import started_by, wakeups
 
 from mintaka import flow, task
 from mintaka.client import get_client, set_client
@@ -140,6 +141,44 @@ def test_a_batch_goes_out_as_soon_as_enough_reports_wait(api):
     assert batches() <= 5  # one a SEND_AT reports, and the rest at the flow run's end
     (run,) = reader.list_flow_runs(_runs_of("overlapping")).items
     assert len(reader.read_flow_run_detail(run.id).task_runs) == SEND_AT * 2
+
+
+def test_the_sender_sleeps_while_nothing_waits_and_sends_the_next_report_within_its_interval(api):
+    app, _ = api
+
+    def batches() -> int:
+        return app.requests[("POST", "/api/task_runs/batch")]
+
+    @task
+    def inc(x):
+        return x + 1
+
+    @flow
+    def short():
+        return inc(1)
+
+    sender = started_by(short, "mintaka-task-run-reports")
+    time.sleep(0.3)  # the flow run's end sent everything: nothing waits
+    before = wakeups(sender)
+    time.sleep(1.0)
+    assert wakeups(sender) - before <= 1, "the sender kept waking with nothing to send"
+
+    sent_while_running: list[int] = []
+
+    @task
+    def waits_for_the_sender(first_batches: int):
+        deadline = time.monotonic() + 5  # the interval is 0.05 s: only a sender asleep misses it
+        while batches() == first_batches and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sent_while_running.append(batches() - first_batches)
+
+    @flow
+    def two_tasks():
+        inc(1)  # reported write-behind: the sender wakes for it
+        waits_for_the_sender(batches())
+
+    two_tasks()
+    assert sent_while_running and sent_while_running[0] >= 1, "nothing was sent while the flow ran"
 
 
 def _runs_of(flow_name: str) -> FlowRunFilter:

@@ -149,6 +149,9 @@ class TaskRunReporter:
         self._sealed: list[Path] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
+        # The thread sleeps on `_has_reports` while nothing is queued; the first report wakes it.
+        self._has_reports = threading.Event()
+        self._idle = False
         self._thread: threading.Thread | None = None
         self._orphans_looked_for = False
         self._backing_off = False  # the last send failed: wait the backoff, not the next report
@@ -244,6 +247,9 @@ class TaskRunReporter:
         """(With the lock held.) Queued in memory and appended to the journal, in one order."""
         self._queue.append(report)
         self._unsent_runs[report.run_id] = self._unsent_runs.get(report.run_id, 0) + 1
+        if self._idle:
+            self._idle = False
+            self._has_reports.set()
         if self.journal is not None:
             if self._segment is None:
                 self._segment = self.journal.open_segment()
@@ -330,7 +336,17 @@ class TaskRunReporter:
                 logger.warning("Task run %s: its reported %s was refused: %s", report.run_id, state.type.value, exc)
 
     # -- the background thread
+    def _sleep_if_idle(self) -> bool:
+        """(The thread's.) True if nothing waits to be sent: the next report says so."""
+        with self._lock:
+            if self._queue or self._sealed or self._segment is not None or self._backing_off:
+                return False
+            self._idle = True
+            self._has_reports.clear()
+            return True
+
     def _start_thread(self) -> None:
+        weakref.finalize(self, self._has_reports.set)  # a collected reporter wakes its thread, which ends
         self._thread = threading.Thread(target=_send_loop, args=(weakref.ref(self),), daemon=True)
         self._thread.name = "mintaka-task-run-reports"
         self._thread.start()
@@ -343,6 +359,7 @@ class TaskRunReporter:
         journal for the next process)."""
         self._stop.set()
         self._wake.set()
+        self._has_reports.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -423,10 +440,15 @@ def _send_loop(ref: weakref.ref[TaskRunReporter]) -> None:
     except Exception:  # never stop sending this process's own reports for another's
         logger.warning("Delivering task-run reports left by another process failed", exc_info=True)
     delay = reporter.interval
-    stop, wake = reporter._stop, reporter._wake
+    stop, wake, has_reports = reporter._stop, reporter._wake, reporter._has_reports
     del reporter
     while not stop.is_set():
-        wake.wait(delay)
+        reporter = ref()
+        idle = reporter is not None and reporter._sleep_if_idle()
+        del reporter
+        if idle:
+            has_reports.wait()  # asleep until a report is queued (or the reporter stops or goes)
+        wake.wait(delay)  # then the interval gathers a batch, unless SEND_AT reports wake it first
         wake.clear()
         reporter = ref()
         if reporter is None or stop.is_set():
