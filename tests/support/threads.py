@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 
@@ -18,3 +19,10 @@ def started_by(action, name: str) -> threading.Thread:
     action()
     (thread,) = [t for t in threading.enumerate() if t.name == name and t not in before]
     return thread
+
+
+def stays_asleep(thread: threading.Thread, seconds: float = 1.0) -> bool:
+    """Whether `thread` was woken at most once in the next `seconds`."""
+    before = wakeups(thread)
+    time.sleep(seconds)
+    return wakeups(thread) - before <= 1
